@@ -1,0 +1,192 @@
+package layers
+
+import (
+	"errors"
+	"fmt"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/lowbit/lowbit/ste"
+)
+
+// Kind classifies a parameter for the optimizer (weight decay applies to Weight only by default).
+type Kind int
+
+const (
+	Weight Kind = iota
+	Bias
+	BNScale
+	BNShift
+	QuantParam
+)
+
+func (k Kind) String() string {
+	return [...]string{"weight", "bias", "bn-scale", "bn-shift", "quant"}[k]
+}
+
+// Param is a learnable tensor shared by every graph the layer is added to.
+type Param struct {
+	Name  string
+	Value *tensor.Dense
+	Kind  Kind
+	// Binary marks the latent weights of a layer whose weight quantizer has 1 bit
+	// (latent clipping and Bop act on these).
+	Binary bool
+	// Decay is an L2 coefficient the quantizer's paper applies (PACT's α); 0 for none.
+	Decay float32
+}
+
+// Data returns the parameter's values.
+func (p *Param) Data() []float32 { return p.Value.Data().([]float32) }
+
+func newParam(name string, kind Kind, data []float32, shape ...int) *Param {
+	return &Param{Name: name, Kind: kind, Value: tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))}
+}
+
+// State is a non-learnable tensor saved in checkpoints (BatchNorm running statistics).
+type State struct {
+	Name string
+	Data []float32
+}
+
+// Graph is one Gorgonia graph under construction, in training or evaluation mode.
+type Graph struct {
+	G     *gorgonia.ExprGraph
+	Train bool
+	// Step points at the global training step; Dropout derives its mask from it and the
+	// layer's seed, so a resumed run draws the same masks.
+	Step *uint64
+
+	nodes map[*Param]*gorgonia.Node
+	order []*Param
+}
+
+// NewGraph starts a graph. step may be nil for evaluation graphs.
+func NewGraph(train bool, step *uint64) *Graph {
+	if step == nil {
+		step = new(uint64)
+	}
+	return &Graph{G: gorgonia.NewGraph(), Train: train, Step: step, nodes: map[*Param]*gorgonia.Node{}}
+}
+
+// Node returns p's node in this graph, creating it on first use.
+func (g *Graph) Node(p *Param) *gorgonia.Node {
+	if n, ok := g.nodes[p]; ok {
+		return n
+	}
+	s := p.Value.Shape()
+	n := gorgonia.NewTensor(g.G, tensor.Float32, len(s), gorgonia.WithShape(s...), gorgonia.WithName(p.Name), gorgonia.WithValue(p.Value))
+	g.nodes[p] = n
+	g.order = append(g.order, p)
+	return n
+}
+
+// Params lists the parameters used by this graph, in first-use order, with their nodes.
+func (g *Graph) Params() ([]*Param, gorgonia.Nodes) {
+	ns := make(gorgonia.Nodes, len(g.order))
+	for i, p := range g.order {
+		ns[i] = g.nodes[p]
+	}
+	return g.order, ns
+}
+
+// Input creates a placeholder of the given shape backed by a reusable tensor.
+func (g *Graph) Input(name string, shape ...int) (*gorgonia.Node, *tensor.Dense) {
+	t := tensor.New(tensor.WithShape(shape...), tensor.Of(tensor.Float32))
+	n := gorgonia.NewTensor(g.G, tensor.Float32, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName(name), gorgonia.WithValue(t))
+	return n, t
+}
+
+// Layer is a building block that adds itself to a graph.
+type Layer interface {
+	// Name is the layer's unique name in its model, e.g. "conv2".
+	Name() string
+	// OutShape maps the per-sample input shape (NHWC without N) to the output shape.
+	OutShape(in []int) ([]int, error)
+	// Forward adds the layer to g.
+	Forward(g *Graph, x *gorgonia.Node) (*gorgonia.Node, error)
+	// Params lists the learnable tensors (nil when none).
+	Params() []*Param
+}
+
+// Stateful layers keep non-learnable tensors that checkpoints must save.
+type Stateful interface {
+	States() []State
+}
+
+// Quantized layers report their quantizers, for summaries and export.
+type Quantized interface {
+	Quantizers() (weights, inputs ste.Quantizer)
+}
+
+// ErrShape reports a layer applied to an input of the wrong shape.
+var ErrShape = errors.New("layers: bad shape")
+
+func shapeErr(layer string, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrShape, layer, fmt.Sprintf(format, args...))
+}
+
+// quantizer holds a built quantizer and its learnable parameters.
+type quantizer struct {
+	q      ste.Quantizer
+	f      ste.Func
+	params []*Param
+}
+
+// buildQuantizer builds q for a tensor; prefix names its parameters (e.g. "conv2.wq").
+func buildQuantizer(q ste.Quantizer, prefix string, t ste.Target) (*quantizer, error) {
+	if q == nil {
+		return nil, nil
+	}
+	f, err := q.Build(t)
+	if err != nil {
+		return nil, fmt.Errorf("layers: %s: %w", prefix, err)
+	}
+	out := &quantizer{q: q, f: f}
+	for _, p := range f.Params() {
+		data := append([]float32(nil), p.Data...)
+		pp := newParam(prefix+"."+p.Name, QuantParam, data, len(data))
+		pp.Decay = p.Decay
+		out.params = append(out.params, pp)
+	}
+	return out, nil
+}
+
+// apply adds the quantizer to g (identity when qz is nil).
+func (qz *quantizer) apply(g *Graph, name string, x *gorgonia.Node) (*gorgonia.Node, error) {
+	if qz == nil {
+		return x, nil
+	}
+	ps := make([]*gorgonia.Node, len(qz.params))
+	for i, p := range qz.params {
+		ps[i] = g.Node(p)
+	}
+	n, err := ste.Apply(qz.f, name+":"+qz.q.String(), x, ps...)
+	if err != nil {
+		return nil, fmt.Errorf("layers: %s: %w", name, err)
+	}
+	return n, nil
+}
+
+func (qz *quantizer) paramList() []*Param {
+	if qz == nil {
+		return nil
+	}
+	return qz.params
+}
+
+func (qz *quantizer) spec() ste.Quantizer {
+	if qz == nil {
+		return nil
+	}
+	return qz.q
+}
+
+func prod(s []int) int {
+	n := 1
+	for _, d := range s {
+		n *= d
+	}
+	return n
+}

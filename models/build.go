@@ -1,0 +1,207 @@
+package models
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/lowbit/lowbit/layers"
+	"github.com/lowbit/lowbit/ste"
+)
+
+// Position is where a layer sits, which decides its quantizers under the Spec's Policy.
+type Position int
+
+const (
+	Body Position = iota
+	First
+	Last
+)
+
+// Build appends layers while tracking the per-sample shape, so builders stay short.
+// The first error sticks; Seq reports it.
+type Build struct {
+	spec  Spec
+	rng   *rand.Rand
+	shape []int
+	count *int
+	ls    []layers.Layer
+	err   error
+}
+
+// Shape is the current per-sample shape (H, W, C or features).
+func (b *Build) Shape() []int { return b.shape }
+
+func (b *Build) name(kind string) string {
+	if b.count == nil {
+		b.count = new(int)
+	}
+	*b.count++
+	return fmt.Sprintf("%s%d", kind, *b.count)
+}
+
+func (b *Build) add(l layers.Layer, err error) {
+	if b.err != nil {
+		return
+	}
+	if err != nil {
+		b.err = err
+		return
+	}
+	out, err := l.OutShape(b.shape)
+	if err != nil {
+		b.err = err
+		return
+	}
+	b.ls = append(b.ls, l)
+	b.shape = out
+}
+
+// quantizers returns the weight and input quantizers for a position.
+func (b *Build) quantizers(p Position) (w, in ste.Quantizer) {
+	s := b.spec
+	switch {
+	case p == Body:
+		return s.Weights, s.Inputs
+	case s.Policy == Same:
+		return s.Weights, s.Inputs
+	case s.Policy == SameWeights && p == First:
+		return s.Weights, nil
+	case s.Policy == SameWeights:
+		return s.Weights, s.Inputs
+	case s.Policy == Int8:
+		// The image is signed; the last layer's input is signed unless it follows a ReLU.
+		return ste.LSQ{K: 8}, ste.LSQ{K: 8, Signed: p == First || b.act() != ReLU}
+	}
+	return nil, nil
+}
+
+// symmetric reports input quantizers whose levels straddle zero (sign-like), which a ReLU would break.
+func symmetric(q ste.Quantizer) bool {
+	switch v := q.(type) {
+	case ste.Sign, ste.ApproxSign, ste.XNOR:
+		return true
+	case ste.LSQ:
+		return v.Signed
+	}
+	return false
+}
+
+func (b *Build) act() Act {
+	if b.spec.Act != Auto {
+		return b.spec.Act
+	}
+	if symmetric(b.spec.Inputs) {
+		return HardTanh
+	}
+	return ReLU
+}
+
+// Conv adds a square convolution (no bias when followed by BatchNorm).
+func (b *Build) Conv(out, kernel, stride, pad int, p Position) {
+	if b.err != nil {
+		return
+	}
+	if len(b.shape) != 3 {
+		b.err = fmt.Errorf("models: conv after a flat shape %v", b.shape)
+		return
+	}
+	w, in := b.quantizers(p)
+	l, err := layers.NewConv2D(b.name("conv"), layers.Conv2DConfig{
+		In: b.shape[2], Out: out, Kernel: kernel, Stride: stride, Pad: pad,
+		NoBias: !b.spec.NoBN, Weights: w, Inputs: in,
+	}, b.rng)
+	b.add(l, err)
+}
+
+// Dense adds a fully connected layer (flattening first when needed).
+func (b *Build) Dense(out int, p Position) {
+	if b.err != nil {
+		return
+	}
+	if len(b.shape) != 1 {
+		b.Flatten()
+	}
+	w, in := b.quantizers(p)
+	l, err := layers.NewDense(b.name("dense"), layers.DenseConfig{
+		In: prod(b.shape), Out: out, NoBias: !b.spec.NoBN && p != Last, Weights: w, Inputs: in,
+	}, b.rng)
+	b.add(l, err)
+}
+
+// BN adds BatchNorm over the channels, unless the spec turns it off.
+func (b *Build) BN() {
+	if b.err != nil || b.spec.NoBN {
+		return
+	}
+	l, err := layers.NewBatchNorm(b.name("bn"), layers.BatchNormConfig{C: b.shape[len(b.shape)-1]})
+	b.add(l, err)
+}
+
+// Act adds the spec's activation.
+func (b *Build) Act() {
+	switch b.act() {
+	case ReLU:
+		b.add(layers.ReLU(b.name("relu")), nil)
+	case HardTanh:
+		b.add(layers.HardTanh(b.name("hardtanh")), nil)
+	}
+}
+
+// MaxPool adds a max pooling layer.
+func (b *Build) MaxPool(size, stride int) {
+	b.add(layers.MaxPool(b.name("maxpool"), layers.PoolConfig{Size: size, Stride: stride}), nil)
+}
+
+// AvgPool adds an average pooling layer.
+func (b *Build) AvgPool(size, stride int) {
+	b.add(layers.AvgPool(b.name("avgpool"), layers.PoolConfig{Size: size, Stride: stride}), nil)
+}
+
+// GlobalAvgPool averages each channel over the whole map.
+func (b *Build) GlobalAvgPool() {
+	b.add(layers.AvgPool(b.name("gap"), layers.PoolConfig{Global: true}), nil)
+}
+
+// Flatten flattens the map.
+func (b *Build) Flatten() { b.add(layers.NewFlatten(b.name("flatten")), nil) }
+
+// Dropout adds dropout with probability p when p > 0.
+func (b *Build) Dropout(p float32) {
+	if p <= 0 {
+		return
+	}
+	name := b.name("dropout")
+	l, err := layers.NewDropout(name, p, b.spec.Seed^uint64(*b.count)*0x9e3779b97f4a7c15)
+	b.add(l, err)
+}
+
+// Sub starts a builder for a branch that begins at the current shape (residual bodies).
+func (b *Build) Sub() *Build {
+	return &Build{spec: b.spec, rng: b.rng, shape: append([]int(nil), b.shape...), count: b.count, err: b.err}
+}
+
+// Residual adds body(x) + shortcut(x); a nil shortcut is the identity.
+func (b *Build) Residual(body, shortcut *Build) {
+	if b.err != nil {
+		return
+	}
+	for _, s := range []*Build{body, shortcut} {
+		if s != nil && s.err != nil {
+			b.err = s.err
+			return
+		}
+	}
+	var sc layers.Layer
+	if shortcut != nil {
+		sc = layers.NewSequential(b.name("shortcut"), shortcut.ls...)
+	}
+	b.add(layers.NewResidual(b.name("res"), layers.NewSequential(b.name("body"), body.ls...), sc), nil)
+}
+
+// Seq returns the built layers, or the first error.
+func (b *Build) Seq() (*layers.Sequential, error) {
+	if b.err != nil {
+		return nil, fmt.Errorf("models: %s: %w", b.spec.Name, b.err)
+	}
+	return layers.NewSequential(b.spec.Name, b.ls...), nil
+}

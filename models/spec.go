@@ -1,0 +1,208 @@
+package models
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+
+	"gorgonia.org/gorgonia"
+
+	"github.com/lowbit/lowbit/layers"
+	"github.com/lowbit/lowbit/ste"
+)
+
+// Policy is the precision of the first and last layers.
+type Policy string
+
+const (
+	// FP keeps the first and last layers in full precision (the papers' default).
+	FP Policy = "fp"
+	// Int8 quantizes the first and last layers to 8 bits with LSQ (the LSQ paper's choice).
+	Int8 Policy = "8bit"
+	// Same quantizes them like the rest of the network.
+	Same Policy = "same"
+	// SameWeights quantizes the first layer's weights but not its inputs (the image),
+	// and the last layer like the rest (Larq's all-binary tutorial).
+	SameWeights Policy = "same-weights"
+)
+
+// Act is the activation between layers.
+type Act string
+
+const (
+	// Auto picks HardTanh before symmetric (sign-like) input quantizers and ReLU otherwise.
+	Auto     Act = ""
+	ReLU     Act = "relu"
+	HardTanh Act = "hardtanh"
+	// None uses no activation (the next layer's input quantizer is the nonlinearity).
+	None Act = "none"
+)
+
+// Spec describes a model. Its zero value plus a Name is a full-precision model.
+type Spec struct {
+	Name    string        `json:"model"`
+	Input   []int         `json:"input"` // per-sample H, W, C
+	Classes int           `json:"classes"`
+	Weights ste.Quantizer `json:"-"`
+	Inputs  ste.Quantizer `json:"-"`
+	Policy  Policy        `json:"policy,omitempty"` // "" means FP
+	Act     Act           `json:"act,omitempty"`
+	NoBN    bool          `json:"no_bn,omitempty"`
+	Dropout float32       `json:"dropout,omitempty"`
+	Hidden  []int         `json:"hidden,omitempty"` // MLP hidden widths
+	Width   float64       `json:"width,omitempty"`  // channel multiplier (0 means 1)
+	Seed    uint64        `json:"seed"`
+}
+
+// MarshalJSON writes the quantizers by their spec strings.
+func (s Spec) MarshalJSON() ([]byte, error) {
+	type plain Spec
+	return json.Marshal(struct {
+		plain
+		W string `json:"weights"`
+		I string `json:"inputs"`
+	}{plain(s), qString(s.Weights), qString(s.Inputs)})
+}
+
+// UnmarshalJSON parses the quantizer spec strings back.
+func (s *Spec) UnmarshalJSON(b []byte) error {
+	type plain Spec
+	var v struct {
+		plain
+		W string `json:"weights"`
+		I string `json:"inputs"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*s = Spec(v.plain)
+	var err error
+	if s.Weights, err = ste.Parse(v.W); err != nil {
+		return fmt.Errorf("models: weights: %w", err)
+	}
+	if s.Inputs, err = ste.Parse(v.I); err != nil {
+		return fmt.Errorf("models: inputs: %w", err)
+	}
+	return nil
+}
+
+func qString(q ste.Quantizer) string {
+	if q == nil {
+		return "fp"
+	}
+	return q.String()
+}
+
+// String is a one-line description, e.g. "lenet5 w=lsq(bits=4) a=lsq(bits=4) first/last=fp".
+func (s Spec) String() string {
+	p := s.Policy
+	if p == "" {
+		p = FP
+	}
+	return fmt.Sprintf("%s w=%s a=%s first/last=%s", s.Name, qString(s.Weights), qString(s.Inputs), p)
+}
+
+// Model is a built network.
+type Model struct {
+	Spec Spec
+	Net  *layers.Sequential
+	Out  []int // per-sample output shape
+}
+
+// Forward adds the network to g.
+func (m *Model) Forward(g *layers.Graph, x *gorgonia.Node) (*gorgonia.Node, error) {
+	return m.Net.Forward(g, x)
+}
+
+// Params lists the learnable tensors.
+func (m *Model) Params() []*layers.Param { return m.Net.Params() }
+
+// States lists the non-learnable tensors (BatchNorm running statistics).
+func (m *Model) States() []layers.State { return layers.States(m.Net) }
+
+// Builder makes a model's layers from a spec.
+type Builder func(s Spec, b *Build) (*layers.Sequential, error)
+
+type entry struct {
+	build   Builder
+	input   []int
+	classes int
+	doc     string
+}
+
+var registry = map[string]entry{}
+
+// Register adds a model (init time only).
+func Register(name, doc string, input []int, classes int, b Builder) {
+	if _, dup := registry[name]; dup {
+		panic("models: duplicate model " + name)
+	}
+	registry[name] = entry{b, input, classes, doc}
+}
+
+// Names lists the registered models.
+func Names() []string {
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ErrUnknown reports an unknown model name.
+var ErrUnknown = errors.New("models: unknown model")
+
+// New builds the model described by s. Missing Input and Classes take the model's defaults.
+func New(s Spec) (*Model, error) {
+	e, ok := registry[s.Name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknown, s.Name, strings.Join(Names(), ", "))
+	}
+	if len(s.Input) == 0 {
+		s.Input = append([]int(nil), e.input...)
+	}
+	if s.Classes == 0 {
+		s.Classes = e.classes
+	}
+	if len(s.Input) != 3 || s.Input[0] <= 0 || s.Input[1] <= 0 || s.Input[2] <= 0 {
+		return nil, fmt.Errorf("models: %s: input shape %v, want H,W,C", s.Name, s.Input)
+	}
+	if s.Classes < 2 {
+		return nil, fmt.Errorf("models: %s: %d classes", s.Name, s.Classes)
+	}
+	switch s.Policy {
+	case "", FP, Int8, Same, SameWeights:
+	default:
+		return nil, fmt.Errorf("models: unknown first/last policy %q (known: fp, 8bit, same, same-weights)", s.Policy)
+	}
+	switch s.Act {
+	case Auto, ReLU, HardTanh, None:
+	default:
+		return nil, fmt.Errorf("models: unknown activation %q (known: relu, hardtanh, none)", s.Act)
+	}
+	b := &Build{spec: s, rng: rand.New(rand.NewPCG(s.Seed, 0x1b0)), shape: append([]int(nil), s.Input...)}
+	net, err := e.build(s, b)
+	if err != nil {
+		return nil, err
+	}
+	out, err := net.OutShape(s.Input)
+	if err != nil {
+		return nil, fmt.Errorf("models: %s: %w", s.Name, err)
+	}
+	if prod(out) != s.Classes {
+		return nil, fmt.Errorf("models: %s: output %v, want %d classes", s.Name, out, s.Classes)
+	}
+	return &Model{Spec: s, Net: net, Out: out}, nil
+}
+
+func prod(s []int) int {
+	n := 1
+	for _, d := range s {
+		n *= d
+	}
+	return n
+}

@@ -1,0 +1,221 @@
+package ste
+
+import (
+	"fmt"
+	"math"
+)
+
+// DoReFa is DoReFa-Net's quantizer (Zhou et al. 2016, https://arxiv.org/abs/1606.06160),
+// following the authors' tensorpack dorefa.py. On weights:
+//
+//	k = 1:  q(w) = sign(w)·E,  E = mean|w| over the layer (constant)      q'(w) = 1
+//	k > 1:  q(w) = 2·quantize_k( tanh(w)/(2·max|tanh(w)|) + ½ ) − 1
+//	        q'(w): identity through round; the gradient flows through tanh and the layer max
+//	        (ties of the max share its gradient equally, as TensorFlow's reduce_max does).
+//
+// On inputs (activations):
+//
+//	q(x)  = quantize_k(clip(x,0,1)),  quantize_k(r) = round((2^k−1)·r)/(2^k−1)
+//	q'(x) = 1{0 ≤ x ≤ 1}
+//
+// K ≥ 32 means full precision (identity).
+type DoReFa struct {
+	K int // bit width; 0 means 1 on weights and 2 on inputs
+}
+
+func (DoReFa) Name() string { return "dorefa" }
+func (d DoReFa) String() string {
+	if d.K == 0 {
+		return "dorefa"
+	}
+	return "dorefa(bits=" + itoa(d.K) + ")"
+}
+func (d DoReFa) Bits() int {
+	if d.K == 0 {
+		return 2
+	}
+	return d.K
+}
+
+func (d DoReFa) Build(t Target) (Func, error) {
+	k := d.K
+	if k == 0 {
+		k = 1
+		if t.Role == Inputs {
+			k = 2
+		}
+	}
+	if err := checkBits("dorefa", k, 1, 32); err != nil {
+		return nil, err
+	}
+	switch {
+	case k >= 32:
+		return identity{}, nil
+	case t.Role == Inputs:
+		return dorefaInputs{levels: levelsOf(k)}, nil
+	case k == 1:
+		return dorefaBinary{}, nil
+	default:
+		return dorefaWeights{levels: levelsOf(k)}, nil
+	}
+}
+
+type identity struct{ stateless }
+
+func (identity) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
+	copy(y, x)
+	return checkLen(y, x)
+}
+func (identity) Grad(wrt int, dst, g, _, _ []float32, _ [][]float32, _ Ctx) error {
+	if wrt != 0 {
+		return errWRT("identity", wrt)
+	}
+	copy(dst, g)
+	return nil
+}
+
+type dorefaInputs struct {
+	stateless
+	levels float32
+}
+
+func (d dorefaInputs) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
+	if err := checkLen(y, x); err != nil {
+		return err
+	}
+	for i, v := range x {
+		y[i] = quantizeK(clip(v, 0, 1), d.levels)
+	}
+	return nil
+}
+
+func (d dorefaInputs) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, _ Ctx) error {
+	if wrt != 0 {
+		return errWRT("dorefa", wrt)
+	}
+	for i, v := range x {
+		if v >= 0 && v <= 1 {
+			dst[i] = g[i]
+		} else {
+			dst[i] = 0
+		}
+	}
+	return nil
+}
+
+type dorefaBinary struct{ stateless }
+
+func (dorefaBinary) Forward(y, w []float32, _ [][]float32, _ Ctx) error {
+	if err := checkLen(y, w); err != nil {
+		return err
+	}
+	e := meanAbs(w)
+	for i, v := range w {
+		y[i] = sign(v) * e
+	}
+	return nil
+}
+
+func (dorefaBinary) Grad(wrt int, dst, g, _, _ []float32, _ [][]float32, _ Ctx) error {
+	if wrt != 0 {
+		return errWRT("dorefa", wrt)
+	}
+	copy(dst, g)
+	return nil
+}
+
+type dorefaWeights struct {
+	stateless
+	levels float32
+}
+
+func tanh32(x float32) float32 { return float32(math.Tanh(float64(x))) }
+
+// maxAbsTanh returns max|tanh(w)| over the layer.
+func maxAbsTanh(w []float32) float32 {
+	var m float32
+	for _, v := range w {
+		if a := abs(tanh32(v)); a > m {
+			m = a
+		}
+	}
+	return m
+}
+
+// dorefaNormalize is the smooth part: r = tanh(w)/(2·max|tanh(w)|) + ½.
+func dorefaNormalize(r, w []float32) error {
+	m := maxAbsTanh(w)
+	if m == 0 {
+		return fmt.Errorf("ste: dorefa: all weights are zero")
+	}
+	for i, v := range w {
+		r[i] = tanh32(v)/(2*m) + 0.5
+	}
+	return nil
+}
+
+func (d dorefaWeights) Forward(y, w []float32, _ [][]float32, _ Ctx) error {
+	if err := checkLen(y, w); err != nil {
+		return err
+	}
+	if err := dorefaNormalize(y, w); err != nil {
+		return err
+	}
+	for i, r := range y {
+		y[i] = 2*quantizeK(r, d.levels) - 1
+	}
+	return nil
+}
+
+// Grad: with u = tanh(w), M = max|u|, r = u/(2M)+½ and q = 2·quantize(r)−1 (STE through round),
+//
+//	∂L/∂w_i = g_i·(1−u_i²)/M − [i ∈ argmax]/|argmax| · sign(u_i)(1−u_i²) · Σ_j g_j·u_j / M².
+func (d dorefaWeights) Grad(wrt int, dst, g, w, _ []float32, _ [][]float32, _ Ctx) error {
+	if wrt != 0 {
+		return errWRT("dorefa", wrt)
+	}
+	m := maxAbsTanh(w)
+	if m == 0 {
+		return fmt.Errorf("ste: dorefa: all weights are zero")
+	}
+	var gu float64
+	ties := 0
+	for i, v := range w {
+		u := tanh32(v)
+		gu += float64(g[i]) * float64(u)
+		if abs(u) == m {
+			ties++
+		}
+		dst[i] = g[i] * (1 - u*u) / m
+	}
+	shared := float32(gu) / (m * m) / float32(ties)
+	for i, v := range w {
+		if u := tanh32(v); abs(u) == m {
+			dst[i] -= sign(u) * (1 - u*u) * shared
+		}
+	}
+	return nil
+}
+
+func init() {
+	Register("dorefa", "DoReFa-Net: weights tanh-normalised k-bit (k=1: sign·mean|w|), inputs quantize_k(clip(x,0,1)); params: bits", func(a Args) (Quantizer, error) {
+		b, err := a.Int("bits", 0)
+		if err != nil {
+			return nil, err
+		}
+		if b != 0 {
+			if err := checkBits("dorefa", b, 1, 32); err != nil {
+				return nil, err
+			}
+		}
+		return DoReFa{K: b}, nil
+	})
+}
+
+// BitsFor is the bit width on the given role (K = 0: 1 on weights, 2 on inputs).
+func (d DoReFa) BitsFor(r Role) int {
+	if d.K == 0 && r == Weights {
+		return 1
+	}
+	return d.Bits()
+}

@@ -1,0 +1,171 @@
+package ste
+
+import (
+	"fmt"
+	"math"
+)
+
+// LSQ is Learned Step Size Quantization (Esser et al. 2020, https://arxiv.org/abs/1902.08153)
+// with a learnable step s:
+//
+//	v̄ = round(clip(v/s, −Q_N, Q_P)),  q(v) = v̄·s
+//	∂q/∂v = 1{−Q_N < v/s < Q_P}
+//	∂q/∂s = round(v/s) − v/s inside, −Q_N below, Q_P above; scaled by g = 1/√(N·Q_P)
+//
+// Signed b-bit: Q_N = 2^(b−1), Q_P = 2^(b−1)−1 (always on weights). Unsigned: Q_N = 0,
+// Q_P = 2^b−1 (inputs unless Signed). N is the number of weights, or of features per
+// sample for inputs. s starts at 2·mean|v|/√Q_P: from the initial weights, or from the
+// first batch that passes through (inputs).
+type LSQ struct {
+	K      int  // bit width; 0 means 4
+	Signed bool // signed inputs (weights are always signed)
+}
+
+func (LSQ) Name() string { return "lsq" }
+func (l LSQ) String() string {
+	s := "lsq(bits=" + itoa(l.bits())
+	if l.Signed {
+		s += ",signed"
+	}
+	return s + ")"
+}
+func (l LSQ) Bits() int { return l.bits() }
+func (l LSQ) bits() int {
+	if l.K == 0 {
+		return 4
+	}
+	return l.K
+}
+
+func (l LSQ) Build(t Target) (Func, error) {
+	b := l.bits()
+	signed := l.Signed || t.Role == Weights
+	lo := 1
+	if signed {
+		lo = 2
+	}
+	if err := checkBits("lsq", b, lo, 16); err != nil {
+		return nil, err
+	}
+	if len(t.Shape) == 0 || t.Shape[0] <= 0 {
+		return nil, fmt.Errorf("%w: lsq: empty shape", ErrParam)
+	}
+	f := &lsqFunc{}
+	if signed {
+		f.qn, f.qp = float32(int(1)<<(b-1)), float32(int(1)<<(b-1)-1)
+	} else {
+		f.qn, f.qp = 0, float32(int(1)<<b-1)
+	}
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	if t.Role == Inputs {
+		n /= t.Shape[0]
+	}
+	f.gscale = float32(1 / math.Sqrt(float64(n)*float64(f.qp)))
+	f.step = 0 // inputs: set from the first batch
+	if t.Init != nil {
+		f.step = f.initStep(t.Init)
+	}
+	return f, nil
+}
+
+type lsqFunc struct {
+	qn, qp float32 // clip range is [−qn, qp]
+	gscale float32
+	step   float32
+}
+
+func (f *lsqFunc) initStep(v []float32) float32 {
+	return 2 * meanAbs(v) / float32(math.Sqrt(float64(f.qp)))
+}
+
+func (f *lsqFunc) Params() []Param {
+	return []Param{{Name: "step", Data: []float32{f.step}}}
+}
+
+// s returns the step, initialising it from x when it is still zero.
+func (f *lsqFunc) s(x []float32, p [][]float32) (float32, error) {
+	if len(p) != 1 || len(p[0]) != 1 {
+		return 0, fmt.Errorf("ste: lsq: want one step parameter")
+	}
+	if p[0][0] == 0 {
+		p[0][0] = f.initStep(x)
+	}
+	s := p[0][0]
+	if !(s > 0) || math.IsInf(float64(s), 0) {
+		return 0, fmt.Errorf("ste: lsq: step size is %g, want a positive finite number", s)
+	}
+	return s, nil
+}
+
+func (f *lsqFunc) Forward(y, x []float32, p [][]float32, _ Ctx) error {
+	if err := checkLen(y, x); err != nil {
+		return err
+	}
+	s, err := f.s(x, p)
+	if err != nil {
+		return err
+	}
+	inv := 1 / s
+	for i, v := range x {
+		y[i] = round(clip(v*inv, -f.qn, f.qp)) * s
+	}
+	return nil
+}
+
+func (f *lsqFunc) Grad(wrt int, dst, g, x, _ []float32, p [][]float32, _ Ctx) error {
+	s, err := f.s(x, p)
+	if err != nil {
+		return err
+	}
+	inv := 1 / s
+	switch wrt {
+	case 0:
+		for i, v := range x {
+			u := v * inv
+			if u > -f.qn && u < f.qp {
+				dst[i] = g[i]
+			} else {
+				dst[i] = 0
+			}
+		}
+	case 1:
+		var ds float64
+		for i, v := range x {
+			u := v * inv
+			var d float32
+			switch {
+			case u <= -f.qn:
+				d = -f.qn
+			case u >= f.qp:
+				d = f.qp
+			default:
+				d = round(u) - u
+			}
+			ds += float64(g[i] * d)
+		}
+		dst[0] = float32(ds) * f.gscale
+	default:
+		return errWRT("lsq", wrt)
+	}
+	return nil
+}
+
+func init() {
+	Register("lsq", "learned step size: round(clip(v/s,−Q_N,Q_P))·s with learnable s (LSQ); params: bits, signed", func(a Args) (Quantizer, error) {
+		b, err := a.Int("bits", 4)
+		if err != nil {
+			return nil, err
+		}
+		s, err := a.Bool("signed", false)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkBits("lsq", b, 1, 16); err != nil {
+			return nil, err
+		}
+		return LSQ{K: b, Signed: s}, nil
+	})
+}
