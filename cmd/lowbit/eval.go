@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/lowbit/lowbit/datasets"
+	"github.com/lowbit/lowbit/recipes"
+)
+
+func init() {
+	register("eval", "evaluate a checkpoint on its dataset's test split", cmdEval)
+}
+
+func cmdEval(args []string, stdout io.Writer) error {
+	fs := newFlags("eval")
+	dataset := fs.String("dataset", "", "dataset (default: the one the checkpoint was trained on)")
+	dataDir := fs.String("data", "", "dataset directory")
+	batch := fs.Int("batch", 500, "evaluation batch size")
+	limit := fs.Int("limit", 0, "evaluate the first N test examples only")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("want one checkpoint path, got %d arguments", len(pos))
+	}
+	ck, err := recipes.LoadCheckpoint(pos[0])
+	if err != nil {
+		return err
+	}
+	m, err := ck.Restore()
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	name := ck.Dataset
+	if *dataset != "" {
+		name = *dataset
+	}
+	scaling := datasets.Standardize
+	for _, s := range []datasets.Scaling{datasets.Standardize, datasets.Unit, datasets.Symmetric} {
+		if s.String() == ck.Config.Scaling {
+			scaling = s
+		}
+	}
+	cfg := recipes.Config{Dataset: name, DataDir: *dataDir, Scaling: scaling}
+	_, test, err := recipes.OpenData(&cfg)
+	if err != nil {
+		return err
+	}
+	acc, loss, err := recipes.Evaluate(m, test, *batch, 0, *limit)
+	if err != nil {
+		return err
+	}
+	n := test.Len()
+	if *limit > 0 && *limit < n {
+		n = *limit
+	}
+	fmt.Fprintf(stdout, "%s on %s: test accuracy %.2f%% (loss %.4f, %d examples), epoch %d\n", m.Spec.String(), name, 100*acc, loss, n, ck.Epoch)
+	return nil
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/lowbit/lowbit/recipes"
+)
+
+func init() {
+	register("recipes", "list the paper recipes; 'recipes show NAME' prints one as JSON", cmdRecipes)
+}
+
+func cmdRecipes(args []string, stdout io.Writer) error {
+	if len(args) >= 1 && args[0] == "show" {
+		if len(args) != 2 {
+			return fmt.Errorf("usage: lowbit recipes show NAME")
+		}
+		r, err := recipes.Lookup(args[1])
+		if err != nil {
+			return err
+		}
+		b, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, string(b))
+		return nil
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("unknown arguments %q (usage: lowbit recipes [show NAME])", args)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tWEIGHTS\tINPUTS\tFIRST/LAST\tABOUT")
+	for _, n := range recipes.Recipes() {
+		r, _ := recipes.Lookup(n)
+		pol := string(r.Policy)
+		if pol == "" {
+			pol = "fp"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, qs(r.Weights), qs(r.Inputs), pol, r.About)
+	}
+	return tw.Flush()
+}
+
+func qs(q interface{ String() string }) string {
+	if q == nil {
+		return "fp"
+	}
+	return q.String()
+}
