@@ -182,7 +182,7 @@ func Parse(spec string) (Quantizer, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %q (known: fp, %s)", ErrUnknown, name, strings.Join(Names(), ", "))
 	}
-	args := Args{name: name, vals: map[string]string{}}
+	args := Args{name: name, vals: map[string]string{}, used: map[string]bool{}}
 	if rest != "" {
 		for _, kv := range strings.Split(rest, ",") {
 			k, v, found := strings.Cut(strings.TrimSpace(kv), "=")
