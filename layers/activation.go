@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"math"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -38,41 +39,46 @@ func (k *actKernel) OutShape(in []tensor.Shape) (tensor.Shape, error) {
 func (k *actKernel) DiffWRT(int) bool { return true }
 
 func (k *actKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
-	y := out.Data
+	x, y := in[0].Data, out.Data
 	switch k.l.kind {
 	case "relu":
-		for i, v := range in[0].Data {
-			y[i] = max(v, 0)
-		}
+		parallelRows(len(x), 1, func(_, lo, hi int) {
+			for i, v := range x[lo:hi] {
+				y[lo+i] = max(v, 0)
+			}
+		})
 	case "hardtanh":
-		for i, v := range in[0].Data {
-			y[i] = min(max(v, -1), 1)
-		}
+		parallelRows(len(x), 1, func(_, lo, hi int) {
+			for i, v := range x[lo:hi] {
+				y[lo+i] = min(max(v, -1), 1)
+			}
+		})
 	default:
 		return fmt.Errorf("layers: unknown activation %q", k.l.kind)
 	}
 	return nil
 }
 
+// Backward is branch-free: the mask 1{x in the open range} multiplies g
+// (data-dependent branches mispredict half the time on activations).
 func (k *actKernel) Backward(_ int, d graphop.Tensor, in []graphop.Tensor, _, g graphop.Tensor) error {
-	x, dx := in[0].Data, d.Data
-	switch k.l.kind {
-	case "relu":
-		for i, v := range x {
-			if v > 0 {
-				dx[i] = g.Data[i]
-			} else {
-				dx[i] = 0
-			}
-		}
-	case "hardtanh":
-		for i, v := range x {
-			if v > -1 && v < 1 {
-				dx[i] = g.Data[i]
-			} else {
-				dx[i] = 0
-			}
-		}
+	x, dx, gd := in[0].Data, d.Data, g.Data
+	lo, hi := float32(0), float32(math.Inf(1))
+	if k.l.kind == "hardtanh" {
+		lo, hi = -1, 1
 	}
+	parallelRows(len(x), 1, func(_, a, b int) {
+		xs, gs, ds := x[a:b], gd[a:b], dx[a:b]
+		for i, v := range xs {
+			ds[i] = gs[i] * float32(b2i(v > lo)&b2i(v < hi))
+		}
+	})
 	return nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -104,8 +104,13 @@ type bnKernel struct {
 	name  string
 	layer *BatchNorm
 	train bool
-	// from the last forward pass
-	mean, invstd, xhat []float32
+	// from the last forward pass: per-channel mean and 1/√(σ²+ε) (batch or running)
+	mean, invstd []float32
+	gen          uint64 // forward passes so far
+	// Σg and Σg·x̂ per channel, shared by the three gradients of one backward pass
+	sumG, sumGX []float32
+	sumGen      uint64
+	sumSrc      *float32
 }
 
 func (k *bnKernel) String() string {
@@ -132,6 +137,35 @@ func (k *bnKernel) gamma(in []graphop.Tensor) []float32 {
 
 func (k *bnKernel) beta(in []graphop.Tensor) []float32 { return in[len(in)-1].Data }
 
+// channelSums returns per-channel Σ f(row) over rows, computed in parallel with
+// float32 partial sums over blocks of rows and float64 totals.
+func channelSums(m, c int, acc func(dst1, dst2 []float32, lo, hi int)) (s1, s2 []float64) {
+	const block = 128
+	var parts [8][2][]float64
+	n := parallelRows(m, c, func(p, lo, hi int) {
+		t1, t2 := make([]float64, c), make([]float64, c)
+		b1, b2 := make([]float32, c), make([]float32, c)
+		for r := lo; r < hi; r += block {
+			clear(b1)
+			clear(b2)
+			acc(b1, b2, r, min(hi, r+block))
+			for j := range b1 {
+				t1[j] += float64(b1[j])
+				t2[j] += float64(b2[j])
+			}
+		}
+		parts[p] = [2][]float64{t1, t2}
+	})
+	s1, s2 = parts[0][0], parts[0][1]
+	for p := 1; p < n; p++ {
+		for j := range s1 {
+			s1[j] += parts[p][0][j]
+			s2[j] += parts[p][1][j]
+		}
+	}
+	return s1, s2
+}
+
 func (k *bnKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 	x := in[0].Data
 	c := k.layer.cfg.C
@@ -139,6 +173,7 @@ func (k *bnKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 	if m == 0 {
 		return shapeErr(k.name, "empty input")
 	}
+	k.gen++
 	k.mean = grow(k.mean, c)
 	k.invstd = grow(k.invstd, c)
 	eps := float64(k.layer.cfg.Eps)
@@ -146,31 +181,27 @@ func (k *bnKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 		if m < 2 {
 			return shapeErr(k.name, "batch statistics need more than one value per channel")
 		}
-		mean := make([]float64, c)
-		sq := make([]float64, c)
-		for r := 0; r < m; r++ {
-			row := x[r*c : (r+1)*c]
-			for j, v := range row {
-				mean[j] += float64(v)
+		// Shift by the first row so that E[(x−s)²] − E[x−s]² does not cancel.
+		shift := x[:c]
+		s1, s2 := channelSums(m, c, func(d1, d2 []float32, lo, hi int) {
+			for r := lo; r < hi; r++ {
+				row := x[r*c : (r+1)*c]
+				for j, v := range row {
+					u := v - shift[j]
+					d1[j] += u
+					d2[j] += u * u
+				}
 			}
-		}
-		for j := range mean {
-			mean[j] /= float64(m)
-		}
-		for r := 0; r < m; r++ {
-			row := x[r*c : (r+1)*c]
-			for j, v := range row {
-				d := float64(v) - mean[j]
-				sq[j] += d * d
-			}
-		}
+		})
 		mom := k.layer.cfg.Momentum
 		for j := 0; j < c; j++ {
-			v := sq[j] / float64(m)
-			k.mean[j] = float32(mean[j])
+			mu := s1[j] / float64(m)
+			v := max(s2[j]/float64(m)-mu*mu, 0)
+			mean := mu + float64(shift[j])
+			k.mean[j] = float32(mean)
 			k.invstd[j] = float32(1 / math.Sqrt(v+eps))
-			k.layer.RunMean[j] = (1-mom)*k.layer.RunMean[j] + mom*float32(mean[j])
-			k.layer.RunVar[j] = (1-mom)*k.layer.RunVar[j] + mom*float32(sq[j]/float64(m-1))
+			k.layer.RunMean[j] = (1-mom)*k.layer.RunMean[j] + mom*float32(mean)
+			k.layer.RunVar[j] = (1-mom)*k.layer.RunVar[j] + mom*float32(v*float64(m)/float64(m-1))
 		}
 	} else {
 		for j := 0; j < c; j++ {
@@ -178,93 +209,99 @@ func (k *bnKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 			k.invstd[j] = float32(1 / math.Sqrt(float64(k.layer.RunVar[j])+eps))
 		}
 	}
-	k.xhat = grow(k.xhat, len(x))
+	// y = γ·(x−μ)·s + β = x·a + b with a = γ·s, b = β − μ·a.
 	gamma, beta := k.gamma(in), k.beta(in)
-	y := out.Data
-	for r := 0; r < m; r++ {
-		o := r * c
-		for j := 0; j < c; j++ {
-			h := (x[o+j] - k.mean[j]) * k.invstd[j]
-			k.xhat[o+j] = h
-			if gamma != nil {
-				h *= gamma[j]
-			}
-			y[o+j] = h + beta[j]
+	a, b := make([]float32, c), make([]float32, c)
+	for j := range a {
+		a[j] = k.invstd[j]
+		if gamma != nil {
+			a[j] *= gamma[j]
 		}
+		b[j] = beta[j] - k.mean[j]*a[j]
 	}
+	y := out.Data
+	parallelRows(m, c, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, yr := x[r*c:(r+1)*c], y[r*c:(r+1)*c]
+			for j, v := range xr {
+				yr[j] = v*a[j] + b[j]
+			}
+		}
+	})
 	return nil
 }
 
 func (k *bnKernel) DiffWRT(int) bool { return true }
 
-// Backward. With x̂ = (x−μ)·s, s = 1/√(σ²+ε), dx̂ = g·γ:
+// sums returns Σg and Σg·x̂ per channel for this backward pass, computing them once.
+func (k *bnKernel) sums(x, g []float32) (sg, sgx []float32) {
+	c := k.layer.cfg.C
+	if k.sumGen == k.gen && k.sumSrc == &g[0] {
+		return k.sumG, k.sumGX
+	}
+	mean, invstd := k.mean, k.invstd
+	s1, s2 := channelSums(len(x)/c, c, func(d1, d2 []float32, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, gr := x[r*c:(r+1)*c], g[r*c:(r+1)*c]
+			for j, v := range gr {
+				d1[j] += v
+				d2[j] += v * (xr[j] - mean[j]) * invstd[j]
+			}
+		}
+	})
+	k.sumG, k.sumGX = grow(k.sumG, c), grow(k.sumGX, c)
+	for j := range s1 {
+		k.sumG[j], k.sumGX[j] = float32(s1[j]), float32(s2[j])
+	}
+	k.sumGen, k.sumSrc = k.gen, &g[0]
+	return k.sumG, k.sumGX
+}
+
+// Backward. With x̂ = (x−μ)·s, s = 1/√(σ²+ε):
 //
-//	train: dx = s/M·(M·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂))   (μ, σ² depend on x)
-//	eval:  dx = dx̂·s
+//	train: dx = γ·s·(g − mean(g) − x̂·mean(g·x̂))   (μ, σ² depend on x)
+//	eval:  dx = γ·s·g
 //	dγ = Σ g·x̂,  dβ = Σ g
 func (k *bnKernel) Backward(wrt int, d graphop.Tensor, in []graphop.Tensor, _, gt graphop.Tensor) error {
-	g := gt.Data
+	x, g := in[0].Data, gt.Data
 	c := k.layer.cfg.C
 	m := len(g) / c
 	gamma := k.gamma(in)
-	isBeta := wrt == len(in)-1
 	switch {
 	case wrt == 0:
-		if !k.train {
-			for r := 0; r < m; r++ {
-				o := r * c
-				for j := 0; j < c; j++ {
-					v := g[o+j] * k.invstd[j]
-					if gamma != nil {
-						v *= gamma[j]
-					}
-					d.Data[o+j] = v
+		a := make([]float32, c)
+		b1 := make([]float32, c)
+		b2 := make([]float32, c)
+		for j := range a {
+			a[j] = k.invstd[j]
+			if gamma != nil {
+				a[j] *= gamma[j]
+			}
+		}
+		if k.train {
+			sg, sgx := k.sums(x, g)
+			for j := range b1 {
+				b1[j] = sg[j] / float32(m)
+				b2[j] = sgx[j] / float32(m)
+			}
+		}
+		mean, invstd, dx := k.mean, k.invstd, d.Data
+		parallelRows(m, c, func(_, lo, hi int) {
+			for r := lo; r < hi; r++ {
+				xr, gr, dr := x[r*c:(r+1)*c], g[r*c:(r+1)*c], dx[r*c:(r+1)*c]
+				for j, v := range gr {
+					dr[j] = a[j] * (v - b1[j] - (xr[j]-mean[j])*invstd[j]*b2[j])
 				}
 			}
-			return nil
-		}
-		sum := make([]float64, c)
-		dot := make([]float64, c)
-		for r := 0; r < m; r++ {
-			o := r * c
-			for j := 0; j < c; j++ {
-				sum[j] += float64(g[o+j])
-				dot[j] += float64(g[o+j] * k.xhat[o+j])
-			}
-		}
-		a := make([]float32, c)  // γ·s
-		b1 := make([]float32, c) // mean of g
-		b2 := make([]float32, c) // mean of g·x̂
-		for j := 0; j < c; j++ {
-			gj := float32(1)
-			if gamma != nil {
-				gj = gamma[j]
-			}
-			a[j] = gj * k.invstd[j]
-			b1[j] = float32(sum[j] / float64(m))
-			b2[j] = float32(dot[j] / float64(m))
-		}
-		for r := 0; r < m; r++ {
-			o := r * c
-			for j := 0; j < c; j++ {
-				d.Data[o+j] = a[j] * (g[o+j] - b1[j] - k.xhat[o+j]*b2[j])
-			}
-		}
+		})
 		return nil
-	case isBeta:
-		sumRows(d.Data, g, m, c)
+	case wrt == len(in)-1:
+		sg, _ := k.sums(x, g)
+		copy(d.Data, sg)
 		return nil
 	case wrt == 1 && gamma != nil:
-		acc := make([]float64, c)
-		for r := 0; r < m; r++ {
-			o := r * c
-			for j := 0; j < c; j++ {
-				acc[j] += float64(g[o+j] * k.xhat[o+j])
-			}
-		}
-		for j := range acc {
-			d.Data[j] = float32(acc[j])
-		}
+		_, sgx := k.sums(x, g)
+		copy(d.Data, sgx)
 		return nil
 	}
 	return fmt.Errorf("layers: %s: no input %d", k.name, wrt)

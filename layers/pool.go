@@ -72,7 +72,7 @@ func (l *Pool) Forward(g *Graph, x *gorgonia.Node) (*gorgonia.Node, error) {
 
 type poolKernel struct {
 	layer  *Pool
-	argmax []int32 // max pool: input index of each output's maximum
+	routed []float32 // max-pool backward scratch, one flag per output value
 }
 
 func (k *poolKernel) String() string {
@@ -94,52 +94,61 @@ func (k *poolKernel) OutShape(in []tensor.Shape) (tensor.Shape, error) {
 	return tensor.Shape{in[0][0], o[0], o[1], o[2]}, nil
 }
 
-func (k *poolKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
-	s := in[0].Shape
-	n, h, w, c := s[0], s[1], s[2], s[3]
-	kh, kw, st := k.layer.window(h, w)
-	oh, ow := out.Shape[1], out.Shape[2]
-	x, y := in[0].Data, out.Data
-	if k.layer.max {
-		if cap(k.argmax) < len(y) {
-			k.argmax = make([]int32, len(y))
-		}
-		k.argmax = k.argmax[:len(y)]
-	}
-	inv := 1 / float32(kh*kw)
-	for b := 0; b < n; b++ {
-		for i := 0; i < oh; i++ {
-			for j := 0; j < ow; j++ {
-				o := ((b*oh+i)*ow + j) * c
-				dst := y[o : o+c]
-				for di := 0; di < kh; di++ {
-					for dj := 0; dj < kw; dj++ {
-						src := ((b*h+i*st+di)*w + j*st + dj) * c
-						row := x[src : src+c]
-						first := di == 0 && dj == 0
-						if k.layer.max {
-							am := k.argmax[o : o+c]
-							for ch, v := range row {
-								if first || v > dst[ch] {
-									dst[ch] = v
-									am[ch] = int32(src + ch)
-								}
-							}
-						} else if first {
-							copy(dst, row)
-						} else {
-							for ch, v := range row {
-								dst[ch] += v
-							}
-						}
-					}
-				}
-				if !k.layer.max {
-					for ch := range dst {
-						dst[ch] *= inv
+// geometry of one pooling call
+type poolGeom struct{ n, h, w, c, kh, kw, st, oh, ow int }
+
+func (k *poolKernel) geom(in, out tensor.Shape) poolGeom {
+	kh, kw, st := k.layer.window(in[1], in[2])
+	return poolGeom{in[0], in[1], in[2], in[3], kh, kw, st, out[1], out[2]}
+}
+
+// forEachWindow calls fn(o, src, first) for every output row offset o and every
+// input row offset src of its window, in window order, split over cores by output
+// rows when windows cannot overlap (stride ≥ window), else on one goroutine.
+func (g poolGeom) forEachWindow(fn func(o, src int, first bool)) {
+	rows := func(_, lo, hi int) {
+		for bi := lo; bi < hi; bi++ {
+			b, i := bi/g.oh, bi%g.oh
+			for j := 0; j < g.ow; j++ {
+				o := (bi*g.ow + j) * g.c
+				for di := 0; di < g.kh; di++ {
+					for dj := 0; dj < g.kw; dj++ {
+						fn(o, ((b*g.h+i*g.st+di)*g.w+j*g.st+dj)*g.c, di == 0 && dj == 0)
 					}
 				}
 			}
+		}
+	}
+	if g.st < g.kh || g.st < g.kw {
+		rows(0, 0, g.n*g.oh)
+		return
+	}
+	parallelRows(g.n*g.oh, g.ow*g.c*g.kh*g.kw, rows)
+}
+
+func (k *poolKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
+	g := k.geom(in[0].Shape, out.Shape)
+	x, y, c := in[0].Data, out.Data, g.c
+	isMax := k.layer.max
+	g.forEachWindow(func(o, src int, first bool) {
+		dst, row := y[o:o+c], x[src:src+c]
+		switch {
+		case first:
+			copy(dst, row)
+		case isMax:
+			for ch, v := range row {
+				dst[ch] = max(dst[ch], v)
+			}
+		default:
+			for ch, v := range row {
+				dst[ch] += v
+			}
+		}
+	})
+	if !isMax {
+		inv := 1 / float32(g.kh*g.kw)
+		for i := range y {
+			y[i] *= inv
 		}
 	}
 	return nil
@@ -147,35 +156,35 @@ func (k *poolKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 
 func (k *poolKernel) DiffWRT(int) bool { return true }
 
+// Backward: max pooling sends g to the first window element equal to the maximum
+// (found again here rather than stored as argmax indices); average pooling spreads g/k².
 func (k *poolKernel) Backward(_ int, d graphop.Tensor, in []graphop.Tensor, out, gt graphop.Tensor) error {
 	clear(d.Data)
-	g := gt.Data
-	if k.layer.max {
-		for i, src := range k.argmax[:len(g)] {
-			d.Data[src] += g[i]
-		}
+	geo := k.geom(in[0].Shape, out.Shape)
+	x, y, g, dx, c := in[0].Data, out.Data, gt.Data, d.Data, geo.c
+	if !k.layer.max {
+		inv := 1 / float32(geo.kh*geo.kw)
+		geo.forEachWindow(func(o, src int, _ bool) {
+			gs, ds := g[o:o+c], dx[src:src+c]
+			for ch := range ds {
+				ds[ch] += gs[ch] * inv
+			}
+		})
 		return nil
 	}
-	s := in[0].Shape
-	n, h, w, c := s[0], s[1], s[2], s[3]
-	kh, kw, st := k.layer.window(h, w)
-	oh, ow := out.Shape[1], out.Shape[2]
-	inv := 1 / float32(kh*kw)
-	for b := 0; b < n; b++ {
-		for i := 0; i < oh; i++ {
-			for j := 0; j < ow; j++ {
-				o := ((b*oh+i)*ow + j) * c
-				for di := 0; di < kh; di++ {
-					for dj := 0; dj < kw; dj++ {
-						src := ((b*h+i*st+di)*w + j*st + dj) * c
-						row := d.Data[src : src+c]
-						for ch := range row {
-							row[ch] += g[o+ch] * inv
-						}
-					}
-				}
-			}
+	// Per output, a channel is routed once: routed[o+ch] marks it (indexed like the
+	// output, so parallel chunks do not share state).
+	k.routed = grow(k.routed, len(y))
+	clear(k.routed)
+	routed := k.routed
+	geo.forEachWindow(func(o, src int, _ bool) {
+		row, ys, gs, ds, done := x[src:src+c], y[o:o+c], g[o:o+c], dx[src:src+c], routed[o:o+c]
+		for ch, v := range row {
+			// Branch-free: hit is 1 for the first element equal to the maximum.
+			hit := float32(b2i(v == ys[ch])) * (1 - done[ch])
+			ds[ch] += gs[ch] * hit
+			done[ch] += hit
 		}
-	}
+	})
 	return nil
 }
