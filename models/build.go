@@ -137,6 +137,14 @@ func (b *Build) BN() {
 	b.add(l, err)
 }
 
+// LastBN adds BatchNorm on the logits when the last layer is binary-quantized (its
+// ±1 weights give logits of size ~√fan-in; BNN and Larq's tutorial normalise them).
+func (b *Build) LastBN() {
+	if w, _ := b.quantizers(Last); w != nil && ste.BitsFor(w, ste.Weights) == 1 {
+		b.BN()
+	}
+}
+
 // Act adds the spec's activation.
 func (b *Build) Act() {
 	switch b.act() {

@@ -20,6 +20,7 @@ func lenet5(s Spec, b *Build) (*layers.Sequential, error) {
 	b.Act()
 	b.Dropout(s.Dropout)
 	b.Dense(s.Classes, Last)
+	b.LastBN()
 	return b.Seq()
 }
 
@@ -42,6 +43,7 @@ func mlp(s Spec, b *Build) (*layers.Sequential, error) {
 		b.Dropout(s.Dropout)
 	}
 	b.Dense(s.Classes, Last)
+	b.LastBN()
 	return b.Seq()
 }
 

@@ -1,0 +1,144 @@
+package ste
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+)
+
+// DoReFaGrad is DoReFa-Net's G-bit gradient quantizer (Zhou et al. 2016,
+// https://arxiv.org/abs/1606.06160), following fg in the authors' tensorpack dorefa.py.
+// Place it on a quantized layer's output. The forward pass is the identity; the backward
+// pass quantizes the upstream gradient dr per sample (row) with uniform noise:
+//
+//	q(x)  = x
+//	m     = max|dr| over the row
+//	g_q   = 2m·[ quantize_G( clip(dr/(2m) + ½ + N, 0, 1) ) − ½ ],  N ~ U(−½, ½)/(2^G−1)
+//	quantize_G(r) = round((2^G−1)·r)/(2^G−1)
+//
+// The noise makes the rounding stochastic, so E[g_q] = dr. A row with m = 0 stays 0
+// (tensorpack divides by zero there).
+//
+// The noise is reproducible: call n of a built Func (counting from 0, one per backward
+// pass) draws it from ChaCha8 keyed by (Seed, n). The Func exposes n through State and
+// SetState, so a checkpoint that saves and restores it resumes bit-exactly. Funcs built
+// from the same value share the sequence, so give each layer its own Seed.
+//
+// Bits is the gradient bit width G; the forward values are not quantized, which the
+// optional method Identity reports (and BitsFor, which returns 32).
+type DoReFaGrad struct {
+	K    int    // gradient bit width G; 0 means 6
+	Seed uint64 // noise seed
+}
+
+func (DoReFaGrad) Name() string { return "dorefagrad" }
+func (d DoReFaGrad) String() string {
+	return "dorefagrad(bits=" + itoa(d.bits()) + ",seed=" + strconv.FormatUint(d.Seed, 10) + ")"
+}
+func (d DoReFaGrad) Bits() int { return d.bits() }
+
+// BitsFor is 32 on both roles: the forward values pass through unquantized.
+func (DoReFaGrad) BitsFor(Role) int { return 32 }
+
+// Identity reports that the forward pass is the identity (no levels to check).
+func (DoReFaGrad) Identity() bool { return true }
+
+func (d DoReFaGrad) bits() int {
+	if d.K == 0 {
+		return 6
+	}
+	return d.K
+}
+
+func (d DoReFaGrad) Build(t Target) (Func, error) {
+	if err := checkBits("dorefagrad", d.bits(), 1, 16); err != nil {
+		return nil, err
+	}
+	if len(t.Shape) == 0 || t.Shape[0] <= 0 {
+		return nil, fmt.Errorf("%w: dorefagrad: empty shape", ErrParam)
+	}
+	return &dorefaGradFunc{levels: levelsOf(d.bits()), seed: d.Seed}, nil
+}
+
+type dorefaGradFunc struct {
+	stateless
+	levels float32 // 2^G − 1
+	seed   uint64
+	calls  atomic.Uint64 // number of backward passes so far
+}
+
+// State returns the number of backward passes so far: the noise counter.
+func (f *dorefaGradFunc) State() uint64 { return f.calls.Load() }
+
+// SetState sets the noise counter, e.g. from a checkpoint.
+func (f *dorefaGradFunc) SetState(n uint64) { f.calls.Store(n) }
+
+// Identity reports that the forward pass is the identity.
+func (f *dorefaGradFunc) Identity() bool { return true }
+
+func (f *dorefaGradFunc) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
+	if err := checkLenOf("dorefagrad", y, x); err != nil {
+		return err
+	}
+	copy(y, x)
+	return nil
+}
+
+// noise returns the generator for call n.
+func (f *dorefaGradFunc) noise(n uint64) *rand.ChaCha8 {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[0:], f.seed)
+	binary.LittleEndian.PutUint64(key[8:], n)
+	copy(key[16:], "dorefagrad noise")
+	return rand.NewChaCha8(key)
+}
+
+func (f *dorefaGradFunc) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, c Ctx) error {
+	if wrt != 0 {
+		return errWRT("dorefagrad", wrt)
+	}
+	if err := checkGradLen("dorefagrad", dst, g, x); err != nil {
+		return err
+	}
+	n, err := groupLen("dorefagrad", len(g), true, c)
+	if err != nil {
+		return err
+	}
+	rng := f.noise(f.calls.Add(1) - 1)
+	l := f.levels
+	for off := 0; off < len(g); off += n {
+		row, out := g[off:off+n], dst[off:off+n]
+		m := maxAbs(row)
+		if m == 0 {
+			clear(out)
+			continue
+		}
+		inv := 1 / (2 * m)
+		for i, v := range row {
+			u := float32(rng.Uint64()>>40) * 0x1p-24 // U[0,1) with 24 bits
+			r := clip(v*inv+0.5+(u-0.5)/l, 0, 1)
+			out[i] = 2 * m * (quantizeK(r, l) - 0.5)
+		}
+	}
+	return nil
+}
+
+func init() {
+	Register("dorefagrad", "identity forward; backward quantizes the gradient per sample to G bits with uniform noise (DoReFa fg); params: bits, seed", func(a Args) (Quantizer, error) {
+		b, err := a.Int("bits", 6)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkBits("dorefagrad", b, 1, 16); err != nil {
+			return nil, err
+		}
+		s := a.String("seed", "0")
+		seed, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: dorefagrad: seed=%q is not an unsigned integer", ErrParam, s)
+		}
+		return DoReFaGrad{K: b, Seed: seed}, nil
+	})
+}

@@ -1,0 +1,271 @@
+package ste
+
+import (
+	"fmt"
+	"math"
+	"sort"
+)
+
+// KMeans is k-means weight sharing (Deep Compression, Han et al. 2016,
+// https://arxiv.org/abs/1510.00149) with k = 2^bits learnable centroids c per layer:
+//
+//	q(W_i)     = c[a(i)],  a(i) = argmin_k |W_i − c_k|   (ties go to the lower index k)
+//	∂L/∂W_i    = g_i                                     (identity STE on the latent weights)
+//	∂L/∂c_k    = Σ_{i: a(i)=k} g_i                       (the paper's shared-weight gradient)
+//
+// The centroids start linearly spaced over [min W, max W] (the paper's best initialisation);
+// on inputs, where no initial data exists, from the first tensor that passes through.
+// Call Recluster between epochs to re-run Lloyd's algorithm on the current latent weights.
+type KMeans struct {
+	K int // bit width; 0 means 4 (16 centroids)
+}
+
+func (KMeans) Name() string     { return "kmeans" }
+func (k KMeans) String() string { return "kmeans(bits=" + itoa(k.bits()) + ")" }
+func (k KMeans) Bits() int      { return k.bits() }
+
+func (k KMeans) bits() int {
+	if k.K == 0 {
+		return 4
+	}
+	return k.K
+}
+
+func (k KMeans) Build(t Target) (Func, error) {
+	if err := checkBits("kmeans", k.bits(), 1, 16); err != nil {
+		return nil, err
+	}
+	if len(t.Shape) == 0 || t.Shape[0] <= 0 {
+		return nil, fmt.Errorf("%w: kmeans: empty shape", ErrParam)
+	}
+	f := &kmeansFunc{init: make([]float32, 1<<k.bits()), lazy: t.Init == nil}
+	if t.Init != nil {
+		if err := linearCentroids(f.init, t.Init); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+type kmeansFunc struct {
+	init []float32 // initial centroids
+	lazy bool      // set the centroids from the first tensor seen (no Target.Init)
+}
+
+func (f *kmeansFunc) Params() []Param {
+	return []Param{{Name: "centroids", Data: append([]float32(nil), f.init...)}}
+}
+
+// linearCentroids sets c_k = min + k·(max−min)/(len(c)−1).
+func linearCentroids(c, w []float32) error {
+	if len(w) == 0 {
+		return fmt.Errorf("ste: kmeans: no weights to place the centroids")
+	}
+	lo, hi := w[0], w[0]
+	for _, v := range w {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	if math.IsNaN(float64(lo)) || math.IsNaN(float64(hi)) || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
+		return fmt.Errorf("%w: kmeans: weights range over [%g, %g]", ErrParam, lo, hi)
+	}
+	if len(c) == 1 {
+		c[0] = (lo + hi) / 2
+		return nil
+	}
+	step := (float64(hi) - float64(lo)) / float64(len(c)-1)
+	for i := range c {
+		c[i] = float32(float64(lo) + float64(i)*step)
+	}
+	c[len(c)-1] = hi
+	return nil
+}
+
+// centroids returns the validated centroid parameter, first filling it from x when lazy.
+func (f *kmeansFunc) centroids(x []float32, p [][]float32) ([]float32, error) {
+	if len(p) != 1 || len(p[0]) != len(f.init) {
+		return nil, fmt.Errorf("ste: kmeans: want one parameter of %d centroids", len(f.init))
+	}
+	c := p[0]
+	if f.lazy && allZero(c) {
+		if err := linearCentroids(c, x); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func allZero(x []float32) bool {
+	for _, v := range x {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// nearest finds the nearest centroid by binary search over the distinct sorted values.
+type nearest struct {
+	vals []float64 // distinct centroid values, ascending
+	idx  []int     // lowest centroid index holding vals[j]
+}
+
+func newNearest(c []float32) (nearest, error) {
+	order := make([]int, len(c))
+	for i, v := range c {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nearest{}, fmt.Errorf("%w: kmeans: centroid %d is %g", ErrParam, i, v)
+		}
+		order[i] = i
+	}
+	if len(c) == 0 {
+		return nearest{}, fmt.Errorf("%w: kmeans: no centroids", ErrParam)
+	}
+	sort.SliceStable(order, func(a, b int) bool { return c[order[a]] < c[order[b]] })
+	n := nearest{vals: make([]float64, 0, len(c)), idx: make([]int, 0, len(c))}
+	for _, i := range order {
+		v := float64(c[i])
+		if k := len(n.vals); k > 0 && n.vals[k-1] == v {
+			continue // stable sort: the first of equal values has the lowest index
+		}
+		n.vals = append(n.vals, v)
+		n.idx = append(n.idx, i)
+	}
+	return n, nil
+}
+
+// find returns argmin_k |x − c_k|, ties to the lower index. Distances are exact in float64.
+func (n *nearest) find(x float32) int {
+	v := float64(x)
+	lo, hi := 0, len(n.vals) // first j with vals[j] ≥ v
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if n.vals[m] < v {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	switch {
+	case lo == 0:
+		return n.idx[0]
+	case lo == len(n.vals):
+		return n.idx[lo-1]
+	}
+	dl, dr := v-n.vals[lo-1], n.vals[lo]-v
+	switch {
+	case dl < dr:
+		return n.idx[lo-1]
+	case dr < dl:
+		return n.idx[lo]
+	}
+	return min(n.idx[lo-1], n.idx[lo])
+}
+
+func (f *kmeansFunc) Forward(y, w []float32, p [][]float32, _ Ctx) error {
+	if err := checkLenOf("kmeans", y, w); err != nil {
+		return err
+	}
+	c, err := f.centroids(w, p)
+	if err != nil {
+		return err
+	}
+	nn, err := newNearest(c)
+	if err != nil {
+		return err
+	}
+	for i, v := range w {
+		y[i] = c[nn.find(v)]
+	}
+	return nil
+}
+
+func (f *kmeansFunc) Grad(wrt int, dst, g, w, _ []float32, p [][]float32, _ Ctx) error {
+	switch wrt {
+	case 0:
+		if err := checkGradLen("kmeans", dst, g, w); err != nil {
+			return err
+		}
+		copy(dst, g)
+	case 1:
+		c, err := f.centroids(w, p)
+		if err != nil {
+			return err
+		}
+		if len(dst) != len(c) || len(g) != len(w) {
+			return fmt.Errorf("ste: kmeans: gradient lengths dst %d (want %d), upstream %d, input %d", len(dst), len(c), len(g), len(w))
+		}
+		nn, err := newNearest(c)
+		if err != nil {
+			return err
+		}
+		sum := make([]float64, len(c))
+		for i, v := range w {
+			sum[nn.find(v)] += float64(g[i])
+		}
+		for k, s := range sum {
+			dst[k] = float32(s)
+		}
+	default:
+		return errWRT("kmeans", wrt)
+	}
+	return nil
+}
+
+// reclusterIters bounds the Lloyd iterations of one Recluster call.
+const reclusterIters = 10
+
+// Recluster runs Lloyd's algorithm on the weights w, updating the centroids c in place:
+// assign each weight to its nearest centroid (ties to the lower index), move each centroid
+// to the mean of its weights, and repeat until no assignment changes, at most 10 times.
+// A centroid with no weights keeps its value. A recipe may call it between epochs with a
+// layer's latent weights and its "centroids" parameter.
+func Recluster(w, c []float32) error {
+	if len(w) == 0 {
+		return fmt.Errorf("ste: kmeans: recluster: no weights")
+	}
+	assign := make([]int, len(w))
+	for i := range assign {
+		assign[i] = -1
+	}
+	sum := make([]float64, len(c))
+	cnt := make([]int, len(c))
+	for range reclusterIters {
+		nn, err := newNearest(c)
+		if err != nil {
+			return fmt.Errorf("ste: kmeans: recluster: %w", err)
+		}
+		changed := false
+		clear(sum)
+		clear(cnt)
+		for i, v := range w {
+			k := nn.find(v)
+			if k != assign[i] {
+				assign[i], changed = k, true
+			}
+			sum[k] += float64(v)
+			cnt[k]++
+		}
+		if !changed {
+			return nil
+		}
+		for k := range c {
+			if cnt[k] > 0 {
+				c[k] = float32(sum[k] / float64(cnt[k]))
+			}
+		}
+	}
+	return nil
+}
+
+func init() {
+	Register("kmeans", "weight sharing: nearest of 2^bits learnable centroids, identity STE on W, summed gradients on centroids (Deep Compression); params: bits", func(a Args) (Quantizer, error) {
+		b, err := a.Int("bits", 4)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkBits("kmeans", b, 1, 16); err != nil {
+			return nil, err
+		}
+		return KMeans{K: b}, nil
+	})
+}

@@ -1,0 +1,203 @@
+package ste
+
+import (
+	"fmt"
+	"math"
+)
+
+// TTQ is Trained Ternary Quantization (Zhu et al. 2017, https://arxiv.org/abs/1612.01064),
+// following the authors' tensorpack ternarize (tw_ternarize) with two learnable positive
+// scalars W_p and W_n per layer:
+//
+//	Δ = Threshold·max|w| over the layer     (i.e. w̃ = w/max|w| against Threshold)
+//	q(w_i) = +W_p if w_i > Δ,  0 if |w_i| ≤ Δ,  −W_n if w_i < −Δ
+//	∂L/∂w_i  = W_p·g_i (w_i > Δ),  g_i (|w_i| ≤ Δ),  W_n·g_i (w_i < −Δ)
+//	∂L/∂W_p  = Σ_{w_i > Δ} g_i
+//	∂L/∂W_n  = −Σ_{w_i < −Δ} g_i            (q = −W_n there, so ∂q/∂W_n = −1)
+//
+// The paper writes ∂L/∂W_n as a plain sum because it treats the negative value as the
+// parameter; here W_n is the positive magnitude, as in tensorpack, whose autodiff gives
+// the minus sign. Δ is a constant (no gradient through max|w|). W_p and W_n start at 1,
+// as in tensorpack, or at the mean |w| of their sets with InitMean. Both must stay positive.
+type TTQ struct {
+	Threshold float32 // Δ relative to max|w|; 0 means 0.05
+	InitMean  bool    // W_p, W_n start at the mean |w| of the positive/negative set instead of 1
+}
+
+func (TTQ) Name() string { return "ttq" }
+func (t TTQ) String() string {
+	args := []string{fmt.Sprintf("threshold=%g", t.threshold())}
+	if t.InitMean {
+		args = append(args, "init=mean")
+	}
+	return spec("ttq", args)
+}
+func (TTQ) Bits() int { return 2 }
+
+func (t TTQ) threshold() float32 {
+	if t.Threshold == 0 {
+		return 0.05
+	}
+	return t.Threshold
+}
+
+func (t TTQ) Build(tg Target) (Func, error) {
+	d := t.threshold()
+	if !(d > 0 && d < 1) {
+		return nil, fmt.Errorf("%w: ttq: threshold=%g, want 0 < threshold < 1", ErrParam, d)
+	}
+	if len(tg.Shape) == 0 || tg.Shape[0] <= 0 {
+		return nil, fmt.Errorf("%w: ttq: empty shape", ErrParam)
+	}
+	f := &ttqFunc{threshold: d, wp: 1, wn: 1, weights: tg.Role == Weights}
+	if t.InitMean && len(tg.Init) > 0 {
+		m := maxAbs(tg.Init)
+		thr := d * m
+		var sp, sn float64
+		np, nn := 0, 0
+		for _, v := range tg.Init {
+			switch {
+			case v > thr:
+				sp += float64(v)
+				np++
+			case v < -thr:
+				sn -= float64(v)
+				nn++
+			}
+		}
+		if np > 0 {
+			f.wp = float32(sp / float64(np))
+		}
+		if nn > 0 {
+			f.wn = float32(sn / float64(nn))
+		}
+	}
+	return f, nil
+}
+
+type ttqFunc struct {
+	threshold float32
+	wp, wn    float32 // initial values
+	weights   bool
+}
+
+func (f *ttqFunc) Params() []Param {
+	return []Param{{Name: "wp", Data: []float32{f.wp}}, {Name: "wn", Data: []float32{f.wn}}}
+}
+
+// maxAbs returns max|x|.
+func maxAbs(x []float32) float32 {
+	var m float32
+	for _, v := range x {
+		if a := abs(v); a > m {
+			m = a
+		}
+	}
+	return m
+}
+
+// setup validates the call and returns Δ·max|w|, W_p and W_n.
+func (f *ttqFunc) setup(w []float32, p [][]float32) (thr, wp, wn float32, err error) {
+	if err := scalarParams("ttq", p, 2); err != nil {
+		return 0, 0, 0, err
+	}
+	wp, wn = p[0][0], p[1][0]
+	if err := positive("ttq", "wp", wp); err != nil {
+		return 0, 0, 0, err
+	}
+	if err := positive("ttq", "wn", wn); err != nil {
+		return 0, 0, 0, err
+	}
+	if len(w) == 0 {
+		return 0, 0, 0, fmt.Errorf("ste: ttq: empty input")
+	}
+	m := maxAbs(w)
+	if m == 0 && f.weights {
+		return 0, 0, 0, fmt.Errorf("%w: ttq: all weights are zero", ErrParam)
+	}
+	if math.IsNaN(float64(m)) || math.IsInf(float64(m), 0) {
+		return 0, 0, 0, fmt.Errorf("%w: ttq: max|w| is %g", ErrParam, m)
+	}
+	return f.threshold * m, wp, wn, nil
+}
+
+func (f *ttqFunc) Forward(y, w []float32, p [][]float32, _ Ctx) error {
+	if err := checkLenOf("ttq", y, w); err != nil {
+		return err
+	}
+	thr, wp, wn, err := f.setup(w, p)
+	if err != nil {
+		return err
+	}
+	for i, v := range w {
+		switch {
+		case v > thr:
+			y[i] = wp
+		case v < -thr:
+			y[i] = -wn
+		default:
+			y[i] = 0
+		}
+	}
+	return nil
+}
+
+func (f *ttqFunc) Grad(wrt int, dst, g, w, _ []float32, p [][]float32, _ Ctx) error {
+	thr, wp, wn, err := f.setup(w, p)
+	if err != nil {
+		return err
+	}
+	switch wrt {
+	case 0:
+		if err := checkGradLen("ttq", dst, g, w); err != nil {
+			return err
+		}
+		for i, v := range w {
+			switch {
+			case v > thr:
+				dst[i] = wp * g[i]
+			case v < -thr:
+				dst[i] = wn * g[i]
+			default:
+				dst[i] = g[i]
+			}
+		}
+	case 1, 2:
+		if len(dst) != 1 || len(g) != len(w) {
+			return fmt.Errorf("ste: ttq: gradient lengths dst %d (want 1), upstream %d, input %d", len(dst), len(g), len(w))
+		}
+		var s float64
+		for i, v := range w {
+			if wrt == 1 && v > thr {
+				s += float64(g[i])
+			} else if wrt == 2 && v < -thr {
+				s -= float64(g[i])
+			}
+		}
+		dst[0] = float32(s)
+	default:
+		return errWRT("ttq", wrt)
+	}
+	return nil
+}
+
+func init() {
+	Register("ttq", "trained ternary +W_p/0/−W_n with Δ = threshold·max|w|, learnable W_p, W_n (TTQ); params: threshold, init=one|mean", func(a Args) (Quantizer, error) {
+		d, err := a.Float("threshold", 0.05)
+		if err != nil {
+			return nil, err
+		}
+		if !(d > 0 && d < 1) {
+			return nil, fmt.Errorf("%w: ttq: threshold=%g, want 0 < threshold < 1", ErrParam, d)
+		}
+		t := TTQ{Threshold: float32(d)}
+		switch v := a.String("init", "one"); v {
+		case "one":
+		case "mean":
+			t.InitMean = true
+		default:
+			return nil, fmt.Errorf("%w: ttq: init=%q (want one or mean)", ErrParam, v)
+		}
+		return t, nil
+	})
+}
