@@ -75,7 +75,7 @@ func (l *BatchNorm) Params() []*Param {
 }
 
 func (l *BatchNorm) States() []State {
-	return []State{{l.name + ".running_mean", l.RunMean}, {l.name + ".running_var", l.RunVar}}
+	return []State{{Name: l.name + ".running_mean", Data: l.RunMean}, {Name: l.name + ".running_var", Data: l.RunVar}}
 }
 
 // Scale returns γ (ones when NoScale).

@@ -20,6 +20,9 @@ type Conv2DConfig struct {
 	NoBias  bool
 	Weights ste.Quantizer // applied to W (per output channel)
 	Inputs  ste.Quantizer // applied to the layer's input
+	// Grads is applied to the layer's output: identity forward, and it quantizes the
+	// gradient flowing back (DoReFa's G bits, ste.DoReFaGrad).
+	Grads ste.Quantizer
 }
 
 // Conv2D computes y = conv(q_i(x), q_w(W)) + b with W in OHWI layout
@@ -29,7 +32,7 @@ type Conv2D struct {
 	name   string
 	cfg    Conv2DConfig
 	W, B   *Param
-	wq, iq *quantizer
+	wq, iq, gq *quantizer
 }
 
 // NewConv2D builds a Conv2D layer whose weights are drawn from rng.
@@ -49,6 +52,9 @@ func NewConv2D(name string, cfg Conv2DConfig, rng *rand.Rand) (*Conv2D, error) {
 	}
 	var err error
 	if l.wq, err = buildQuantizer(cfg.Weights, name+".wq", ste.Target{Shape: []int{cfg.Out, cfg.Kernel, cfg.Kernel, cfg.In}, Role: ste.Weights, Init: l.W.Data()}); err != nil {
+		return nil, err
+	}
+	if l.gq, err = buildQuantizer(cfg.Grads, name+".gq", ste.Target{Shape: []int{1, cfg.Out}, Role: ste.Inputs}); err != nil {
 		return nil, err
 	}
 	l.W.Binary = ste.BitsFor(cfg.Weights, ste.Weights) == 1
@@ -84,6 +90,7 @@ func (l *Conv2D) Params() []*Param {
 		ps = append(ps, l.B)
 	}
 	ps = append(ps, l.wq.paramList()...)
+	ps = append(ps, l.gq.paramList()...)
 	return append(ps, l.iq.paramList()...)
 }
 
@@ -110,5 +117,8 @@ func (l *Conv2D) Forward(g *Graph, x *gorgonia.Node) (*gorgonia.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("layers: %s: %w", l.name, err)
 	}
-	return n, nil
+	return l.gq.apply(g, l.name+".gq", n)
 }
+
+// States holds the gradient quantizer's noise counter, if any.
+func (l *Conv2D) States() []State { return l.gq.counterState(l.name + ".gq.calls") }

@@ -17,6 +17,9 @@ type DenseConfig struct {
 	NoBias  bool
 	Weights ste.Quantizer // applied to W (per output row)
 	Inputs  ste.Quantizer // applied to the layer's input
+	// Grads is applied to the layer's output: identity forward, and it quantizes the
+	// gradient flowing back (DoReFa's G bits, ste.DoReFaGrad).
+	Grads ste.Quantizer
 }
 
 // Dense computes y = q_i(x)·q_w(W)ᵀ + b with W of shape [Out][In]; x is
@@ -26,7 +29,7 @@ type Dense struct {
 	name   string
 	cfg    DenseConfig
 	W, B   *Param
-	wq, iq *quantizer
+	wq, iq, gq *quantizer
 }
 
 // NewDense builds a Dense layer whose weights are drawn from rng.
@@ -45,6 +48,9 @@ func NewDense(name string, cfg DenseConfig, rng *rand.Rand) (*Dense, error) {
 		return nil, err
 	}
 	if l.iq, err = buildQuantizer(cfg.Inputs, name+".iq", ste.Target{Shape: []int{1, cfg.In}, Role: ste.Inputs}); err != nil {
+		return nil, err
+	}
+	if l.gq, err = buildQuantizer(cfg.Grads, name+".gq", ste.Target{Shape: []int{1, cfg.Out}, Role: ste.Inputs}); err != nil {
 		return nil, err
 	}
 	l.W.Binary = ste.BitsFor(cfg.Weights, ste.Weights) == 1
@@ -76,6 +82,7 @@ func (l *Dense) Params() []*Param {
 		ps = append(ps, l.B)
 	}
 	ps = append(ps, l.wq.paramList()...)
+	ps = append(ps, l.gq.paramList()...)
 	return append(ps, l.iq.paramList()...)
 }
 
@@ -96,5 +103,8 @@ func (l *Dense) Forward(g *Graph, x *gorgonia.Node) (*gorgonia.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("layers: %s: %w", l.name, err)
 	}
-	return n, nil
+	return l.gq.apply(g, l.name+".gq", n)
 }
+
+// States holds the gradient quantizer's noise counter, if any.
+func (l *Dense) States() []State { return l.gq.counterState(l.name + ".gq.calls") }

@@ -3,6 +3,7 @@ package layers
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -48,6 +49,9 @@ func newParam(name string, kind Kind, data []float32, shape ...int) *Param {
 type State struct {
 	Name string
 	Data []float32
+	// Pull copies live state into Data before a checkpoint reads it, and Push copies
+	// Data back after a checkpoint wrote it; nil when Data is the live state itself.
+	Pull, Push func()
 }
 
 // Graph is one Gorgonia graph under construction, in training or evaluation mode.
@@ -167,6 +171,33 @@ func (qz *quantizer) apply(g *Graph, name string, x *gorgonia.Node) (*gorgonia.N
 		return nil, fmt.Errorf("layers: %s: %w", name, err)
 	}
 	return n, nil
+}
+
+// counterState exposes a quantizer's call counter (DoReFa gradient noise) as a
+// checkpointed state: the uint64 is stored bit-exactly as two float32 bit patterns.
+func (qz *quantizer) counterState(name string) []State {
+	if qz == nil {
+		return nil
+	}
+	c, ok := qz.f.(interface {
+		State() uint64
+		SetState(uint64)
+	})
+	if !ok {
+		return nil
+	}
+	data := make([]float32, 2)
+	return []State{{
+		Name: name,
+		Data: data,
+		Pull: func() {
+			n := c.State()
+			data[0], data[1] = math.Float32frombits(uint32(n)), math.Float32frombits(uint32(n>>32))
+		},
+		Push: func() {
+			c.SetState(uint64(math.Float32bits(data[0])) | uint64(math.Float32bits(data[1]))<<32)
+		},
+	}}
 }
 
 func (qz *quantizer) paramList() []*Param {

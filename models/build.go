@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 
 	"github.com/lowbit/lowbit/layers"
@@ -75,6 +76,20 @@ func (b *Build) quantizers(p Position) (w, in ste.Quantizer) {
 	return nil, nil
 }
 
+// grads returns the gradient quantizer of a body layer, with its own noise seed.
+func (b *Build) grads(p Position, layer string) ste.Quantizer {
+	if p != Body || b.spec.Grads == nil {
+		return nil
+	}
+	if g, ok := b.spec.Grads.(ste.DoReFaGrad); ok {
+		h := fnv.New64a()
+		h.Write([]byte(layer))
+		g.Seed ^= b.spec.Seed ^ h.Sum64()
+		return g
+	}
+	return b.spec.Grads
+}
+
 // symmetric reports input quantizers whose levels straddle zero (sign-like), which a ReLU would break.
 func symmetric(q ste.Quantizer) bool {
 	switch v := q.(type) {
@@ -106,9 +121,10 @@ func (b *Build) Conv(out, kernel, stride, pad int, p Position) {
 		return
 	}
 	w, in := b.quantizers(p)
-	l, err := layers.NewConv2D(b.name("conv"), layers.Conv2DConfig{
+	name := b.name("conv")
+	l, err := layers.NewConv2D(name, layers.Conv2DConfig{
 		In: b.shape[2], Out: out, Kernel: kernel, Stride: stride, Pad: pad,
-		NoBias: !b.spec.NoBN, Weights: w, Inputs: in,
+		NoBias: !b.spec.NoBN, Weights: w, Inputs: in, Grads: b.grads(p, name),
 	}, b.rng)
 	b.add(l, err)
 }
@@ -122,8 +138,9 @@ func (b *Build) Dense(out int, p Position) {
 		b.Flatten()
 	}
 	w, in := b.quantizers(p)
-	l, err := layers.NewDense(b.name("dense"), layers.DenseConfig{
-		In: prod(b.shape), Out: out, NoBias: !b.spec.NoBN && p != Last, Weights: w, Inputs: in,
+	name := b.name("dense")
+	l, err := layers.NewDense(name, layers.DenseConfig{
+		In: prod(b.shape), Out: out, NoBias: !b.spec.NoBN && p != Last, Weights: w, Inputs: in, Grads: b.grads(p, name),
 	}, b.rng)
 	b.add(l, err)
 }

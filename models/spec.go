@@ -48,6 +48,8 @@ type Spec struct {
 	Classes int           `json:"classes"`
 	Weights ste.Quantizer `json:"-"`
 	Inputs  ste.Quantizer `json:"-"`
+	// Grads quantizes the gradient after each quantized (body) conv/dense output (DoReFa's G).
+	Grads   ste.Quantizer `json:"-"`
 	Policy  Policy        `json:"policy,omitempty"` // "" means FP
 	Act     Act           `json:"act,omitempty"`
 	NoBN    bool          `json:"no_bn,omitempty"`
@@ -64,7 +66,8 @@ func (s Spec) MarshalJSON() ([]byte, error) {
 		plain
 		W string `json:"weights"`
 		I string `json:"inputs"`
-	}{plain(s), qString(s.Weights), qString(s.Inputs)})
+		G string `json:"grads,omitempty"`
+	}{plain(s), qString(s.Weights), qString(s.Inputs), gString(s.Grads)})
 }
 
 // UnmarshalJSON parses the quantizer spec strings back.
@@ -74,6 +77,7 @@ func (s *Spec) UnmarshalJSON(b []byte) error {
 		plain
 		W string `json:"weights"`
 		I string `json:"inputs"`
+		G string `json:"grads"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
@@ -86,7 +90,17 @@ func (s *Spec) UnmarshalJSON(b []byte) error {
 	if s.Inputs, err = ste.Parse(v.I); err != nil {
 		return fmt.Errorf("models: inputs: %w", err)
 	}
+	if s.Grads, err = ste.Parse(v.G); err != nil {
+		return fmt.Errorf("models: grads: %w", err)
+	}
 	return nil
+}
+
+func gString(q ste.Quantizer) string {
+	if q == nil {
+		return ""
+	}
+	return q.String()
 }
 
 func qString(q ste.Quantizer) string {
@@ -102,7 +116,11 @@ func (s Spec) String() string {
 	if p == "" {
 		p = FP
 	}
-	return fmt.Sprintf("%s w=%s a=%s first/last=%s", s.Name, qString(s.Weights), qString(s.Inputs), p)
+	g := ""
+	if s.Grads != nil {
+		g = " g=" + s.Grads.String()
+	}
+	return fmt.Sprintf("%s w=%s a=%s%s first/last=%s", s.Name, qString(s.Weights), qString(s.Inputs), g, p)
 }
 
 // Model is a built network.

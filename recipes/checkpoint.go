@@ -224,24 +224,28 @@ func (c *Checkpoint) LoadInto(m *models.Model) error {
 	}
 	for i := range c.Tensors {
 		copy(dst[i].Data, c.Data[i])
+		if dst[i].Push != nil {
+			dst[i].Push()
+		}
 	}
 	return nil
 }
 
 type namedData struct {
-	Name  string
-	Shape []int
-	Data  []float32
+	Name       string
+	Shape      []int
+	Data       []float32
+	Pull, Push func()
 }
 
 // modelTensors lists a model's parameters then its states, the checkpoint order.
 func modelTensors(m *models.Model) []namedData {
 	var out []namedData
 	for _, p := range m.Params() {
-		out = append(out, namedData{p.Name, p.Value.Shape().Clone(), p.Data()})
+		out = append(out, namedData{Name: p.Name, Shape: p.Value.Shape().Clone(), Data: p.Data()})
 	}
 	for _, s := range m.States() {
-		out = append(out, namedData{s.Name, []int{len(s.Data)}, s.Data})
+		out = append(out, namedData{s.Name, []int{len(s.Data)}, s.Data, s.Pull, s.Push})
 	}
 	return out
 }
@@ -250,6 +254,9 @@ func modelTensors(m *models.Model) []namedData {
 func (c *Checkpoint) snapshot(m *models.Model) {
 	c.Tensors, c.Data = nil, nil
 	for _, t := range modelTensors(m) {
+		if t.Pull != nil {
+			t.Pull()
+		}
 		c.Tensors = append(c.Tensors, TensorInfo{t.Name, t.Shape})
 		c.Data = append(c.Data, append([]float32(nil), t.Data...))
 	}

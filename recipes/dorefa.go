@@ -23,4 +23,15 @@ func init() {
 			Expect:  map[string]float64{"mnist": v.exp},
 		})
 	}
+	// W1A2G6: also 6-bit stochastic gradients after every quantized layer (the paper's AlexNet headline).
+	RegisterRecipe(Recipe{
+		Name:    "dorefa-w1a2g6",
+		Paper:   "https://arxiv.org/abs/1606.06160",
+		About:   "DoReFa-Net W1A2 with 6-bit stochastic gradient quantization after each quantized layer",
+		Weights: ste.DoReFa{K: 1},
+		Inputs:  ste.DoReFa{K: 2},
+		Grads:   ste.DoReFaGrad{K: 6},
+		Policy:  models.FP,
+		Expect:  map[string]float64{"mnist": 98.8},
+	})
 }

@@ -22,6 +22,7 @@ type Recipe struct {
 	Model   string        `json:"model,omitempty"` // default model; "" means lenet5
 	Weights ste.Quantizer `json:"-"`
 	Inputs  ste.Quantizer `json:"-"`
+	Grads   ste.Quantizer `json:"-"`
 	Policy  models.Policy `json:"policy,omitempty"`
 	Act     models.Act    `json:"act,omitempty"`
 	Hidden  []int         `json:"hidden,omitempty"` // MLP widths when Model is mlp
@@ -80,7 +81,7 @@ func (r Recipe) Config(model, dataset string) Config {
 		model = "lenet5"
 	}
 	return Config{
-		Model:      models.Spec{Name: model, Weights: r.Weights, Inputs: r.Inputs, Policy: r.Policy, Act: r.Act, Hidden: r.Hidden},
+		Model:      models.Spec{Name: model, Weights: r.Weights, Inputs: r.Inputs, Grads: r.Grads, Policy: r.Policy, Act: r.Act, Hidden: r.Hidden},
 		Recipe:     r.Name,
 		Dataset:    dataset,
 		Scaling:    r.Scaling,
@@ -102,10 +103,18 @@ func (r Recipe) MarshalJSON() ([]byte, error) {
 		plain
 		Weights     string  `json:"weights"`
 		Inputs      string  `json:"inputs"`
+		Grads       string  `json:"grads,omitempty"`
 		Scaling     string  `json:"scaling"`
 		WeightDecay float32 `json:"weight_decay,omitempty"`
 		Momentum    float32 `json:"momentum,omitempty"`
-	}{plain(r), qString(r.Weights), qString(r.Inputs), r.Scaling.String(), r.Opt.WeightDecay, r.Opt.Momentum})
+	}{plain(r), qString(r.Weights), qString(r.Inputs), gradString(r.Grads), r.Scaling.String(), r.Opt.WeightDecay, r.Opt.Momentum})
+}
+
+func gradString(q ste.Quantizer) string {
+	if q == nil {
+		return ""
+	}
+	return q.String()
 }
 
 func qString(q ste.Quantizer) string {

@@ -74,7 +74,7 @@ func TestResumeBitExact(t *testing.T) {
 	train, test := mnist(t, 1024, 256)
 	dir := t.TempDir()
 	base := Config{
-		Model: models.Spec{Name: "mlp", Hidden: []int{48, 32}, Dropout: 0.1, Weights: ste.LSQ{K: 3}, Inputs: ste.LSQ{K: 3}},
+		Model: models.Spec{Name: "mlp", Hidden: []int{48, 32}, Dropout: 0.1, Weights: ste.LSQ{K: 3}, Inputs: ste.LSQ{K: 3}, Grads: ste.DoReFaGrad{K: 6}},
 		Train: train, Test: test, Epochs: 2, Batch: 32, Seed: 11, Workers: 3,
 	}
 	straight := base
@@ -119,6 +119,9 @@ func TestResumeBitExact(t *testing.T) {
 	}
 	if _, ok := a["dense6.wq.step"]; !ok {
 		t.Errorf("checkpoint lacks the LSQ step; tensors: %v", keys(a))
+	}
+	if _, ok := a["dense6.gq.calls"]; !ok {
+		t.Errorf("checkpoint lacks the gradient-noise counter; tensors: %v", keys(a))
 	}
 	if _, ok := a["bn3.running_mean"]; !ok {
 		t.Errorf("checkpoint lacks BN running stats; tensors: %v", keys(a))

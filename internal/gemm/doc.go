@@ -1,0 +1,35 @@
+// Package gemm is lowbit's dense float32 matrix multiply and the im2col
+// transforms that turn convolutions into it.
+//
+// Sgemm computes C = alpha*op(A)*op(B) + beta*C on row-major matrices,
+// BLAS style. It follows the Goto/BLIS design (Goto and van de Geijn,
+// "Anatomy of High-Performance Matrix Multiplication", ACM TOMS 2008;
+// https://doi.org/10.1145/1356052.1356053): blocks of op(B) and op(A) are
+// packed into contiguous micro-panels held in L2 and L1, and a
+// register-blocked micro-kernel computes one small tile of C at a time.
+//
+// The micro-kernels are generated Go assembly (gen_kernels.go): an 8×32
+// AVX-512 tile and a 6×16 AVX2+FMA tile, chosen at init from
+// golang.org/x/sys/cpu. A portable 4×4 Go kernel serves other CPUs and
+// architectures; setting LOWBIT_NOASM=1 in the environment forces it.
+// Kernel reports which one is in use. The AVX-512 kernels also take
+// strides and column masks, so an operand that feeds only a few tiles
+// (LeNet's N = 20 forward, its K = 36864 weight gradient) is read in place
+// instead of packed, and edge tiles are written directly.
+//
+// A call runs on up to Threads() goroutines from a small fixed pool,
+// splitting C into row or column bands, or splitting K and summing when C
+// is small and K long (the weight gradient of a convolution). Small
+// problems stay on the calling goroutine. Packing buffers are pooled, so
+// steady-state calls allocate nothing.
+//
+// Convolutions use the NHWC layout with OHWI filters:
+//
+//	out[N*OH*OW, OutC] = Im2col(x)[N*OH*OW, KH*KW*C] × Wᵀ
+//
+// and Col2im, the adjoint of Im2col, scatters the column gradient back
+// into the input gradient.
+//
+// Building with -tags openblas (cgo, libopenblas-dev) sets OpenBLAS to
+// cblas_sgemm for comparison in benchmarks.
+package gemm

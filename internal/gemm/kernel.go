@@ -1,0 +1,62 @@
+package gemm
+
+import (
+	"os"
+	"sync/atomic"
+)
+
+//go:generate go run gen_kernels.go
+
+// microKernel computes one mr×nr tile of C from packed micro-panels:
+//
+//	C[r*ldc+j] = alpha * Σ_p a[p*mr+r]*b[p*nr+j] + beta*C[r*ldc+j]
+//
+// a holds k*mr floats, b holds k*nr floats and c covers (mr-1)*ldc+nr
+// floats. beta == 0 must not read C, so NaNs in C never leak through.
+type microKernel struct {
+	name   string
+	mr, nr int
+	fn     func(k int, a, b, c []float32, ldc int, alpha, beta float32)
+
+	// gen, if set, is the general form of fn: it computes a partial tile
+	// in place (only rows×cols of C are read or written) and reads A and B
+	// through strides, so either may be the caller's matrix rather than a
+	// packed panel. Step p of tile row r reads a[p*aP+r] when lda == 0 and
+	// a[p*aP+r*lda] otherwise (all mr rows must exist); step p of the tile
+	// reads b[p*bP : p*bP+cols].
+	gen func(k int, a []float32, lda, aP int, b []float32, bP int, c []float32, ldc int, alpha, beta float32, rows, cols int)
+}
+
+// kernels lists the micro-kernels this CPU can run, best first; generic is
+// always last. Filled at init and never changed afterwards.
+var kernels []*microKernel
+
+// active is the micro-kernel Sgemm uses. It is chosen once at init
+// (LOWBIT_NOASM=1 forces the generic kernel); tests switch it with
+// setKernel to cover every path in one run.
+var active atomic.Pointer[microKernel]
+
+func init() {
+	kernels = append(archKernels(), genericKernel)
+	k := kernels[0]
+	if os.Getenv("LOWBIT_NOASM") == "1" {
+		k = genericKernel
+	}
+	active.Store(k)
+}
+
+// Kernel reports the micro-kernel in use: "avx512", "avx2", or "generic".
+func Kernel() string { return active.Load().name }
+
+// setKernel selects the micro-kernel by name and returns a function that
+// restores the previous one. It reports false when the CPU lacks it.
+// Only tests and benchmarks use it.
+func setKernel(name string) (restore func(), ok bool) {
+	for _, k := range kernels {
+		if k.name == name {
+			prev := active.Swap(k)
+			return func() { active.Store(prev) }, true
+		}
+	}
+	return func() {}, false
+}
