@@ -29,9 +29,9 @@ type Conv2DConfig struct {
 // [Out][Kernel][Kernel][In], through im2col and internal/gemm. W and b start
 // from PyTorch's default U(−1/√fan_in, 1/√fan_in).
 type Conv2D struct {
-	name   string
-	cfg    Conv2DConfig
-	W, B   *Param
+	name       string
+	cfg        Conv2DConfig
+	W, B       *Param
 	wq, iq, gq *quantizer
 }
 

@@ -26,9 +26,9 @@ type DenseConfig struct {
 // flattened per sample (NHWC order). W and b start from PyTorch's default
 // U(−1/√In, 1/√In).
 type Dense struct {
-	name   string
-	cfg    DenseConfig
-	W, B   *Param
+	name       string
+	cfg        DenseConfig
+	W, B       *Param
 	wq, iq, gq *quantizer
 }
 
