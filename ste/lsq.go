@@ -94,6 +94,11 @@ func (f *lsqFunc) s(x []float32, p [][]float32) (float32, error) {
 		p[0][0] = f.initStep(x)
 	}
 	s := p[0][0]
+	if s == 0 {
+		// An all-zero first batch: any step maps it to zero. Use 1 for this call and
+		// initialise from the next batch (the stored step stays 0).
+		s = 1
+	}
 	if !(s > 0) || math.IsInf(float64(s), 0) {
 		return 0, fmt.Errorf("ste: lsq: step size is %g, want a positive finite number", s)
 	}

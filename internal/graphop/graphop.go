@@ -85,6 +85,7 @@ func typeOf(dims int) hm.Type {
 type buffer struct {
 	dense  *tensor.Dense
 	scalar *gorgonia.F32
+	one    [1]float32 // a scalar output's data before it is copied into scalar
 }
 
 func (b *buffer) get(shape tensor.Shape) (gorgonia.Value, Tensor) {
@@ -92,7 +93,7 @@ func (b *buffer) get(shape tensor.Shape) (gorgonia.Value, Tensor) {
 		if b.scalar == nil {
 			b.scalar = gorgonia.NewF32(0)
 		}
-		return b.scalar, Tensor{Data: make([]float32, 1)}
+		return b.scalar, Tensor{Data: b.one[:]}
 	}
 	if b.dense == nil || !b.dense.Shape().Eq(shape) {
 		b.dense = tensor.New(tensor.WithShape(shape.Clone()...), tensor.Of(tensor.Float32))
