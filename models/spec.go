@@ -56,7 +56,9 @@ type Spec struct {
 	Dropout float32       `json:"dropout,omitempty"`
 	Hidden  []int         `json:"hidden,omitempty"` // MLP hidden widths
 	Width   float64       `json:"width,omitempty"`  // channel multiplier (0 means 1)
-	Seed    uint64        `json:"seed"`
+	// Override replaces the quantizers of named conv/dense layers (see override.go).
+	Override map[string]LayerQuant `json:"override,omitempty"`
+	Seed     uint64                `json:"seed"`
 }
 
 // MarshalJSON writes the quantizers by their spec strings.
@@ -67,7 +69,7 @@ func (s Spec) MarshalJSON() ([]byte, error) {
 		W string `json:"weights"`
 		I string `json:"inputs"`
 		G string `json:"grads,omitempty"`
-	}{plain(s), qString(s.Weights), qString(s.Inputs), gString(s.Grads)})
+	}{plain(s), ste.SpecOf(s.Weights), ste.SpecOf(s.Inputs), GradSpec(s.Grads)})
 }
 
 // UnmarshalJSON parses the quantizer spec strings back.
@@ -96,20 +98,6 @@ func (s *Spec) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func gString(q ste.Quantizer) string {
-	if q == nil {
-		return ""
-	}
-	return q.String()
-}
-
-func qString(q ste.Quantizer) string {
-	if q == nil {
-		return "fp"
-	}
-	return q.String()
-}
-
 // String is a one-line description, e.g. "lenet5 w=lsq(bits=4) a=lsq(bits=4) first/last=fp".
 func (s Spec) String() string {
 	p := s.Policy
@@ -120,7 +108,7 @@ func (s Spec) String() string {
 	if s.Grads != nil {
 		g = " g=" + s.Grads.String()
 	}
-	return fmt.Sprintf("%s w=%s a=%s%s first/last=%s", s.Name, qString(s.Weights), qString(s.Inputs), g, p)
+	return fmt.Sprintf("%s w=%s a=%s%s first/last=%s%s", s.Name, ste.SpecOf(s.Weights), ste.SpecOf(s.Inputs), g, p, overrideString(s.Override))
 }
 
 // Model is a built network.
@@ -224,3 +212,13 @@ func prod(s []int) int {
 	}
 	return n
 }
+
+// GradSpec is the JSON form of a gradient quantizer: "" when there is none.
+func GradSpec(q ste.Quantizer) string {
+	if q == nil {
+		return ""
+	}
+	return q.String()
+}
+
+func qString(q ste.Quantizer) string { return ste.SpecOf(q) }

@@ -107,19 +107,5 @@ func (r Recipe) MarshalJSON() ([]byte, error) {
 		Scaling     string  `json:"scaling"`
 		WeightDecay float32 `json:"weight_decay,omitempty"`
 		Momentum    float32 `json:"momentum,omitempty"`
-	}{plain(r), qString(r.Weights), qString(r.Inputs), gradString(r.Grads), r.Scaling.String(), r.Opt.WeightDecay, r.Opt.Momentum})
-}
-
-func gradString(q ste.Quantizer) string {
-	if q == nil {
-		return ""
-	}
-	return q.String()
-}
-
-func qString(q ste.Quantizer) string {
-	if q == nil {
-		return "fp"
-	}
-	return q.String()
+	}{plain(r), ste.SpecOf(r.Weights), ste.SpecOf(r.Inputs), models.GradSpec(r.Grads), r.Scaling.String(), r.Opt.WeightDecay, r.Opt.Momentum})
 }

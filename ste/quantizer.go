@@ -355,3 +355,11 @@ func BitsFor(q Quantizer, r Role) int {
 	}
 	return q.Bits()
 }
+
+// SpecOf returns q's spec string, "fp" for nil (full precision); Parse reads it back.
+func SpecOf(q Quantizer) string {
+	if q == nil {
+		return "fp"
+	}
+	return q.String()
+}

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/lowbit/lowbit/recipes"
+	"github.com/lowbit/lowbit/ste"
 )
 
 func init() {
@@ -40,14 +41,7 @@ func cmdRecipes(args []string, stdout io.Writer) error {
 		if pol == "" {
 			pol = "fp"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, qs(r.Weights), qs(r.Inputs), pol, r.About)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, ste.SpecOf(r.Weights), ste.SpecOf(r.Inputs), pol, r.About)
 	}
 	return tw.Flush()
-}
-
-func qs(q interface{ String() string }) string {
-	if q == nil {
-		return "fp"
-	}
-	return q.String()
 }

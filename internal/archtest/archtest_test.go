@@ -19,16 +19,17 @@ const module = "github.com/lowbit/lowbit"
 // "/..." allows a whole subtree. Packages not listed (cmd/..., bench, examples)
 // may import anything.
 var allowed = map[string][]string{
-	"ste":              {"internal/graphop"},
-	"layers":           {"ste", "internal/graphop", "internal/gemm"},
-	"models":           {"layers", "ste"},
-	"optim":            {},
-	"datasets":         {},
-	"recipes":          {"models", "layers", "ste", "optim", "datasets", "internal/gemm"},
-	"export":           {"layers", "ste", "models", "bitpack", "internal/gemm"},
-	"bitpack":          {"internal/gemm"},
-	"internal/graphop": {},
-	"internal/gemm":    {"internal/gemm/..."},
+	"ste":                 {"internal/graphop"},
+	"layers":              {"ste", "internal/graphop", "internal/gemm"},
+	"models":              {"layers", "ste"},
+	"optim":               {},
+	"datasets":            {},
+	"recipes":             {"models", "layers", "ste", "optim", "datasets", "internal/gemm", "internal/atomicfile"},
+	"export":              {"layers", "ste", "models", "bitpack", "internal/gemm", "internal/atomicfile"},
+	"bitpack":             {"internal/gemm", "internal/atomicfile"},
+	"internal/atomicfile": {},
+	"internal/graphop":    {},
+	"internal/gemm":       {"internal/gemm/..."},
 }
 
 // outside lists, per package, the only modules outside the standard library it may use.
