@@ -43,8 +43,11 @@ func (k *actKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 	switch k.l.kind {
 	case "relu":
 		parallelRows(len(x), 1, func(_, lo, hi int) {
+			ys := y[lo:hi]
 			for i, v := range x[lo:hi] {
-				y[lo+i] = max(v, 0)
+				// max(v, 0) without branches: keep the bits when the sign bit is clear.
+				b := math.Float32bits(v)
+				ys[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
 			}
 		})
 	case "hardtanh":
