@@ -1,0 +1,365 @@
+package bitpack
+
+import (
+	"math/bits"
+	"unsafe"
+)
+
+// Map is a packed NHWC feature map of ±1 values: the C channels of pixel
+// (n, h, w) occupy Words = ceil(C/64) words at Data[((n*H+h)*W+w)*Words:].
+type Map struct {
+	N, H, W, C, Words int
+	Data              []uint64
+}
+
+// NewMap returns an all +1 map.
+func NewMap(n, h, w, c int) *Map {
+	wc := wordsFor(c)
+	return &Map{N: n, H: h, W: w, C: c, Words: wc, Data: make([]uint64, n*h*w*wc)}
+}
+
+// PackNHWC packs the float NHWC tensor x by sign (x >= 0 → +1).
+func PackNHWC(x []float32, n, h, w, c int) (*Map, error) {
+	if n < 1 || h < 1 || w < 1 || c < 1 || len(x) != n*h*w*c {
+		return nil, shapeErr("PackNHWC: len(x)=%d, want %d×%d×%d×%d", len(x), n, h, w, c)
+	}
+	m := NewMap(n, h, w, c)
+	for p := 0; p < n*h*w; p++ {
+		packSigns(m.Data[p*m.Words:(p+1)*m.Words], x[p*c:(p+1)*c])
+	}
+	return m, nil
+}
+
+// At returns channel c of pixel (n, h, w) as +1 or −1.
+func (m *Map) At(n, h, w, c int) int {
+	return 1 - 2*int(m.Data[((n*m.H+h)*m.W+w)*m.Words+c/64]>>(uint(c)%64)&1)
+}
+
+func (m *Map) check(name string) error {
+	if m == nil || m.N < 1 || m.H < 1 || m.W < 1 || m.C < 1 || m.Words != wordsFor(m.C) ||
+		len(m.Data) < m.N*m.H*m.W*m.Words {
+		return shapeErr("%s: malformed map", name)
+	}
+	return nil
+}
+
+// PadMode says what the padded border of a convolution input holds.
+type PadMode int
+
+const (
+	// PadOne pads with +1 (bit 0), as Larq's pad_values=1.
+	PadOne PadMode = iota
+	// PadZero pads with 0: padded taps contribute nothing, as when a
+	// model is trained with zero padding of its ±1 activations.
+	PadZero
+)
+
+// ConvWeights are OHWI binary weights prepacked for the GEMM: output
+// channel o is row o of Panels, holding its KH·KW taps of ceil(Cin/64)
+// words each (K = KH·KW·Cin values).
+type ConvWeights struct {
+	Cout, KH, KW, Cin int
+	Panels            *Panels
+	tapNeg            []int32 // [Cout][KH*KW]: −1 weights per tap, for PadZero
+}
+
+// PackConvWeights packs OHWI float weights w[Cout][KH][KW][Cin] by sign.
+func PackConvWeights(w []float32, cout, kh, kw, cin int) (*ConvWeights, error) {
+	if cout < 1 || kh < 1 || kw < 1 || cin < 1 || len(w) != cout*kh*kw*cin {
+		return nil, shapeErr("PackConvWeights: len(w)=%d, want %d×%d×%d×%d", len(w), cout, kh, kw, cin)
+	}
+	wc := wordsFor(cin)
+	taps := kh * kw
+	m := &Matrix{Rows: cout, K: taps * cin, Words: taps * wc, Data: make([]uint64, cout*taps*wc)}
+	cw := &ConvWeights{Cout: cout, KH: kh, KW: kw, Cin: cin, tapNeg: make([]int32, cout*taps)}
+	for o := 0; o < cout; o++ {
+		for t := 0; t < taps; t++ {
+			dst := m.Data[(o*taps+t)*wc : (o*taps+t+1)*wc]
+			packSigns(dst, w[(o*taps+t)*cin:(o*taps+t+1)*cin])
+			n := 0
+			for _, x := range dst {
+				n += bits.OnesCount64(x)
+			}
+			cw.tapNeg[o*taps+t] = int32(n)
+		}
+	}
+	cw.Panels = PackPanels(m)
+	return cw, nil
+}
+
+// Conv is a binary 2-D convolution of a packed NHWC map with OHWI
+// weights. Zero strides mean 1. A Conv keeps an im2col scratch buffer and
+// must not be used by several goroutines at once.
+type Conv struct {
+	Weights          *ConvWeights // do not change after the first call
+	StrideH, StrideW int
+	PadH, PadW       int
+	Pad              PadMode
+	Threads          int // goroutines for the GEMM; <= 1 means one
+
+	// scratch reused across calls
+	col    Matrix  // bit-im2col
+	border Matrix  // im2col rows of border pixels (PadZero)
+	bRows  []int   // their row indices
+	bCorr  []int32 // their corrections, len(bRows)×Cout
+	bDots  []int32
+	bKey   [7]int // input N, H, W, strides, pads that bRows and bCorr were built for
+}
+
+func (c *Conv) strides() (int, int) { return max(c.StrideH, 1), max(c.StrideW, 1) }
+
+// OutSize returns the output height and width for an h×w input.
+func (c *Conv) OutSize(h, w int) (oh, ow int) {
+	sh, sw := c.strides()
+	return (h+2*c.PadH-c.Weights.KH)/sh + 1, (w+2*c.PadW-c.Weights.KW)/sw + 1
+}
+
+func (c *Conv) check(in *Map) (oh, ow int, err error) {
+	if c.Weights == nil || c.Weights.Panels == nil {
+		return 0, 0, shapeErr("Conv: no weights")
+	}
+	if err := in.check("Conv input"); err != nil {
+		return 0, 0, err
+	}
+	if in.C != c.Weights.Cin {
+		return 0, 0, shapeErr("Conv: input has %d channels, weights want %d", in.C, c.Weights.Cin)
+	}
+	if c.PadH < 0 || c.PadW < 0 || c.StrideH < 0 || c.StrideW < 0 {
+		return 0, 0, shapeErr("Conv: negative stride or padding")
+	}
+	oh, ow = c.OutSize(in.H, in.W)
+	if oh < 1 || ow < 1 || c.Weights.KH > in.H+2*c.PadH || c.Weights.KW > in.W+2*c.PadW {
+		return 0, 0, shapeErr("Conv: %d×%d kernel does not fit %d×%d input with padding %d,%d",
+			c.Weights.KH, c.Weights.KW, in.H, in.W, c.PadH, c.PadW)
+	}
+	return oh, ow, nil
+}
+
+// im2col fills c.col with one row per output pixel: the KH·KW input
+// pixels under the kernel, each ceil(C/64) words, +1 (zero words) where
+// the tap falls in the padding.
+func (c *Conv) im2col(in *Map, oh, ow int) *Matrix {
+	cw := c.Weights
+	wc := in.Words
+	taps := cw.KH * cw.KW
+	rows := in.N * oh * ow
+	m := &c.col
+	m.Rows, m.K, m.Words = rows, taps*in.C, taps*wc
+	m.Data = grow(m.Data, rows*m.Words)
+	sh, sw := c.strides()
+	r := 0
+	for n := 0; n < in.N; n++ {
+		for y := 0; y < oh; y++ {
+			for x := 0; x < ow; x++ {
+				row := m.Data[r*m.Words : (r+1)*m.Words]
+				for ky := 0; ky < cw.KH; ky++ {
+					iy := y*sh - c.PadH + ky
+					dst := row[ky*cw.KW*wc : (ky+1)*cw.KW*wc]
+					if iy < 0 || iy >= in.H {
+						clear(dst)
+						continue
+					}
+					ix0 := x*sw - c.PadW
+					if ix0 >= 0 && ix0+cw.KW <= in.W {
+						// the whole kernel row lies inside: one copy
+						base := ((n*in.H+iy)*in.W + ix0) * wc
+						copy(dst, in.Data[base:base+cw.KW*wc])
+						continue
+					}
+					for kx := 0; kx < cw.KW; kx++ {
+						ix := ix0 + kx
+						d := dst[kx*wc : (kx+1)*wc]
+						if ix < 0 || ix >= in.W {
+							clear(d)
+							continue
+						}
+						base := ((n*in.H+iy)*in.W + ix) * wc
+						copy(d, in.Data[base:base+wc])
+					}
+				}
+				r++
+			}
+		}
+	}
+	return m
+}
+
+// borderCorrection calls f(row, corr) for every output pixel whose kernel
+// window covers padding, with corr[o] the PadZero correction for output
+// channel o: dot = dot₁ − (Cin·nInvalid − 2·negInvalid[o]).
+func (c *Conv) borderCorrection(in *Map, oh, ow int, f func(row int, corr []int32)) {
+	cw := c.Weights
+	taps := cw.KH * cw.KW
+	sh, sw := c.strides()
+	corr := make([]int32, cw.Cout)
+	for y := 0; y < oh; y++ {
+		for x := 0; x < ow; x++ {
+			iy0, ix0 := y*sh-c.PadH, x*sw-c.PadW
+			if iy0 >= 0 && iy0+cw.KH <= in.H && ix0 >= 0 && ix0+cw.KW <= in.W {
+				continue
+			}
+			clear(corr)
+			for ky := 0; ky < cw.KH; ky++ {
+				for kx := 0; kx < cw.KW; kx++ {
+					iy, ix := iy0+ky, ix0+kx
+					if iy >= 0 && iy < in.H && ix >= 0 && ix < in.W {
+						continue
+					}
+					t := ky*cw.KW + kx
+					for o := range corr {
+						corr[o] -= int32(cw.Cin) - 2*cw.tapNeg[o*taps+t]
+					}
+				}
+			}
+			for n := 0; n < in.N; n++ {
+				f((n*oh+y)*ow+x, corr)
+			}
+		}
+	}
+}
+
+// Forward computes the integer dots out[((n*OH+y)*OW+x)*Cout+o] (NHWC).
+func (c *Conv) Forward(out []int32, in *Map) error {
+	oh, ow, err := c.check(in)
+	if err != nil {
+		return err
+	}
+	cout := c.Weights.Cout
+	if len(out) < in.N*oh*ow*cout {
+		return shapeErr("Conv.Forward: len(out)=%d, want %d", len(out), in.N*oh*ow*cout)
+	}
+	a := c.im2col(in, oh, ow)
+	parallelRows(a.Rows, c.Threads, func(r0, r1 int) { xnorGEMM(out, cout, a, c.Weights.Panels, r0, r1) })
+	if c.Pad == PadZero {
+		c.borderCorrection(in, oh, ow, func(row int, corr []int32) {
+			o := out[row*cout : (row+1)*cout]
+			for i := range o {
+				o[i] += corr[i]
+			}
+		})
+	}
+	return nil
+}
+
+// ForwardSign computes sign(BN(conv)) through the folded thresholds t and
+// writes the packed result into out (N×OH×OW×Cout), ready for the next
+// binary layer. The threshold is applied inside the micro-kernel.
+func (c *Conv) ForwardSign(out *Map, in *Map, t *Thresholds) error {
+	oh, ow, err := c.check(in)
+	if err != nil {
+		return err
+	}
+	cw := c.Weights
+	if t == nil || len(t.Thr) != cw.Cout || len(t.Flip) != cw.Cout {
+		return shapeErr("Conv.ForwardSign: thresholds for %d channels", cw.Cout)
+	}
+	if err := out.check("Conv.ForwardSign output"); err != nil {
+		return err
+	}
+	if out.N != in.N || out.H != oh || out.W != ow || out.C != cw.Cout {
+		return shapeErr("Conv.ForwardSign: output %d×%d×%d×%d, want %d×%d×%d×%d",
+			out.N, out.H, out.W, out.C, in.N, oh, ow, cw.Cout)
+	}
+	a := c.im2col(in, oh, ow)
+	popThr, flip := t.popThresholds(a.K)
+	parallelRows(a.Rows, c.Threads, func(r0, r1 int) {
+		xnorGEMMThr(out.Data, out.Words, a, cw.Panels, t, popThr, flip, r0, r1)
+		if panelsFor(cw.Cout)%2 == 1 {
+			// The panels cover only the low half of the last word.
+			for r := r0; r < r1; r++ {
+				out.Data[(r+1)*out.Words-1] &= 0xFFFFFFFF
+			}
+		}
+	})
+	if c.Pad == PadZero {
+		// Redo the border pixels, batched: integer dots, correction, threshold.
+		if key := [7]int{in.N, in.H, in.W, c.StrideH, c.StrideW, c.PadH, c.PadW}; c.bKey != key || c.bRows == nil {
+			rows, corrs := c.bRows[:0], c.bCorr[:0]
+			c.borderCorrection(in, oh, ow, func(row int, corr []int32) {
+				rows = append(rows, row)
+				corrs = append(corrs, corr...)
+			})
+			c.bRows, c.bCorr, c.bKey = rows, corrs, key
+			if rows == nil {
+				c.bRows = []int{}
+			}
+		}
+		rows, corrs := c.bRows, c.bCorr
+		if len(rows) > 0 {
+			b := &c.border
+			b.Rows, b.K, b.Words = len(rows), a.K, a.Words
+			b.Data = grow(b.Data, len(rows)*a.Words)
+			for i, r := range rows {
+				copy(b.Data[i*a.Words:(i+1)*a.Words], a.Data[r*a.Words:])
+			}
+			c.bDots = grow32(c.bDots, len(rows)*cw.Cout)
+			dots := c.bDots
+			parallelRows(b.Rows, c.Threads, func(r0, r1 int) { xnorGEMM(dots, cw.Cout, b, cw.Panels, r0, r1) })
+			for i, r := range rows {
+				o := out.Data[r*out.Words : (r+1)*out.Words]
+				clear(o)
+				for ch := 0; ch < cw.Cout; ch++ {
+					if t.Sign(ch, dots[i*cw.Cout+ch]+corrs[i*cw.Cout+ch]) < 0 {
+						o[ch/64] |= 1 << uint(ch%64)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// xnorGEMMThr is xnorGEMM with the fused threshold, writing packed bits
+// (row stride ldo words) for rows [r0,r1).
+func xnorGEMMThr(out []uint64, ldo int, a *Matrix, w *Panels, t *Thresholds, popThr []int64, flip []uint32, r0, r1 int) {
+	var tmp [4 * PanelWidth]int32
+	var tmpBits [4]uint32
+	pwLen := w.Words * PanelWidth
+	for p := 0; p < panelsFor(w.N); p++ {
+		pw := w.Data[p*pwLen : (p+1)*pwLen]
+		c0 := p * PanelWidth
+		nr := min(PanelWidth, w.N-c0)
+		for r := r0; r < r1; r += 4 {
+			mr := min(4, r1-r)
+			if kernels.popcnt {
+				rp := rowPtrs(a.Data, a.Words, r, mr)
+				if mr == 4 {
+					dst := (*uint32)(unsafe.Add(unsafe.Pointer(&out[r*ldo]), 4*p))
+					xnor4x32thr(rp[0], rp[1], rp[2], rp[3], &pw[0], a.Words, dst, ldo*8, &popThr[c0], flip[p])
+					continue
+				}
+				xnor4x32thr(rp[0], rp[1], rp[2], rp[3], &pw[0], a.Words, &tmpBits[0], 4, &popThr[c0], flip[p])
+			} else {
+				xnorTileGo(tmp[:], PanelWidth, a.Data[r*a.Words:], a.Words, mr, pw, w.Words, nr, a.K)
+				for i := 0; i < mr; i++ {
+					var b uint32
+					for j := 0; j < nr; j++ {
+						if t.Sign(c0+j, tmp[i*PanelWidth+j]) < 0 {
+							b |= 1 << uint(j)
+						}
+					}
+					tmpBits[i] = b
+				}
+			}
+			for i := 0; i < mr; i++ {
+				word := &out[(r+i)*ldo+c0/64]
+				sh := uint(c0 % 64)
+				*word = *word&^(uint64(0xFFFFFFFF)<<sh) | uint64(tmpBits[i])<<sh
+			}
+		}
+	}
+}
+
+func grow(s []uint64, n int) []uint64 {
+	if cap(s) < n {
+		return make([]uint64, n)
+	}
+	return s[:n]
+}
+
+func grow32(s []int32, n int) []int32 {
+	if cap(s) < n {
+		return make([]int32, n)
+	}
+	return s[:n]
+}

@@ -1,0 +1,70 @@
+// Package bitpack holds the packed low-bit inference kernels of lowbit:
+// sign packing, the XNOR-popcount GEMM, binary convolution with fused
+// BatchNorm+sign thresholds, bit-serial low-bit GEMMs, an u8×s8 integer
+// GEMM and packed max-pooling. It imports only the standard library and
+// golang.org/x/sys/cpu.
+//
+// # Bit convention
+//
+// A ±1 value is one bit: bit 1 means −1 and bit 0 means +1, with
+// sign(0) = +1 (x >= 0 packs to bit 0). Values are packed along the
+// innermost axis (the input channels of NHWC activations and of OHWI
+// weights) into little-endian uint64 words: value k of a row is bit k%64
+// of word k/64. A row of K values takes ceil(K/64) words and the padding
+// bits are zero in both operands, so they cancel under XOR and
+//
+//	dot(a, w) = Σ_k a_k·w_k = K − 2·popcount(a XOR w)
+//
+// where K counts the real values only.
+//
+// # Kernels
+//
+//   - [GEMM]: out[m][n] = Σ_k a[m][k]·w[n][k] over ±1 values, as int32.
+//     Activations are a row-major [Matrix]; weights are prepacked by
+//     [PackPanels] into panels of [PanelWidth] output channels,
+//     interleaved word by word so the micro-kernel loads PanelWidth
+//     weight words per input word.
+//   - [Conv]: NHWC binary convolution with OHWI weights through an
+//     explicit bit-im2col and [GEMM]. [PadOne] pads with +1 (bit 0);
+//     [PadZero] pads with 0 by an edge correction: with the padded taps
+//     packed as +1 the GEMM yields dot₁ = dot + Σ_{invalid taps} w, so
+//     dot = dot₁ − (C·nInvalid − 2·negInvalid[n]) where negInvalid[n]
+//     counts the −1 weights of output channel n at the invalid taps.
+//   - [FoldBN] turns alpha·dot+bias → BatchNorm → sign into one integer
+//     threshold and a flip flag per channel: sign = +1 ⇔ (dot >= Thr) ≠ Flip.
+//     [Conv.ForwardSign] applies it inside the micro-kernel and writes
+//     packed bits for the next binary layer.
+//   - [BitSerialGEMM]: x·y = Σ_m Σ_k 2^(m+k)·popcount(x_m AND y_k) over
+//     unsigned bit planes, with the affine maps of [Code] for binary and
+//     offset (DoReFa) weight levels.
+//   - [GEMMU8S8]: u8×s8 → s32 with the exact VPDPBUSD semantics
+//     (non-saturating, wrapping int32 accumulation).
+//   - [MaxPool]: max of ±1 values is +1 when any is +1; with bit 1 = −1 that
+//     is the bitwise AND of the packed words.
+//
+// # Dispatch
+//
+// On amd64 with AVX-512F and AVX-512 VPOPCNTDQ the binary kernels run
+// Go-assembly ZMM kernels (VPXORQ/VPANDQ + VPOPCNTQ + VPADDQ); with
+// AVX-512 VNNI the integer GEMM runs VPDPBUSD. Elsewhere, or when the
+// environment variable LOWBIT_NOASM=1 is set at program start, portable
+// pure-Go kernels (math/bits.OnesCount64) compute bit-identical results.
+//
+// # Inference engine
+//
+// [Model] runs a whole network exported from training (package export):
+// typed layers over NHWC float32 batches, each conv or dense layer on the
+// kernel its quantizers allow — [KernelXNOR] (sign inputs, ±α weights),
+// [KernelBitSerial] (1–2-bit input codes), [KernelInt8] (up to 8-bit codes,
+// LSQ) or [KernelFloat] — plus BatchNorm, ReLU, HardTanh, max/average
+// pooling, Flatten and residual sums. [InputQuant] reproduces the training
+// input quantizers with their exact float32 arithmetic. [Load], [Decode]
+// and [Model.Save] read and write the versioned, checksummed model file
+// (see engine_format.go); Predict is safe for concurrent use.
+//
+// # Operation counts
+//
+// Benchmarks report GOPS = 2·M·N·K / time (one multiply-accumulate counts
+// as two operations, K counts values, not words), comparable to sgemm
+// GFLOPS.
+package bitpack
