@@ -16,6 +16,9 @@ const (
 	Body Position = iota
 	First
 	Last
+	// Real is always full precision, whatever the Policy: layers the paper keeps
+	// real-valued inside the body (Bi-Real Net's downsampling 1×1 convs).
+	Real
 )
 
 // Build appends layers while tracking the per-sample shape, so builders stay short.
@@ -61,6 +64,8 @@ func (b *Build) add(l layers.Layer, err error) {
 func (b *Build) quantizers(p Position) (w, in ste.Quantizer) {
 	s := b.spec
 	switch {
+	case p == Real:
+		return nil, nil
 	case p == Body:
 		return s.Weights, s.Inputs
 	case s.Policy == Same:
@@ -120,8 +125,8 @@ func (b *Build) Conv(out, kernel, stride, pad int, p Position) {
 		b.err = fmt.Errorf("models: conv after a flat shape %v", b.shape)
 		return
 	}
-	w, in := b.quantizers(p)
 	name := b.name("conv")
+	w, in := b.layerQuantizers(p, name)
 	l, err := layers.NewConv2D(name, layers.Conv2DConfig{
 		In: b.shape[2], Out: out, Kernel: kernel, Stride: stride, Pad: pad,
 		NoBias: !b.spec.NoBN, Weights: w, Inputs: in, Grads: b.grads(p, name),
@@ -137,8 +142,8 @@ func (b *Build) Dense(out int, p Position) {
 	if len(b.shape) != 1 {
 		b.Flatten()
 	}
-	w, in := b.quantizers(p)
 	name := b.name("dense")
+	w, in := b.layerQuantizers(p, name)
 	l, err := layers.NewDense(name, layers.DenseConfig{
 		In: prod(b.shape), Out: out, NoBias: !b.spec.NoBN && p != Last, Weights: w, Inputs: in, Grads: b.grads(p, name),
 	}, b.rng)
@@ -202,6 +207,9 @@ func (b *Build) Dropout(p float32) {
 
 // Sub starts a builder for a branch that begins at the current shape (residual bodies).
 func (b *Build) Sub() *Build {
+	if b.count == nil {
+		b.count = new(int) // shared with the branch, so layer names stay unique
+	}
 	return &Build{spec: b.spec, rng: b.rng, shape: append([]int(nil), b.shape...), count: b.count, err: b.err}
 }
 

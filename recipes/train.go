@@ -49,6 +49,9 @@ type Config struct {
 
 	Out    string // checkpoint written after every epoch ("" for none)
 	Resume string // checkpoint to resume from
+	// InitFrom initialises a fresh run's model from this checkpoint (see InitFrom);
+	// ignored when resuming.
+	InitFrom string
 
 	// MaxSteps stops training after this many steps in total (0: no limit); the
 	// run is still evaluated. Used by tests and benchmarks.
@@ -215,6 +218,11 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 	m, err := models.New(cfg.Model)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.InitFrom != "" && ck == nil {
+		if err := InitFrom(m, cfg.InitFrom); err != nil {
+			return nil, err
+		}
 	}
 	opt, err := optim.New(cfg.Optimizer, cfg.Opt)
 	if err != nil {

@@ -44,6 +44,13 @@ func cmdEval(args []string, stdout io.Writer) error {
 		}
 	}
 	cfg := recipes.Config{Dataset: name, DataDir: *dataDir, Scaling: scaling}
+	if (name == "imagenette" || name == "imagefolder") && len(m.Spec.Input) == 3 {
+		// Crop to the size the model was trained at (bench imagenet -size), not the preset 224.
+		p := datasets.ImageNetEval(m.Spec.Input[0])
+		if cfg.Test, err = datasets.Open(name, "val", *dataDir, datasets.Options{Scaling: scaling, Transform: &p}); err != nil {
+			return err
+		}
+	}
 	_, test, err := recipes.OpenData(&cfg)
 	if err != nil {
 		return err

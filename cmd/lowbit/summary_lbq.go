@@ -1,11 +1,17 @@
 package main
 
 import (
-	"fmt"
 	"io"
+
+	"github.com/lowbit/lowbit/bitpack"
 )
 
-// summarizeModelFile reports an exported model file; see export.go.
+// summarizeModelFile reports an exported model file: per layer its kind,
+// kernel, quantizers and bytes, and the file size against fp32.
 func summarizeModelFile(path string, w io.Writer) error {
-	return fmt.Errorf("%s: packed model files are read by 'lowbit summary' once the export format lands", path)
+	bm, err := bitpack.Load(path)
+	if err != nil {
+		return err
+	}
+	return writeModelReport(w, bm, path)
 }

@@ -22,6 +22,7 @@ import (
 // modelFlags are the flags that describe a model, shared by train and summary.
 type modelFlags struct {
 	model, weights, inputs, policy, act, hidden string
+	width                                       float64
 }
 
 func (m *modelFlags) add(fs *flag.FlagSet) {
@@ -31,6 +32,7 @@ func (m *modelFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&m.policy, "policy", "fp", "first/last layer precision: fp, 8bit, same, same-weights")
 	fs.StringVar(&m.act, "act", "", "activation: relu, hardtanh, none (default: hardtanh before sign-like quantizers, else relu)")
 	fs.StringVar(&m.hidden, "hidden", "", "MLP hidden widths, e.g. 4096,4096,4096")
+	fs.Float64Var(&m.width, "width", 1, "channel width multiplier (e.g. 0.25 for a narrow variant)")
 }
 
 // apply overrides spec fields with the flags the user set.
@@ -54,6 +56,12 @@ func (m *modelFlags) apply(spec *models.Spec, set map[string]bool) error {
 	}
 	if set["act"] {
 		spec.Act = models.Act(m.act)
+	}
+	if set["width"] {
+		if m.width <= 0 {
+			return fmt.Errorf("-width: %v is not positive", m.width)
+		}
+		spec.Width = m.width
 	}
 	if m.hidden != "" {
 		spec.Hidden = nil
@@ -95,6 +103,7 @@ func cmdTrain(args []string, stdout io.Writer) error {
 	seed := fs.Uint64("seed", 1, "random seed (init, shuffling, dropout)")
 	out := fs.String("out", "", "checkpoint path, written after every epoch (default runs/MODEL-DATASET.ckpt)")
 	resume := fs.String("resume", "", "resume from this checkpoint")
+	initFrom := fs.String("init-from", "", "initialise from this (full-precision) checkpoint: copy matching tensors, re-derive quantizer steps (LSQ's recipe)")
 	workers := fs.Int("workers", 0, "data loader workers (default GOMAXPROCS)")
 	maxSteps := fs.Int("max-steps", 0, "stop after this many steps (0: no limit)")
 	clip := fs.Float64("latent-clip", 0, "clip binary latent weights to [-c,c] after each step")
@@ -129,6 +138,7 @@ func cmdTrain(args []string, stdout io.Writer) error {
 		return err
 	}
 	cfg.Dataset, cfg.DataDir, cfg.Resume, cfg.Workers, cfg.MaxSteps = *dataset, *dataDir, *resume, *workers, *maxSteps
+	cfg.InitFrom = *initFrom
 	if set["epochs"] {
 		cfg.Epochs = *epochs
 	}

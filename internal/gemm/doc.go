@@ -31,5 +31,8 @@
 // into the input gradient.
 //
 // Building with -tags openblas (cgo, libopenblas-dev) sets OpenBLAS to
-// cblas_sgemm for comparison in benchmarks.
+// single-threaded cblas_sgemm and routes Sgemm to it after the argument
+// checks, so training runs on OpenBLAS for comparison (LOWBIT_OPENBLAS=0
+// keeps our kernels; UseOpenBLAS switches at run time). The default build
+// is pure Go without cgo.
 package gemm

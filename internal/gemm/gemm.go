@@ -66,6 +66,10 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		scale(c, m, n, ldc, beta)
 		return nil
 	}
+	if useBLAS.Load() { // builds tagged openblas: see route.go
+		OpenBLAS(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return nil
+	}
 	sgemm(active.Load(), Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	return nil
 }

@@ -50,12 +50,13 @@ func Kernel() string { return active.Load().name }
 
 // setKernel selects the micro-kernel by name and returns a function that
 // restores the previous one. It reports false when the CPU lacks it.
-// Only tests and benchmarks use it.
+// Selecting a kernel also turns off routing to OpenBLAS until restore, so
+// the kernel asked for is the one that runs. Only tests and benchmarks use it.
 func setKernel(name string) (restore func(), ok bool) {
 	for _, k := range kernels {
 		if k.name == name {
-			prev := active.Swap(k)
-			return func() { active.Store(prev) }, true
+			prev, prevBLAS := active.Swap(k), useBLAS.Swap(false)
+			return func() { active.Store(prev); useBLAS.Store(prevBLAS) }, true
 		}
 	}
 	return func() {}, false

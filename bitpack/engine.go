@@ -1,0 +1,763 @@
+package bitpack
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/lowbit/lowbit/internal/gemm"
+)
+
+// ErrModel reports a model description that cannot run (inconsistent
+// shapes, a kernel that does not fit its quantizers, bad parameters).
+var ErrModel = errors.New("bitpack: bad model")
+
+// Model is a packed network: typed layers executed in order over NHWC
+// float32 batches, each conv or dense layer on the kernel its quantizers
+// allow (see the Kernel constants). A Model is immutable once built and
+// safe for concurrent use: every call takes its scratch from a sync.Pool.
+type Model struct {
+	spec    Spec
+	layers  []layer
+	nlayers int // layers including those nested in residual blocks (scratch slots)
+	inLen   int // values per sample
+	pool    sync.Pool
+}
+
+// predictBatch is the number of samples one internal pass processes, which
+// bounds the scratch memory of large Predict calls.
+const predictBatch = 128
+
+// layer is one built layer. forward reads x (n samples of the layer's
+// input shape) and returns its output, which may live in s.
+type layer interface {
+	forward(e *exec, x []float32, n int) ([]float32, error)
+}
+
+// exec is the per-call scratch of a Model.
+type exec struct {
+	slots []slot
+	trace func(Trace) error
+}
+
+type slot struct {
+	out    []float32
+	f32    []float32
+	i32    []int32
+	u8     []uint8
+	conv   *Conv
+	bmap   *Map
+	planes Planes
+}
+
+func growF(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+func growU8(s []uint8, n int) []uint8 {
+	if cap(s) < n {
+		return make([]uint8, n)
+	}
+	return s[:n]
+}
+
+// Trace is one conv or dense layer's view of a Trace call.
+type Trace struct {
+	Name   string
+	Kernel string
+	N      int       // samples
+	InDims []int     // per-sample input shape
+	In     []float32 // the layer's input (before its quantizer), n samples
+	// Acc holds the integer accumulators [N·OH·OW][Out] of an integer
+	// kernel before any scaling (nil for KernelFloat): Σ x·w over the
+	// integer codes and levels (xnor: ±1 dots, int8: after the offset
+	// correction).
+	Acc []int32
+	Out []float32 // the layer's output
+}
+
+// NewModel builds a Model from s, checking every shape and parameter.
+func NewModel(s Spec) (*Model, error) {
+	m := &Model{spec: s}
+	n, ok := checkCount(s.Input...)
+	if len(s.Input) != 3 || !ok {
+		return nil, fmt.Errorf("%w: input shape %v, want H,W,C", ErrModel, s.Input)
+	}
+	m.inLen = n
+	if s.Classes < 1 {
+		return nil, fmt.Errorf("%w: %d classes", ErrModel, s.Classes)
+	}
+	if len(s.Info.Std) > 0 && (len(s.Info.Std) != s.Input[2] || len(s.Info.Mean) != s.Input[2]) {
+		return nil, fmt.Errorf("%w: normalisation for %d/%d channels, input has %d", ErrModel, len(s.Info.Mean), len(s.Info.Std), s.Input[2])
+	}
+	for _, v := range s.Info.Std {
+		if !finitePositive(v) {
+			return nil, fmt.Errorf("%w: normalisation std %g", ErrModel, v)
+		}
+	}
+	ls, out, err := m.build(s.Layers, s.Input, "")
+	if err != nil {
+		return nil, err
+	}
+	if p, _ := checkCount(out...); p != s.Classes {
+		return nil, fmt.Errorf("%w: the layers produce %v, want %d classes", ErrModel, out, s.Classes)
+	}
+	m.layers = ls
+	m.pool.New = func() any { return m.newExec() }
+	return m, nil
+}
+
+// Spec returns the model's description (shared; do not modify).
+func (m *Model) Spec() Spec { return m.spec }
+
+// Info returns the model's metadata.
+func (m *Model) Info() ModelInfo { return m.spec.Info }
+
+// Input returns the per-sample input shape (H, W, C).
+func (m *Model) Input() []int { return append([]int(nil), m.spec.Input...) }
+
+// Classes returns the number of logits per sample.
+func (m *Model) Classes() int { return m.spec.Classes }
+
+func (m *Model) build(specs []LayerSpec, in []int, path string) ([]layer, []int, error) {
+	var out []layer
+	for i := range specs {
+		ls := &specs[i]
+		name := ls.Name
+		if name == "" {
+			name = fmt.Sprintf("layer %s%d", path, i)
+		}
+		l, o, err := m.buildLayer(ls, in, path+fmt.Sprint(i)+".")
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %s (%s): %v", ErrModel, name, ls.Kind, err)
+		}
+		out = append(out, l)
+		in = o
+	}
+	return out, in, nil
+}
+
+func (m *Model) slot() int {
+	m.nlayers++
+	return m.nlayers - 1
+}
+
+func (m *Model) buildLayer(ls *LayerSpec, in []int, path string) (layer, []int, error) {
+	switch ls.Kind {
+	case LayerConv, LayerDense:
+		return m.buildLinear(ls, in)
+	case LayerBatchNorm:
+		c := in[len(in)-1]
+		if len(ls.Beta) != c || len(ls.Mean) != c || len(ls.Var) != c || (ls.Gamma != nil && len(ls.Gamma) != c) {
+			return nil, nil, fmt.Errorf("parameters for %d channels, input %v", len(ls.Beta), in)
+		}
+		if !(ls.Eps >= 0) {
+			return nil, nil, fmt.Errorf("eps %g", ls.Eps)
+		}
+		bn := &bnLayer{slot: m.slot(), a: make([]float32, c), b: make([]float32, c)}
+		for j := 0; j < c; j++ {
+			if !(float64(ls.Var[j])+float64(ls.Eps) > 0) {
+				return nil, nil, fmt.Errorf("channel %d: var+eps = %g", j, float64(ls.Var[j])+float64(ls.Eps))
+			}
+			// The training graph's eval formula, in its float32 order.
+			a := float32(1 / math.Sqrt(float64(ls.Var[j])+float64(ls.Eps)))
+			if ls.Gamma != nil {
+				a *= ls.Gamma[j]
+			}
+			bn.a[j], bn.b[j] = a, ls.Beta[j]-ls.Mean[j]*a
+		}
+		return bn, in, nil
+	case LayerReLU, LayerHardTanh:
+		return &actLayer{slot: m.slot(), hard: ls.Kind == LayerHardTanh}, in, nil
+	case LayerMaxPool, LayerAvgPool:
+		if len(in) != 3 {
+			return nil, nil, fmt.Errorf("input %v, want H,W,C", in)
+		}
+		p := &poolLayer{slot: m.slot(), max: ls.Kind == LayerMaxPool, h: in[0], w: in[1], c: in[2]}
+		switch {
+		case ls.Global && p.max:
+			return nil, nil, fmt.Errorf("global max pooling is not supported")
+		case ls.Global:
+			p.kh, p.kw, p.st = in[0], in[1], 1
+		default:
+			p.kh, p.kw, p.st = ls.Size, ls.Size, ls.Stride
+		}
+		if p.kh < 1 || p.kw < 1 || p.st < 1 || p.kh > in[0] || p.kw > in[1] {
+			return nil, nil, fmt.Errorf("window %d×%d stride %d on input %v", p.kh, p.kw, p.st, in)
+		}
+		p.oh, p.ow = (in[0]-p.kh)/p.st+1, (in[1]-p.kw)/p.st+1
+		return p, []int{p.oh, p.ow, in[2]}, nil
+	case LayerFlatten:
+		n, _ := checkCount(in...)
+		return flattenLayer{}, []int{n}, nil
+	case LayerResidual:
+		if len(ls.Body) == 0 {
+			return nil, nil, fmt.Errorf("empty body")
+		}
+		body, bo, err := m.build(ls.Body, in, path+"body.")
+		if err != nil {
+			return nil, nil, err
+		}
+		so := in
+		var sc []layer
+		if ls.Shortcut != nil {
+			if sc, so, err = m.build(ls.Shortcut, in, path+"shortcut."); err != nil {
+				return nil, nil, err
+			}
+		}
+		if fmt.Sprint(bo) != fmt.Sprint(so) {
+			return nil, nil, fmt.Errorf("body gives %v, shortcut gives %v", bo, so)
+		}
+		return &residualLayer{slot: m.slot(), body: body, shortcut: sc}, bo, nil
+	}
+	return nil, nil, fmt.Errorf("unknown layer kind %q", ls.Kind)
+}
+
+func (m *Model) newExec() *exec {
+	e := &exec{slots: make([]slot, m.nlayers)}
+	var walk func([]layer)
+	walk = func(ls []layer) {
+		for _, l := range ls {
+			switch v := l.(type) {
+			case *linear:
+				if v.cw != nil {
+					e.slots[v.slot].conv = &Conv{Weights: v.cw, StrideH: v.stride, StrideW: v.stride,
+						PadH: v.pad, PadW: v.pad, Pad: PadZero, Threads: runtime.GOMAXPROCS(0)}
+				}
+			case *residualLayer:
+				walk(v.body)
+				walk(v.shortcut)
+			}
+		}
+	}
+	walk(m.layers)
+	return e
+}
+
+// Predict returns the n×Classes() logits of the n samples in x (NHWC,
+// n×H×W×C values, already normalised as in training).
+func (m *Model) Predict(x []float32, n int) ([]float32, error) {
+	return m.run(x, n, nil)
+}
+
+// Trace runs the model like Predict and calls f after every conv and
+// dense layer (in execution order, batch by batch) with its input, integer
+// accumulators and output; f must not keep the slices. An error from f
+// stops the run.
+func (m *Model) Trace(x []float32, n int, f func(Trace) error) ([]float32, error) {
+	return m.run(x, n, f)
+}
+
+func (m *Model) run(x []float32, n int, f func(Trace) error) ([]float32, error) {
+	if n < 1 || len(x) != n*m.inLen {
+		return nil, fmt.Errorf("bitpack: Predict: %d values for %d samples of %v", len(x), n, m.spec.Input)
+	}
+	e := m.pool.Get().(*exec)
+	defer m.pool.Put(e)
+	e.trace = f
+	defer func() { e.trace = nil }()
+	out := make([]float32, 0, n*m.spec.Classes)
+	for i := 0; i < n; i += predictBatch {
+		b := min(predictBatch, n-i)
+		y, err := runLayers(e, m.layers, x[i*m.inLen:(i+b)*m.inLen], b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, y[:b*m.spec.Classes]...)
+	}
+	return out, nil
+}
+
+func runLayers(e *exec, ls []layer, x []float32, n int) ([]float32, error) {
+	var err error
+	for _, l := range ls {
+		if x, err = l.forward(e, x, n); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
+}
+
+// ---- elementwise, pooling, residual ----
+
+type bnLayer struct {
+	slot int
+	a, b []float32
+}
+
+func (l *bnLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
+	s := &e.slots[l.slot]
+	s.out = growF(s.out, len(x))
+	y, c := s.out, len(l.a)
+	for r := 0; r < len(x); r += c {
+		xr, yr := x[r:r+c], y[r:r+c]
+		for j, v := range xr {
+			yr[j] = v*l.a[j] + l.b[j]
+		}
+	}
+	return y, nil
+}
+
+type actLayer struct {
+	slot int
+	hard bool
+}
+
+func (l *actLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
+	s := &e.slots[l.slot]
+	s.out = growF(s.out, len(x))
+	y := s.out
+	if l.hard {
+		for i, v := range x {
+			y[i] = min(max(v, -1), 1)
+		}
+	} else {
+		for i, v := range x {
+			y[i] = max(v, 0)
+		}
+	}
+	return y, nil
+}
+
+type poolLayer struct {
+	slot                int
+	max                 bool
+	h, w, c, kh, kw, st int
+	oh, ow              int
+}
+
+// forward follows the training kernel's order: the first window element
+// is copied, the others are max-ed or added in window order, and the
+// average is a multiplication by 1/(kh·kw).
+func (l *poolLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
+	s := &e.slots[l.slot]
+	c := l.c
+	s.out = growF(s.out, n*l.oh*l.ow*c)
+	y := s.out
+	for b := 0; b < n; b++ {
+		for i := 0; i < l.oh; i++ {
+			for j := 0; j < l.ow; j++ {
+				dst := y[((b*l.oh+i)*l.ow+j)*c:][:c]
+				for di := 0; di < l.kh; di++ {
+					for dj := 0; dj < l.kw; dj++ {
+						row := x[((b*l.h+i*l.st+di)*l.w+j*l.st+dj)*c:][:c]
+						switch {
+						case di == 0 && dj == 0:
+							copy(dst, row)
+						case l.max:
+							for ch, v := range row {
+								dst[ch] = max(dst[ch], v)
+							}
+						default:
+							for ch, v := range row {
+								dst[ch] += v
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if !l.max {
+		inv := 1 / float32(l.kh*l.kw)
+		for i := range y {
+			y[i] *= inv
+		}
+	}
+	return y, nil
+}
+
+type flattenLayer struct{}
+
+func (flattenLayer) forward(_ *exec, x []float32, _ int) ([]float32, error) { return x, nil }
+
+type residualLayer struct {
+	slot           int
+	body, shortcut []layer
+}
+
+func (l *residualLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
+	a, err := runLayers(e, l.body, x, n)
+	if err != nil {
+		return nil, err
+	}
+	b := x
+	if l.shortcut != nil {
+		if b, err = runLayers(e, l.shortcut, x, n); err != nil {
+			return nil, err
+		}
+	}
+	s := &e.slots[l.slot]
+	s.out = growF(s.out, len(a))
+	for i := range s.out {
+		s.out[i] = a[i] + b[i]
+	}
+	return s.out, nil
+}
+
+// ---- conv and dense ----
+
+type linear struct {
+	slot   int
+	name   string
+	kernel string
+	dense  bool
+	in     []int // per-sample input shape
+	// conv geometry (dense: h = w = kh = kw = 1, cin = features)
+	h, w, cin, cout, kh, kw, stride, pad, oh, ow int
+	k                                            int // kh·kw·cin
+
+	q      InputQuant
+	wf     []float32 // float kernel: dequantized [cout][k]
+	bias   []float32
+	scale  []float64 // integer kernels: per-row weight scale × input scale
+	scale1 []float32 // xnor: per-row weight scale
+	cw     *ConvWeights
+	pp     *PlanePanels
+	s8     *S8Panels
+	lsum   []int32 // int8: Σ levels per row, for the input offset
+	bits   int     // bitserial: input bits
+}
+
+func (m *Model) buildLinear(ls *LayerSpec, in []int) (layer, []int, error) {
+	l := &linear{slot: m.slot(), name: ls.Name, kernel: ls.Kernel, dense: ls.Kind == LayerDense, in: in, q: ls.Input}
+	if l.dense {
+		feat, _ := checkCount(in...)
+		if feat != ls.In || ls.Out < 1 {
+			return nil, nil, fmt.Errorf("input %v has %d features, layer wants %d→%d", in, feat, ls.In, ls.Out)
+		}
+		l.h, l.w, l.cin, l.cout, l.kh, l.kw, l.stride = 1, 1, ls.In, ls.Out, 1, 1, 1
+	} else {
+		if len(in) != 3 || in[2] != ls.In || ls.Out < 1 {
+			return nil, nil, fmt.Errorf("input %v, want H,W,%d", in, ls.In)
+		}
+		l.h, l.w, l.cin, l.cout, l.kh, l.kw, l.stride, l.pad = in[0], in[1], ls.In, ls.Out, ls.KH, ls.KW, ls.Stride, ls.Pad
+		if l.kh < 1 || l.kw < 1 || l.stride < 1 || l.pad < 0 || l.pad > 1<<16 ||
+			l.kh > l.h+2*l.pad || l.kw > l.w+2*l.pad {
+			return nil, nil, fmt.Errorf("%d×%d kernel, stride %d, padding %d on input %v", l.kh, l.kw, l.stride, l.pad, in)
+		}
+	}
+	l.oh, l.ow = (l.h+2*l.pad-l.kh)/l.stride+1, (l.w+2*l.pad-l.kw)/l.stride+1
+	k, ok := checkCount(l.kh, l.kw, l.cin)
+	if _, ok2 := checkCount(k, l.cout); !ok || !ok2 {
+		return nil, nil, fmt.Errorf("too many weights")
+	}
+	if _, ok := checkCount(l.oh, l.ow, l.cout); !ok {
+		return nil, nil, fmt.Errorf("output too large")
+	}
+	l.k = k
+	if err := ls.Input.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if err := ls.Weights.check(l.cout, k); err != nil {
+		return nil, nil, err
+	}
+	if ls.Bias != nil && len(ls.Bias) != l.cout {
+		return nil, nil, fmt.Errorf("%d biases for %d outputs", len(ls.Bias), l.cout)
+	}
+	l.bias = ls.Bias
+	out := []int{l.oh, l.ow, l.cout}
+	if l.dense {
+		out = []int{l.cout}
+	}
+	if err := l.prepare(&ls.Weights); err != nil {
+		return nil, nil, err
+	}
+	return l, out, nil
+}
+
+// prepare packs the weights for the layer's kernel, checking that the
+// kernel fits the input quantizer and the weight levels.
+func (l *linear) prepare(ws *WeightSpec) error {
+	if l.kernel == KernelFloat {
+		l.wf = ws.Dequantize(l.cout, l.k)
+		return nil
+	}
+	levels, wscale, ok := ws.intLevels(l.cout, l.k)
+	if !ok {
+		return fmt.Errorf("kernel %s needs integer weight levels, weights are %s", l.kernel, ws.Enc)
+	}
+	var lmin, lmax int8
+	for _, v := range levels {
+		lmin, lmax = min(lmin, v), max(lmax, v)
+	}
+	l.scale = make([]float64, l.cout)
+	for o := range l.scale {
+		l.scale[o] = wscale[o] * l.q.Scale()
+	}
+	switch l.kernel {
+	case KernelXNOR:
+		if l.q.Kind != QuantSign {
+			return fmt.Errorf("kernel xnor needs sign inputs, input quantizer is %s", l.q)
+		}
+		if ws.Enc != WeightsSign {
+			return fmt.Errorf("kernel xnor needs sign weights, weights are %s", ws.Enc)
+		}
+		l.scale1 = make([]float32, l.cout)
+		for o := range l.scale1 {
+			l.scale1[o] = ws.scale(o)
+		}
+		w := make([]float32, len(levels))
+		for i, v := range levels {
+			w[i] = float32(v)
+		}
+		cw, err := PackConvWeights(w, l.cout, l.kh, l.kw, l.cin)
+		if err != nil {
+			return err
+		}
+		l.cw = cw
+	case KernelBitSerial:
+		if !l.q.HasCodes() || l.q.Offset() != 0 || l.q.MaxCode() > 3 {
+			return fmt.Errorf("kernel bitserial needs 1–2-bit unsigned input codes, input quantizer is %s", l.q)
+		}
+		l.bits = 1
+		if l.q.MaxCode() > 1 {
+			l.bits = 2
+		}
+		code, nb := Binary, 1
+		q := make([]uint8, len(levels))
+		switch {
+		case lmin >= -1 && lmax <= 1:
+			for i, v := range levels {
+				if v == 0 {
+					return fmt.Errorf("kernel bitserial: zero weight level")
+				}
+				if v < 0 {
+					q[i] = 1
+				}
+			}
+		case lmin >= -3 && lmax <= 3:
+			code, nb = Offset, 2
+			for i, v := range levels {
+				if v%2 == 0 {
+					return fmt.Errorf("kernel bitserial: even weight level %d", v)
+				}
+				q[i] = uint8((int(v) + 3) / 2)
+			}
+		default:
+			return fmt.Errorf("kernel bitserial needs weight levels in ±1 or ±1/±3, got [%d, %d]", lmin, lmax)
+		}
+		pp, err := PackPlanePanels(q, l.cout, l.k, nb, code)
+		if err != nil {
+			return err
+		}
+		l.pp = pp
+	case KernelInt8:
+		if !l.q.HasCodes() || l.q.MaxCode() > 255 {
+			return fmt.Errorf("kernel int8 needs input codes of at most 8 bits, input quantizer is %s", l.q)
+		}
+		s8, err := PackS8Panels(levels, l.cout, l.k)
+		if err != nil {
+			return err
+		}
+		l.s8 = s8
+		l.lsum = make([]int32, l.cout)
+		for o := range l.lsum {
+			var s int32
+			for _, v := range levels[o*l.k : (o+1)*l.k] {
+				s += int32(v)
+			}
+			l.lsum[o] = s
+		}
+	default:
+		return fmt.Errorf("unknown kernel %q", l.kernel)
+	}
+	return nil
+}
+
+func (l *linear) convShape(n int) gemm.ConvShape {
+	return gemm.ConvShape{N: n, H: l.h, W: l.w, C: l.cin, KH: l.kh, KW: l.kw, StrideH: l.stride, StrideW: l.stride, PadH: l.pad, PadW: l.pad}
+}
+
+func (l *linear) pointwise() bool {
+	return l.kh == 1 && l.kw == 1 && l.stride == 1 && l.pad == 0
+}
+
+func (l *linear) forward(e *exec, x []float32, n int) ([]float32, error) {
+	s := &e.slots[l.slot]
+	rows := n * l.oh * l.ow
+	s.out = growF(s.out, rows*l.cout)
+	y := s.out
+	var acc []int32
+	switch l.kernel {
+	case KernelFloat:
+		xq := x
+		if l.q.Kind != QuantNone {
+			s.f32 = growF(s.f32, len(x)+rows*l.k)
+			xq = s.f32[:len(x)]
+			l.q.Quantize(xq, x)
+		}
+		col := xq
+		if !l.pointwise() {
+			s.f32 = growF(s.f32, len(x)+rows*l.k)
+			col = s.f32[len(x) : len(x)+rows*l.k]
+			gemm.Im2col(l.convShape(n), xq, col)
+		}
+		if err := gemm.Sgemm(false, true, rows, l.cout, l.k, 1, col, l.k, l.wf, l.k, 0, y, l.cout); err != nil {
+			return nil, fmt.Errorf("bitpack: %s: %w", l.name, err)
+		}
+		if l.bias != nil {
+			for r := 0; r < rows; r++ {
+				yr := y[r*l.cout : (r+1)*l.cout]
+				for j := range yr {
+					yr[j] += l.bias[j]
+				}
+			}
+		}
+	case KernelXNOR:
+		s.i32 = grow32(s.i32, rows*l.cout)
+		acc = s.i32
+		if s.bmap == nil {
+			s.bmap = &Map{}
+		}
+		bm := s.bmap
+		bm.N, bm.H, bm.W, bm.C, bm.Words = n, l.h, l.w, l.cin, wordsFor(l.cin)
+		bm.Data = grow(bm.Data, n*l.h*l.w*bm.Words)
+		for p := 0; p < n*l.h*l.w; p++ {
+			packSigns(bm.Data[p*bm.Words:(p+1)*bm.Words], x[p*l.cin:(p+1)*l.cin])
+		}
+		if err := s.conv.Forward(acc, bm); err != nil {
+			return nil, fmt.Errorf("bitpack: %s: %w", l.name, err)
+		}
+		for r := 0; r < rows; r++ {
+			ar, yr := acc[r*l.cout:(r+1)*l.cout], y[r*l.cout:(r+1)*l.cout]
+			for o, d := range ar {
+				yr[o] = l.scale1[o] * float32(d)
+			}
+		}
+		l.addBias(y, rows)
+	case KernelBitSerial, KernelInt8:
+		s.i32 = grow32(s.i32, rows*l.cout)
+		acc = s.i32
+		l.integer(s, acc, x, n, rows)
+		for r := 0; r < rows; r++ {
+			ar, yr := acc[r*l.cout:(r+1)*l.cout], y[r*l.cout:(r+1)*l.cout]
+			for o, d := range ar {
+				yr[o] = float32(l.scale[o] * float64(d))
+			}
+		}
+		l.addBias(y, rows)
+	}
+	if e.trace != nil {
+		t := Trace{Name: l.name, Kernel: l.kernel, N: n, InDims: l.in, In: x, Acc: acc, Out: y}
+		if err := e.trace(t); err != nil {
+			return nil, err
+		}
+	}
+	return y, nil
+}
+
+func (l *linear) addBias(y []float32, rows int) {
+	if l.bias == nil {
+		return
+	}
+	for r := 0; r < rows; r++ {
+		yr := y[r*l.cout : (r+1)*l.cout]
+		for j, b := range l.bias {
+			yr[j] += b
+		}
+	}
+}
+
+// integer computes the accumulators of the bit-serial and int8 kernels:
+// input codes, a byte im2col (padding holds the code of 0), the GEMM and,
+// for int8, the offset correction Σ(c − off)·w = Σ c·w − off·Σw.
+func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int) {
+	off := l.q.Offset()
+	kp := l.k
+	if l.kernel == KernelInt8 {
+		kp = (l.k + 3) &^ 3
+	}
+	nx := len(x)
+	s.u8 = growU8(s.u8, nx+rows*kp)
+	codes, col := s.u8[:nx], s.u8[nx:nx+rows*kp]
+	l.q.Codes(codes, x)
+	if l.pointwise() && kp == l.k {
+		copy(col, codes)
+	} else {
+		im2colU8(col, kp, codes, n, l.h, l.w, l.cin, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow, uint8(off))
+	}
+	threads := runtime.GOMAXPROCS(0)
+	if rows*l.cout*l.k < 1<<16 {
+		threads = 1
+	}
+	if l.kernel == KernelBitSerial {
+		planes := &s.planes
+		packPlanesInto(planes, col, rows, l.k, l.bits)
+		parallelRows(rows, threads, func(r0, r1 int) { bitSerialGEMM(acc, l.cout, planes, l.pp, r0, r1) })
+		return
+	}
+	a := &U8Matrix{Rows: rows, K: l.k, Kp: kp, Data: col}
+	parallelRows(rows, threads, func(r0, r1 int) { gemmU8S8(acc, l.cout, a, l.s8, r0, r1) })
+	if off != 0 {
+		for r := 0; r < rows; r++ {
+			ar := acc[r*l.cout : (r+1)*l.cout]
+			for o := range ar {
+				ar[o] -= int32(off) * l.lsum[o]
+			}
+		}
+	}
+}
+
+// im2colU8 writes one row of ld bytes per output pixel: the kh·kw·c codes
+// under the kernel in (ky, kx, c) order, pad where the tap falls outside
+// the input, and zeros in the ld − kh·kw·c tail.
+func im2colU8(dst []uint8, ld int, src []uint8, n, h, w, c, kh, kw, stride, pad, oh, ow int, padCode uint8) {
+	k := kh * kw * c
+	r := 0
+	for b := 0; b < n; b++ {
+		for y := 0; y < oh; y++ {
+			for x := 0; x < ow; x++ {
+				row := dst[r*ld : (r+1)*ld]
+				for ky := 0; ky < kh; ky++ {
+					iy := y*stride - pad + ky
+					for kx := 0; kx < kw; kx++ {
+						ix := x*stride - pad + kx
+						d := row[(ky*kw+kx)*c : (ky*kw+kx+1)*c]
+						if iy < 0 || iy >= h || ix < 0 || ix >= w {
+							for i := range d {
+								d[i] = padCode
+							}
+							continue
+						}
+						copy(d, src[((b*h+iy)*w+ix)*c:])
+					}
+				}
+				clear(row[k:])
+				r++
+			}
+		}
+	}
+}
+
+// packPlanesInto is PackPlanes into p's buffers, 64 codes per word, for
+// codes known to fit nbits (1 or 2).
+func packPlanesInto(p *Planes, q []uint8, rows, k, nbits int) {
+	w := wordsFor(k)
+	p.Rows, p.K, p.Bits, p.Words = rows, k, nbits, w
+	p.Data = grow(p.Data, rows*w*nbits)
+	p.RowSum = grow32(p.RowSum, rows)
+	for r := 0; r < rows; r++ {
+		row := q[r*k : (r+1)*k]
+		var s int32
+		for j := 0; j < w; j++ {
+			var b0, b1 uint64
+			for i, v := range row[j*64 : min((j+1)*64, k)] {
+				s += int32(v)
+				b0 |= uint64(v&1) << uint(i)
+				b1 |= uint64(v>>1&1) << uint(i)
+			}
+			base := (r*w + j) * nbits
+			p.Data[base] = b0
+			if nbits == 2 {
+				p.Data[base+1] = b1
+			}
+		}
+		p.RowSum[r] = s
+	}
+}

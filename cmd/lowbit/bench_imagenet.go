@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/lowbit/lowbit/bench"
+	"github.com/lowbit/lowbit/export"
+	"github.com/lowbit/lowbit/internal/atomicfile"
+	"github.com/lowbit/lowbit/models"
+	"github.com/lowbit/lowbit/recipes"
+)
+
+func init() {
+	registerBench("imagenet", "top-1/top-5 and images/s of a model on an ImageFolder or CIFAR-10, from a checkpoint or after training", benchImageNet)
+}
+
+// packedExporter freezes models for the packed engine (a *bitpack.Model satisfies
+// bench.Packed); a model export.Freeze rejects is reported "not exported".
+func packedExporter(m *models.Model) (bench.Packed, error) {
+	bm, err := export.Freeze(m)
+	if err != nil {
+		return nil, err
+	}
+	return bm, nil
+}
+
+func benchImageNet(args []string, stdout io.Writer) error {
+	fs := newFlags("bench imagenet")
+	dataset := fs.String("dataset", "imagenette", "dataset: imagenette, imagefolder, cifar10 (JPEG folders or binary batches), cifar100")
+	dataDir := fs.String("data", "", "dataset directory (default: $LOWBIT_DATA or the built-in search)")
+	model := fs.String("model", "resnet18", "model: "+strings.Join(models.Names(), ", "))
+	recipe := fs.String("recipe", "fp", "paper recipe to train (see 'lowbit recipes')")
+	ckpt := fs.String("ckpt", "", "evaluate this checkpoint (its model and recipe need no flags)")
+	train := fs.Bool("train", false, "train the recipe first")
+	epochs := fs.Int("epochs", 0, "training epochs (default: the recipe's)")
+	width := fs.Float64("width", 1, "channel width multiplier, e.g. 0.25")
+	classIndex := fs.String("class-index", "", "ImageFolder class-index file mapping wnids to label indices (e.g. ImageNet's 1000)")
+	size := fs.Int("size", 0, "crop side for ImageFolder data (default: the checkpoint's, else 224)")
+	batch := fs.Int("batch", 0, "training batch (default: the recipe's)")
+	evalBatch := fs.Int("eval-batch", 0, "evaluation batch (default: the training batch)")
+	evalLimit := fs.Int("eval-limit", 0, "evaluate the first N examples only (0: all; folders are in class order, so this is no random sample)")
+	maxSteps := fs.Int("max-steps", 0, "stop training after N steps (0: no limit)")
+	seed := fs.Uint64("seed", 1, "random seed")
+	workers := fs.Int("workers", 0, "loader workers (default GOMAXPROCS)")
+	probe := fs.Int("probe", 8, "batches timed for the loader-alone and training-step figures")
+	save := fs.String("save", "", "checkpoint written by -train (default runs/imagenet-MODEL-RECIPE-DATASET.ckpt)")
+	out := fs.String("out", "", "report path (default docs/results/imagenet-MODEL-RECIPE.md; - for stdout only)")
+	step := fs.Bool("step", false, "time -probe training steps on random data at -size (default 224) and -batch (default 32) and report peak RSS; no dataset needed")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	set := setFlags(fs)
+	if *width <= 0 {
+		return fmt.Errorf("-width: %v is not positive", *width)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if *step {
+		return benchTrainStep(ctx, stdout, *model, *recipe, *width, *size, *batch, *probe, *seed)
+	}
+	if *ckpt == "" && !*train {
+		return fmt.Errorf("want -ckpt CHECKPOINT or -train")
+	}
+	rep, err := newReporter(*logFormat)
+	if err != nil {
+		return err
+	}
+	cfg := bench.ImageNetConfig{
+		Dataset: *dataset, DataDir: *dataDir, Size: *size, ClassIndex: *classIndex,
+		Checkpoint: *ckpt, Train: *train, Recipe: *recipe, Epochs: *epochs, Batch: *batch,
+		MaxSteps: *maxSteps, Seed: *seed, EvalBatch: *evalBatch, EvalLimit: *evalLimit, Workers: *workers,
+		ProbeBatches: *probe, Export: packedExporter, OnStep: rep.step, OnEpoch: rep.epoch,
+	}
+	if set["width"] {
+		cfg.Width = *width
+	}
+	if set["model"] || *ckpt == "" {
+		cfg.Model = *model
+	}
+	if *ckpt != "" && !set["recipe"] {
+		cfg.Recipe = ""
+	}
+	if *ckpt == "" {
+		cfg.Save = *save
+		if cfg.Save == "" {
+			cfg.Save = fmt.Sprintf("runs/imagenet-%s-%s-%s.ckpt", *model, *recipe, *dataset)
+		}
+	}
+	rep.log.WithFields(logrus.Fields{"model": *model, "recipe": *recipe, "dataset": *dataset, "checkpoint": *ckpt, "train": *train}).Info("bench imagenet")
+	r, err := bench.RunImageNet(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	command := "lowbit bench imagenet " + strings.Join(args, " ")
+	if err := bench.WriteImageNetReport(&buf, r, command, bench.ThisMachine()); err != nil {
+		return err
+	}
+	path := *out
+	if path == "" {
+		rec := r.Recipe
+		if rec == "" {
+			rec = *recipe
+		}
+		path = bench.ReportPath(r.Spec.Name, rec)
+	}
+	if path != "-" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := atomicfile.Write(path, buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	_, err = stdout.Write(buf.Bytes())
+	if err == nil && path != "-" {
+		_, err = fmt.Fprintf(stdout, "\nreport written to %s\n", path)
+	}
+	return err
+}
+
+// benchTrainStep times training steps of a model at size×size and batch on random
+// data and prints the step time and the process's peak RSS.
+func benchTrainStep(ctx context.Context, stdout io.Writer, model, recipe string, width float64, size, batch, steps int, seed uint64) error {
+	r, err := recipes.Lookup(recipe)
+	if err != nil {
+		return err
+	}
+	spec := r.Config(model, "").Model
+	if size == 0 {
+		size = bench.ImageFolderSize
+	}
+	if batch == 0 {
+		batch = 32
+	}
+	spec.Input, spec.Width, spec.Seed = []int{size, size, 3}, width, seed
+	st, err := bench.StepRate(ctx, spec, r.Optimizer, batch, steps)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s at %dx%d, batch %d: %d training steps, first %v, median %v (%.1f images/s); peak RSS %.2f GiB\n",
+		spec.String(), size, size, batch, st.Steps, st.First.Round(1e6), st.Median.Round(1e6), st.IPS(), float64(st.PeakRSS)/(1<<30))
+	return err
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/lowbit/lowbit/bitpack"
+	"github.com/lowbit/lowbit/datasets"
+	"github.com/lowbit/lowbit/export"
+	"github.com/lowbit/lowbit/recipes"
+)
+
+func init() {
+	register("export", "freeze a checkpoint into a packed model file (CKPT -o model.lbq)", cmdExport)
+}
+
+func cmdExport(args []string, stdout io.Writer) error {
+	fs := newFlags("export")
+	out := fs.String("o", "", "output model file (default: the checkpoint path with .lbq)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("want one checkpoint path, got %d arguments", len(pos))
+	}
+	path := *out
+	if path == "" {
+		path = strings.TrimSuffix(pos[0], ".ckpt") + ".lbq"
+	}
+	ck, err := recipes.LoadCheckpoint(pos[0])
+	if err != nil {
+		return err
+	}
+	m, err := ck.Restore()
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	info := bitpack.ModelInfo{Recipe: ck.Recipe, Dataset: ck.Dataset, TestAcc: ck.TestAcc}
+	info.Mean, info.Std = normalisation(ck.Dataset, ck.Config.Scaling, m.Spec.Input[2])
+	bm, err := export.FreezeWith(m, info)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	if err := bm.Save(path); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "exported %s (%s) to %s\n", pos[0], m.Spec.String(), path)
+	return writeModelReport(stdout, bm, path)
+}
+
+// normalisation returns the per-channel mean and std that map a pixel in
+// [0, 1] to the model input, as the dataset's loader did in training.
+func normalisation(dataset, scaling string, c int) (mean, std []float32) {
+	var m3, s3 [3]float32
+	switch scaling {
+	case datasets.Unit.String():
+		s3 = [3]float32{1, 1, 1}
+	case datasets.Symmetric.String():
+		m3, s3 = [3]float32{0.5, 0.5, 0.5}, [3]float32{0.5, 0.5, 0.5}
+	default:
+		switch dataset {
+		case "mnist", "":
+			m3 = [3]float32{datasets.MNISTMean, datasets.MNISTMean, datasets.MNISTMean}
+			s3 = [3]float32{datasets.MNISTStd, datasets.MNISTStd, datasets.MNISTStd}
+		case "fashion-mnist":
+			m3 = [3]float32{datasets.FashionMean, datasets.FashionMean, datasets.FashionMean}
+			s3 = [3]float32{datasets.FashionStd, datasets.FashionStd, datasets.FashionStd}
+		case "cifar10", "cifar100":
+			p := datasets.CIFAREval()
+			m3, s3 = p.Mean, p.Std
+		default:
+			p := datasets.ImageNetEval(224)
+			m3, s3 = p.Mean, p.Std
+		}
+	}
+	if c > 3 {
+		return nil, nil
+	}
+	return append([]float32(nil), m3[:c]...), append([]float32(nil), s3[:c]...)
+}
+
+// writeModelReport prints each layer's kernel and size, and the file size
+// against the model in float32.
+func writeModelReport(w io.Writer, bm *bitpack.Model, path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LAYER\tKIND\tKERNEL\tINPUT\tWEIGHTS\tPARAMS\tBYTES\tFP32 BYTES")
+	var fp32 int
+	for _, r := range bm.Report() {
+		fp32 += r.FP32Bytes
+		if r.Params == 0 && r.Kernel == "" {
+			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\n", r.Name, r.Kind)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", r.Name, r.Kind, r.Kernel, r.Input, r.Weights, r.Params, r.Bytes, r.FP32Bytes)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	info := bm.Info()
+	fmt.Fprintf(w, "model %s (recipe %s, dataset %s), input %v, %d classes\n", info.Name, orDash(info.Recipe), orDash(info.Dataset), bm.Input(), bm.Classes())
+	ratio := 0.0
+	if st.Size() > 0 {
+		ratio = float64(fp32) / float64(st.Size())
+	}
+	fmt.Fprintf(w, "size on disk %s (%d bytes) vs fp32 %s (%d bytes): %.1fx smaller\n", human(st.Size()), st.Size(), human(int64(fp32)), fp32, ratio)
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/lowbit/lowbit/bench"
+	"github.com/lowbit/lowbit/internal/atomicfile"
+	"github.com/lowbit/lowbit/ste"
+)
+
+func init() {
+	register("sensitivity", "quantize one layer at a time and report each layer's accuracy drop; suggest mixed precision", cmdSensitivity)
+}
+
+func cmdSensitivity(args []string, stdout io.Writer) error {
+	fs := newFlags("sensitivity")
+	weights := fs.String("weights", "", "quantizer tried on each layer's weights, e.g. lsq:bits=2 (known: "+strings.Join(ste.Names(), ", ")+")")
+	inputs := fs.String("inputs", "", "quantizer tried on each layer's inputs too (default: leave them)")
+	budget := fs.Float64("budget", 0, "suggest weight bits per layer for this average (weighted by weight count); 0: no suggestion")
+	high := fs.Int("high", 8, "bits of the layers the suggestion keeps above the -weights quantizer")
+	out := fs.String("out", "", "bar chart PNG (default docs/results/sensitivity-CKPTNAME.png; - for none)")
+	evalLimit := fs.Int("eval-limit", 0, "evaluate on the first N test examples (0: all)")
+	dataDir := fs.String("data", "", "dataset directory (default: $LOWBIT_DATA or the built-in search)")
+	workers := fs.Int("workers", 0, "data loader workers (default GOMAXPROCS)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("usage: lowbit sensitivity CKPT -weights QUANT [-inputs QUANT] [-budget BITS]")
+	}
+	cfg := bench.SensitivityConfig{Checkpoint: pos[0], Budget: *budget, High: *high, EvalLimit: *evalLimit, DataDir: *dataDir, Workers: *workers}
+	if cfg.Weights, err = ste.Parse(*weights); err != nil {
+		return fmt.Errorf("-weights: %w", err)
+	}
+	if cfg.Inputs, err = ste.Parse(*inputs); err != nil {
+		return fmt.Errorf("-inputs: %w", err)
+	}
+	rep, err := bench.Sensitivity(cfg)
+	if err != nil {
+		return err
+	}
+	rep.WriteTable(stdout)
+	if *out == "-" {
+		return nil
+	}
+	path := *out
+	if path == "" {
+		name := strings.TrimSuffix(filepath.Base(pos[0]), filepath.Ext(pos[0]))
+		path = filepath.Join("docs", "results", "sensitivity-"+name+".png")
+	}
+	png, err := rep.PNG()
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(path, png); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", path)
+	return nil
+}

@@ -1,0 +1,135 @@
+package export_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/lowbit/lowbit/datasets"
+	"github.com/lowbit/lowbit/internal/datatest"
+	"github.com/lowbit/lowbit/models"
+	"github.com/lowbit/lowbit/recipes"
+)
+
+// equivSteps is the number of training steps of each equivalence model:
+// enough for the weights, BN statistics and learned steps to leave their
+// initial values, short enough for the whole file to run in well under a
+// minute.
+const equivSteps = 120
+
+type mnistSet struct {
+	once        sync.Once
+	train, test datasets.Dataset
+	x           []float32 // the full test set, NHWC
+	y           []int32
+	err         error
+}
+
+var mnistSets sync.Map // datasets.Scaling → *mnistSet
+
+// mnist opens MNIST with the given scaling and loads the test split into
+// memory, skipping the test (or failing under LOWBIT_REQUIRE_DATA=1) when
+// the data is absent.
+func mnist(t testing.TB, s datasets.Scaling) *mnistSet {
+	t.Helper()
+	v, _ := mnistSets.LoadOrStore(s, &mnistSet{})
+	m := v.(*mnistSet)
+	m.once.Do(func() {
+		opts := datasets.Options{Scaling: s}
+		if m.train, m.err = datasets.Open("mnist", "train", "", opts); m.err != nil {
+			return
+		}
+		if m.test, m.err = datasets.Open("mnist", "test", "", opts); m.err != nil {
+			return
+		}
+		h, w, c := m.test.Shape()
+		per := h * w * c
+		n := m.test.Len()
+		m.x, m.y = make([]float32, n*per), make([]int32, n)
+		for i := 0; i < n; i++ {
+			lab, err := m.test.Example(i, m.x[i*per:(i+1)*per], nil)
+			if err != nil {
+				m.err = err
+				return
+			}
+			m.y[i] = int32(lab)
+		}
+	})
+	if errors.Is(m.err, datasets.ErrNotFound) {
+		datatest.Missing(t, "MNIST: %v", m.err)
+	}
+	if m.err != nil {
+		t.Fatal(m.err)
+	}
+	return m
+}
+
+type trainedModel struct {
+	once sync.Once
+	m    *models.Model
+	acc  float64
+	err  error
+}
+
+var trainedModels sync.Map // recipe name → *trainedModel
+
+// trained trains LeNet-5 on MNIST with the recipe for equivSteps steps,
+// once per test binary.
+func trained(t testing.TB, recipe string) (*models.Model, *mnistSet) {
+	t.Helper()
+	r, err := recipes.Lookup(recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := mnist(t, r.Scaling)
+	v, _ := trainedModels.LoadOrStore(recipe, &trainedModel{})
+	tm := v.(*trainedModel)
+	tm.once.Do(func() {
+		cfg := r.Config("lenet5", "mnist")
+		cfg.MaxSteps, cfg.Seed, cfg.EvalLimit = equivSteps, 1, 500
+		cfg.Train, cfg.Test = data.train, data.test
+		res, err := recipes.Train(context.Background(), cfg)
+		if err != nil {
+			tm.err = err
+			return
+		}
+		tm.m, tm.acc = res.Model, res.TestAcc
+	})
+	if tm.err != nil {
+		t.Fatalf("training %s: %v", recipe, tm.err)
+	}
+	return tm.m, data
+}
+
+// graphLogits runs the training graph's eval forward over the whole set.
+func graphLogits(t testing.TB, m *models.Model, x []float32, y []int32) []float32 {
+	t.Helper()
+	const batch = 500
+	per := len(x) / len(y)
+	net, err := recipes.NewNet(m, batch, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	classes := m.Spec.Classes
+	out := make([]float32, 0, len(y)*classes)
+	for i := 0; i < len(y); i += batch {
+		n := min(batch, len(y)-i)
+		if err := net.Run(x[i*per:(i+n)*per], y[i:i+n], n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, net.Logits()[:n*classes]...)
+	}
+	return out
+}
+
+func argmax(row []float32) int {
+	best := 0
+	for j, v := range row {
+		if v > row[best] {
+			best = j
+		}
+	}
+	return best
+}
