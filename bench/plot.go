@@ -134,7 +134,8 @@ func barPlot(titleText, yLabel string, labels []string, values []float64) ([]byt
 	bars.LineStyle.Width = 0
 	p.Add(bars)
 	p.NominalX(labels...)
-	w := max(4*vg.Inch, vg.Length(len(labels))*0.9*vg.Inch)
+	p.X.Min, p.X.Max = -0.6, float64(len(labels))-0.4
+	w := max(6*vg.Inch, vg.Length(len(labels))*0.9*vg.Inch)
 	img := vgimg.New(w, 4*vg.Inch)
 	p.Draw(draw.New(img))
 	var buf bytes.Buffer

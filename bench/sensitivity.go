@@ -269,7 +269,7 @@ func (r *SensitivityReport) PNG() ([]byte, error) {
 	for i, l := range r.Layers {
 		labels[i], drops[i] = l.Layer, l.Drop
 	}
-	return barPlot(fmt.Sprintf("accuracy drop with one layer at w=%s a=%s (baseline %.2f%%)", r.Weights, r.Inputs, r.Baseline),
+	return barPlot(fmt.Sprintf("accuracy drop, one layer at a time at w=%s a=%s\nbaseline %.2f%% (%s)", r.Weights, r.Inputs, r.Baseline, r.Dataset),
 		"test top-1 drop (points)", labels, drops)
 }
 

@@ -542,25 +542,20 @@ func RunTrain(o TrainOptions) (*TrainReport, error) {
 			loadMax = max(loadMax, l)
 		}
 		progress("round %d/%d (load %s)", r+1, o.Rounds, LoadAvgNow())
-		// Rotate the order each round so no config always follows the same one.
-		for i := range procs {
-			p := procs[(i+r)%len(procs)]
-			if p.err != nil {
-				continue
-			}
-			timeout := time.Duration(float64(p.steps)*p.warm*20*float64(time.Second)) + time.Minute
-			f, err := p.ask(fmt.Sprintf("run %d", p.steps), "done", timeout)
-			if err != nil {
-				p.err = err
-				continue
-			}
-			secs, _ := strconv.ParseFloat(f[0], 64)
-			p.times = append(p.times, secs/float64(p.steps))
-			if b, err := strconv.ParseFloat(f[1], 64); err == nil {
-				p.bytes = append(p.bytes, b/float64(p.steps))
-			}
-			if m, err := strconv.ParseFloat(f[2], 64); err == nil {
-				p.mallocs = append(p.mallocs, m/float64(p.steps))
+		// A model's configs and PyTorch run back to back, so their ratios
+		// pair times taken close together; the order rotates each round
+		// so no config always follows the same one.
+		for _, group := range byModel(procs) {
+			for i := range group {
+				p := group[(i+r)%len(group)]
+				if p.err != nil {
+					continue
+				}
+				p.sample()
+				if p.torch {
+					// Let PyTorch's OpenMP threads stop spinning before the next timing.
+					time.Sleep(300 * time.Millisecond)
+				}
 			}
 		}
 	}
@@ -572,6 +567,36 @@ func RunTrain(o TrainOptions) (*TrainReport, error) {
 	rep.Rows = trainRows(procs, rep.InProcess)
 	rep.Elapsed = time.Since(start)
 	return rep, nil
+}
+
+// sample times one round of p's steps.
+func (p *trainProc) sample() {
+	timeout := time.Duration(float64(p.steps)*p.warm*20*float64(time.Second)) + time.Minute
+	f, err := p.ask(fmt.Sprintf("run %d", p.steps), "done", timeout)
+	if err != nil {
+		p.err = err
+		return
+	}
+	secs, _ := strconv.ParseFloat(f[0], 64)
+	p.times = append(p.times, secs/float64(p.steps))
+	if b, err := strconv.ParseFloat(f[1], 64); err == nil {
+		p.bytes = append(p.bytes, b/float64(p.steps))
+	}
+	if m, err := strconv.ParseFloat(f[2], 64); err == nil {
+		p.mallocs = append(p.mallocs, m/float64(p.steps))
+	}
+}
+
+// byModel groups procs by model, in order.
+func byModel(procs []*trainProc) [][]*trainProc {
+	var out [][]*trainProc
+	for i, p := range procs {
+		if i == 0 || p.model != procs[i-1].model {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], p)
+	}
+	return out
 }
 
 func (p *trainProc) awaitReady(timeout time.Duration) {
@@ -842,7 +867,7 @@ func (r *TrainReport) WriteMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "| run | |\n|---|---|\n")
 	fmt.Fprintf(w, "| build | %s |\n| gemm.Sgemm | %s |\n", build, r.Backend)
 	fmt.Fprintf(w, "| PyTorch | %s |\n", r.TorchNote)
-	fmt.Fprintf(w, "| rounds | %d, configs interleaved (order rotated each round) |\n", r.Rounds)
+	fmt.Fprintf(w, "| rounds | %d; in each, a model's configs and PyTorch run back to back, order rotated each round |\n", r.Rounds)
 	fmt.Fprintf(w, "| load average | start %s, highest at a round's start %s, end %s |\n", r.Machine.LoadAvg, r.LoadMax, r.LoadEnd)
 	fmt.Fprintf(w, "| elapsed | %s (timed rounds budget %s) |\n\n", r.Elapsed.Round(time.Second), r.Budget)
 
