@@ -157,6 +157,7 @@ type KernelReport struct {
 	GEMM, Conv, Net    []KernelRow
 	NetNote            string
 	LoadEnd            string
+	LoadMax            float64 // highest 1-minute load at a round's start
 	Elapsed            time.Duration
 	shapes             []GEMMShape
 	convs              []ConvLayerShape
@@ -339,7 +340,11 @@ func RunKernels(o KernelOptions) (*KernelReport, error) {
 	progress("warming up %d kernels", len(all))
 	calibrate(all, o.MinSample)
 	groups := groupsOf(all)
+	loadMax := 0.0
 	for r := range o.Rounds {
+		if l, err := strconv.ParseFloat(LoadAvgNow(), 64); err == nil {
+			loadMax = max(loadMax, l)
+		}
 		progress("round %d/%d (load %s)", r+1, o.Rounds, LoadAvgNow())
 		for _, g := range groups {
 			// Rotate the order within each group every round.
@@ -349,6 +354,7 @@ func RunKernels(o KernelOptions) (*KernelReport, error) {
 		}
 	}
 	rep.LoadEnd = LoadAvgNow()
+	rep.LoadMax = loadMax
 	if len(cal[0].secs) > 0 {
 		rep.ScalarCal = cal[0].ops / medianOf(cal[0].secs) / 1e9
 	}
@@ -718,8 +724,11 @@ func (r *KernelReport) WriteMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "| kernels | binary asm (AVX-512 VPOPCNTDQ): %v, int8 VNNI: %v, gemm.Sgemm micro-kernel: %s |\n", r.Asm, r.VNNI, gemm.Kernel())
 	fmt.Fprintf(w, "| clock | ≈ %.2f GHz measured in-process (dependent IMUL chain, 3-cycle latency); /proc/cpuinfo says %.0f MHz |\n", r.ClockGHz, r.MHz)
 	fmt.Fprintf(w, "| rounds | %d, kernels of a shape interleaved (order rotated each round); a sample repeats a call for ≥ %v |\n", r.Rounds, r.MinSample)
-	fmt.Fprintf(w, "| load average | start %s, end %s |\n", r.Machine.LoadAvg, r.LoadEnd)
+	fmt.Fprintf(w, "| load average | start %s, highest at a round's start %.2f, end %s |\n", r.Machine.LoadAvg, r.LoadMax, r.LoadEnd)
 	fmt.Fprintf(w, "| elapsed | %s |\n\n", r.Elapsed.Round(time.Second))
+	if warn := loadWarning(r.LoadMax); warn != "" {
+		fmt.Fprintf(w, "**%s**\n\n", warn)
+	}
 
 	macs := func(gops float64) string {
 		if r.ClockGHz == 0 || gops == 0 {

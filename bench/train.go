@@ -436,7 +436,7 @@ type TrainReport struct {
 	TorchNote   string
 	InProcess   bool
 	LoadEnd     string
-	LoadMax     string // highest 1-minute load seen at a round's start
+	LoadMax     float64 // highest 1-minute load seen at a round's start
 	Notes       []string
 	Elapsed     time.Duration
 	targetBatch bool // LeNet-5 ran at the batch 64
@@ -457,7 +457,7 @@ func RunTrain(o TrainOptions) (*TrainReport, error) {
 		OpenBLAS: gemm.OpenBLAS != nil, InProcess: o.Worker == nil}
 	rep.Backend = fmt.Sprintf("%s kernels, %d threads", gemm.Kernel(), gemm.Threads())
 	if gemm.UsingOpenBLAS() {
-		rep.Backend = "OpenBLAS cblas_sgemm, 1 thread (OPENBLAS_NUM_THREADS=1)"
+		rep.Backend = "OpenBLAS cblas_sgemm, 1 thread (openblas_set_num_threads(1))"
 	}
 
 	var procs []*trainProc
@@ -563,7 +563,7 @@ func RunTrain(o TrainOptions) (*TrainReport, error) {
 		p.stop()
 	}
 	rep.LoadEnd = LoadAvgNow()
-	rep.LoadMax = strconv.FormatFloat(loadMax, 'f', 2, 64)
+	rep.LoadMax = loadMax
 	rep.Rows = trainRows(procs, rep.InProcess)
 	rep.Elapsed = time.Since(start)
 	return rep, nil
@@ -597,6 +597,15 @@ func byModel(procs []*trainProc) [][]*trainProc {
 		out[len(out)-1] = append(out[len(out)-1], p)
 	}
 	return out
+}
+
+// loadWarning returns a sentence when the 1-minute load average (the
+// highest seen) shows other work competing for the cores, "" otherwise.
+func loadWarning(load float64) string {
+	if cpus := runtime.NumCPU(); load > 0.75*float64(cpus) {
+		return fmt.Sprintf("The machine was busy: load average up to %.2f on %d CPUs. Rerun on a quiet machine for numbers to quote.", load, cpus)
+	}
+	return ""
 }
 
 func (p *trainProc) awaitReady(timeout time.Duration) {
@@ -787,6 +796,9 @@ func (r *TrainReport) Targets() []Target {
 		limit, build = 1.0, "-tags openblas build"
 	}
 	text := fmt.Sprintf("FP LeNet-5 step ≤ %.1f× PyTorch (%s; goal ≤ %.1f×)%s", limit, build, goal, batchNote)
+	if limit == goal {
+		text = fmt.Sprintf("FP LeNet-5 step ≤ %.1f× PyTorch (%s)%s", limit, build, batchNote)
+	}
 	switch {
 	case fp == nil || fp.Median == 0:
 		ts = append(ts, Target{text, "n/a (FP LeNet-5 not measured)"})
@@ -868,8 +880,11 @@ func (r *TrainReport) WriteMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "| build | %s |\n| gemm.Sgemm | %s |\n", build, r.Backend)
 	fmt.Fprintf(w, "| PyTorch | %s |\n", r.TorchNote)
 	fmt.Fprintf(w, "| rounds | %d; in each, a model's configs and PyTorch run back to back, order rotated each round |\n", r.Rounds)
-	fmt.Fprintf(w, "| load average | start %s, highest at a round's start %s, end %s |\n", r.Machine.LoadAvg, r.LoadMax, r.LoadEnd)
+	fmt.Fprintf(w, "| load average | start %s, highest at a round's start %.2f, end %s |\n", r.Machine.LoadAvg, r.LoadMax, r.LoadEnd)
 	fmt.Fprintf(w, "| elapsed | %s (timed rounds budget %s) |\n\n", r.Elapsed.Round(time.Second), r.Budget)
+	if warn := loadWarning(r.LoadMax); warn != "" {
+		fmt.Fprintf(w, "**%s PyTorch's OpenMP threads busy-wait at barriers and slow down far more than Go under contention, so \"vs PyTorch\" is unreliable here.**\n\n", warn)
+	}
 
 	peak := "peak RSS MB (per process)"
 	if r.InProcess {

@@ -26,6 +26,17 @@ func equivSteps() int {
 	return 120
 }
 
+// equivImages is how many test images the equivalence compares: all of
+// them, except under LOWBIT_NOASM=1 where the portable sgemm makes the
+// graph forward pass the bottleneck (the portable packed kernels are
+// compared bit for bit against the assembly ones in package bitpack).
+func equivImages(n int) int {
+	if os.Getenv("LOWBIT_NOASM") == "1" {
+		return min(n, 2000)
+	}
+	return n
+}
+
 type mnistSet struct {
 	once        sync.Once
 	train, test datasets.Dataset

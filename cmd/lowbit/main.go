@@ -4,6 +4,10 @@
 //	lowbit eval CKPT              evaluate a checkpoint on its dataset's test split
 //	lowbit summary [flags|CKPT]   per-layer parameters, bits, memory and MACs
 //	lowbit recipes [show NAME]    list the paper recipes, or print one as JSON
+//	lowbit export CKPT -o M.lbq   freeze a checkpoint into a bit-packed model file
+//	lowbit infer M.lbq INPUT      top-k for an image, or accuracy on an IDX set
+//	lowbit sensitivity CKPT       per-layer accuracy drop when quantized alone
+//	lowbit bench NAME             kernels, train, accuracy, imagenet reports
 //
 // Run "lowbit COMMAND -h" for a command's flags.
 package main
