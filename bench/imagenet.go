@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/lowbit/lowbit/datasets"
-	"github.com/lowbit/lowbit/layers"
 	"github.com/lowbit/lowbit/models"
 	"github.com/lowbit/lowbit/optim"
 	"github.com/lowbit/lowbit/recipes"
@@ -393,11 +392,7 @@ func StepRate(ctx context.Context, spec models.Spec, optimizer string, batch, st
 	if err != nil {
 		return st, err
 	}
-	params := net.Params()
-	ops := make([]*optim.Param, len(params))
-	for i, p := range params {
-		ops[i] = &optim.Param{Name: p.Name, Data: p.Data(), Kind: optimKind(p.Kind), Binary: p.Binary}
-	}
+	ops := recipes.OptimParams(net.Params())
 	per := 1
 	for _, d := range m.Spec.Input {
 		per *= d
@@ -438,20 +433,6 @@ func StepRate(ctx context.Context, spec models.Spec, optimizer string, batch, st
 	st.Median = rest[len(rest)/2]
 	st.PeakRSS, _ = PeakRSS()
 	return st, nil
-}
-
-func optimKind(k layers.Kind) optim.Kind {
-	switch k {
-	case layers.Bias:
-		return optim.Bias
-	case layers.BNScale:
-		return optim.BNScale
-	case layers.BNShift:
-		return optim.BNShift
-	case layers.QuantParam:
-		return optim.QuantParam
-	}
-	return optim.Weight
 }
 
 // PeakRSS reads the process's peak resident set size (VmHWM in /proc/self/status), in bytes.

@@ -211,14 +211,7 @@ func newTrainStep(w TrainWorker) (*trainStep, error) {
 	if s.net, err = recipes.NewNet(m, s.batch, true, &s.counter); err != nil {
 		return nil, err
 	}
-	for _, p := range s.net.Params() {
-		op := &optim.Param{Name: p.Name, Data: p.Data(), Kind: optimKind(p.Kind), Binary: p.Binary}
-		if p.Decay != 0 {
-			d := p.Decay
-			op.Decay = &d
-		}
-		s.params = append(s.params, op)
-	}
+	s.params = recipes.OptimParams(s.net.Params())
 	rng := rand.New(rand.NewPCG(w.Seed, 0x7a11))
 	per := 1
 	for _, d := range m.Spec.Input {

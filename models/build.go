@@ -134,8 +134,11 @@ func (b *Build) Conv(out, kernel, stride, pad int, p Position) {
 	b.add(l, err)
 }
 
-// Dense adds a fully connected layer (flattening first when needed).
-func (b *Build) Dense(out int, p Position) {
+// Dense adds a fully connected layer (flattening first when needed); it has a bias
+// unless BatchNorm follows (the last layer always has one).
+func (b *Build) Dense(out int, p Position) { b.dense(out, p, !b.spec.NoBN && p != Last) }
+
+func (b *Build) dense(out int, p Position, noBias bool) {
 	if b.err != nil {
 		return
 	}
@@ -145,7 +148,7 @@ func (b *Build) Dense(out int, p Position) {
 	name := b.name("dense")
 	w, in := b.layerQuantizers(p, name)
 	l, err := layers.NewDense(name, layers.DenseConfig{
-		In: prod(b.shape), Out: out, NoBias: !b.spec.NoBN && p != Last, Weights: w, Inputs: in, Grads: b.grads(p, name),
+		In: prod(b.shape), Out: out, NoBias: noBias, Weights: w, Inputs: in, Grads: b.grads(p, name),
 	}, b.rng)
 	b.add(l, err)
 }

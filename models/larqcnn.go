@@ -49,20 +49,7 @@ func (b *Build) bnNoScale() {
 }
 
 // denseNoBias adds a dense layer without bias, the last layer included (Larq's use_bias=False).
-func (b *Build) denseNoBias(out int, p Position) {
-	if b.err != nil {
-		return
-	}
-	if len(b.shape) != 1 {
-		b.Flatten()
-	}
-	name := b.name("dense")
-	w, in := b.layerQuantizers(p, name)
-	l, err := layers.NewDense(name, layers.DenseConfig{
-		In: prod(b.shape), Out: out, NoBias: !b.spec.NoBN, Weights: w, Inputs: in, Grads: b.grads(p, name),
-	}, b.rng)
-	b.add(l, err)
-}
+func (b *Build) denseNoBias(out int, p Position) { b.dense(out, p, !b.spec.NoBN) }
 
 func init() {
 	Register("larq-cnn", "Larq's MNIST tutorial CNN: conv3x3x32-pool-bn-conv3x3x64-pool-bn-conv3x3x64-bn-dense64-bn-dense10-bn, no biases, BN without scale", []int{28, 28, 1}, 10, larqCNN)

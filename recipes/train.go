@@ -256,14 +256,7 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer tn.Close()
 	params := tn.Params()
-	oparams := make([]*optim.Param, len(params))
-	for i, p := range params {
-		oparams[i] = &optim.Param{Name: p.Name, Data: p.Data(), Kind: optimKind(p.Kind), Binary: p.Binary}
-		if p.Decay != 0 {
-			d := p.Decay
-			oparams[i].Decay = &d
-		}
-	}
+	oparams := OptimParams(params)
 	var flips optim.FlipCounter
 	res := &Result{Model: m, Epochs: startEpoch, Steps: step}
 	var totalStep time.Duration
@@ -368,6 +361,20 @@ func lastGood(out string) string {
 	}
 	if _, err := os.Stat(out); err != nil {
 		return "none written yet"
+	}
+	return out
+}
+
+// OptimParams wraps layer parameters for an optimizer: the same backing slices,
+// the optimizer kind for weight-decay rules, the binary flag and any paper decay.
+func OptimParams(params []*layers.Param) []*optim.Param {
+	out := make([]*optim.Param, len(params))
+	for i, p := range params {
+		out[i] = &optim.Param{Name: p.Name, Data: p.Data(), Kind: optimKind(p.Kind), Binary: p.Binary}
+		if p.Decay != 0 {
+			d := p.Decay
+			out[i].Decay = &d
+		}
 	}
 	return out
 }
