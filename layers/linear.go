@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"sync"
 
 	"gorgonia.org/tensor"
 
@@ -101,9 +102,8 @@ type convKernel struct {
 	padH, padW       int
 	hasBias          bool
 
-	col    []float32 // im2col of the last forward input, reused by ∂/∂w
+	col    []float32 // im2col of the last forward input, reused by ∂/∂w (small layers)
 	colSrc *float32  // first element of the input col was built from
-	dcol   []float32
 }
 
 // maxCachedCol bounds the im2col cache (in floats); larger layers recompute it in backward.
@@ -145,22 +145,40 @@ func grow(buf []float32, n int) []float32 {
 	return buf[:n]
 }
 
-// im2col returns the im2col matrix of x, from the cache when it was built from x.
-func (k *convKernel) im2col(s gemm.ConvShape, x []float32) []float32 {
+// im2col returns the im2col matrix of x and a release function. Layers whose
+// matrix fits maxCachedCol keep it, so ∂/∂w reuses the forward's; larger ones
+// borrow a shared scratch buffer for the call and rebuild it in backward, which
+// keeps memory flat on big networks.
+func (k *convKernel) im2col(s gemm.ConvShape, x []float32) ([]float32, func()) {
 	if k.pointwise(s) {
-		return x
+		return x, func() {}
 	}
-	m, kk := s.N*s.OutH()*s.OutW(), s.KH*s.KW*s.C
-	if k.colSrc == &x[0] && len(k.col) == m*kk {
-		return k.col
+	n := s.N * s.OutH() * s.OutW() * s.KH * s.KW * s.C
+	if n > maxCachedCol {
+		col, release := scratch(n)
+		gemm.Im2col(s, x, col)
+		return col, release
 	}
-	k.col = grow(k.col, m*kk)
-	gemm.Im2col(s, x, k.col)
-	k.colSrc = &x[0]
-	if m*kk > maxCachedCol {
-		k.colSrc = nil // keep the buffer, but do not trust it next time
+	if k.colSrc != &x[0] || len(k.col) != n {
+		k.col = grow(k.col, n)
+		gemm.Im2col(s, x, k.col)
+		k.colSrc = &x[0]
 	}
-	return k.col
+	return k.col, func() {}
+}
+
+// scratchPool holds large temporary float buffers shared by all conv kernels.
+var scratchPool sync.Pool
+
+// scratch returns a buffer of n floats (old contents are garbage) and its release.
+func scratch(n int) ([]float32, func()) {
+	p, _ := scratchPool.Get().(*[]float32)
+	if p == nil || cap(*p) < n {
+		b := make([]float32, n)
+		p = &b
+	}
+	buf := (*p)[:n]
+	return buf, func() { scratchPool.Put(p) }
 }
 
 func (k *convKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
@@ -169,7 +187,8 @@ func (k *convKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 		return err
 	}
 	k.colSrc = nil
-	col := k.im2col(s, in[0].Data)
+	col, release := k.im2col(s, in[0].Data)
+	defer release()
 	var b []float32
 	if k.hasBias {
 		b = in[2].Data
@@ -190,15 +209,18 @@ func (k *convKernel) Backward(wrt int, d graphop.Tensor, in []graphop.Tensor, _,
 		if k.pointwise(s) {
 			return linearGradA(d.Data, g.Data, in[1].Data, m, kk, o)
 		}
-		k.dcol = grow(k.dcol, m*kk)
-		if err := linearGradA(k.dcol, g.Data, in[1].Data, m, kk, o); err != nil {
+		dcol, release := scratch(m * kk)
+		defer release()
+		if err := linearGradA(dcol, g.Data, in[1].Data, m, kk, o); err != nil {
 			return err
 		}
 		clear(d.Data)
-		gemm.Col2im(s, k.dcol, d.Data)
+		gemm.Col2im(s, dcol, d.Data)
 		return nil
 	case 1:
-		return linearGradW(d.Data, g.Data, k.im2col(s, in[0].Data), m, kk, o)
+		col, release := k.im2col(s, in[0].Data)
+		defer release()
+		return linearGradW(d.Data, g.Data, col, m, kk, o)
 	case 2:
 		sumRows(d.Data, g.Data, m, o)
 		return nil
