@@ -36,8 +36,32 @@ func benchAccuracy(args []string, stdout io.Writer) error {
 	workers := fs.Int("workers", 0, "data loader workers (default GOMAXPROCS)")
 	threads := fs.Int("threads", 0, "GEMM threads (default GOMAXPROCS)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	report := fs.Bool("report", false, "only rewrite the report from the finished cells in -out (no training)")
+	command := fs.String("command", "", "with -report: the command line(s) that trained the cells, for the report header")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
+	}
+	if *report {
+		cells, err := bench.LoadCells(*out)
+		if err != nil {
+			return err
+		}
+		if len(cells) == 0 {
+			return fmt.Errorf("%s holds no finished cells", *out)
+		}
+		cmd := *command
+		if cmd == "" {
+			cmd = "lowbit bench accuracy " + strings.Join(args, " ")
+		}
+		checks, err := bench.WriteAccuracyReport(*out, cells, cmd, bench.ThisMachine())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s/accuracy.{md,csv,png} from %d cells\n", *out, len(cells))
+		for _, oc := range checks {
+			fmt.Fprintf(stdout, "ordering %s\n", oc)
+		}
+		return nil
 	}
 	rep, err := newReporter(*logFormat)
 	if err != nil {
