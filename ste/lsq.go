@@ -75,6 +75,10 @@ type lsqFunc struct {
 	qn, qp float32 // clip range is [−qn, qp]
 	gscale float32
 	step   float32
+	// floor is the smallest step kept (1e-3 of the first positive step seen): an
+	// optimizer whose update does not scale with s (Adam) can push a small step
+	// (8-bit weights: s ≈ 0.003) below zero; the step is then clamped to floor.
+	floor float32
 }
 
 func (f *lsqFunc) initStep(v []float32) float32 {
@@ -99,7 +103,17 @@ func (f *lsqFunc) s(x []float32, p [][]float32) (float32, error) {
 		// initialise from the next batch (the stored step stays 0).
 		s = 1
 	}
-	if !(s > 0) || math.IsInf(float64(s), 0) {
+	if math.IsNaN(float64(s)) || math.IsInf(float64(s), 0) {
+		return 0, fmt.Errorf("ste: lsq: step size is %g, want a positive finite number", s)
+	}
+	if f.floor == 0 && s > 0 {
+		f.floor = s * 1e-3
+	}
+	if f.floor > 0 && s < f.floor {
+		s = f.floor
+		p[0][0] = s
+	}
+	if !(s > 0) {
 		return 0, fmt.Errorf("ste: lsq: step size is %g, want a positive finite number", s)
 	}
 	return s, nil

@@ -129,6 +129,23 @@ func TestLSQInit(t *testing.T) {
 			}
 		}
 	})
+	t.Run("step clamped at its floor", func(t *testing.T) {
+		f, err := ste.LSQ{K: 8}.Build(ste.Target{Shape: []int{1, 2}, Role: ste.Inputs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := [][]float32{{0.5}}
+		if err := f.Forward(make([]float32, 2), []float32{1, 2}, p, ste.Ctx{Rows: 1}); err != nil {
+			t.Fatal(err)
+		}
+		p[0][0] = -0.01 // an optimizer overshot below zero
+		if err := f.Forward(make([]float32, 2), []float32{1, 2}, p, ste.Ctx{Rows: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if p[0][0] != 0.5*1e-3 {
+			t.Errorf("step after the overshoot %g, want the floor %g", p[0][0], 0.5*1e-3)
+		}
+	})
 	t.Run("bits", func(t *testing.T) {
 		if _, err := (ste.LSQ{K: 1}).Build(ste.Target{Shape: []int{1, 2}, Role: ste.Weights, Init: []float32{1, 1}}); err == nil {
 			t.Error("signed 1-bit weights: no error")
