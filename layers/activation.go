@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"github.com/lowbit/lowbit/internal/parallel"
 	"math"
 
 	"gorgonia.org/gorgonia"
@@ -42,7 +43,7 @@ func (k *actKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 	x, y := in[0].Data, out.Data
 	switch k.l.kind {
 	case "relu":
-		parallelRows(len(x), 1, func(_, lo, hi int) {
+		parallel.Rows(len(x), 1, func(_, lo, hi int) {
 			ys := y[lo:hi]
 			for i, v := range x[lo:hi] {
 				// max(v, 0) without branches: keep the bits when the sign bit is clear.
@@ -51,7 +52,7 @@ func (k *actKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 			}
 		})
 	case "hardtanh":
-		parallelRows(len(x), 1, func(_, lo, hi int) {
+		parallel.Rows(len(x), 1, func(_, lo, hi int) {
 			for i, v := range x[lo:hi] {
 				y[lo+i] = min(max(v, -1), 1)
 			}
@@ -70,10 +71,10 @@ func (k *actKernel) Backward(_ int, d graphop.Tensor, in []graphop.Tensor, _, g 
 	if k.l.kind == "hardtanh" {
 		lo, hi = -1, 1
 	}
-	parallelRows(len(x), 1, func(_, a, b int) {
+	parallel.Rows(len(x), 1, func(_, a, b int) {
 		xs, gs, ds := x[a:b], gd[a:b], dx[a:b]
 		for i, v := range xs {
-			ds[i] = gs[i] * float32(b2i(v > lo)&b2i(v < hi))
+			ds[i] = math.Float32frombits(math.Float32bits(gs[i]) & -uint32(b2i(v > lo)&b2i(v < hi)))
 		}
 	})
 	return nil

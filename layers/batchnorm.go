@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"github.com/lowbit/lowbit/internal/parallel"
 	"math"
 
 	"gorgonia.org/gorgonia"
@@ -142,7 +143,7 @@ func (k *bnKernel) beta(in []graphop.Tensor) []float32 { return in[len(in)-1].Da
 func channelSums(m, c int, acc func(dst1, dst2 []float32, lo, hi int)) (s1, s2 []float64) {
 	const block = 128
 	var parts [8][2][]float64
-	n := parallelRows(m, c, func(p, lo, hi int) {
+	n := parallel.Rows(m, c, func(p, lo, hi int) {
 		t1, t2 := make([]float64, c), make([]float64, c)
 		b1, b2 := make([]float32, c), make([]float32, c)
 		for r := lo; r < hi; r += block {
@@ -220,7 +221,7 @@ func (k *bnKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 		b[j] = beta[j] - k.mean[j]*a[j]
 	}
 	y := out.Data
-	parallelRows(m, c, func(_, lo, hi int) {
+	parallel.Rows(m, c, func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr, yr := x[r*c:(r+1)*c], y[r*c:(r+1)*c]
 			for j, v := range xr {
@@ -286,7 +287,7 @@ func (k *bnKernel) Backward(wrt int, d graphop.Tensor, in []graphop.Tensor, _, g
 			}
 		}
 		mean, invstd, dx := k.mean, k.invstd, d.Data
-		parallelRows(m, c, func(_, lo, hi int) {
+		parallel.Rows(m, c, func(_, lo, hi int) {
 			for r := lo; r < hi; r++ {
 				xr, gr, dr := x[r*c:(r+1)*c], g[r*c:(r+1)*c], dx[r*c:(r+1)*c]
 				for j, v := range gr {

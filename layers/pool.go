@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"github.com/lowbit/lowbit/internal/parallel"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -123,7 +124,7 @@ func (g poolGeom) forEachWindow(fn func(o, src int, first bool)) {
 		rows(0, 0, g.n*g.oh)
 		return
 	}
-	parallelRows(g.n*g.oh, g.ow*g.c*g.kh*g.kw, rows)
+	parallel.Rows(g.n*g.oh, g.ow*g.c*g.kh*g.kw, rows)
 }
 
 func (k *poolKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {

@@ -3,6 +3,8 @@ package ste
 import (
 	"fmt"
 	"math"
+
+	"github.com/lowbit/lowbit/internal/parallel"
 )
 
 // LSQ is Learned Step Size Quantization (Esser et al. 2020, https://arxiv.org/abs/1902.08153)
@@ -128,9 +130,12 @@ func (f *lsqFunc) Forward(y, x []float32, p [][]float32, _ Ctx) error {
 		return err
 	}
 	inv := 1 / s
-	for i, v := range x {
-		y[i] = round(clip(v*inv, -f.qn, f.qp)) * s
-	}
+	parallel.Rows(len(x), 1, func(_, lo, hi int) {
+		ys := y[lo:hi]
+		for i, v := range x[lo:hi] {
+			ys[i] = round(clip(v*inv, -f.qn, f.qp)) * s
+		}
+	})
 	return nil
 }
 
@@ -142,28 +147,31 @@ func (f *lsqFunc) Grad(wrt int, dst, g, x, _ []float32, p [][]float32, _ Ctx) er
 	inv := 1 / s
 	switch wrt {
 	case 0:
-		for i, v := range x {
-			u := v * inv
-			if u > -f.qn && u < f.qp {
-				dst[i] = g[i]
-			} else {
-				dst[i] = 0
+		parallel.Rows(len(x), 1, func(_, lo, hi int) {
+			ds, gs := dst[lo:hi], g[lo:hi]
+			for i, v := range x[lo:hi] {
+				u := v * inv
+				ds[i] = keep(gs[i], u > -f.qn && u < f.qp)
 			}
-		}
+		})
 	case 1:
-		var ds float64
-		for i, v := range x {
-			u := v * inv
-			var d float32
-			switch {
-			case u <= -f.qn:
-				d = -f.qn
-			case u >= f.qp:
-				d = f.qp
-			default:
-				d = round(u) - u
+		// Partial sums per chunk, added in chunk order: deterministic for a given GOMAXPROCS.
+		var parts [8]float64
+		n := parallel.Rows(len(x), 1, func(part, lo, hi int) {
+			var ds float64
+			gs := g[lo:hi]
+			for i, v := range x[lo:hi] {
+				// round(v/s) − v/s inside, −Q_N below, Q_P above, without branches:
+				// round(clip(u)) − u·1{inside}.
+				u := v * inv
+				d := round(min(max(u, -f.qn), f.qp)) - keep(u, u > -f.qn && u < f.qp)
+				ds += float64(gs[i] * d)
 			}
-			ds += float64(g[i] * d)
+			parts[part] = ds
+		})
+		var ds float64
+		for _, v := range parts[:n] {
+			ds += v
 		}
 		dst[0] = float32(ds) * f.gscale
 	default:

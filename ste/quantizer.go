@@ -304,17 +304,19 @@ func sign(x float32) float32 {
 	return -1
 }
 
-func round(x float32) float32 { return float32(math.RoundToEven(float64(x))) }
-
-func clip(x, lo, hi float32) float32 {
-	if x < lo {
-		return lo
+// round is round-half-to-even. For |x| < 2^22, adding and subtracting 1.5·2^23
+// rounds in the FPU's default mode (to nearest, ties to even) without the
+// software math.RoundToEven that GOAMD64=v1 builds get; zero comes out +0.
+func round(x float32) float32 {
+	const magic = 1.5 * (1 << 23)
+	if abs(x) < 1<<22 {
+		y := x + magic
+		return y - magic
 	}
-	if x > hi {
-		return hi
-	}
-	return x
+	return float32(math.RoundToEven(float64(x)))
 }
+
+func clip(x, lo, hi float32) float32 { return min(max(x, lo), hi) }
 
 func abs(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
 
@@ -362,4 +364,17 @@ func SpecOf(q Quantizer) string {
 		return "fp"
 	}
 	return q.String()
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// keep returns g when ok and +0 otherwise, without a branch (a multiply by 0
+// would turn a negative g into −0 and an infinite one into NaN).
+func keep(g float32, ok bool) float32 {
+	return math.Float32frombits(math.Float32bits(g) & -uint32(b2i(ok)))
 }

@@ -1,6 +1,10 @@
 package ste
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/lowbit/lowbit/internal/parallel"
+)
 
 // Sign binarizes with a clipped straight-through estimator (BNN, Courbariaux et al. 2016,
 // https://arxiv.org/abs/1602.02830):
@@ -35,9 +39,12 @@ func (s Sign) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
 	if err := checkLen(y, x); err != nil {
 		return err
 	}
-	for i, v := range x {
-		y[i] = sign(v)
-	}
+	parallel.Rows(len(x), 1, func(_, lo, hi int) {
+		ys := y[lo:hi]
+		for i, v := range x[lo:hi] {
+			ys[i] = sign(v)
+		}
+	})
 	return nil
 }
 
@@ -46,13 +53,16 @@ func (s Sign) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, _ Ctx) error 
 		return errWRT("sign", wrt)
 	}
 	c := s.clip()
-	for i, v := range x {
-		if c < 0 || abs(v) <= c {
-			dst[i] = g[i]
-		} else {
-			dst[i] = 0
-		}
+	if c < 0 {
+		copy(dst, g)
+		return nil
 	}
+	parallel.Rows(len(x), 1, func(_, lo, hi int) {
+		ds, gs := dst[lo:hi], g[lo:hi]
+		for i, v := range x[lo:hi] {
+			ds[i] = keep(gs[i], abs(v) <= c)
+		}
+	})
 	return nil
 }
 

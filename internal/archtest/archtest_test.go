@@ -19,8 +19,8 @@ const module = "github.com/lowbit/lowbit"
 // "/..." allows a whole subtree. Packages not listed (cmd/..., bench, examples)
 // may import anything.
 var allowed = map[string][]string{
-	"ste":                 {"internal/graphop"},
-	"layers":              {"ste", "internal/graphop", "internal/gemm"},
+	"ste":                 {"internal/graphop", "internal/parallel"},
+	"layers":              {"ste", "internal/graphop", "internal/gemm", "internal/parallel"},
 	"models":              {"layers", "ste"},
 	"optim":               {},
 	"datasets":            {},
