@@ -71,17 +71,23 @@ func imagenetStem(b *Build, c int) {
 func resnet18(s Spec, b *Build) (*layers.Sequential, error) {
 	w := width(s, 1)
 	imagenetStem(b, w(64))
+	imagenetStages(b, w, 2, basicBlock)
+	resnetHead(s, b)
+	return b.Seq()
+}
+
+// imagenetStages adds the 4 stages of 64, 128, 256, 512 channels, each of n units,
+// the first unit of stages 2-4 with stride 2.
+func imagenetStages(b *Build, w func(int) int, n int, unit func(b *Build, out, stride int)) {
 	for stage, c := range []int{64, 128, 256, 512} {
-		for i := range 2 {
+		for i := range n {
 			stride := 1
 			if stage > 0 && i == 0 {
 				stride = 2
 			}
-			basicBlock(b, w(c), stride)
+			unit(b, w(c), stride)
 		}
 	}
-	resnetHead(s, b)
-	return b.Seq()
 }
 
 // biRealUnit adds one Bi-Real unit: act → conv3×3(stride) → BN, plus a real-valued
@@ -114,15 +120,7 @@ func biRealUnit(b *Build, out, stride int) {
 func birealnet18(s Spec, b *Build) (*layers.Sequential, error) {
 	w := width(s, 1)
 	imagenetStem(b, w(64))
-	for stage, c := range []int{64, 128, 256, 512} {
-		for i := range 4 {
-			stride := 1
-			if stage > 0 && i == 0 {
-				stride = 2
-			}
-			biRealUnit(b, w(c), stride)
-		}
-	}
+	imagenetStages(b, w, 4, biRealUnit)
 	resnetHead(s, b)
 	return b.Seq()
 }
