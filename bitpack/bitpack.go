@@ -113,13 +113,16 @@ func (m *Matrix) At(r, k int) int {
 type Panels struct {
 	N, K, Words int
 	Data        []uint64
+	// rows keeps the row-major words ([N][Words]) for the portable kernel,
+	// whose bounds-check-free loops want each channel contiguous.
+	rows []uint64
 }
 
 func panelsFor(n int) int { return (n + PanelWidth - 1) / PanelWidth }
 
 // PackPanels rearranges the packed weight matrix w into panels.
 func PackPanels(w *Matrix) *Panels {
-	p := &Panels{N: w.Rows, K: w.K, Words: w.Words}
+	p := &Panels{N: w.Rows, K: w.K, Words: w.Words, rows: append([]uint64(nil), w.Data[:w.Rows*w.Words]...)}
 	p.Data = make([]uint64, panelsFor(w.Rows)*w.Words*PanelWidth)
 	for n := 0; n < w.Rows; n++ {
 		base := (n / PanelWidth) * w.Words * PanelWidth

@@ -75,6 +75,10 @@ func rowPtrs(data []uint64, stride, r, mr int) (p [4]*uint64) {
 
 // xnorGEMM computes rows [r0,r1) of out (row stride ldo).
 func xnorGEMM(out []int32, ldo int, a *Matrix, w *Panels, r0, r1 int) {
+	if !kernels.popcnt && w.rows != nil {
+		xnorRowsGo(out, ldo, a, w, r0, r1)
+		return
+	}
 	var tmp [4 * PanelWidth]int32
 	pwLen := w.Words * PanelWidth
 	for p := 0; p < panelsFor(w.N); p++ {
@@ -129,6 +133,68 @@ func xnorTileGo(out []int32, ldo int, a []uint64, lda, mr int, pw []uint64, word
 				for jj := 0; jj < 4 && j+jj < nr; jj++ {
 					o[j+jj] = int32(k - 2*c[ii][jj])
 				}
+			}
+		}
+	}
+}
+
+// xnorRowsGo is the portable kernel over row-major weights: 2 rows × 4 channels
+// per register tile, every slice re-sliced to the K length so the compiler drops
+// the bounds checks from the inner loop.
+func xnorRowsGo(out []int32, ldo int, a *Matrix, w *Panels, r0, r1 int) {
+	words, k := a.Words, a.K
+	for r := r0; r < r1; r += 2 {
+		a0 := a.Data[r*words : (r+1)*words]
+		a1 := a0
+		two := r+1 < r1
+		if two {
+			a1 = a.Data[(r+1)*words : (r+2)*words]
+		}
+		o0 := out[r*ldo : r*ldo+w.N]
+		var o1 []int32
+		if two {
+			o1 = out[(r+1)*ldo : (r+1)*ldo+w.N]
+		}
+		n := 0
+		for ; n+4 <= w.N; n += 4 {
+			w0 := w.rows[n*words : (n+1)*words]
+			w1 := w.rows[(n+1)*words : (n+2)*words]
+			w2 := w.rows[(n+2)*words : (n+3)*words]
+			w3 := w.rows[(n+3)*words : (n+4)*words]
+			a1 := a1[:len(a0)]
+			w0, w1, w2, w3 = w0[:len(a0)], w1[:len(a0)], w2[:len(a0)], w3[:len(a0)]
+			var c00, c01, c02, c03, c10, c11, c12, c13 int
+			for kk, x0 := range a0 {
+				x1 := a1[kk]
+				v0, v1, v2, v3 := w0[kk], w1[kk], w2[kk], w3[kk]
+				c00 += bits.OnesCount64(x0 ^ v0)
+				c01 += bits.OnesCount64(x0 ^ v1)
+				c02 += bits.OnesCount64(x0 ^ v2)
+				c03 += bits.OnesCount64(x0 ^ v3)
+				c10 += bits.OnesCount64(x1 ^ v0)
+				c11 += bits.OnesCount64(x1 ^ v1)
+				c12 += bits.OnesCount64(x1 ^ v2)
+				c13 += bits.OnesCount64(x1 ^ v3)
+			}
+			o := o0[n : n+4]
+			o[0], o[1], o[2], o[3] = int32(k-2*c00), int32(k-2*c01), int32(k-2*c02), int32(k-2*c03)
+			if two {
+				o := o1[n : n+4]
+				o[0], o[1], o[2], o[3] = int32(k-2*c10), int32(k-2*c11), int32(k-2*c12), int32(k-2*c13)
+			}
+		}
+		for ; n < w.N; n++ {
+			wn := w.rows[n*words : (n+1)*words]
+			wn = wn[:len(a0)]
+			a1 := a1[:len(a0)]
+			var c0, c1 int
+			for kk, x0 := range a0 {
+				c0 += bits.OnesCount64(x0 ^ wn[kk])
+				c1 += bits.OnesCount64(a1[kk] ^ wn[kk])
+			}
+			o0[n] = int32(k - 2*c0)
+			if two {
+				o1[n] = int32(k - 2*c1)
 			}
 		}
 	}
