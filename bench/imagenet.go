@@ -114,7 +114,8 @@ func RunImageNet(ctx context.Context, cfg ImageNetConfig) (*ImageNetReport, erro
 		if cfg.Model != "" && cfg.Model != ck.Model.Name {
 			return nil, fmt.Errorf("bench: %s holds model %s, not %s", cfg.Checkpoint, ck.Model.Name, cfg.Model)
 		}
-		rc = recipes.Config{Model: ck.Model, Recipe: ck.Recipe, Batch: ck.Config.Batch, Scaling: parseScaling(ck.Config.Scaling),
+		scaling, _ := datasets.ParseScaling(ck.Config.Scaling) // an unknown name evaluates standardised
+		rc = recipes.Config{Model: ck.Model, Recipe: ck.Recipe, Batch: ck.Config.Batch, Scaling: scaling,
 			Optimizer: ck.Config.Optimizer}
 		if cfg.Recipe != "" && ck.Recipe != "" && cfg.Recipe != ck.Recipe {
 			return nil, fmt.Errorf("bench: %s was trained with recipe %s, not %s", cfg.Checkpoint, ck.Recipe, cfg.Recipe)
@@ -318,15 +319,6 @@ func openImageData(name, dir string, size int, opts datasets.Options) (train, te
 		return nil, nil, "", err
 	}
 	return train, test, split, nil
-}
-
-func parseScaling(s string) datasets.Scaling {
-	for _, v := range []datasets.Scaling{datasets.Standardize, datasets.Unit, datasets.Symmetric} {
-		if v.String() == s {
-			return v
-		}
-	}
-	return datasets.Standardize
 }
 
 // LoaderRate times batches of the training loader alone (shuffled, augmented, as

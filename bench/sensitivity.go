@@ -75,7 +75,7 @@ func Sensitivity(cfg SensitivityConfig) (*SensitivityReport, error) {
 	}
 	test := cfg.Test
 	if test == nil {
-		sc, err := checkpointScaling(ck.Config.Scaling)
+		sc, err := datasets.ParseScaling(ck.Config.Scaling)
 		if err != nil {
 			return nil, fmt.Errorf("bench: %s: %w", cfg.Checkpoint, err)
 		}
@@ -271,16 +271,4 @@ func (r *SensitivityReport) PNG() ([]byte, error) {
 	}
 	return barPlot(fmt.Sprintf("accuracy drop, one layer at a time at w=%s a=%s\nbaseline %.2f%% (%s)", r.Weights, r.Inputs, r.Baseline, r.Dataset),
 		"test top-1 drop (points)", labels, drops)
-}
-
-func checkpointScaling(s string) (datasets.Scaling, error) {
-	for _, sc := range []datasets.Scaling{datasets.Standardize, datasets.Unit, datasets.Symmetric} {
-		if sc.String() == s {
-			return sc, nil
-		}
-	}
-	if s == "" {
-		return datasets.Standardize, nil
-	}
-	return 0, fmt.Errorf("unknown scaling %q", s)
 }

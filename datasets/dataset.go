@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 )
 
@@ -47,6 +48,20 @@ const (
 	// Symmetric maps p to 2p/255 − 1, in [−1, 1].
 	Symmetric
 )
+
+// ParseScaling reads back a Scaling's String ("" means Standardize). An unknown
+// name returns Standardize with an error.
+func ParseScaling(name string) (Scaling, error) {
+	for _, sc := range []Scaling{Standardize, Unit, Symmetric} {
+		if sc.String() == name {
+			return sc, nil
+		}
+	}
+	if name == "" {
+		return Standardize, nil
+	}
+	return Standardize, fmt.Errorf("datasets: unknown scaling %q (known: standardize, unit, symmetric)", name)
+}
 
 func (s Scaling) String() string {
 	switch s {

@@ -37,12 +37,7 @@ func cmdEval(args []string, stdout io.Writer) error {
 	if *dataset != "" {
 		name = *dataset
 	}
-	scaling := datasets.Standardize
-	for _, s := range []datasets.Scaling{datasets.Standardize, datasets.Unit, datasets.Symmetric} {
-		if s.String() == ck.Config.Scaling {
-			scaling = s
-		}
-	}
+	scaling, _ := datasets.ParseScaling(ck.Config.Scaling) // an unknown name evaluates standardised
 	cfg := recipes.Config{Dataset: name, DataDir: *dataDir, Scaling: scaling}
 	if (name == "imagenette" || name == "imagefolder") && len(m.Spec.Input) == 3 {
 		// Crop to the size the model was trained at (bench imagenet -size), not the preset 224.
