@@ -33,7 +33,7 @@ func TestLarqCNNParamCount(t *testing.T) {
 	layers.Walk(m.Net, func(l layers.Layer) {
 		if q, ok := l.(layers.Quantized); ok {
 			w, in := q.Quantizers()
-			got = append(got, l.Name()+":"+qString(w)+"/"+qString(in))
+			got = append(got, l.Name()+":"+ste.SpecOf(w)+"/"+ste.SpecOf(in))
 		}
 	})
 	want := []string{"conv1:sign/fp", "conv4:sign/sign", "conv7:sign/sign", "dense10:sign/sign", "dense12:sign/sign"}

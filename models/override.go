@@ -22,7 +22,7 @@ func (q LayerQuant) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		W string `json:"weights"`
 		I string `json:"inputs"`
-	}{qString(q.Weights), qString(q.Inputs)})
+	}{ste.SpecOf(q.Weights), ste.SpecOf(q.Inputs)})
 }
 
 // UnmarshalJSON parses the spec strings back.
@@ -65,7 +65,7 @@ func overrideString(o map[string]LayerQuant) string {
 	sort.Strings(names)
 	parts := make([]string, len(names))
 	for i, n := range names {
-		parts[i] = fmt.Sprintf("%s:w=%s,a=%s", n, qString(o[n].Weights), qString(o[n].Inputs))
+		parts[i] = fmt.Sprintf("%s:w=%s,a=%s", n, ste.SpecOf(o[n].Weights), ste.SpecOf(o[n].Inputs))
 	}
 	return " override=" + strings.Join(parts, ";")
 }

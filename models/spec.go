@@ -221,4 +221,3 @@ func GradSpec(q ste.Quantizer) string {
 	return q.String()
 }
 
-func qString(q ste.Quantizer) string { return ste.SpecOf(q) }
