@@ -220,4 +220,3 @@ func GradSpec(q ste.Quantizer) string {
 	}
 	return q.String()
 }
-
