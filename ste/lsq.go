@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/lowbit/lowbit/internal/parallel"
+	"github.com/lowbit/lowbit/internal/vec"
 )
 
 // LSQ is Learned Step Size Quantization (Esser et al. 2020, https://arxiv.org/abs/1902.08153)
@@ -81,6 +82,14 @@ type lsqFunc struct {
 	// optimizer whose update does not scale with s (Adam) can push a small step
 	// (8-bit weights: s ≈ 0.003) below zero; the step is then clamped to floor.
 	floor float32
+
+	// The fused backward pass computes ∂x and ∂s together; the ∂s of the
+	// last forward pass is kept for the graph's separate ∂s node.
+	gen    uint64 // forward passes so far
+	dsGen  uint64 // gen when ds was computed (0: never)
+	dsKey  [2]*float32
+	dsStep float32
+	ds     float32
 }
 
 func (f *lsqFunc) initStep(v []float32) float32 {
@@ -129,55 +138,62 @@ func (f *lsqFunc) Forward(y, x []float32, p [][]float32, _ Ctx) error {
 	if err != nil {
 		return err
 	}
+	f.gen++
 	inv := 1 / s
 	parallel.Rows(len(x), 1, func(_, lo, hi int) {
-		ys := y[lo:hi]
-		for i, v := range x[lo:hi] {
-			ys[i] = round(clip(v*inv, -f.qn, f.qp)) * s
-		}
+		vec.QuantClip(y[lo:hi], x[lo:hi], inv, s, -f.qn, f.qp)
 	})
 	return nil
 }
 
+// Grad: ∂x = g·1{−Q_N < v/s < Q_P}; ∂s = g_s·Σ g·(round(clip(u)) − u·1{inside}),
+// the branch-free form of round(u)−u inside, −Q_N below, Q_P above. Asking for
+// ∂x computes both in one pass; ∂s is then served from it.
 func (f *lsqFunc) Grad(wrt int, dst, g, x, _ []float32, p [][]float32, _ Ctx) error {
 	s, err := f.s(x, p)
 	if err != nil {
 		return err
 	}
-	inv := 1 / s
+	if len(g) != len(x) || len(x) == 0 {
+		return fmt.Errorf("ste: lsq: gradient has %d values for %d inputs", len(g), len(x))
+	}
+	key := [2]*float32{&g[0], &x[0]}
 	switch wrt {
 	case 0:
-		parallel.Rows(len(x), 1, func(_, lo, hi int) {
-			ds, gs := dst[lo:hi], g[lo:hi]
-			for i, v := range x[lo:hi] {
-				u := v * inv
-				ds[i] = keep(gs[i], u > -f.qn && u < f.qp)
-			}
-		})
-	case 1:
-		// Partial sums per chunk, added in chunk order: deterministic for a given GOMAXPROCS.
-		var parts [8]float64
-		n := parallel.Rows(len(x), 1, func(part, lo, hi int) {
-			var ds float64
-			gs := g[lo:hi]
-			for i, v := range x[lo:hi] {
-				// round(v/s) − v/s inside, −Q_N below, Q_P above, without branches:
-				// round(clip(u)) − u·1{inside}.
-				u := v * inv
-				d := round(min(max(u, -f.qn), f.qp)) - keep(u, u > -f.qn && u < f.qp)
-				ds += float64(gs[i] * d)
-			}
-			parts[part] = ds
-		})
-		var ds float64
-		for _, v := range parts[:n] {
-			ds += v
+		if err := checkLen(dst, x); err != nil {
+			return err
 		}
-		dst[0] = float32(ds) * f.gscale
+		f.ds = f.stepGrad(dst, g, x, s)
+		f.dsGen, f.dsKey, f.dsStep = f.gen, key, s
+	case 1:
+		if f.dsGen == 0 || f.dsGen != f.gen || f.dsKey != key || f.dsStep != s {
+			f.ds = f.stepGrad(nil, g, x, s)
+			f.dsGen, f.dsKey, f.dsStep = f.gen, key, s
+		}
+		dst[0] = f.ds
 	default:
 		return errWRT("lsq", wrt)
 	}
 	return nil
+}
+
+// stepGrad writes ∂x into dx (unless nil) and returns ∂s. Partial sums per
+// chunk are added in chunk order: deterministic for a given GOMAXPROCS.
+func (f *lsqFunc) stepGrad(dx, g, x []float32, s float32) float32 {
+	inv := 1 / s
+	var parts [8]float64
+	n := parallel.Rows(len(x), 1, func(part, lo, hi int) {
+		var d []float32
+		if dx != nil {
+			d = dx[lo:hi]
+		}
+		parts[part] = vec.LSQGrad(d, g[lo:hi], x[lo:hi], inv, -f.qn, f.qp)
+	})
+	var ds float64
+	for _, v := range parts[:n] {
+		ds += v
+	}
+	return float32(ds) * f.gscale
 }
 
 func init() {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/lowbit/lowbit/internal/parallel"
+	"github.com/lowbit/lowbit/internal/vec"
 )
 
 // Sign binarizes with a clipped straight-through estimator (BNN, Courbariaux et al. 2016,
@@ -39,12 +40,7 @@ func (s Sign) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
 	if err := checkLen(y, x); err != nil {
 		return err
 	}
-	parallel.Rows(len(x), 1, func(_, lo, hi int) {
-		ys := y[lo:hi]
-		for i, v := range x[lo:hi] {
-			ys[i] = sign(v)
-		}
-	})
+	parallel.Rows(len(x), 1, func(_, lo, hi int) { vec.Sign(y[lo:hi], x[lo:hi]) })
 	return nil
 }
 
@@ -57,12 +53,7 @@ func (s Sign) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, _ Ctx) error 
 		copy(dst, g)
 		return nil
 	}
-	parallel.Rows(len(x), 1, func(_, lo, hi int) {
-		ds, gs := dst[lo:hi], g[lo:hi]
-		for i, v := range x[lo:hi] {
-			ds[i] = keep(gs[i], abs(v) <= c)
-		}
-	})
+	parallel.Rows(len(x), 1, func(_, lo, hi int) { vec.KeepAbsLE(dst[lo:hi], g[lo:hi], x[lo:hi], c) })
 	return nil
 }
 

