@@ -428,25 +428,40 @@ func StepRate(ctx context.Context, spec models.Spec, optimizer string, batch, st
 }
 
 // PeakRSS reads the process's peak resident set size (VmHWM in /proc/self/status), in bytes.
-func PeakRSS() (int64, error) {
-	b, err := os.ReadFile("/proc/self/status")
+func PeakRSS() (int64, error) { return procField("/proc/self/status", "VmHWM") }
+
+// procPeakRSS is the peak RSS of process pid in bytes, 0 when unknown.
+func procPeakRSS(pid int) int64 {
+	v, _ := procField(fmt.Sprintf("/proc/%d/status", pid), "VmHWM")
+	return v
+}
+
+// memAvailable is the kernel's estimate of memory available to new work in bytes, 0 when unknown.
+func memAvailable() int64 {
+	v, _ := procField("/proc/meminfo", "MemAvailable")
+	return v
+}
+
+// procField reads a "Name:  123 kB" line of a /proc file, in bytes.
+func procField(path, name string) (int64, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("bench: peak RSS: %w", err)
+		return 0, fmt.Errorf("bench: %s: %w", name, err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
 			f := strings.Fields(v)
 			if len(f) == 0 {
 				break
 			}
 			kb, err := strconv.ParseInt(f[0], 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("bench: peak RSS: %q: %w", line, err)
+				return 0, fmt.Errorf("bench: %s: %q: %w", path, line, err)
 			}
 			return kb << 10, nil
 		}
 	}
-	return 0, errors.New("bench: peak RSS: no VmHWM in /proc/self/status")
+	return 0, fmt.Errorf("bench: no %s in %s", name, path)
 }
 
 // ReportPath is the default report file of a model and recipe.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -33,7 +34,7 @@ var torchScript []byte
 // issue's full benchmark.
 type TrainOptions struct {
 	Models  []string // default lenet5, resnet20 (skipped with a note while unregistered)
-	Recipes []string // nil: every registered recipe on lenet5; fp, lsq-w4a4 and xnor on the others
+	Recipes []string // nil: every registered recipe (fp first) on every model
 	Batch   int      // 0: 64 for lenet5 and mlp, 128 otherwise (CIFAR)
 	Rounds  int      // interleaved rounds; default 5
 	Steps   int      // timed steps per config per round; default 20
@@ -41,9 +42,15 @@ type TrainOptions struct {
 	// Budget bounds the timed rounds: after warm-up, a model whose configs
 	// would take too long gets fewer steps per round (all its configs the
 	// same). 0 means 3 minutes; starting the workers (building graphs,
-	// warm-up) comes on top, about a minute for ResNet-20.
+	// warm-up) comes on top, a few minutes for every recipe on ResNet-20.
 	Budget time.Duration
-	Seed   uint64
+	// MaxWorkers bounds the workers a model runs at once besides fp and
+	// PyTorch (each is a process holding a model, ~1.5 GB for ResNet-20 at
+	// batch 128). 0 sizes the groups from MemAvailable and the fp worker's
+	// peak RSS. Configs beyond it run in later groups; fp and PyTorch run in
+	// every round of every group, so each ratio pairs times from one round.
+	MaxWorkers int
+	Seed       uint64
 	// Torch is a Python interpreter with torch (e.g. /usr/bin/python3); ""
 	// skips PyTorch. TorchThreads defaults to 2.
 	Torch        string
@@ -64,9 +71,6 @@ type TrainWorker struct {
 	Seed          uint64
 }
 
-// defaultResNetRecipes are the configs the issue times on ResNet-20.
-var defaultResNetRecipes = []string{"fp", "lsq-w4a4", "xnor"}
-
 func (o *TrainOptions) defaults() {
 	if len(o.Models) == 0 {
 		o.Models = []string{"lenet5", "resnet20"}
@@ -81,7 +85,7 @@ func (o *TrainOptions) defaults() {
 		o.Warmup = 3
 	}
 	if o.Budget <= 0 {
-		o.Budget = 3 * time.Minute
+		o.Budget = 5 * time.Minute
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
@@ -260,13 +264,16 @@ type trainProc struct {
 	stderr *tailBuffer
 	served chan error // in-process workers
 
-	warm    float64   // seconds of the last warm-up step
-	steps   int       // timed steps per round
-	times   []float64 // seconds per step, one per round
-	bytes   []float64 // per step, one per round
-	mallocs []float64
-	peakKB  int64
-	err     error
+	warm  float64   // seconds of the last warm-up step
+	steps int       // timed steps per round
+	times []float64 // seconds per step, one per round
+	// fpPair and torchPair hold, for each entry of times, the fp and
+	// PyTorch times per step of the same round (NaN when not measured).
+	fpPair, torchPair []float64
+	bytes             []float64 // per step, one per round
+	mallocs           []float64
+	peakKB            int64
+	err               error
 }
 
 // tailBuffer keeps the last few kB written to it (a child's stderr).
@@ -478,6 +485,32 @@ func RunTrain(o TrainOptions) (*TrainReport, error) {
 	} else {
 		rep.TorchNote = "PyTorch: not run (no -torch interpreter given)"
 	}
+	// Per model: fp and PyTorch start first and stay for all rounds; the
+	// other configs run in groups sized to the memory.
+	type modelRun struct {
+		model       string
+		fp, torch   *trainProc
+		others      []TrainWorker
+		groups      [][]TrainWorker
+		batch       int
+		estStepSecs float64 // estimated seconds of one step of every sampled worker, all groups
+	}
+	var runs []*modelRun
+	start1 := func(w TrainWorker) *trainProc {
+		p := &trainProc{model: w.Model, config: w.Recipe, batch: w.Batch}
+		procs = append(procs, p)
+		progress("starting %s (batch %d)", p.name(), w.Batch)
+		if o.Worker != nil {
+			if err := p.startCmd(o.Worker(w)); err != nil {
+				p.err = err
+				return p
+			}
+		} else {
+			p.startInProcess(w)
+		}
+		p.awaitReady(10 * time.Minute)
+		return p
+	}
 	for _, model := range o.Models {
 		if !slices.Contains(known, model) {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("%s: not registered in this build (known models: %s); skipped, and timed once it is.", model, strings.Join(known, ", ")))
@@ -489,66 +522,115 @@ func RunTrain(o TrainOptions) (*TrainReport, error) {
 		}
 		cfgs := o.Recipes
 		if len(cfgs) == 0 {
-			cfgs = defaultResNetRecipes
-			if model == "lenet5" {
-				cfgs = recipes.Recipes()
-			}
+			cfgs = append([]string{"fp"}, recipes.Recipes()...)
 		}
-		cfgs = fpFirst(cfgs)
-		for _, c := range cfgs {
-			p := &trainProc{model: model, config: c, batch: batch}
-			procs = append(procs, p)
+		run := &modelRun{model: model, batch: batch}
+		runs = append(runs, run)
+		for _, c := range fpFirst(cfgs) {
 			w := TrainWorker{Model: model, Recipe: c, Batch: batch, Warmup: o.Warmup, Seed: o.Seed}
-			progress("starting %s (batch %d)", p.name(), batch)
-			if o.Worker != nil {
-				if err := p.startCmd(o.Worker(w)); err != nil {
-					p.err = err
-					continue
-				}
+			if c == "fp" {
+				run.fp = start1(w)
 			} else {
-				p.startInProcess(w)
+				run.others = append(run.others, w)
 			}
-			p.awaitReady(10 * time.Minute)
 		}
 		if torchPath != "" {
 			if _, ok := torchModels[model]; !ok {
 				rep.Notes = append(rep.Notes, fmt.Sprintf("PyTorch has no %s in bench/torch_train.py; not compared.", model))
-				continue
+			} else {
+				p := &trainProc{model: model, config: "pytorch", batch: batch, torch: true}
+				procs = append(procs, p)
+				progress("starting %s (batch %d)", p.name(), batch)
+				cmd := exec.Command(o.Torch, torchPath, "--model", model, "--batch", strconv.Itoa(batch),
+					"--threads", strconv.Itoa(o.TorchThreads), "--warmup", strconv.Itoa(o.Warmup), "--seed", strconv.FormatUint(o.Seed, 10))
+				cmd.Env = append(os.Environ(), fmt.Sprintf("OMP_NUM_THREADS=%d", o.TorchThreads))
+				if err := p.startCmd(cmd); err != nil {
+					p.err = err
+				} else {
+					p.awaitReady(10 * time.Minute)
+				}
+				run.torch = p
 			}
-			p := &trainProc{model: model, config: "pytorch", batch: batch, torch: true}
-			procs = append(procs, p)
-			progress("starting %s (batch %d)", p.name(), batch)
-			cmd := exec.Command(o.Torch, torchPath, "--model", model, "--batch", strconv.Itoa(batch),
-				"--threads", strconv.Itoa(o.TorchThreads), "--warmup", strconv.Itoa(o.Warmup), "--seed", strconv.FormatUint(o.Seed, 10))
-			cmd.Env = append(os.Environ(), fmt.Sprintf("OMP_NUM_THREADS=%d", o.TorchThreads))
-			if err := p.startCmd(cmd); err != nil {
-				p.err = err
-				continue
-			}
-			p.awaitReady(10 * time.Minute)
 		}
+		size := groupSize(o, run.fp, len(run.others))
+		for i := 0; i < len(run.others); i += size {
+			run.groups = append(run.groups, run.others[i:min(i+size, len(run.others))])
+		}
+		if len(run.groups) == 0 {
+			run.groups = [][]TrainWorker{nil} // fp and PyTorch alone
+		}
+		if len(run.groups) > 1 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%s: the %d configs besides fp ran in %d groups of at most %d workers (memory); fp%s ran in every round of every group.",
+				model, len(run.others), len(run.groups), size, map[bool]string{true: " and PyTorch", false: ""}[run.torch != nil]))
+		}
+		// Unstarted configs are estimated at the fp step time (or the slowest started).
+		ref, refSum := 0.0, 0.0
+		for _, p := range []*trainProc{run.fp, run.torch} {
+			if p != nil && p.err == nil {
+				ref = max(ref, p.warm)
+				refSum += p.warm
+			}
+		}
+		run.estStepSecs = ref*float64(len(run.others)) + refSum*float64(len(run.groups))
 	}
-	planSteps(procs, o.Steps, o.Rounds, o.Budget)
+	cost := map[string]float64{}
+	for _, r := range runs {
+		cost[r.model] = r.estStepSecs
+	}
+	steps := planSteps(cost, o.Steps, o.Rounds, o.Budget)
 	loadMax := 0.0
-	for r := range o.Rounds {
-		if l, err := strconv.ParseFloat(LoadAvgNow(), 64); err == nil {
-			loadMax = max(loadMax, l)
-		}
-		progress("round %d/%d (load %s)", r+1, o.Rounds, LoadAvgNow())
-		// A model's configs and PyTorch run back to back, so their ratios
-		// pair times taken close together; the order rotates each round
-		// so no config always follows the same one.
-		for _, group := range byModel(procs) {
-			for i := range group {
-				p := group[(i+r)%len(group)]
-				if p.err != nil {
-					continue
+	for _, run := range runs {
+		for gi, group := range run.groups {
+			var members []*trainProc
+			for _, w := range group {
+				members = append(members, start1(w))
+			}
+			all := append([]*trainProc{}, members...)
+			for _, p := range []*trainProc{run.fp, run.torch} {
+				if p != nil {
+					all = append([]*trainProc{p}, all...)
 				}
-				p.sample()
-				if p.torch {
-					// Let PyTorch's OpenMP threads stop spinning before the next timing.
-					time.Sleep(300 * time.Millisecond)
+			}
+			for _, p := range all {
+				p.steps = steps[run.model]
+			}
+			for r := range o.Rounds {
+				if l, err := strconv.ParseFloat(LoadAvgNow(), 64); err == nil {
+					loadMax = max(loadMax, l)
 				}
+				progress("%s: group %d/%d, round %d/%d (load %s)", run.model, gi+1, len(run.groups), r+1, o.Rounds, LoadAvgNow())
+				// The configs and PyTorch run back to back, so their ratios pair
+				// times taken close together; the order rotates each round so
+				// no config always follows the same one.
+				sampled := map[*trainProc]float64{}
+				for i := range all {
+					p := all[(i+r)%len(all)]
+					if p.err != nil {
+						continue
+					}
+					n := len(p.times)
+					p.sample()
+					if len(p.times) > n {
+						sampled[p] = p.times[n]
+					}
+					if p.torch {
+						// Let PyTorch's OpenMP threads stop spinning before the next timing.
+						time.Sleep(300 * time.Millisecond)
+					}
+				}
+				pair := func(p *trainProc) float64 {
+					if t, ok := sampled[p]; ok {
+						return t
+					}
+					return math.NaN()
+				}
+				for p := range sampled {
+					p.fpPair = append(p.fpPair, pair(run.fp))
+					p.torchPair = append(p.torchPair, pair(run.torch))
+				}
+			}
+			for _, p := range members {
+				p.stop()
 			}
 		}
 	}
@@ -578,18 +660,6 @@ func (p *trainProc) sample() {
 	if m, err := strconv.ParseFloat(f[2], 64); err == nil {
 		p.mallocs = append(p.mallocs, m/float64(p.steps))
 	}
-}
-
-// byModel groups procs by model, in order.
-func byModel(procs []*trainProc) [][]*trainProc {
-	var out [][]*trainProc
-	for i, p := range procs {
-		if i == 0 || p.model != procs[i-1].model {
-			out = append(out, nil)
-		}
-		out[len(out)-1] = append(out[len(out)-1], p)
-	}
-	return out
 }
 
 // loadWarning returns a sentence when the 1-minute load average (the
@@ -651,39 +721,35 @@ func prepareTorch(python string) (script, version string, err error) {
 	return script, strings.TrimSpace(string(out)), nil
 }
 
-// planSteps gives every worker its steps per round: Steps, halved for the
+// planSteps gives each model its steps per round: steps, halved for the
 // most expensive model until the estimated timed total fits the budget.
-func planSteps(procs []*trainProc, steps, rounds int, budget time.Duration) {
-	perModel := map[string]int{}
-	cost := map[string]float64{} // seconds per step summed over the model's workers
-	for _, p := range procs {
-		if p.err == nil {
-			perModel[p.model] = steps
-			cost[p.model] += p.warm
-		}
+// cost is a model's estimated seconds per step summed over everything
+// sampled in its rounds.
+func planSteps(cost map[string]float64, steps, rounds int, budget time.Duration) map[string]int {
+	per := map[string]int{}
+	for m := range cost {
+		per[m] = steps
 	}
 	total := func() float64 {
 		t := 0.0
 		for m, c := range cost {
-			t += c * float64(perModel[m]) * float64(rounds)
+			t += c * float64(per[m]) * float64(rounds)
 		}
 		return t
 	}
 	for total() > budget.Seconds() {
 		worst, wc := "", 0.0
 		for m, c := range cost {
-			if perModel[m] > 1 && c*float64(perModel[m]) > wc {
-				worst, wc = m, c*float64(perModel[m])
+			if per[m] > 1 && (worst == "" || c*float64(per[m]) > wc || (c*float64(per[m]) == wc && m < worst)) {
+				worst, wc = m, c*float64(per[m])
 			}
 		}
 		if worst == "" {
 			break
 		}
-		perModel[worst] /= 2
+		per[worst] /= 2
 	}
-	for _, p := range procs {
-		p.steps = perModel[p.model]
-	}
+	return per
 }
 
 func medianOf(x []float64) float64 {
@@ -700,30 +766,19 @@ func medianOf(x []float64) float64 {
 }
 
 // pairedRatio is the median over rounds of a[i]/b[i], so each ratio pairs
-// times taken under the same load.
+// times taken under the same load; rounds where b was not measured (NaN)
+// are skipped.
 func pairedRatio(a, b []float64) float64 {
-	n := min(len(a), len(b))
-	if n == 0 {
-		return 0
-	}
-	r := make([]float64, n)
-	for i := range n {
-		r[i] = a[i] / b[i]
+	var r []float64
+	for i := range min(len(a), len(b)) {
+		if !math.IsNaN(b[i]) && b[i] > 0 {
+			r = append(r, a[i]/b[i])
+		}
 	}
 	return medianOf(r)
 }
 
 func trainRows(procs []*trainProc, inProcess bool) []TrainRow {
-	ref := map[string]*trainProc{}
-	torch := map[string]*trainProc{}
-	for _, p := range procs {
-		switch {
-		case p.torch && p.err == nil:
-			torch[p.model] = p
-		case p.config == "fp" && p.err == nil:
-			ref[p.model] = p
-		}
-	}
 	var rows []TrainRow
 	for _, p := range procs {
 		row := TrainRow{Model: p.model, Config: p.config, Batch: p.batch, Steps: p.steps, Rounds: len(p.times), Torch: p.torch, MBPerStep: -1, AllocsPerStep: -1}
@@ -732,12 +787,8 @@ func trainRows(procs []*trainProc, inProcess bool) []TrainRow {
 		}
 		if len(p.times) > 0 {
 			row.Median, row.Min, row.Max = medianOf(p.times), slices.Min(p.times), slices.Max(p.times)
-			if f := ref[p.model]; f != nil {
-				row.VsFP = pairedRatio(p.times, f.times)
-			}
-			if t := torch[p.model]; t != nil {
-				row.VsTorch = pairedRatio(p.times, t.times)
-			}
+			row.VsFP = pairedRatio(p.times, p.fpPair)
+			row.VsTorch = pairedRatio(p.times, p.torchPair)
 			if len(p.bytes) > 0 {
 				row.MBPerStep = medianOf(p.bytes) / 1e6
 				row.AllocsPerStep = medianOf(p.mallocs)
@@ -750,6 +801,23 @@ func trainRows(procs []*trainProc, inProcess bool) []TrainRow {
 		rows = append(rows, row)
 	}
 	return rows
+}
+
+// groupSize is how many configs besides fp a model runs at once: MaxWorkers,
+// or what fits in 70% of MemAvailable at 1.25× the fp worker's peak RSS.
+func groupSize(o TrainOptions, fp *trainProc, others int) int {
+	if o.MaxWorkers > 0 {
+		return o.MaxWorkers
+	}
+	if fp == nil || fp.err != nil || fp.cmd == nil || fp.cmd.Process == nil {
+		return max(others, 1)
+	}
+	rss := procPeakRSS(fp.cmd.Process.Pid)
+	avail := memAvailable()
+	if rss <= 0 || avail <= 0 {
+		return max(others, 1)
+	}
+	return max(1, min(others, int(0.7*float64(avail)/(1.25*float64(rss)))))
 }
 
 // Row returns the row of model and config, or nil.
@@ -872,7 +940,7 @@ func (r *TrainReport) WriteMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "| run | |\n|---|---|\n")
 	fmt.Fprintf(w, "| build | %s |\n| gemm.Sgemm | %s |\n", build, r.Backend)
 	fmt.Fprintf(w, "| PyTorch | %s |\n", r.TorchNote)
-	fmt.Fprintf(w, "| rounds | %d; in each, a model's configs and PyTorch run back to back, order rotated each round |\n", r.Rounds)
+	fmt.Fprintf(w, "| rounds | %d per group; in each, a model's configs and PyTorch run back to back, order rotated each round |\n", r.Rounds)
 	fmt.Fprintf(w, "| load average | start %s, highest at a round's start %.2f, end %s |\n", r.Machine.LoadAvg, r.LoadMax, r.LoadEnd)
 	fmt.Fprintf(w, "| elapsed | %s (timed rounds budget %s) |\n\n", r.Elapsed.Round(time.Second), r.Budget)
 	if warn := loadWarning(r.LoadMax); warn != "" {

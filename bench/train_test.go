@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -142,24 +143,41 @@ func TestServeTrainProtocol(t *testing.T) {
 }
 
 func TestPlanSteps(t *testing.T) {
-	procs := []*trainProc{
-		{model: "lenet5", warm: 0.01}, {model: "lenet5", warm: 0.01},
-		{model: "resnet20", warm: 1}, {model: "resnet20", warm: 1},
-	}
-	planSteps(procs, 20, 5, 3*time.Minute)
+	cost := map[string]float64{"lenet5": 0.02, "resnet20": 2}
+	steps := planSteps(cost, 20, 5, 3*time.Minute)
 	// ResNet costs 2 s per step over its configs: 20 steps × 5 rounds = 200 s > 180 s, 10 steps fit.
-	if procs[0].steps != 20 || procs[2].steps != 10 || procs[3].steps != 10 {
-		t.Errorf("steps %d %d %d %d", procs[0].steps, procs[1].steps, procs[2].steps, procs[3].steps)
+	if steps["lenet5"] != 20 || steps["resnet20"] != 10 {
+		t.Errorf("steps %v", steps)
 	}
-	planSteps(procs, 20, 5, time.Second)
-	if procs[2].steps != 1 {
-		t.Errorf("tiny budget: resnet steps %d, want 1", procs[2].steps)
+	if steps := planSteps(cost, 20, 5, time.Second); steps["resnet20"] != 1 {
+		t.Errorf("tiny budget: steps %v, want resnet20 at 1", steps)
+	}
+}
+
+// TestTrainGroups: with one worker at a time besides fp, each config runs
+// in its own group and its ratio pairs it with the fp time of its rounds.
+func TestTrainGroups(t *testing.T) {
+	o := tinyTrain("fp", "xnor", "lsq-w4a4")
+	o.Rounds, o.MaxWorkers = 2, 1
+	rep, err := RunTrain(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTrainMarkdown(t, rep, "| fp | lenet5 | 4 | 1×4 |", "| xnor | lenet5 | 4 | 1×2 |", "| lsq-w4a4 | lenet5 | 4 | 1×2 |",
+		"ran in 2 groups of at most 1 workers")
+	for _, c := range []string{"xnor", "lsq-w4a4"} {
+		if r := rep.Row("lenet5", c); r == nil || r.VsFP <= 0 || r.Err != "" {
+			t.Errorf("%s: %+v", c, r)
+		}
 	}
 }
 
 func TestPairedRatio(t *testing.T) {
 	if got := pairedRatio([]float64{2, 4, 9}, []float64{1, 1, 3}); got != 3 {
 		t.Errorf("pairedRatio = %v, want 3", got)
+	}
+	if got := pairedRatio([]float64{2, 4, 9}, []float64{1, math.NaN(), 3}); got != 2.5 {
+		t.Errorf("pairedRatio skipping NaN = %v, want 2.5", got)
 	}
 	if got := medianOf([]float64{4, 1, 3, 2}); got != 2.5 {
 		t.Errorf("medianOf = %v, want 2.5", got)

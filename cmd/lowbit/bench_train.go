@@ -33,12 +33,13 @@ func splitList(s string) []string {
 func cmdBenchTrain(args []string, stdout io.Writer) error {
 	fs := newFlags("bench train")
 	modelsFlag := fs.String("models", "lenet5,resnet20", "comma-separated models (resnet20 is skipped with a note while unregistered)")
-	recipesFlag := fs.String("recipes", "", "comma-separated recipes (fp is the full-precision one); default: all on lenet5, fp,lsq-w4a4,xnor on the others")
+	recipesFlag := fs.String("recipes", "", "comma-separated recipes (fp is the full-precision one); default: fp and every registered recipe on every model")
 	batch := fs.Int("batch", 0, "batch size; 0: 64 for lenet5, 128 for CIFAR models")
 	rounds := fs.Int("rounds", 5, "interleaved rounds")
 	steps := fs.Int("steps", 20, "timed steps per config per round (reduced per model to fit -budget)")
 	warmup := fs.Int("warmup", 3, "untimed steps per config before the first round")
-	budget := fs.Duration("budget", 3*time.Minute, "time allowed for the timed rounds (starting the workers comes on top)")
+	budget := fs.Duration("budget", 5*time.Minute, "time allowed for the timed rounds (starting the workers comes on top)")
+	maxWorkers := fs.Int("max-workers", 0, "configs a model runs at once besides fp and PyTorch; 0: as many as fit in memory")
 	seed := fs.Uint64("seed", 1, "seed of the weights and the random batch")
 	torch := fs.String("torch", "/usr/bin/python3", "Python with torch for the PyTorch comparison (\"\" skips it)")
 	torchThreads := fs.Int("torch-threads", 2, "torch.set_num_threads for PyTorch")
@@ -62,7 +63,7 @@ func cmdBenchTrain(args []string, stdout io.Writer) error {
 	log.SetOutput(os.Stderr)
 	opt := bench.TrainOptions{
 		Models: splitList(*modelsFlag), Recipes: splitList(*recipesFlag), Batch: *batch,
-		Rounds: *rounds, Steps: *steps, Warmup: *warmup, Budget: *budget, Seed: *seed,
+		Rounds: *rounds, Steps: *steps, Warmup: *warmup, Budget: *budget, Seed: *seed, MaxWorkers: *maxWorkers,
 		Torch: *torch, TorchThreads: *torchThreads,
 		Command:    strings.TrimSpace("lowbit bench train " + strings.Join(args, " ")),
 		OnProgress: func(msg string) { log.Info(msg) },
