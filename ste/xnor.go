@@ -1,6 +1,9 @@
 package ste
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // XNOR binarizes weights with one scale per output channel (XNOR-Net, Rastegari et al. 2016,
 // https://arxiv.org/abs/1603.05279):
@@ -48,10 +51,12 @@ func (x XNOR) Forward(y, w []float32, _ [][]float32, c Ctx) error {
 	}
 	for r := 0; r < c.Rows; r++ {
 		row := w[r*n : (r+1)*n]
-		a := meanAbs(row)
+		// a·sign(v) without a branch: a ≥ 0 with the sign bit set where v < 0
+		// (or NaN), as the multiply by −1 gives.
+		a := math.Float32bits(meanAbs(row))
 		out := y[r*n : (r+1)*n]
 		for i, v := range row {
-			out[i] = a * sign(v)
+			out[i] = math.Float32frombits(a | uint32(b2i(!(v >= 0)))<<31)
 		}
 	}
 	return nil
@@ -69,15 +74,13 @@ func (x XNOR) Grad(wrt int, dst, g, w, _ []float32, _ [][]float32, c Ctx) error 
 	for r := 0; r < c.Rows; r++ {
 		row := w[r*n : (r+1)*n]
 		a := meanAbs(row)
+		var extra float32
+		if x.GradAlpha {
+			extra = inv
+		}
+		gr, dr := g[r*n:(r+1)*n], dst[r*n:(r+1)*n]
 		for i, v := range row {
-			d := float32(0)
-			if abs(v) <= 1 {
-				d = a
-			}
-			if x.GradAlpha {
-				d += inv
-			}
-			dst[r*n+i] = g[r*n+i] * d
+			dr[i] = gr[i] * (keep(a, abs(v) <= 1) + extra)
 		}
 	}
 	return nil
