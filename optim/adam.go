@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/lowbit/lowbit/internal/parallel"
 )
 
 // Adam is Adam (Kingma & Ba 2015, https://arxiv.org/abs/1412.6980) or, with
@@ -105,15 +107,19 @@ func (a *Adam) Step(params []*Param, lr float32) error {
 			}
 		}
 		l2 := !a.Decoupled && wd != 0
-		for i, g := range p.Grad {
-			if l2 {
-				g += wd * p.Data[i]
+		data, grad := p.Data, p.Grad
+		parallel.Rows(len(data), 1, func(_, lo, hi int) {
+			m, v, data := m[lo:hi], v[lo:hi], data[lo:hi]
+			for i, g := range grad[lo:hi] {
+				if l2 {
+					g += wd * data[i]
+				}
+				m[i] = b1*m[i] + c1*g
+				v[i] = b2*v[i] + c2*g*g
+				denom := float32(math.Sqrt(float64(v[i])))/bc2Sqrt + eps
+				data[i] -= stepSize * (m[i] / denom)
 			}
-			m[i] = b1*m[i] + c1*g
-			v[i] = b2*v[i] + c2*g*g
-			denom := float32(math.Sqrt(float64(v[i])))/bc2Sqrt + eps
-			p.Data[i] -= stepSize * (m[i] / denom)
-		}
+		})
 	}
 	return nil
 }

@@ -70,8 +70,10 @@ func decayFor(p *Param, wd float32, all bool) float32 {
 	return 0
 }
 
+// finite32 reports x is neither NaN nor ±Inf: its exponent bits are not all ones.
 func finite32(x float32) bool {
-	return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0)
+	const exp = 0x7f800000
+	return math.Float32bits(x)&exp != exp
 }
 
 // checkParams validates a Step call before anything is changed, so a failed

@@ -22,7 +22,7 @@ var allowed = map[string][]string{
 	"ste":                 {"internal/graphop", "internal/parallel", "internal/vec"},
 	"layers":              {"ste", "internal/graphop", "internal/gemm", "internal/parallel"},
 	"models":              {"layers", "ste"},
-	"optim":               {},
+	"optim":               {"internal/parallel"},
 	"datasets":            {},
 	"recipes":             {"models", "layers", "ste", "optim", "datasets", "internal/gemm", "internal/atomicfile"},
 	"export":              {"layers", "ste", "models", "bitpack", "internal/gemm", "internal/atomicfile"},
