@@ -292,16 +292,23 @@ func (c *Conv) ForwardSign(out *Map, in *Map, t *Thresholds) error {
 			for i, r := range rows {
 				copy(b.Data[i*a.Words:(i+1)*a.Words], a.Data[r*a.Words:])
 			}
-			c.bDots = grow32(c.bDots, len(rows)*cw.Cout)
+			cout := cw.Cout
+			c.bDots = grow32(c.bDots, len(rows)*cout)
 			dots := c.bDots
-			parallelRows(b.Rows, c.Threads, func(r0, r1 int) { xnorGEMM(dots, cw.Cout, b, cw.Panels, r0, r1) })
+			parallelRows(b.Rows, c.Threads, func(r0, r1 int) { xnorGEMM(dots, cout, b, cw.Panels, r0, r1) })
 			for i, r := range rows {
+				d, corr := dots[i*cout:(i+1)*cout], corrs[i*cout:(i+1)*cout]
+				for ch := range d {
+					d[ch] += corr[ch]
+				}
 				o := out.Data[r*out.Words : (r+1)*out.Words]
-				clear(o)
-				for ch := 0; ch < cw.Cout; ch++ {
-					if t.Sign(ch, dots[i*cw.Cout+ch]+corrs[i*cw.Cout+ch]) < 0 {
-						o[ch/64] |= 1 << uint(ch%64)
+				for w := range o {
+					lo, hi := min(w*64, cout), min(w*64+64, cout)
+					f := uint64(flip[2*w])
+					if 2*w+1 < len(flip) {
+						f |= uint64(flip[2*w+1]) << 32
 					}
+					o[w] = thrBits(d[lo:hi], t.Thr[lo:hi]) ^ f
 				}
 			}
 		}
@@ -332,13 +339,7 @@ func xnorGEMMThr(out []uint64, ldo int, a *Matrix, w *Panels, t *Thresholds, pop
 			} else {
 				xnorTileGo(tmp[:], PanelWidth, a.Data[r*a.Words:], a.Words, mr, pw, w.Words, nr, a.K)
 				for i := 0; i < mr; i++ {
-					var b uint32
-					for j := 0; j < nr; j++ {
-						if t.Sign(c0+j, tmp[i*PanelWidth+j]) < 0 {
-							b |= 1 << uint(j)
-						}
-					}
-					tmpBits[i] = b
+					tmpBits[i] = uint32(thrBits(tmp[i*PanelWidth:i*PanelWidth+nr], t.Thr[c0:c0+nr])) ^ flip[p]
 				}
 			}
 			for i := 0; i < mr; i++ {
@@ -348,6 +349,17 @@ func xnorGEMMThr(out []uint64, ldo int, a *Matrix, w *Panels, t *Thresholds, pop
 			}
 		}
 	}
+}
+
+// thrBits returns bit j = (d[j] < thr[j]) for len(d) <= 64 channels: the
+// output bits (1 = −1) before the flip, without branches.
+func thrBits(d, thr []int32) uint64 {
+	thr = thr[:len(d)]
+	var b uint64
+	for j, v := range d {
+		b |= uint64(int64(v)-int64(thr[j])) >> 63 << uint(j)
+	}
+	return b
 }
 
 func grow(s []uint64, n int) []uint64 {

@@ -62,6 +62,22 @@
 // and [Model.Save] read and write the versioned, checksummed model file
 // (see engine_format.go); Predict is safe for concurrent use.
 //
+// Between consecutive KernelXNOR layers (conv → conv, dense → dense, conv
+// → flatten → dense) joined only by BatchNorm, ReLU/HardTanh, max pooling
+// and Flatten, the engine runs on packed bits: when a Model is built
+// (NewModel, Load, Decode) the thresholds of the fused BatchNorm+sign are
+// folded from the stored BatchNorm parameters, weight scales and biases —
+// one integer threshold and flip per output channel, found by evaluating
+// the engine's own float32 operations at every reachable dot, so they
+// reproduce the float path exactly (sign(±0) = +1, logits bit for bit).
+// The first layer writes packed signs through [Conv.ForwardSign], max
+// pooling is a bitwise AND (OR for channels whose BatchNorm after the pool
+// has a negative scale) and a flatten whose channels are not a multiple
+// of 64 repacks the bits; a chain whose folded function is not monotone or
+// meets a NaN stays on the float path. [Model.Trace] always runs the float
+// path. [FoldBN] is the standalone fold of the documented float64
+// formula; the engine does not use it.
+//
 // # Operation counts
 //
 // Benchmarks report GOPS = 2·M·N·K / time (one multiply-accumulate counts

@@ -18,11 +18,28 @@ var ErrModel = errors.New("bitpack: bad model")
 // float32 batches, each conv or dense layer on the kernel its quantizers
 // allow (see the Kernel constants). A Model is immutable once built and
 // safe for concurrent use: every call takes its scratch from a sync.Pool.
+//
+// Consecutive binary layers run on packed bits. Where a [KernelXNOR] conv
+// or dense layer feeds the next KernelXNOR layer through BatchNorm,
+// ReLU/HardTanh, max pooling and Flatten only (in the same layer list),
+// the float stretch between them is folded when the Model is built into
+// one integer threshold and a flip flag per output channel (see
+// [Thresholds]), computed from the stored scales, biases and BatchNorm
+// parameters by evaluating the engine's own float32 arithmetic
+// (scale·dot + bias, the BatchNorm x·a + b, the activation, sign with
+// sign(±0) = +1) at every reachable dot. The first layer then writes the
+// packed signs straight into the next layer's input ([Conv.ForwardSign]),
+// max pooling runs on the packed bits and the next layer packs nothing,
+// with logits bit-identical to the unfused float path. A chain is left
+// unfused when the folded function is not monotone in the dot or meets a
+// NaN. [Model.Trace] runs the unfused path, so it reports every layer.
 type Model struct {
 	spec    Spec
-	layers  []layer
-	nlayers int // layers including those nested in residual blocks (scratch slots)
-	inLen   int // values per sample
+	layers  []layer // the float path: every layer in order
+	fused   []layer // layers with the binary chains fused (nil: not fusing)
+	chains  int     // fused producer→consumer links
+	nlayers int     // layers including those nested in residual blocks (scratch slots)
+	inLen   int     // values per sample
 	pool    sync.Pool
 }
 
@@ -48,8 +65,26 @@ type slot struct {
 	i32    []int32
 	u8     []uint8
 	conv   *Conv
-	bmap   *Map
+	bmap   *Map // packed input of an xnor layer
 	planes Planes
+	// fused chains (producer's slot): sign output before pooling, pooled
+	// output before the flatten repack, and a view of the consumer's input
+	sig, pooled, view Map
+}
+
+// inMap returns the slot's packed input map shaped n×h×w×c.
+func (s *slot) inMap(n, h, w, c int) *Map {
+	if s.bmap == nil {
+		s.bmap = &Map{}
+	}
+	return s.bmap.reshape(n, h, w, c)
+}
+
+// reshape sets m's shape to n×h×w×c, growing its words as needed.
+func (m *Map) reshape(n, h, w, c int) *Map {
+	m.N, m.H, m.W, m.C, m.Words = n, h, w, c, wordsFor(c)
+	m.Data = grow(m.Data, n*h*w*m.Words)
+	return m
 }
 
 func growF(s []float32, n int) []float32 {
@@ -81,8 +116,13 @@ type Trace struct {
 	Out []float32 // the layer's output
 }
 
-// NewModel builds a Model from s, checking every shape and parameter.
-func NewModel(s Spec) (*Model, error) {
+// NewModel builds a Model from s, checking every shape and parameter, and
+// folds the BatchNorm+sign thresholds of its binary chains (see [Model]).
+func NewModel(s Spec) (*Model, error) { return newModel(s, true) }
+
+// newModel is NewModel; fuse = false keeps the float path between binary
+// layers (for tests and benchmarks comparing the two).
+func newModel(s Spec, fuse bool) (*Model, error) {
 	m := &Model{spec: s}
 	n, ok := checkCount(s.Input...)
 	if len(s.Input) != 3 || !ok {
@@ -108,6 +148,9 @@ func NewModel(s Spec) (*Model, error) {
 		return nil, fmt.Errorf("%w: the layers produce %v, want %d classes", ErrModel, out, s.Classes)
 	}
 	m.layers = ls
+	if fuse {
+		m.fused = m.fuse(ls)
+	}
 	m.pool.New = func() any { return m.newExec() }
 	return m, nil
 }
@@ -248,7 +291,9 @@ func (m *Model) Predict(x []float32, n int) ([]float32, error) {
 // Trace runs the model like Predict and calls f after every conv and
 // dense layer (in execution order, batch by batch) with its input, integer
 // accumulators and output; f must not keep the slices. An error from f
-// stops the run.
+// stops the run. Trace runs the unfused float path between binary layers
+// (which gives the same logits as the fused one), so every layer reports
+// its float input and accumulators.
 func (m *Model) Trace(x []float32, n int, f func(Trace) error) ([]float32, error) {
 	return m.run(x, n, f)
 }
@@ -261,10 +306,14 @@ func (m *Model) run(x []float32, n int, f func(Trace) error) ([]float32, error) 
 	defer m.pool.Put(e)
 	e.trace = f
 	defer func() { e.trace = nil }()
+	ls := m.fused
+	if f != nil || ls == nil {
+		ls = m.layers
+	}
 	out := make([]float32, 0, n*m.spec.Classes)
 	for i := 0; i < n; i += predictBatch {
 		b := min(predictBatch, n-i)
-		y, err := runLayers(e, m.layers, x[i*m.inLen:(i+b)*m.inLen], b)
+		y, err := runLayers(e, ls, x[i*m.inLen:(i+b)*m.inLen], b)
 		if err != nil {
 			return nil, err
 		}
@@ -297,7 +346,7 @@ func (l *bnLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 	for r := 0; r < len(x); r += c {
 		xr, yr := x[r:r+c], y[r:r+c]
 		for j, v := range xr {
-			yr[j] = v*l.a[j] + l.b[j]
+			yr[j] = bnValue(v, l.a[j], l.b[j])
 		}
 	}
 	return y, nil
@@ -314,15 +363,33 @@ func (l *actLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 	y := s.out
 	if l.hard {
 		for i, v := range x {
-			y[i] = min(max(v, -1), 1)
+			y[i] = hardTanh(v)
 		}
 	} else {
 		for i, v := range x {
-			y[i] = max(v, 0)
+			y[i] = relu(v)
 		}
 	}
 	return y, nil
 }
+
+// The float32 operations of the xnor output, BatchNorm and activations,
+// shared by the layers' loops and the threshold folding (engine_fuse.go),
+// which must evaluate them exactly alike.
+
+// xnorValue is the xnor kernel's output before the bias: scale·dot.
+//
+// The explicit float32 conversions here and in bnValue round the product
+// before any add, so no build (GOAMD64=v3 allows fused multiply-add)
+// contracts it differently in different callers or from the training graph.
+func xnorValue(scale float32, dot int32) float32 { return float32(scale * float32(dot)) }
+
+// bnValue is the BatchNorm of v: v·a + b.
+func bnValue(v, a, b float32) float32 { return float32(v*a) + b }
+
+func hardTanh(v float32) float32 { return min(max(v, -1), 1) }
+
+func relu(v float32) float32 { return max(v, 0) }
 
 type poolLayer struct {
 	slot                int
@@ -610,27 +677,10 @@ func (l *linear) forward(e *exec, x []float32, n int) ([]float32, error) {
 			}
 		}
 	case KernelXNOR:
-		s.i32 = grow32(s.i32, rows*l.cout)
-		acc = s.i32
-		if s.bmap == nil {
-			s.bmap = &Map{}
+		var err error
+		if acc, err = l.xnor(s, l.packInput(s, x, n), y, rows); err != nil {
+			return nil, err
 		}
-		bm := s.bmap
-		bm.N, bm.H, bm.W, bm.C, bm.Words = n, l.h, l.w, l.cin, wordsFor(l.cin)
-		bm.Data = grow(bm.Data, n*l.h*l.w*bm.Words)
-		for p := 0; p < n*l.h*l.w; p++ {
-			packSigns(bm.Data[p*bm.Words:(p+1)*bm.Words], x[p*l.cin:(p+1)*l.cin])
-		}
-		if err := s.conv.Forward(acc, bm); err != nil {
-			return nil, fmt.Errorf("bitpack: %s: %w", l.name, err)
-		}
-		for r := 0; r < rows; r++ {
-			ar, yr := acc[r*l.cout:(r+1)*l.cout], y[r*l.cout:(r+1)*l.cout]
-			for o, d := range ar {
-				yr[o] = l.scale1[o] * float32(d)
-			}
-		}
-		l.addBias(y, rows)
 	case KernelBitSerial, KernelInt8:
 		s.i32 = grow32(s.i32, rows*l.cout)
 		acc = s.i32
@@ -650,6 +700,34 @@ func (l *linear) forward(e *exec, x []float32, n int) ([]float32, error) {
 		}
 	}
 	return y, nil
+}
+
+// packInput packs the signs of x (n samples of the layer's input) into
+// the slot's input map.
+func (l *linear) packInput(s *slot, x []float32, n int) *Map {
+	bm := s.inMap(n, l.h, l.w, l.cin)
+	for p := 0; p < n*l.h*l.w; p++ {
+		packSigns(bm.Data[p*bm.Words:(p+1)*bm.Words], x[p*l.cin:(p+1)*l.cin])
+	}
+	return bm
+}
+
+// xnor runs an xnor layer on the packed input bm: y = scale1·dot + bias
+// over rows output pixels. It returns the accumulators (in s.i32).
+func (l *linear) xnor(s *slot, bm *Map, y []float32, rows int) ([]int32, error) {
+	s.i32 = grow32(s.i32, rows*l.cout)
+	acc := s.i32
+	if err := s.conv.Forward(acc, bm); err != nil {
+		return nil, fmt.Errorf("bitpack: %s: %w", l.name, err)
+	}
+	for r := 0; r < rows; r++ {
+		ar, yr := acc[r*l.cout:(r+1)*l.cout], y[r*l.cout:(r+1)*l.cout]
+		for o, d := range ar {
+			yr[o] = xnorValue(l.scale1[o], d)
+		}
+	}
+	l.addBias(y, rows)
+	return acc, nil
 }
 
 func (l *linear) addBias(y []float32, rows int) {

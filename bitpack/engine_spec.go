@@ -26,6 +26,9 @@ const (
 	KernelFloat = "float"
 	// KernelXNOR: sign inputs packed in bits, ±1 weight levels, XNOR-popcount
 	// conv with zero padding by edge correction; y = Scale[o]·dot + bias.
+	// When its output reaches the next KernelXNOR layer through BatchNorm,
+	// ReLU/HardTanh, max pooling and Flatten only, that stretch is folded
+	// at load time into per-channel integer thresholds (see [Model]).
 	KernelXNOR = "xnor"
 	// KernelBitSerial: 1–2-bit unsigned input codes, ±1 or ±1/±3 weight
 	// levels, [BitSerialGEMM]; y = Scale[o]·InputScale·dot + bias.
@@ -100,7 +103,11 @@ type ModelInfo struct {
 }
 
 // Spec describes a whole model: per-sample input shape (H, W, C), the
-// number of classes and the layers in order.
+// number of classes and the layers in order. A Spec stores only the
+// trained parameters (weight levels and scales, biases, BatchNorm
+// statistics); the fused BatchNorm+sign thresholds between binary layers
+// are not stored but folded from them when the Model is built, exactly
+// reproducing the float path (see [Model]).
 type Spec struct {
 	Info    ModelInfo
 	Input   []int

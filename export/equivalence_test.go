@@ -37,6 +37,8 @@ const intRefImages = 100
 // the same argmax everywhere, logits within 1e-4 relative to the row's
 // largest |logit|, and the integer kernels' accumulators bit-identical to
 // an int64 reference computed from the training side's quantized values.
+// Predict (with the binary chains fused into thresholds) and Trace (the
+// float path between them) give bit-identical logits.
 func TestEquivalence(t *testing.T) {
 	for _, rc := range equivRecipes {
 		t.Run(rc.name, func(t *testing.T) {
@@ -70,6 +72,18 @@ func TestEquivalence(t *testing.T) {
 			tEngine := time.Since(t0)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// Trace runs the float path between binary layers; Predict folds
+			// BatchNorm+sign into integer thresholds where binary layers
+			// follow each other, which must not change one logit bit.
+			plain, err := bm.Trace(xs, ni, func(bitpack.Trace) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range plain {
+				if math.Float32bits(got[i]) != math.Float32bits(plain[i]) {
+					t.Fatalf("logit %d: %g with the fused thresholds, %g on the float path", i, got[i], plain[i])
+				}
 			}
 			classes := m.Spec.Classes
 			agree, correct, worst, worstRow := 0, 0, 0.0, 0

@@ -225,7 +225,7 @@ func (k *bnKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 		for r := lo; r < hi; r++ {
 			xr, yr := x[r*c:(r+1)*c], y[r*c:(r+1)*c]
 			for j, v := range xr {
-				yr[j] = v*a[j] + b[j]
+				yr[j] = float32(v*a[j]) + b[j] // rounded product: no FMA, as the packed engine computes it
 			}
 		}
 	})

@@ -306,8 +306,13 @@ func sign(x float32) float32 {
 // round is round-half-to-even. For |x| < 2^22, adding and subtracting 1.5·2^23
 // rounds in the FPU's default mode (to nearest, ties to even) without the
 // software math.RoundToEven that GOAMD64=v1 builds get; zero comes out +0.
+//
+// The conversion float32(x) rounds an inlined product argument (round(l·r))
+// before the add, so GOAMD64=v3 builds do not fuse them into one
+// multiply-add and every build rounds alike (and as the packed engine does).
 func round(x float32) float32 {
 	const magic = 1.5 * (1 << 23)
+	x = float32(x)
 	if abs(x) < 1<<22 {
 		y := x + magic
 		return y - magic

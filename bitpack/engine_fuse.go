@@ -1,0 +1,415 @@
+package bitpack
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+)
+
+// Fused BatchNorm+sign between consecutive binary layers.
+//
+// A chain is a KernelXNOR conv or dense layer (the producer), then only
+// BatchNorm, ReLU and HardTanh layers, at most one max pool and at most
+// one Flatten (last), then a KernelXNOR layer (the consumer), all in one
+// layer list. The consumer packs only the signs of its input (+1 for
+// v >= 0, −0 included), so per output channel o the float path computes
+//
+//	y(d)   = scale1[o]·float32(d) (+ bias[o])   for the integer dot d
+//	u(d)   = pre(y(d))                          the elementwise layers before the pool
+//	sign   = sign(post(max over the window of u(d_i)))
+//
+// (without a pool, u = pre(y) and post is empty). Every step is a
+// monotone float32 function, so h(d) = sign(post(u(d))) is a step
+// function of d: one integer threshold and a flip flag ([Thresholds]).
+// fold finds them by evaluating exactly the engine's float32 operations
+// (the shared helpers xnorValue, bnValue, hardTanh, relu, with every
+// layer's output rounded to float32 as its store to memory does) at
+// every integer d in [−K, K], K = kh·kw·cin, which covers the border
+// pixels of zero padding too (about two evaluations per weight, at build
+// time). It checks on the way that h changes at most once and u is
+// monotone, and refuses the chain otherwise or on a NaN.
+//
+// Max pooling commutes with the monotone steps: with u nondecreasing the
+// float max is u(max d_i), else u(min d_i), so the pooled sign is h at
+// that dot — the max of the signs (bitwise AND, bit 1 = −1) when h and u
+// run the same way, the min (bitwise OR) when they run opposite ways
+// (a BatchNorm with negative scale after the pool). The engine's pools
+// have no padding, like [MaxPool] with pad = 0.
+
+// signLink is one fused producer→consumer link.
+type signLink struct {
+	l, next *linear
+	thr     *Thresholds
+	pool    *poolLayer // nil: no pooling
+	orMask  []uint64   // pooled channels combined by OR (nil: all AND)
+	repack  bool       // the consumer is dense and the map's words are not its packed input
+}
+
+// fusedXNOR is a KernelXNOR layer of the fused path: its input is either
+// packed here from floats or already in its slot's input map (written
+// by the previous link), and its output is either floats or, for a link,
+// the packed input of the next binary layer.
+type fusedXNOR struct {
+	l        *linear
+	packedIn bool
+	link     *signLink // nil: float output
+}
+
+func (f *fusedXNOR) forward(e *exec, x []float32, n int) ([]float32, error) {
+	l := f.l
+	s := &e.slots[l.slot]
+	var bm *Map
+	if f.packedIn {
+		bm = s.bmap
+	} else {
+		bm = l.packInput(s, x, n)
+	}
+	if f.link == nil {
+		rows := n * l.oh * l.ow
+		s.out = growF(s.out, rows*l.cout)
+		if _, err := l.xnor(s, bm, s.out, rows); err != nil {
+			return nil, err
+		}
+		return s.out, nil
+	}
+	if err := f.link.forward(e, s, bm, n); err != nil {
+		return nil, fmt.Errorf("bitpack: %s: %w", l.name, err)
+	}
+	return nil, nil // the consumer reads its input map
+}
+
+// forward writes the packed signs of the chain into the consumer's input
+// map: thresholded conv, packed max pool, flatten repack, each straight
+// into the consumer's map where the layouts allow.
+func (k *signLink) forward(e *exec, s *slot, in *Map, n int) error {
+	l, next := k.l, k.next
+	dst := e.slots[next.slot].inMap(n, next.h, next.w, next.cin)
+	direct := func(h, w, c int) *Map { // a view of dst shaped n×h×w×c
+		v := &s.view
+		v.N, v.H, v.W, v.C, v.Words = n, h, w, c, wordsFor(c)
+		v.Data = dst.Data[:n*h*w*v.Words]
+		return v
+	}
+	var sig *Map
+	if k.pool == nil && !k.repack {
+		sig = direct(l.oh, l.ow, l.cout)
+	} else {
+		sig = s.sig.reshape(n, l.oh, l.ow, l.cout)
+	}
+	if err := s.conv.ForwardSign(sig, in, k.thr); err != nil {
+		return err
+	}
+	cur := sig
+	if p := k.pool; p != nil {
+		if k.repack {
+			cur = s.pooled.reshape(n, p.oh, p.ow, p.c)
+		} else {
+			cur = direct(p.oh, p.ow, p.c)
+		}
+		var err error
+		if k.orMask == nil {
+			err = MaxPool(cur, sig, p.kh, p.kw, p.st, 0)
+		} else {
+			err = poolSigns(cur, sig, p.kh, p.kw, p.st, k.orMask)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if k.repack {
+		repackFlat(dst, cur)
+	}
+	return nil
+}
+
+// fuse returns the fused layer list of ls (residual bodies and shortcuts
+// fused inside their own lists), counting the links in m.chains.
+func (m *Model) fuse(ls []layer) []layer {
+	links := make([]*signLink, len(ls))
+	end := make([]int, len(ls)) // index of the consumer of links[i]
+	consumer := make([]bool, len(ls))
+	for i := range ls {
+		if k, j := chainAt(ls, i); k != nil {
+			links[i], end[i], consumer[j] = k, j, true
+			m.chains++
+		}
+	}
+	var out []layer
+	for i := 0; i < len(ls); i++ {
+		switch v := ls[i].(type) {
+		case *linear:
+			if links[i] == nil && !consumer[i] {
+				out = append(out, v)
+				continue
+			}
+			out = append(out, &fusedXNOR{l: v, packedIn: consumer[i], link: links[i]})
+			if links[i] != nil {
+				i = end[i] - 1 // skip the folded layers
+			}
+		case *residualLayer:
+			out = append(out, &residualLayer{slot: v.slot, body: m.fuse(v.body), shortcut: m.fuse(v.shortcut)})
+		default:
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// chainAt returns the link that starts at ls[i] and the index of its
+// consumer, or nil when ls[i] starts no fusable chain.
+func chainAt(ls []layer, i int) (*signLink, int) {
+	l, ok := ls[i].(*linear)
+	if !ok || l.kernel != KernelXNOR {
+		return nil, 0
+	}
+	var pre, post []layer // elementwise layers before and after the pool
+	var pool *poolLayer
+	flat := false
+	j := i + 1
+	for ; j < len(ls); j++ {
+		if flat {
+			break // only the consumer may follow the flatten
+		}
+		switch v := ls[j].(type) {
+		case *bnLayer, *actLayer:
+			if pool == nil {
+				pre = append(pre, v)
+			} else {
+				post = append(post, v)
+			}
+			continue
+		case *poolLayer:
+			if !v.max || pool != nil {
+				return nil, 0
+			}
+			pool = v
+			continue
+		case flattenLayer:
+			flat = true
+			continue
+		}
+		break
+	}
+	if j == len(ls) {
+		return nil, 0
+	}
+	next, ok := ls[j].(*linear)
+	if !ok || next.kernel != KernelXNOR {
+		return nil, 0
+	}
+	k := &signLink{l: l, next: next, pool: pool}
+	// The packed words the link produces must be the consumer's input.
+	h, w, c := l.oh, l.ow, l.cout
+	if pool != nil {
+		h, w = pool.oh, pool.ow
+	}
+	switch {
+	case !next.dense:
+		if l.dense || flat || next.h != h || next.w != w || next.cin != c {
+			return nil, 0
+		}
+	case next.cin != h*w*c:
+		return nil, 0
+	case h*w > 1 && c%64 != 0:
+		k.repack = true // pixels of ceil(c/64) words → one row of h·w·c bits
+	}
+	var ok2 bool
+	if k.thr, k.orMask, ok2 = fold(l, pre, post, pool != nil); !ok2 {
+		return nil, 0
+	}
+	return k, j
+}
+
+// scalarOp is one elementwise layer of a chain for one channel.
+type scalarOp struct {
+	kind uint8 // opBN, opHardTanh, opReLU
+	a, b float32
+}
+
+const (
+	opBN = iota
+	opHardTanh
+	opReLU
+)
+
+// channelOps returns the elementwise layers ls for channel o.
+func channelOps(ls []layer, o int) []scalarOp {
+	ops := make([]scalarOp, len(ls))
+	for i, l := range ls {
+		switch l := l.(type) {
+		case *bnLayer:
+			ops[i] = scalarOp{kind: opBN, a: l.a[o], b: l.b[o]}
+		case *actLayer:
+			ops[i].kind = opReLU
+			if l.hard {
+				ops[i].kind = opHardTanh
+			}
+		}
+	}
+	return ops
+}
+
+// chainValue applies ops to v, each output rounded to float32 as the
+// layer's store to memory does.
+func chainValue(ops []scalarOp, v float32) float32 {
+	for _, op := range ops {
+		switch op.kind {
+		case opBN:
+			v = float32(bnValue(v, op.a, op.b))
+		case opHardTanh:
+			v = float32(hardTanh(v))
+		default:
+			v = float32(relu(v))
+		}
+	}
+	return v
+}
+
+// fold computes the per-channel thresholds of the chain l → pre → (pool)
+// → post → sign (see the comment at the top of the file) and, when
+// pooled, the channels whose packed pool is an OR. ok is false when a
+// channel's folded function is not a monotone step or meets a NaN. The
+// channels are scanned in parallel.
+func fold(l *linear, pre, post []layer, pooled bool) (t *Thresholds, orMask []uint64, ok bool) {
+	if l.k > math.MaxInt32/2 {
+		return nil, nil, false
+	}
+	t = &Thresholds{Thr: make([]int32, l.cout), Flip: make([]bool, l.cout)}
+	or := make([]bool, l.cout)
+	bad := make([]bool, l.cout)
+	threads := min(runtime.GOMAXPROCS(0), l.cout, 1+(2*l.k+1)*l.cout>>20)
+	var wg sync.WaitGroup
+	for i := 0; i < threads; i++ {
+		o0, o1 := i*l.cout/threads, (i+1)*l.cout/threads
+		wg.Go(func() {
+			for o := o0; o < o1; o++ {
+				t.Thr[o], t.Flip[o], or[o], bad[o] = foldChannel(l, o, channelOps(pre, o), channelOps(post, o))
+			}
+		})
+	}
+	wg.Wait()
+	for o := 0; o < l.cout; o++ {
+		if bad[o] {
+			return nil, nil, false
+		}
+		if pooled && or[o] {
+			if orMask == nil {
+				orMask = make([]uint64, wordsFor(l.cout))
+			}
+			orMask[o/64] |= 1 << uint(o%64)
+		}
+	}
+	return t, orMask, true
+}
+
+// foldChannel scans channel o of the chain over every dot in [−K, K]:
+// sign = +1 ⇔ (dot >= thr) ≠ flip; or says that a max pool between pre
+// and post combines the channel's signs by OR; bad that the channel does
+// not fold.
+func foldChannel(l *linear, o int, pre, post []scalarOp) (thr int32, flip, or, bad bool) {
+	k := int32(l.k)
+	scale, bias, hasBias := l.scale1[o], float32(0), l.bias != nil
+	if hasBias {
+		bias = l.bias[o]
+	}
+	var (
+		prevU          float32
+		first, prev    bool // sign >= 0 at d = −K, at d − 1
+		up, down       bool // u rose / fell somewhere
+		changes        int
+		at             = int32(math.MinInt32) // the dot where the sign changes
+		nonneg, noNaNs = false, true
+	)
+	for d := -k; d <= k; d++ {
+		y := float32(xnorValue(scale, d))
+		if hasBias {
+			y = float32(y + bias) // addBias
+		}
+		u := chainValue(pre, y)
+		v := chainValue(post, u)
+		noNaNs = noNaNs && y == y && u == u && v == v
+		nonneg = !(v < 0)
+		if d == -k {
+			first, prev, prevU = nonneg, nonneg, u
+			continue
+		}
+		if nonneg != prev {
+			changes++
+			at = d
+		}
+		up = up || u > prevU
+		down = down || u < prevU
+		prev, prevU = nonneg, u
+	}
+	if !noNaNs || changes > 1 || up && down {
+		return 0, false, false, true
+	}
+	switch {
+	case changes == 0:
+		thr, flip = math.MinInt32, !first
+	case first: // +1 below at, −1 from at on
+		thr, flip = at, true
+	default: // −1 below at, +1 from at on
+		thr = at
+	}
+	// h rises (−1 → +1) when it starts at −1; with a change, u is not
+	// constant, so down says its direction. Opposite directions: OR.
+	or = changes > 0 && !first == down
+	return thr, flip, or, false
+}
+
+// poolSigns is [MaxPool] without padding where the channels set in
+// orMask combine by OR (the min of the signs) instead of AND.
+func poolSigns(out, in *Map, kh, kw, stride int, orMask []uint64) error {
+	oh, ow := (in.H-kh)/stride+1, (in.W-kw)/stride+1
+	if kh < 1 || kw < 1 || stride < 1 || oh < 1 || ow < 1 || len(orMask) != in.Words ||
+		out.N != in.N || out.H != oh || out.W != ow || out.C != in.C || out.Words != in.Words ||
+		len(in.Data) < in.N*in.H*in.W*in.Words || len(out.Data) < out.N*oh*ow*out.Words {
+		return shapeErr("poolSigns: %d×%d window, stride %d from %d×%d×%d×%d to %d×%d×%d×%d",
+			kh, kw, stride, in.N, in.H, in.W, in.C, out.N, out.H, out.W, out.C)
+	}
+	wc := in.Words
+	for n := 0; n < in.N; n++ {
+		for y := 0; y < oh; y++ {
+			for x := 0; x < ow; x++ {
+				dst := out.Data[((n*oh+y)*ow+x)*wc:][:wc]
+				for i := range dst {
+					and, or := ^uint64(0), uint64(0)
+					for ky := 0; ky < kh; ky++ {
+						row := ((n*in.H+y*stride+ky)*in.W + x*stride) * wc
+						for kx := 0; kx < kw; kx++ {
+							v := in.Data[row+kx*wc+i]
+							and &= v
+							or |= v
+						}
+					}
+					dst[i] = and&^orMask[i] | or&orMask[i]
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// repackFlat copies the packed map src (N×H×W×C, ceil(C/64) words per
+// pixel) into dst as N rows of H·W·C bits (dst.Words words each), the
+// packed input of a dense layer after a flatten. The padding bits of src
+// are zero, and so are dst's.
+func repackFlat(dst, src *Map) {
+	c, wc, pix := src.C, src.Words, src.H*src.W
+	for b := 0; b < src.N; b++ {
+		row := dst.Data[b*dst.Words : (b+1)*dst.Words]
+		clear(row)
+		for p := 0; p < pix; p++ {
+			for j, v := range src.Data[(b*pix+p)*wc:][:wc] {
+				pos := p*c + j*64
+				sh := uint(pos % 64)
+				row[pos/64] |= v << sh
+				if sh != 0 && v>>(64-sh) != 0 {
+					row[pos/64+1] |= v >> (64 - sh)
+				}
+			}
+		}
+	}
+}
