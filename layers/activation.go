@@ -3,6 +3,7 @@ package layers
 import (
 	"fmt"
 	"github.com/lowbit/lowbit/internal/parallel"
+	"github.com/lowbit/lowbit/internal/vec"
 	"math"
 
 	"gorgonia.org/gorgonia"
@@ -43,20 +44,9 @@ func (k *actKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 	x, y := in[0].Data, out.Data
 	switch k.l.kind {
 	case "relu":
-		parallel.Rows(len(x), 1, func(_, lo, hi int) {
-			ys := y[lo:hi]
-			for i, v := range x[lo:hi] {
-				// max(v, 0) without branches: keep the bits when the sign bit is clear.
-				b := math.Float32bits(v)
-				ys[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
-			}
-		})
+		parallel.Rows(len(x), 1, func(_, lo, hi int) { vec.ReLU(y[lo:hi], x[lo:hi]) })
 	case "hardtanh":
-		parallel.Rows(len(x), 1, func(_, lo, hi int) {
-			for i, v := range x[lo:hi] {
-				y[lo+i] = min(max(v, -1), 1)
-			}
-		})
+		parallel.Rows(len(x), 1, func(_, lo, hi int) { vec.Clip(y[lo:hi], x[lo:hi], -1, 1) })
 	default:
 		return fmt.Errorf("layers: unknown activation %q", k.l.kind)
 	}
@@ -71,12 +61,7 @@ func (k *actKernel) Backward(_ int, d graphop.Tensor, in []graphop.Tensor, _, g 
 	if k.l.kind == "hardtanh" {
 		lo, hi = -1, 1
 	}
-	parallel.Rows(len(x), 1, func(_, a, b int) {
-		xs, gs, ds := x[a:b], gd[a:b], dx[a:b]
-		for i, v := range xs {
-			ds[i] = math.Float32frombits(math.Float32bits(gs[i]) & -uint32(b2i(v > lo)&b2i(v < hi)))
-		}
-	})
+	parallel.Rows(len(x), 1, func(_, a, b int) { vec.KeepInside(dx[a:b], gd[a:b], x[a:b], lo, hi) })
 	return nil
 }
 

@@ -3,6 +3,7 @@ package layers
 import (
 	"fmt"
 	"github.com/lowbit/lowbit/internal/parallel"
+	"github.com/lowbit/lowbit/internal/vec"
 	"math"
 
 	"gorgonia.org/gorgonia"
@@ -185,14 +186,7 @@ func (k *bnKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 		// Shift by the first row so that E[(x−s)²] − E[x−s]² does not cancel.
 		shift := x[:c]
 		s1, s2 := channelSums(m, c, func(d1, d2 []float32, lo, hi int) {
-			for r := lo; r < hi; r++ {
-				row := x[r*c : (r+1)*c]
-				for j, v := range row {
-					u := v - shift[j]
-					d1[j] += u
-					d2[j] += u * u
-				}
-			}
+			vec.ChannelSums(d1, d2, x[lo*c:hi*c], shift)
 		})
 		mom := k.layer.cfg.Momentum
 		for j := 0; j < c; j++ {
@@ -221,14 +215,8 @@ func (k *bnKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 		b[j] = beta[j] - k.mean[j]*a[j]
 	}
 	y := out.Data
-	parallel.Rows(m, c, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr, yr := x[r*c:(r+1)*c], y[r*c:(r+1)*c]
-			for j, v := range xr {
-				yr[j] = float32(v*a[j]) + b[j] // rounded product: no FMA, as the packed engine computes it
-			}
-		}
-	})
+	// The product is rounded before the add (no FMA), as the packed engine computes it.
+	parallel.Rows(m, c, func(_, lo, hi int) { vec.ScaleShift(y[lo*c:hi*c], x[lo*c:hi*c], a, b) })
 	return nil
 }
 
@@ -242,13 +230,7 @@ func (k *bnKernel) sums(x, g []float32) (sg, sgx []float32) {
 	}
 	mean, invstd := k.mean, k.invstd
 	s1, s2 := channelSums(len(x)/c, c, func(d1, d2 []float32, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr, gr := x[r*c:(r+1)*c], g[r*c:(r+1)*c]
-			for j, v := range gr {
-				d1[j] += v
-				d2[j] += v * (xr[j] - mean[j]) * invstd[j]
-			}
-		}
+		vec.ChannelGradSums(d1, d2, g[lo*c:hi*c], x[lo*c:hi*c], mean, invstd)
 	})
 	k.sumG, k.sumGX = grow(k.sumG, c), grow(k.sumGX, c)
 	for j := range s1 {
@@ -288,12 +270,7 @@ func (k *bnKernel) Backward(wrt int, d graphop.Tensor, in []graphop.Tensor, _, g
 		}
 		mean, invstd, dx := k.mean, k.invstd, d.Data
 		parallel.Rows(m, c, func(_, lo, hi int) {
-			for r := lo; r < hi; r++ {
-				xr, gr, dr := x[r*c:(r+1)*c], g[r*c:(r+1)*c], dx[r*c:(r+1)*c]
-				for j, v := range gr {
-					dr[j] = a[j] * (v - b1[j] - (xr[j]-mean[j])*invstd[j]*b2[j])
-				}
-			}
+			vec.BNBackward(dx[lo*c:hi*c], g[lo*c:hi*c], x[lo*c:hi*c], a, b1, b2, mean, invstd)
 		})
 		return nil
 	case wrt == len(in)-1:

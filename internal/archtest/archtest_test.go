@@ -20,7 +20,7 @@ const module = "github.com/lowbit/lowbit"
 // may import anything.
 var allowed = map[string][]string{
 	"ste":                 {"internal/graphop", "internal/parallel", "internal/vec"},
-	"layers":              {"ste", "internal/graphop", "internal/gemm", "internal/parallel"},
+	"layers":              {"ste", "internal/graphop", "internal/gemm", "internal/parallel", "internal/vec"},
 	"models":              {"layers", "ste"},
 	"optim":               {"internal/parallel"},
 	"datasets":            {},

@@ -181,3 +181,333 @@ kaBody:
 kaDone:
 	VZEROUPPER
 	RET
+
+// func reluAVX512(y, x *float32, n int)
+TEXT ·reluAVX512(SB), NOSPLIT, $0-24
+	MOVQ  y+0(FP), DI
+	MOVQ  x+8(FP), SI
+	MOVQ  n+16(FP), CX
+	MOVL  $0xffff, AX
+	KMOVW AX, K1
+
+reLoop:
+	CMPQ CX, $16
+	JGE  reBody
+	TAIL(reDone)
+
+reBody:
+	VMOVUPS.Z (SI), K1, Z0
+	VPSRAD    $31, Z0, Z1   // all ones where the sign bit is set
+	VPANDND   Z0, Z1, Z2    // x &^ mask
+	VMOVUPS   Z2, K1, (DI)
+	ADDQ      $64, SI
+	ADDQ      $64, DI
+	SUBQ      $16, CX
+	JMP       reLoop
+
+reDone:
+	VZEROUPPER
+	RET
+
+// func clipAVX512(y, x *float32, n int, lo, hi float32)
+TEXT ·clipAVX512(SB), NOSPLIT, $0-32
+	MOVQ         y+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS lo+24(FP), Z3
+	VBROADCASTSS hi+28(FP), Z4
+	MOVL         $0xffff, AX
+	KMOVW        AX, K1
+
+clLoop:
+	CMPQ CX, $16
+	JGE  clBody
+	TAIL(clDone)
+
+clBody:
+	VMOVUPS.Z (SI), K1, Z0
+	VMAXPS    Z0, Z3, Z0   // x second: a NaN x stays NaN, −0 stays −0
+	VMINPS    Z0, Z4, Z0
+	VMOVUPS   Z0, K1, (DI)
+	ADDQ      $64, SI
+	ADDQ      $64, DI
+	SUBQ      $16, CX
+	JMP       clLoop
+
+clDone:
+	VZEROUPPER
+	RET
+
+// func keepInsideAVX512(dst, grad, x *float32, n int, lo, hi float32)
+TEXT ·keepInsideAVX512(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), DI
+	MOVQ         grad+8(FP), DX
+	MOVQ         x+16(FP), SI
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS lo+32(FP), Z3
+	VBROADCASTSS hi+36(FP), Z4
+	MOVL         $0xffff, AX
+	KMOVW        AX, K1
+
+kiLoop:
+	CMPQ CX, $16
+	JGE  kiBody
+	TAIL(kiDone)
+
+kiBody:
+	VMOVUPS.Z (SI), K1, Z0
+	VCMPPS    $0x1e, Z3, Z0, K1, K2 // x > lo (ordered)
+	VCMPPS    $0x11, Z4, Z0, K2, K2 // and x < hi
+	VMOVUPS.Z (DX), K2, Z8
+	VMOVUPS   Z8, K1, (DI)
+	ADDQ      $64, SI
+	ADDQ      $64, DX
+	ADDQ      $64, DI
+	SUBQ      $16, CX
+	JMP       kiLoop
+
+kiDone:
+	VZEROUPPER
+	RET
+
+// The per-channel loops walk the rows contiguously: a row is c floats in
+// chunks of 16, the last chunk (1–16 floats) under the mask K2; the data
+// cursors then advance by that chunk's length, so they start the next row
+// in place, and the per-channel pointers restart.
+//
+// LASTMASK sets K2 for the last chunk of a row of c = R11 channels.
+#define LASTMASK \
+	MOVQ  R11, CX; \
+	ANDQ  $15, CX; \
+	MOVL  $0xffff, AX; \
+	JEQ   4(PC); \
+	MOVL  $1, AX; \
+	SHLL  CX, AX; \
+	DECL  AX; \
+	KMOVW AX, K2
+
+// func scaleShiftAVX512(y, x, a, b *float32, rows, c int)
+TEXT ·scaleShiftAVX512(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ rows+32(FP), R8
+	MOVQ c+40(FP), R11
+	LASTMASK
+
+ssRow:
+	TESTQ R8, R8
+	JEQ   ssDone
+	MOVQ  a+16(FP), R9
+	MOVQ  b+24(FP), R10
+	MOVQ  R11, CX
+
+ssChunk:
+	CMPQ    CX, $16
+	JLE     ssLast
+	VMOVUPS (SI), Z0
+	VMULPS  (R9), Z0, Z0
+	VADDPS  (R10), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	ADDQ    $64, R9
+	ADDQ    $64, R10
+	SUBQ    $16, CX
+	JMP     ssChunk
+
+ssLast:
+	VMOVUPS.Z (SI), K2, Z0
+	VMOVUPS.Z (R9), K2, Z1
+	VMULPS    Z1, Z0, Z0
+	VMOVUPS.Z (R10), K2, Z1
+	VADDPS    Z1, Z0, Z0
+	VMOVUPS   Z0, K2, (DI)
+	LEAQ      (SI)(CX*4), SI
+	LEAQ      (DI)(CX*4), DI
+	DECQ      R8
+	JMP       ssRow
+
+ssDone:
+	VZEROUPPER
+	RET
+
+// func channelSumsAVX512(d1, d2, x, shift *float32, rows, c int)
+TEXT ·channelSumsAVX512(SB), NOSPLIT, $0-48
+	MOVQ x+16(FP), SI
+	MOVQ rows+32(FP), R8
+	MOVQ c+40(FP), R11
+	LASTMASK
+
+csRow:
+	TESTQ R8, R8
+	JEQ   csDone
+	MOVQ  d1+0(FP), R9
+	MOVQ  d2+8(FP), R10
+	MOVQ  shift+24(FP), BX
+	MOVQ  R11, CX
+
+csChunk:
+	CMPQ    CX, $16
+	JLE     csLast
+	VMOVUPS (SI), Z0
+	VSUBPS  (BX), Z0, Z0   // u = x − shift
+	VADDPS  (R9), Z0, Z1
+	VMOVUPS Z1, (R9)
+	VMULPS  Z0, Z0, Z2
+	VADDPS  (R10), Z2, Z2
+	VMOVUPS Z2, (R10)
+	ADDQ    $64, SI
+	ADDQ    $64, BX
+	ADDQ    $64, R9
+	ADDQ    $64, R10
+	SUBQ    $16, CX
+	JMP     csChunk
+
+csLast:
+	VMOVUPS.Z (SI), K2, Z0
+	VMOVUPS.Z (BX), K2, Z1
+	VSUBPS    Z1, Z0, Z0
+	VMOVUPS.Z (R9), K2, Z1
+	VADDPS    Z1, Z0, Z1
+	VMOVUPS   Z1, K2, (R9)
+	VMULPS    Z0, Z0, Z2
+	VMOVUPS.Z (R10), K2, Z1
+	VADDPS    Z1, Z2, Z2
+	VMOVUPS   Z2, K2, (R10)
+	LEAQ      (SI)(CX*4), SI
+	DECQ      R8
+	JMP       csRow
+
+csDone:
+	VZEROUPPER
+	RET
+
+// func channelGradSumsAVX512(d1, d2, grad, x, mean, invstd *float32, rows, c int)
+TEXT ·channelGradSumsAVX512(SB), NOSPLIT, $0-64
+	MOVQ grad+16(FP), DX
+	MOVQ x+24(FP), SI
+	MOVQ rows+48(FP), R8
+	MOVQ c+56(FP), R11
+	LASTMASK
+
+gsRow:
+	TESTQ R8, R8
+	JEQ   gsDone
+	MOVQ  d1+0(FP), R9
+	MOVQ  d2+8(FP), R10
+	MOVQ  mean+32(FP), BX
+	MOVQ  invstd+40(FP), R12
+	MOVQ  R11, CX
+
+gsChunk:
+	CMPQ    CX, $16
+	JLE     gsLast
+	VMOVUPS (DX), Z0       // g
+	VMOVUPS (SI), Z1
+	VSUBPS  (BX), Z1, Z1   // x − mean
+	VMULPS  Z1, Z0, Z1     // g·(x − mean)
+	VMULPS  (R12), Z1, Z1  // ·invstd
+	VADDPS  (R9), Z0, Z2
+	VMOVUPS Z2, (R9)
+	VADDPS  (R10), Z1, Z1
+	VMOVUPS Z1, (R10)
+	ADDQ    $64, DX
+	ADDQ    $64, SI
+	ADDQ    $64, BX
+	ADDQ    $64, R12
+	ADDQ    $64, R9
+	ADDQ    $64, R10
+	SUBQ    $16, CX
+	JMP     gsChunk
+
+gsLast:
+	VMOVUPS.Z (DX), K2, Z0
+	VMOVUPS.Z (SI), K2, Z1
+	VMOVUPS.Z (BX), K2, Z3
+	VSUBPS    Z3, Z1, Z1
+	VMULPS    Z1, Z0, Z1
+	VMOVUPS.Z (R12), K2, Z3
+	VMULPS    Z3, Z1, Z1
+	VMOVUPS.Z (R9), K2, Z3
+	VADDPS    Z3, Z0, Z2
+	VMOVUPS   Z2, K2, (R9)
+	VMOVUPS.Z (R10), K2, Z3
+	VADDPS    Z3, Z1, Z1
+	VMOVUPS   Z1, K2, (R10)
+	LEAQ      (DX)(CX*4), DX
+	LEAQ      (SI)(CX*4), SI
+	DECQ      R8
+	JMP       gsRow
+
+gsDone:
+	VZEROUPPER
+	RET
+
+// func bnBackwardAVX512(dx, grad, x *float32, p *bnParams, rows, c int)
+// p: a+0, b1+8, b2+16, mean+24, invstd+32.
+TEXT ·bnBackwardAVX512(SB), NOSPLIT, $0-48
+	MOVQ dx+0(FP), DI
+	MOVQ grad+8(FP), DX
+	MOVQ x+16(FP), SI
+	MOVQ p+24(FP), R13
+	MOVQ rows+32(FP), R8
+	MOVQ c+40(FP), R11
+	LASTMASK
+
+bbRow:
+	TESTQ R8, R8
+	JEQ   bbDone
+	MOVQ  0(R13), R9       // a
+	MOVQ  8(R13), R10      // b1
+	MOVQ  16(R13), BX      // b2
+	MOVQ  24(R13), R12     // mean
+	MOVQ  32(R13), AX      // invstd
+	MOVQ  R11, CX
+
+bbChunk:
+	CMPQ    CX, $16
+	JLE     bbLast
+	VMOVUPS (SI), Z1
+	VSUBPS  (R12), Z1, Z1  // x − mean
+	VMULPS  (AX), Z1, Z1   // ·invstd
+	VMULPS  (BX), Z1, Z1   // ·b2 = t
+	VMOVUPS (DX), Z0
+	VSUBPS  (R10), Z0, Z0  // g − b1
+	VSUBPS  Z1, Z0, Z0     // − t
+	VMULPS  (R9), Z0, Z0   // ·a
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	ADDQ    $64, R9
+	ADDQ    $64, R10
+	ADDQ    $64, BX
+	ADDQ    $64, R12
+	ADDQ    $64, AX
+	SUBQ    $16, CX
+	JMP     bbChunk
+
+bbLast:
+	VMOVUPS.Z (SI), K2, Z1
+	VMOVUPS.Z (R12), K2, Z3
+	VSUBPS    Z3, Z1, Z1
+	VMOVUPS.Z (AX), K2, Z3
+	VMULPS    Z3, Z1, Z1
+	VMOVUPS.Z (BX), K2, Z3
+	VMULPS    Z3, Z1, Z1
+	VMOVUPS.Z (DX), K2, Z0
+	VMOVUPS.Z (R10), K2, Z3
+	VSUBPS    Z3, Z0, Z0
+	VSUBPS    Z1, Z0, Z0
+	VMOVUPS.Z (R9), K2, Z3
+	VMULPS    Z3, Z0, Z0
+	VMOVUPS   Z0, K2, (DI)
+	LEAQ      (SI)(CX*4), SI
+	LEAQ      (DX)(CX*4), DX
+	LEAQ      (DI)(CX*4), DI
+	DECQ      R8
+	JMP       bbRow
+
+bbDone:
+	VZEROUPPER
+	RET
