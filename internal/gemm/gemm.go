@@ -67,7 +67,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		return nil
 	}
 	if useBLAS.Load() { // builds tagged openblas: see route.go
-		OpenBLAS(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		blasParallel(Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return nil
 	}
 	sgemm(active.Load(), Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -345,4 +345,43 @@ func (w *workspace) edgeTile(kern *microKernel, kc int, ap, bp, c []float32, ldc
 			dst[j] = v + beta*dst[j]
 		}
 	}
+}
+
+// blasParallel runs single-threaded OpenBLAS calls on the cores, one block
+// of C's rows (or columns, when C is wide and short) each, as our own
+// kernels split their work; OpenBLAS's own threads stay at one.
+func blasParallel(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	const minWork = 1 << 20 // multiply-adds per block worth a goroutine
+	parts := min(threads, max(1, m*n*k/minWork))
+	if parts < 2 {
+		OpenBLAS(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	var wg sync.WaitGroup
+	if m >= n {
+		step := (m + parts - 1) / parts
+		for i0 := 0; i0 < m; i0 += step {
+			i1 := min(m, i0+step)
+			ao := i0 * lda // A's rows i0.. (A^T: its columns)
+			if transA {
+				ao = i0
+			}
+			wg.Go(func() {
+				OpenBLAS(transA, transB, i1-i0, n, k, alpha, a[ao:], lda, b, ldb, beta, c[i0*ldc:], ldc)
+			})
+		}
+	} else {
+		step := (n + parts - 1) / parts
+		for j0 := 0; j0 < n; j0 += step {
+			j1 := min(n, j0+step)
+			bo := j0 // B's columns j0.. (B^T: its rows)
+			if transB {
+				bo = j0 * ldb
+			}
+			wg.Go(func() {
+				OpenBLAS(transA, transB, m, j1-j0, k, alpha, a, lda, b[bo:], ldb, beta, c[j0:], ldc)
+			})
+		}
+	}
+	wg.Wait()
 }
