@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lowbit/lowbit/internal/parallel"
+	"github.com/lowbit/lowbit/internal/vec"
 )
 
 // Adam is Adam (Kingma & Ba 2015, https://arxiv.org/abs/1412.6980) or, with
@@ -106,19 +107,13 @@ func (a *Adam) Step(params []*Param, lr float32) error {
 				p.Data[i] *= shrink
 			}
 		}
-		l2 := !a.Decoupled && wd != 0
+		ap := &vec.AdamParams{B1: b1, C1: c1, B2: b2, C2: c2, StepSize: stepSize, BC2Sqrt: bc2Sqrt, Eps: eps}
+		if !a.Decoupled {
+			ap.WD = wd // L2: added to the gradient
+		}
 		data, grad := p.Data, p.Grad
 		parallel.Rows(len(data), 1, func(_, lo, hi int) {
-			m, v, data := m[lo:hi], v[lo:hi], data[lo:hi]
-			for i, g := range grad[lo:hi] {
-				if l2 {
-					g += wd * data[i]
-				}
-				m[i] = b1*m[i] + c1*g
-				v[i] = b2*v[i] + c2*g*g
-				denom := float32(math.Sqrt(float64(v[i])))/bc2Sqrt + eps
-				data[i] -= stepSize * (m[i] / denom)
-			}
+			vec.Adam(data[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], ap)
 		})
 	}
 	return nil

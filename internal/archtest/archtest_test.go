@@ -22,7 +22,7 @@ var allowed = map[string][]string{
 	"ste":                 {"internal/graphop", "internal/parallel", "internal/vec"},
 	"layers":              {"ste", "internal/graphop", "internal/gemm", "internal/parallel", "internal/vec"},
 	"models":              {"layers", "ste"},
-	"optim":               {"internal/parallel"},
+	"optim":               {"internal/parallel", "internal/vec"},
 	"datasets":            {},
 	"recipes":             {"models", "layers", "ste", "optim", "datasets", "internal/gemm", "internal/atomicfile"},
 	"export":              {"layers", "ste", "models", "bitpack", "internal/gemm", "internal/atomicfile"},

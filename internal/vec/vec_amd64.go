@@ -37,3 +37,6 @@ func channelGradSumsAVX512(d1, d2, grad, x, mean, invstd *float32, rows, c int)
 
 //go:noescape
 func bnBackwardAVX512(dx, grad, x *float32, p *bnParams, rows, c int)
+
+//go:noescape
+func adamAVX512(data, grad, m, v *float32, n int, p *AdamParams)

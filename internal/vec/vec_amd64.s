@@ -511,3 +511,68 @@ bbLast:
 bbDone:
 	VZEROUPPER
 	RET
+
+// func adamAVX512(data, grad, m, v *float32, n int, p *AdamParams)
+// p: B1+0 C1+4 B2+8 C2+12 StepSize+16 BC2Sqrt+20 Eps+24 WD+28.
+TEXT ·adamAVX512(SB), NOSPLIT, $0-48
+	MOVQ         data+0(FP), DI
+	MOVQ         grad+8(FP), DX
+	MOVQ         m+16(FP), R9
+	MOVQ         v+24(FP), R10
+	MOVQ         n+32(FP), CX
+	MOVQ         p+40(FP), BX
+	VBROADCASTSS 0(BX), Z20  // β1
+	VBROADCASTSS 4(BX), Z21  // 1−β1
+	VBROADCASTSS 8(BX), Z22  // β2
+	VBROADCASTSS 12(BX), Z23 // 1−β2
+	VBROADCASTSS 16(BX), Z24 // step size
+	VBROADCASTSS 20(BX), Z25 // √(1−β2^t)
+	VBROADCASTSS 24(BX), Z26 // eps
+	VBROADCASTSS 28(BX), Z27 // weight decay
+	MOVL         28(BX), R8  // its bits: 0 means none (±0 both add nothing)
+	ANDL         $0x7fffffff, R8
+	MOVL         $0xffff, AX
+	KMOVW        AX, K1
+
+adLoop:
+	CMPQ CX, $16
+	JGE  adBody
+	TAIL(adDone)
+
+adBody:
+	VMOVUPS.Z (DX), K1, Z0 // g
+	VMOVUPS.Z (DI), K1, Z1 // w
+	TESTL     R8, R8
+	JEQ       adNoDecay
+	VMULPS    Z1, Z27, Z2
+	VADDPS    Z2, Z0, Z0   // g + wd·w
+
+adNoDecay:
+	VMOVUPS.Z (R9), K1, Z3
+	VMULPS    Z3, Z20, Z3  // β1·m
+	VMULPS    Z0, Z21, Z2  // (1−β1)·g
+	VADDPS    Z2, Z3, Z3
+	VMOVUPS   Z3, K1, (R9)
+	VMOVUPS.Z (R10), K1, Z4
+	VMULPS    Z4, Z22, Z4  // β2·v
+	VMULPS    Z0, Z23, Z2  // (1−β2)·g
+	VMULPS    Z0, Z2, Z2   // ·g
+	VADDPS    Z2, Z4, Z4
+	VMOVUPS   Z4, K1, (R10)
+	VSQRTPS   Z4, Z5
+	VDIVPS    Z25, Z5, Z5  // √v / √(1−β2^t)
+	VADDPS    Z26, Z5, Z5  // + eps
+	VDIVPS    Z5, Z3, Z3   // m / denom
+	VMULPS    Z3, Z24, Z3  // · step size
+	VSUBPS    Z3, Z1, Z1
+	VMOVUPS   Z1, K1, (DI)
+	ADDQ      $64, DI
+	ADDQ      $64, DX
+	ADDQ      $64, R9
+	ADDQ      $64, R10
+	SUBQ      $16, CX
+	JMP       adLoop
+
+adDone:
+	VZEROUPPER
+	RET

@@ -17,3 +17,4 @@ func scaleShiftAVX512(y, x, a, b *float32, rows, c int)                         
 func channelSumsAVX512(d1, d2, x, shift *float32, rows, c int)                  {}
 func channelGradSumsAVX512(d1, d2, grad, x, mean, invstd *float32, rows, c int) {}
 func bnBackwardAVX512(dx, grad, x *float32, p *bnParams, rows, c int)           {}
+func adamAVX512(data, grad, m, v *float32, n int, p *AdamParams)                {}
