@@ -59,9 +59,13 @@ type KernelOptions struct {
 	Batches  []int // network batch sizes; nil: 1 and 64
 	// MinSample is the least time one timed sample takes: a fast kernel
 	// repeats within the sample. Default 80ms.
-	MinSample  time.Duration
+	MinSample time.Duration
+	// Reruns bounds how often a disturbed round of a group is re-run (see
+	// quietWatch); default 3, negative: never.
+	Reruns     int
 	Command    string
 	OnProgress func(msg string)
+	probe      func() float64 // tests: replaces the disturbance probe
 }
 
 func (o *KernelOptions) defaults() {
@@ -82,6 +86,9 @@ func (o *KernelOptions) defaults() {
 	}
 	if o.MinSample <= 0 {
 		o.MinSample = 80 * time.Millisecond
+	}
+	if o.Reruns == 0 {
+		o.Reruns = 3
 	}
 }
 
@@ -143,6 +150,19 @@ type KernelRow struct {
 	Err    string
 }
 
+// QuietStats summarises the disturbance checks of a run (see quietWatch).
+type QuietStats struct {
+	MaxReruns   int           // re-runs allowed per round of a group
+	MaxWait     time.Duration // longest wait for quiet before a re-run
+	GroupRounds int           // rounds of groups kept (rounds × groups)
+	Reruns      int           // rounds of groups re-run because they were disturbed
+	Disturbed   int           // kept rounds still disturbed after MaxReruns re-runs
+	// Over the kept rounds: highest CPU share of other processes (in CPUs,
+	// -1 when /proc is unreadable) and lowest probe speed as a share of
+	// its best.
+	ForeignMax, ProbeMin float64
+}
+
 // KernelReport is the result of RunKernels.
 type KernelReport struct {
 	Machine            Machine
@@ -159,6 +179,7 @@ type KernelReport struct {
 	LoadEnd            string
 	LoadMax            float64 // highest 1-minute load at a round's start
 	Elapsed            time.Duration
+	Quiet              QuietStats
 	shapes             []GEMMShape
 	convs              []ConvLayerShape
 	xnorAsm, xnorGo    string // row names
@@ -340,6 +361,20 @@ func RunKernels(o KernelOptions) (*KernelReport, error) {
 	progress("warming up %d kernels", len(all))
 	calibrate(all, o.MinSample)
 	groups := groupsOf(all)
+	q := &quietWatch{probe: func() float64 {
+		const reps = 256
+		t0 := time.Now()
+		popcntSink += popcntLoop(calA, calB, reps)
+		return reps * 512 / time.Since(t0).Seconds()
+	}}
+	if o.probe != nil {
+		q.probe = o.probe
+	}
+	for range 4 {
+		q.runProbe()
+	}
+	maxReruns := max(0, o.Reruns)
+	maxWait := max(10*time.Millisecond, min(3*time.Second, 30*o.MinSample))
 	loadMax := 0.0
 	for r := range o.Rounds {
 		if l, err := strconv.ParseFloat(LoadAvgNow(), 64); err == nil {
@@ -347,11 +382,39 @@ func RunKernels(o KernelOptions) (*KernelReport, error) {
 		}
 		progress("round %d/%d (load %s)", r+1, o.Rounds, LoadAvgNow())
 		for _, g := range groups {
-			// Rotate the order within each group every round.
-			for i := range g {
-				g[(i+r)%len(g)].sample()
+			n0 := make([]int, len(g))
+			for try := 0; ; try++ {
+				for i, k := range g {
+					n0[i] = len(k.secs)
+				}
+				m := q.start()
+				// Rotate the order within each group every round.
+				for i := range g {
+					g[(i+r)%len(g)].sample()
+				}
+				foreign, probe, disturbed := q.end(m)
+				// At most maxReruns per round of a group, and on a machine
+				// that never quietens no more than one per round of a group
+				// on average.
+				if !disturbed || try >= maxReruns || q.reruns >= len(groups)*o.Rounds {
+					q.kept(foreign, probe, disturbed)
+					break
+				}
+				// Drop the round for every kernel of the group (the rounds
+				// stay paired) and take it again once the machine is quiet.
+				q.reruns++
+				for i, k := range g {
+					k.secs = k.secs[:n0[i]]
+				}
+				progress("%s: round %d disturbed (other processes %.2f CPU, probe %.0f%% of best); re-running", g[0].group, r+1, foreign, 100*probe)
+				q.settle(maxWait)
 			}
 		}
+	}
+	rep.Quiet = QuietStats{MaxReruns: maxReruns, MaxWait: maxWait, GroupRounds: q.groupRounds, Reruns: q.reruns, Disturbed: q.disturbed,
+		ForeignMax: q.foreignMax, ProbeMin: q.probeMin}
+	if !q.cpuKnown {
+		rep.Quiet.ForeignMax = -1
 	}
 	rep.LoadEnd = LoadAvgNow()
 	rep.LoadMax = loadMax
@@ -725,9 +788,18 @@ func (r *KernelReport) WriteMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "| clock | ≈ %.2f GHz measured in-process (dependent IMUL chain, 3-cycle latency); /proc/cpuinfo says %.0f MHz |\n", r.ClockGHz, r.MHz)
 	fmt.Fprintf(w, "| rounds | %d, kernels of a shape interleaved (order rotated each round); a sample repeats a call for ≥ %v |\n", r.Rounds, r.MinSample)
 	fmt.Fprintf(w, "| load average | start %s, highest at a round's start %.2f, end %s |\n", r.Machine.LoadAvg, r.LoadMax, r.LoadEnd)
+	fmt.Fprintf(w, "| quiet check | %s |\n", r.Quiet.describe())
 	fmt.Fprintf(w, "| elapsed | %s |\n\n", r.Elapsed.Round(time.Second))
 	if warn := loadWarning(r.LoadMax); warn != "" {
 		fmt.Fprintf(w, "**%s**\n\n", warn)
+	}
+	if r.Quiet.Disturbed > 0 {
+		verb := "were"
+		if r.Quiet.Disturbed == 1 {
+			verb = "was"
+		}
+		fmt.Fprintf(w, "**%d of %d rounds of a group %s still disturbed after up to %s and included. Rerun on a quiet machine for numbers to quote.**\n\n",
+			r.Quiet.Disturbed, r.Quiet.GroupRounds, verb, plural(r.Quiet.MaxReruns, "re-run"))
 	}
 
 	macs := func(gops float64) string {

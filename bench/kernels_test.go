@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -62,6 +63,89 @@ func TestKernelReport(t *testing.T) {
 	}
 	if rep.ScalarCal <= 0 || rep.ClockGHz <= 0 || (bitpack.AsmAvailable() && rep.AsmCal <= 0) {
 		t.Errorf("calibration: scalar %v, asm %v, clock %v", rep.ScalarCal, rep.AsmCal, rep.ClockGHz)
+	}
+	if !strings.Contains(md, "| quiet check | a round of a group is re-run") {
+		t.Error("report lacks the quiet check")
+	}
+	// cal, 1 GEMM shape, 1 conv, 2 network batches: 5 groups × 2 rounds.
+	if q := rep.Quiet; q.GroupRounds != 10 || q.MaxReruns != 3 || q.Disturbed > q.GroupRounds || q.ProbeMin <= 0 {
+		t.Errorf("quiet stats %+v", q)
+	}
+}
+
+// TestKernelsRerun: with a probe that reads slow after the warm-up, every
+// round of a group is disturbed: it is re-run (here once each, which is
+// also the budget of one per round of a group), then kept and counted.
+func TestKernelsRerun(t *testing.T) {
+	o := tinyKernels()
+	o.Networks = []string{}
+	o.Reruns = 1
+	calls := 0
+	o.probe = func() float64 {
+		calls++
+		if calls <= 8 { // warm-up: 4 probes of 2 runs
+			return 10
+		}
+		return 5
+	}
+	rep, err := RunKernels(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// cal, 1 GEMM shape, 1 conv: 3 groups × 2 rounds, each run twice.
+	if q := rep.Quiet; q.GroupRounds != 6 || q.Reruns != 6 || q.Disturbed != 6 || q.ProbeMin != 0.5 || q.MaxReruns != 1 {
+		t.Errorf("quiet stats %+v, want 6 rounds of groups re-run once and kept disturbed", q)
+	}
+	for _, rows := range [][]KernelRow{rep.GEMM, rep.Conv} {
+		for _, r := range rows {
+			if r.Err != "" || r.Median <= 0 {
+				t.Errorf("row %+v", r)
+			}
+		}
+	}
+	var b bytes.Buffer
+	rep.WriteMarkdown(&b)
+	if !strings.Contains(b.String(), "6 of 6 rounds of a group were still disturbed after up to 1 re-run and included") {
+		t.Error("report does not warn about disturbed rounds")
+	}
+}
+
+// TestQuietWatch: a slow probe marks a round disturbed unless it is fast
+// again after a forced GC.
+func TestQuietWatch(t *testing.T) {
+	var script []float64
+	q := &quietWatch{probe: func() float64 {
+		v := script[0]
+		script = script[1:]
+		return v
+	}}
+	script = []float64{10, 9}
+	q.runProbe()
+	// start 10 10; end slow 4 4, then 9 9 after the GC: quiet.
+	script = []float64{10, 10, 4, 4, 9, 9}
+	m := q.start()
+	if _, p, bad := q.end(m); bad || p != 0.9 {
+		t.Errorf("probe %v, disturbed %v; want 0.9, quiet", p, bad)
+	}
+	// start 10 10; end 4 4 and 5 5 after the GC: disturbed.
+	script = []float64{10, 10, 4, 4, 5, 5}
+	m = q.start()
+	if _, p, bad := q.end(m); !bad || p != 0.5 {
+		t.Errorf("probe %v, disturbed %v; want 0.5, disturbed", p, bad)
+	}
+	if len(script) != 0 {
+		t.Errorf("%d probe values left", len(script))
+	}
+}
+
+func TestMachineCPU(t *testing.T) {
+	busy, ok1 := machineBusy()
+	own, ok2 := processCPU()
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	if !ok1 || !ok2 || busy <= 0 || own < 0 || own > busy {
+		t.Errorf("machine busy %v (%v), own %v (%v)", busy, ok1, own, ok2)
 	}
 }
 

@@ -67,6 +67,9 @@ func TestGEMM(t *testing.T) {
 	shapes := []struct{ m, n, k int }{
 		{1, 1, 1}, {3, 5, 63}, {4, 32, 64}, {5, 33, 65}, {8, 64, 128},
 		{7, 31, 200}, {13, 70, 577}, {4, 96, 1000},
+		// Words a multiple of 3 (the portable kernel's carry-save steps),
+		// odd rows and channel counts that are not a multiple of 4.
+		{6, 8, 192}, {2, 4, 130}, {9, 13, 576}, {5, 6, 384}, {3, 66, 1152},
 	}
 	bothPaths(t, func(t *testing.T) {
 		for _, s := range shapes {

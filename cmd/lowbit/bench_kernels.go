@@ -21,6 +21,7 @@ func cmdBenchKernels(args []string, stdout io.Writer) error {
 	fs := newFlags("bench kernels")
 	rounds := fs.Int("rounds", 7, "interleaved rounds (at least 5 for the issue's medians)")
 	sample := fs.Duration("sample", 80*time.Millisecond, "least time of one timed sample (fast kernels repeat within it)")
+	reruns := fs.Int("reruns", 3, "re-runs of a round of a group disturbed by other processes or a busy sibling hyperthread (0: none)")
 	nets := fs.String("networks", "xnor,bnn,dorefa-w1a2,lsq-w4a4", "recipes whose exported LeNet-5 is timed against its graph forward (\"\" skips)")
 	out := fs.String("out", "docs/results/kernels.md", "report file (\"\" prints only)")
 	if err := fs.Parse(args); err != nil {
@@ -32,7 +33,7 @@ func cmdBenchKernels(args []string, stdout io.Writer) error {
 	log := logrus.New()
 	log.SetOutput(os.Stderr)
 	rep, err := bench.RunKernels(bench.KernelOptions{
-		Rounds: *rounds, MinSample: *sample, Networks: append([]string{}, splitList(*nets)...),
+		Rounds: *rounds, MinSample: *sample, Reruns: reruns0(*reruns), Networks: append([]string{}, splitList(*nets)...),
 		Command:    strings.TrimSpace("lowbit bench kernels " + strings.Join(args, " ")),
 		OnProgress: func(msg string) { log.Info(msg) },
 	})
@@ -43,4 +44,12 @@ func cmdBenchKernels(args []string, stdout io.Writer) error {
 	rep.WriteMarkdown(&md)
 	stdout.Write(md.Bytes())
 	return writeReport(*out, md.Bytes())
+}
+
+// reruns0 maps the flag's 0 (no re-runs) to KernelOptions' negative.
+func reruns0(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
