@@ -493,25 +493,30 @@ func RunTrain(o TrainOptions) (*TrainReport, error) {
 		fp, torch   *trainProc
 		others      []TrainWorker
 		groups      [][]TrainWorker
-		batch       int
 		estStepSecs float64 // estimated seconds of one step of every sampled worker, all groups
 	}
 	var runs []*modelRun
-	start1 := func(w TrainWorker) *trainProc {
-		p := &trainProc{model: w.Model, config: w.Recipe, batch: w.Batch}
+	// launch starts p, waits for its warm-up and stops it until its first round.
+	launch := func(p *trainProc, start func() error) *trainProc {
 		procs = append(procs, p)
-		progress("starting %s (batch %d)", p.name(), w.Batch)
-		if o.Worker != nil {
-			if err := p.startCmd(o.Worker(w)); err != nil {
-				p.err = err
-				return p
-			}
-		} else {
-			p.startInProcess(w)
+		progress("starting %s (batch %d)", p.name(), p.batch)
+		if err := start(); err != nil {
+			p.err = err
+			return p
 		}
 		p.awaitReady(10 * time.Minute)
 		p.freeze(true)
 		return p
+	}
+	start1 := func(w TrainWorker) *trainProc {
+		p := &trainProc{model: w.Model, config: w.Recipe, batch: w.Batch}
+		return launch(p, func() error {
+			if o.Worker != nil {
+				return p.startCmd(o.Worker(w))
+			}
+			p.startInProcess(w)
+			return nil
+		})
 	}
 	for _, model := range o.Models {
 		if !slices.Contains(known, model) {
@@ -526,7 +531,7 @@ func RunTrain(o TrainOptions) (*TrainReport, error) {
 		if len(cfgs) == 0 {
 			cfgs = append([]string{"fp"}, recipes.Recipes()...)
 		}
-		run := &modelRun{model: model, batch: batch}
+		run := &modelRun{model: model}
 		runs = append(runs, run)
 		for _, c := range fpFirst(cfgs) {
 			w := TrainWorker{Model: model, Recipe: c, Batch: batch, Warmup: o.Warmup, Seed: o.Seed}
@@ -540,19 +545,11 @@ func RunTrain(o TrainOptions) (*TrainReport, error) {
 			if _, ok := torchModels[model]; !ok {
 				rep.Notes = append(rep.Notes, fmt.Sprintf("PyTorch has no %s in bench/torch_train.py; not compared.", model))
 			} else {
-				p := &trainProc{model: model, config: "pytorch", batch: batch, torch: true}
-				procs = append(procs, p)
-				progress("starting %s (batch %d)", p.name(), batch)
 				cmd := exec.Command(o.Torch, torchPath, "--model", model, "--batch", strconv.Itoa(batch),
 					"--threads", strconv.Itoa(o.TorchThreads), "--warmup", strconv.Itoa(o.Warmup), "--seed", strconv.FormatUint(o.Seed, 10))
 				cmd.Env = append(os.Environ(), fmt.Sprintf("OMP_NUM_THREADS=%d", o.TorchThreads))
-				if err := p.startCmd(cmd); err != nil {
-					p.err = err
-				} else {
-					p.awaitReady(10 * time.Minute)
-					p.freeze(true)
-				}
-				run.torch = p
+				p := &trainProc{model: model, config: "pytorch", batch: batch, torch: true}
+				run.torch = launch(p, func() error { return p.startCmd(cmd) })
 			}
 		}
 		size := groupSize(o, run.fp, len(run.others))

@@ -86,7 +86,7 @@ type lsqFunc struct {
 	// The fused backward pass computes ∂x and ∂s together; the ∂s of the
 	// last forward pass is kept for the graph's separate ∂s node.
 	gen    uint64 // forward passes so far
-	dsGen  uint64 // gen when ds was computed (0: never)
+	dsGen  uint64 // gen when ds was computed (dsKey is nil before the first)
 	dsKey  [2]*float32
 	dsStep float32
 	ds     float32
@@ -164,16 +164,15 @@ func (f *lsqFunc) Grad(wrt int, dst, g, x, _ []float32, p [][]float32, _ Ctx) er
 			return err
 		}
 		f.ds = f.stepGrad(dst, g, x, s)
-		f.dsGen, f.dsKey, f.dsStep = f.gen, key, s
 	case 1:
-		if f.dsGen == 0 || f.dsGen != f.gen || f.dsKey != key || f.dsStep != s {
+		if f.dsGen != f.gen || f.dsKey != key || f.dsStep != s {
 			f.ds = f.stepGrad(nil, g, x, s)
-			f.dsGen, f.dsKey, f.dsStep = f.gen, key, s
 		}
 		dst[0] = f.ds
 	default:
 		return errWRT("lsq", wrt)
 	}
+	f.dsGen, f.dsKey, f.dsStep = f.gen, key, s
 	return nil
 }
 

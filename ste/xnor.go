@@ -1,9 +1,6 @@
 package ste
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // XNOR binarizes weights with one scale per output channel (XNOR-Net, Rastegari et al. 2016,
 // https://arxiv.org/abs/1603.05279):
@@ -51,12 +48,10 @@ func (x XNOR) Forward(y, w []float32, _ [][]float32, c Ctx) error {
 	}
 	for r := 0; r < c.Rows; r++ {
 		row := w[r*n : (r+1)*n]
-		// a·sign(v) without a branch: a ≥ 0 with the sign bit set where v < 0
-		// (or NaN), as the multiply by −1 gives.
-		a := math.Float32bits(meanAbs(row))
+		a := meanAbs(row)
 		out := y[r*n : (r+1)*n]
 		for i, v := range row {
-			out[i] = math.Float32frombits(a | uint32(b2i(!(v >= 0)))<<31)
+			out[i] = a * sign(v) // sign is branch-free
 		}
 	}
 	return nil
