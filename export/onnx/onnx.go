@@ -173,26 +173,37 @@ func (b *builder) linear(ls *bitpack.LayerSpec, x string, sh shape) (string, sha
 	if err != nil {
 		return "", nil, err
 	}
-	w, err := b.weights(ls)
+	w, alpha, err := b.weights(ls)
 	if err != nil {
 		return "", nil, err
 	}
-	in := []string{xq, w}
-	if ls.Bias != nil {
-		if len(ls.Bias) != ls.Out {
-			return "", nil, fmt.Errorf("onnx: layer %s: %d biases for %d outputs", ls.Name, len(ls.Bias), ls.Out)
+	if ls.Bias != nil && len(ls.Bias) != ls.Out {
+		return "", nil, fmt.Errorf("onnx: layer %s: %d biases for %d outputs", ls.Name, len(ls.Bias), ls.Out)
+	}
+	var y string
+	osh := shape{ls.Out}
+	if conv {
+		st, p := max(ls.Stride, 1), ls.Pad
+		oh, ow := (sh[1]+2*p-ls.KH)/st+1, (sh[2]+2*p-ls.KW)/st+1
+		if oh < 1 || ow < 1 {
+			return "", nil, fmt.Errorf("onnx: layer %s: %d×%d kernel on input %v", ls.Name, ls.KH, ls.KW, sh)
 		}
-		in = append(in, b.floats(ls.Name+"/bias", ls.Bias, int64(ls.Out)))
+		y = b.node("Conv", ls.Name+"/conv", []string{xq, w}, intsAttr("kernel_shape", int64(ls.KH), int64(ls.KW)),
+			intsAttr("strides", int64(st), int64(st)), intsAttr("pads", int64(p), int64(p), int64(p), int64(p)))
+		osh = shape{ls.Out, oh, ow}
+	} else {
+		y = b.node("Gemm", ls.Name+"/gemm", []string{xq, w}, intAttr("transB", 1))
 	}
-	if !conv {
-		return b.node("Gemm", ls.Name, in, intAttr("transB", 1)), shape{ls.Out}, nil
+	// Per-channel tensors broadcast over [N, O, H, W] as [O, 1, 1].
+	dims := []int64{int64(ls.Out)}
+	if conv {
+		dims = append(dims, 1, 1)
 	}
-	st, p := max(ls.Stride, 1), ls.Pad
-	oh, ow := (sh[1]+2*p-ls.KH)/st+1, (sh[2]+2*p-ls.KW)/st+1
-	if oh < 1 || ow < 1 {
-		return "", nil, fmt.Errorf("onnx: layer %s: %d×%d kernel on input %v", ls.Name, ls.KH, ls.KW, sh)
+	if alpha != nil {
+		y = b.node("Mul", ls.Name+"/alpha", []string{y, b.floats(ls.Name+"/alpha", alpha, dims...)})
 	}
-	y := b.node("Conv", ls.Name, in, intsAttr("kernel_shape", int64(ls.KH), int64(ls.KW)),
-		intsAttr("strides", int64(st), int64(st)), intsAttr("pads", int64(p), int64(p), int64(p), int64(p)))
-	return y, shape{ls.Out, oh, ow}, nil
+	if ls.Bias != nil {
+		y = b.node("Add", ls.Name+"/bias", []string{y, b.floats(ls.Name+"/b", ls.Bias, dims...)})
+	}
+	return b.node("Identity", ls.Name, []string{y}), osh, nil
 }

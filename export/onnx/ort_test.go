@@ -32,9 +32,16 @@ func ortRunner(t testing.TB) string {
 	return node
 }
 
-// ortRun runs the ONNX model in ONNX Runtime on n samples of shape dims
-// (x holds them, float32), batch at a time, and returns the first output.
-func ortRun(t testing.TB, model []byte, x []float32, n, batch int, dims ...int) []float32 {
+// ONNX Runtime graph optimization levels (SessionOptions.graphOptimizationLevel).
+const (
+	optAll      = "all"      // the default: constant folding, Conv+Mul/Add fusion, layout changes
+	optDisabled = "disabled" // the graph as written
+)
+
+// ortRun runs the ONNX model in ONNX Runtime at the optimization level on n
+// samples of shape dims (x holds them, float32), batch at a time, and
+// returns the first output.
+func ortRun(t testing.TB, model []byte, opt string, x []float32, n, batch int, dims ...int) []float32 {
 	t.Helper()
 	node := ortRunner(t)
 	dir := t.TempDir()
@@ -50,6 +57,7 @@ func ortRun(t testing.TB, model []byte, x []float32, n, batch int, dims ...int) 
 		ds[i] = fmt.Sprint(d)
 	}
 	cmd := exec.Command(node, filepath.Join(ortDir, "run.js"), mp, in, out, fmt.Sprint(n), fmt.Sprint(batch), strings.Join(ds, ","))
+	cmd.Env = append(os.Environ(), "ORTRUN_OPT="+opt)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("onnxruntime-node: %v\n%s", err, b)
 	}

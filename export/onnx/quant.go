@@ -73,53 +73,64 @@ func (b *builder) codes(layer, v string, zp uint8, scale float32) string {
 }
 
 // weights adds a conv (OHWI in lowbit, OIHW in ONNX) or dense ([Out][In])
-// weight tensor and returns the float tensor the layer multiplies by:
+// weight tensor and returns the float tensor the layer multiplies by, and
+// for sign weights the per-channel α that multiplies the layer's output:
 //
 //	f32:    the values as a float32 initializer
-//	sign:   DequantizeLinear(int8 ±1, per-channel α, axis 0)      α·level
+//	sign:   DequantizeLinear(int8 ±1), then α_o·(x ⊛ ±1) after the layer
 //	int:    DequantizeLinear(int8 levels, per-channel s, axis 0)  level·s
 //	dorefa: DequantizeLinear(uint8 codes q)/L·2 − 1               2·(q/L) − 1
-func (b *builder) weights(ls *bitpack.LayerSpec) (string, error) {
+//
+// Sign weights keep XNOR-Net's form α·(sign(x) ⊛ sign(W)): with ±1 inputs
+// the float sums are exact integers k and the output is fl(α·k), the
+// packed engine's value, whatever order the runtime sums in.
+func (b *builder) weights(ls *bitpack.LayerSpec) (w string, alpha []float32, err error) {
 	o, k := ls.Out, ls.In*ls.KH*ls.KW
 	dims := []int64{int64(o), int64(ls.In)}
 	if ls.Kind == bitpack.LayerConv {
 		dims = []int64{int64(o), int64(ls.In), int64(ls.KH), int64(ls.KW)}
 	}
-	w := &ls.Weights
+	ws := &ls.Weights
 	base := ls.Name + "/w"
-	switch w.Enc {
+	switch ws.Enc {
 	case bitpack.WeightsF32:
-		if len(w.Float) != o*k {
-			return "", fmt.Errorf("onnx: layer %s: %d weights, want %d", ls.Name, len(w.Float), o*k)
+		if len(ws.Float) != o*k {
+			return "", nil, fmt.Errorf("onnx: layer %s: %d weights, want %d", ls.Name, len(ws.Float), o*k)
 		}
-		return b.floats(base, toOIHW(ls, w.Float), dims...), nil
+		return b.floats(base, toOIHW(ls, ws.Float), dims...), nil, nil
 	case bitpack.WeightsSign, bitpack.WeightsInt:
-		if len(w.Levels) != o*k || (len(w.Scale) != 1 && len(w.Scale) != o) {
-			return "", fmt.Errorf("onnx: layer %s: %d levels and %d scales for %d×%d weights", ls.Name, len(w.Levels), len(w.Scale), o, k)
+		if len(ws.Levels) != o*k || (len(ws.Scale) != 1 && len(ws.Scale) != o) {
+			return "", nil, fmt.Errorf("onnx: layer %s: %d levels and %d scales for %d×%d weights", ls.Name, len(ws.Levels), len(ws.Scale), o, k)
 		}
 		scale := make([]float32, o)
 		for r := range scale {
-			scale[r] = w.Scale[min(r, len(w.Scale)-1)]
+			scale[r] = ws.Scale[min(r, len(ws.Scale)-1)]
 		}
-		q := b.int8s(base+"_q", toOIHW(ls, w.Levels), dims...)
+		if ws.Enc == bitpack.WeightsSign {
+			alpha, scale = scale, make([]float32, o)
+			for r := range scale {
+				scale[r] = 1
+			}
+		}
+		q := b.int8s(base+"_q", toOIHW(ls, ws.Levels), dims...)
 		zp := b.int8s(base+"_zero_point", make([]int8, o), int64(o))
-		return b.node("DequantizeLinear", base, []string{q, b.floats(base+"_scale", scale, int64(o)), zp}, intAttr("axis", 0)), nil
+		return b.node("DequantizeLinear", base, []string{q, b.floats(base+"_scale", scale, int64(o)), zp}, intAttr("axis", 0)), alpha, nil
 	case bitpack.WeightsDoReFa:
-		if len(w.Levels) != o*k || w.Bits < 1 || w.Bits > 7 {
-			return "", fmt.Errorf("onnx: layer %s: %d dorefa codes of %d bits for %d×%d weights", ls.Name, len(w.Levels), w.Bits, o, k)
+		if len(ws.Levels) != o*k || ws.Bits < 1 || ws.Bits > 7 {
+			return "", nil, fmt.Errorf("onnx: layer %s: %d dorefa codes of %d bits for %d×%d weights", ls.Name, len(ws.Levels), ws.Bits, o, k)
 		}
-		lv := toOIHW(ls, w.Levels)
+		lv := toOIHW(ls, ws.Levels)
 		codes := make([]uint8, len(lv))
 		for i, v := range lv {
 			codes[i] = uint8(v)
 		}
 		q := b.uint8s(base+"_q", codes, dims...)
 		f := b.node("DequantizeLinear", base+"_codes", []string{q, b.scalar(base+"_one", 1), b.uint8s(base+"_zero_point", []uint8{0})})
-		f = b.node("Div", base+"_div", []string{f, b.scalar(base+"_levels", float32(int(1)<<w.Bits-1))})
+		f = b.node("Div", base+"_div", []string{f, b.scalar(base+"_levels", float32(int(1)<<ws.Bits-1))})
 		f = b.node("Mul", base+"_mul", []string{f, b.scalar(base+"_two", 2)})
-		return b.node("Sub", base, []string{f, b.scalar(base+"_one", 1)}), nil
+		return b.node("Sub", base, []string{f, b.scalar(base+"_one", 1)}), nil, nil
 	}
-	return "", fmt.Errorf("%w: layer %s: weight encoding %q", ErrUnsupported, ls.Name, w.Enc)
+	return "", nil, fmt.Errorf("%w: layer %s: weight encoding %q", ErrUnsupported, ls.Name, ws.Enc)
 }
 
 // toOIHW reorders conv weights from lowbit's OHWI to ONNX's OIHW; dense

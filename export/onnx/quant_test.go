@@ -82,7 +82,7 @@ func TestInputQuantExact(t *testing.T) {
 			x := probe(tc.q)
 			want := make([]float32, len(x))
 			tc.q.Quantize(want, x)
-			got := ortRun(t, quantModel(t, tc.q, len(x)), x, 1, 1, len(x))
+			got := ortRun(t, quantModel(t, tc.q, len(x)), optAll, x, 1, 1, len(x))
 			if len(got) != len(x) {
 				t.Fatalf("%d outputs for %d inputs", len(got), len(x))
 			}

@@ -5,6 +5,8 @@
 //
 // IN holds N samples of shape D1×D2×…; they go through the model BATCH at
 // a time as the model's first input, with shape [batch, D1, D2, …].
+// ORTRUN_OPT sets the graph optimization level (disabled, basic, extended,
+// all; default all).
 'use strict';
 const fs = require('fs');
 const ort = require('onnxruntime-node');
@@ -23,9 +25,11 @@ async function main() {
   }
   const x = new Float32Array(buf.buffer, buf.byteOffset, n * per);
   const threads = Number(threadsArg || 1);
-  const session = await ort.InferenceSession.create(model, {
-    intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: ['cpu'],
-  });
+  const opts = { intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: ['cpu'] };
+  if (process.env.ORTRUN_OPT) {
+    opts.graphOptimizationLevel = process.env.ORTRUN_OPT;
+  }
+  const session = await ort.InferenceSession.create(model, opts);
   const parts = [];
   for (let i = 0; i < n; i += batch) {
     const b = Math.min(batch, n - i);
