@@ -85,9 +85,10 @@ func (b *builder) codes(layer, v string, zp uint8, scale float32) string {
 // the float sums are exact integers k and the output is fl(α·k), the
 // packed engine's value, whatever order the runtime sums in.
 func (b *builder) weights(ls *bitpack.LayerSpec) (w string, alpha []float32, err error) {
-	o, k := ls.Out, ls.In*ls.KH*ls.KW
+	o, k := ls.Out, ls.In
 	dims := []int64{int64(o), int64(ls.In)}
 	if ls.Kind == bitpack.LayerConv {
+		k *= ls.KH * ls.KW
 		dims = []int64{int64(o), int64(ls.In), int64(ls.KH), int64(ls.KW)}
 	}
 	ws := &ls.Weights
