@@ -54,7 +54,9 @@ func cmdExport(args []string, stdout io.Writer) error {
 		if err := onnx.Write(path, bm); err != nil {
 			return fmt.Errorf("%s: %w", pos[0], err)
 		}
-		fmt.Fprintf(stdout, "exported %s (%s) to %s (ONNX opset %d; input %s NCHW, output %s)\n", pos[0], m.Spec.String(), path, onnx.Opset, onnx.Input, onnx.Output)
+		in := m.Spec.Input
+		fmt.Fprintf(stdout, "exported %s (%s) to %s (ONNX opset %d; input %q float32 [N,%d,%d,%d] normalised by mean %v std %v, output %q)\n",
+			pos[0], m.Spec.String(), path, onnx.Opset, onnx.Input, in[2], in[0], in[1], info.Mean, info.Std, onnx.Output)
 		return nil
 	}
 	if err := bm.Save(path); err != nil {
