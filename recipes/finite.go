@@ -1,0 +1,52 @@
+package recipes
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/lowbit/lowbit/models"
+)
+
+func finite(v float32) bool {
+	f := float64(v)
+	return !math.IsNaN(f) && !math.IsInf(f, 0)
+}
+
+// firstNonFinite returns the index of the first NaN or Inf in d, or -1.
+func firstNonFinite(d []float32) int {
+	for i, v := range d {
+		if !finite(v) {
+			return i
+		}
+	}
+	return -1
+}
+
+// checkModelFinite checks every weight, BatchNorm statistic and quantizer
+// parameter of m; the error wraps ErrNonFinite and names the tensor.
+func checkModelFinite(m *models.Model) error {
+	for _, t := range modelTensors(m) {
+		if t.Pull != nil {
+			t.Pull()
+		}
+		if i := firstNonFinite(t.Data); i >= 0 {
+			return fmt.Errorf("%w: tensor %s[%d] is %v", ErrNonFinite, t.Name, i, t.Data[i])
+		}
+	}
+	return nil
+}
+
+// CheckFinite reports the first tensor of c holding a NaN or Inf, wrapping
+// ErrNonFinite. LoadInto (and so Restore and a resume) refuses such a checkpoint.
+func (c *Checkpoint) CheckFinite() error {
+	for i, d := range c.Data {
+		if j := firstNonFinite(d); j >= 0 {
+			name := fmt.Sprint(i)
+			if i < len(c.Tensors) {
+				name = c.Tensors[i].Name
+			}
+			return fmt.Errorf("%w: tensor %s[%d] is %v", ErrNonFinite, name, j, d[j])
+		}
+	}
+	return nil
+}
