@@ -3,6 +3,7 @@ package recipes
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 
 	"github.com/lowbit/lowbit/models"
 )
@@ -47,6 +48,39 @@ func (c *Checkpoint) CheckFinite() error {
 			}
 			return fmt.Errorf("%w: tensor %s[%d] is %v", ErrNonFinite, name, j, d[j])
 		}
+	}
+	return nil
+}
+
+// probeBatch is the number of inputs CheckOutputFinite runs.
+const probeBatch = 4
+
+// CheckOutputFinite runs m (evaluation mode) on a few fixed pseudo-random inputs
+// in [−1, 1] and reports NaN or Inf logits, wrapping ErrNonFinite: finite but
+// absurd weights (1e30) pass CheckFinite yet give a model that computes nothing.
+func CheckOutputFinite(m *models.Model) error {
+	if err := checkModelFinite(m); err != nil {
+		return err
+	}
+	net, err := NewNet(m, probeBatch, false, nil)
+	if err != nil {
+		return err
+	}
+	defer net.Close()
+	per := 1
+	for _, d := range m.Spec.Input {
+		per *= d
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, probeBatch*per)
+	for i := range x {
+		x[i] = 2*rng.Float32() - 1
+	}
+	if err := net.Run(x, make([]int32, probeBatch), probeBatch); err != nil {
+		return err
+	}
+	if i := firstNonFinite(net.Logits()); i >= 0 {
+		return fmt.Errorf("%w: the model's logits on a probe input are %v", ErrNonFinite, net.Logits()[i])
 	}
 	return nil
 }

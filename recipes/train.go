@@ -440,6 +440,9 @@ func (r *run) endEpoch(t0 time.Time, skipped int) error {
 	if err != nil {
 		return err
 	}
+	if !finite(float32(tloss)) {
+		return fmt.Errorf("%w: test loss is %v at epoch %d step %d; not saved (last good checkpoint: %s)", ErrNonFinite, tloss, shown, r.epochStepNo, r.lastGood())
+	}
 	ratio, _ := r.flips.Ratio(r.oparams)
 	r.res.Epochs, r.res.Steps, r.res.TestAcc, r.res.TestLoss = r.epoch, r.step, acc, tloss
 	es := EpochStats{Epoch: shown, Epochs: r.cfg.Epochs, TestAcc: acc, TestLoss: tloss, FlipRatio: ratio, Duration: time.Since(t0), Skipped: skipped}

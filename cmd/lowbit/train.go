@@ -171,10 +171,10 @@ func runTrain(cfg recipes.Config, f *trainFlags, ck *recipes.Checkpoint, rep *re
 	if f.threads > 0 {
 		gemm.SetThreads(f.threads)
 	}
-	if ck != nil && ck.Config.Threads > 0 && ck.Config.Threads != gemm.Threads() && gemm.UsingOpenBLAS() {
-		// The built-in kernels sum in an order that does not depend on the thread count; OpenBLAS may.
-		rep.log.Warnf("%s was trained with %d GEMM threads, this run uses %d: with OpenBLAS the result may differ from an uninterrupted run",
-			f.resume, ck.Config.Threads, gemm.Threads())
+	if ck != nil && ck.Config.Threads > 0 && ck.Config.Threads != gemm.Threads() {
+		// Elementwise reductions do not depend on the thread count; GEMM's K split does.
+		rep.log.Warnf("%s was trained with %d GEMM threads, this run uses %d: GEMM sums in a thread-dependent order, so the result will differ slightly from an uninterrupted run (pass -threads %d to match)",
+			f.resume, ck.Config.Threads, gemm.Threads(), ck.Config.Threads)
 	}
 	cfg.OnStep, cfg.OnEpoch = rep.step, rep.epoch
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
