@@ -56,7 +56,7 @@ func (c *Checkpoint) CheckFinite() error {
 const probeBatch = 4
 
 // CheckOutputFinite runs m (evaluation mode) on a few fixed pseudo-random inputs
-// in [−1, 1] and reports NaN or Inf logits, wrapping ErrNonFinite: finite but
+// in [−1, 1] and reports NaN or Inf logits or loss, wrapping ErrNonFinite: finite but
 // absurd weights (1e30) pass CheckFinite yet give a model that computes nothing.
 func CheckOutputFinite(m *models.Model) error {
 	if err := checkModelFinite(m); err != nil {
@@ -81,6 +81,9 @@ func CheckOutputFinite(m *models.Model) error {
 	}
 	if i := firstNonFinite(net.Logits()); i >= 0 {
 		return fmt.Errorf("%w: the model's logits on a probe input are %v", ErrNonFinite, net.Logits()[i])
+	}
+	if loss := net.Loss(); !finite(loss) {
+		return fmt.Errorf("%w: the model's loss on a probe input is %v", ErrNonFinite, loss)
 	}
 	return nil
 }
