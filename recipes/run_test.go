@@ -205,8 +205,12 @@ func TestResumeKeepsRun(t *testing.T) {
 	if err != nil || res.Steps != 7 {
 		t.Fatalf("stopped run: %v, %v", res, err)
 	}
-	if c, err := LoadCheckpoint(stopped.Out); err != nil || c.Epoch != 0 || c.EpochStep != 7 || c.Step != 7 {
-		t.Fatalf("mid-epoch checkpoint: %+v, %v; want epoch 0, epoch step 7", c, err)
+	c, err := LoadCheckpoint(stopped.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Epoch != 0 || c.EpochStep != 7 || c.Step != 7 {
+		t.Fatalf("mid-epoch checkpoint: epoch %d, epoch step %d, step %d; want 0, 7, 7", c.Epoch, c.EpochStep, c.Step)
 	}
 	for _, cut := range []int{27, 0} { // mid epoch 2, then to the end
 		r := Config{Resume: stopped.Out, Out: stopped.Out, Train: train, Test: test, MaxSteps: cut, Workers: 2}
@@ -222,9 +226,9 @@ func TestResumeKeepsRun(t *testing.T) {
 			}
 		}
 	}
-	c, _ := LoadCheckpoint(stopped.Out)
+	c, _ = LoadCheckpoint(stopped.Out)
 	if s := c.Settings(); s.Recipe != "bnn" || s.LatentClip != 1 || s.Seed != 9 || s.Schedule != StepDecay || s.Warmup != 3 || s.Epochs != 2 {
-		t.Errorf("settings after the resumes: %+v", s)
+		t.Errorf("settings after the resumes: recipe %q clip %v seed %d schedule %s warmup %d epochs %d", s.Recipe, s.LatentClip, s.Seed, s.Schedule, s.Warmup, s.Epochs)
 	}
 }
 

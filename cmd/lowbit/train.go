@@ -171,10 +171,8 @@ func runTrain(cfg recipes.Config, f *trainFlags, ck *recipes.Checkpoint, rep *re
 	if f.threads > 0 {
 		gemm.SetThreads(f.threads)
 	}
-	if ck != nil && ck.Config.Threads > 0 && ck.Config.Threads != gemm.Threads() {
-		// Elementwise reductions do not depend on the thread count; GEMM's K split does.
-		rep.log.Warnf("%s was trained with %d GEMM threads, this run uses %d: GEMM sums in a thread-dependent order, so the result will differ slightly from an uninterrupted run (pass -threads %d to match)",
-			f.resume, ck.Config.Threads, gemm.Threads(), ck.Config.Threads)
+	if w := threadWarning(f.resume, ck, gemm.Threads()); w != "" {
+		rep.log.Warn(w)
 	}
 	cfg.OnStep, cfg.OnEpoch = rep.step, rep.epoch
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -191,6 +189,17 @@ func runTrain(cfg recipes.Config, f *trainFlags, ck *recipes.Checkpoint, rep *re
 	fmt.Fprintf(stdout, "%s on %s: test accuracy %.2f%% after %d epochs (%d steps, %.1f ms/step); checkpoint %s\n",
 		res.Model.Spec.String(), cfg.Dataset, 100*res.TestAcc, res.Epochs, res.Steps, float64(res.StepTime.Microseconds())/1e3, cfg.Out)
 	return nil
+}
+
+// threadWarning says when a resume runs GEMM on another thread count than the
+// checkpoint's run. Elementwise reductions do not depend on the thread count;
+// GEMM's K split does, so the result would differ slightly.
+func threadWarning(path string, ck *recipes.Checkpoint, threads int) string {
+	if ck == nil || ck.Config.Threads == 0 || ck.Config.Threads == threads {
+		return ""
+	}
+	return fmt.Sprintf("%s was trained with %d GEMM threads, this run uses %d: GEMM sums in a thread-dependent order, so the result will differ slightly from an uninterrupted run (pass -threads %d to match)",
+		path, ck.Config.Threads, threads, ck.Config.Threads)
 }
 
 // trainConfig turns train's flags into a run, the one place that defines their
