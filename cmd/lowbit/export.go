@@ -30,7 +30,7 @@ func cmdExport(args []string, stdout io.Writer) error {
 		return fmt.Errorf("want one checkpoint path, got %d arguments", len(pos))
 	}
 	if *format != "lbq" && *format != "onnx" {
-		return fmt.Errorf("-format %q: want lbq or onnx", *format)
+		return usagef("-format %q: want lbq or onnx", *format)
 	}
 	path := *out
 	if path == "" {

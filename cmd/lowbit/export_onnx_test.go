@@ -51,7 +51,7 @@ func TestExportONNX(t *testing.T) {
 		})
 	}
 	code, _, errOut := runCLI("export", ckpt, "-format", "tflite")
-	if code != 1 || !strings.Contains(errOut, `-format "tflite"`) {
+	if code != 2 || !strings.Contains(errOut, `-format "tflite"`) {
 		t.Errorf("bad format: exit %d: %s", code, errOut)
 	}
 }
