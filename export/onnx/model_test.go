@@ -204,8 +204,9 @@ func agreement(got, want []float32, y []int32, classes int) (agree, within int, 
 	return agree, within, worst, worstRow, float64(correct) / float64(len(y))
 }
 
-// checkModel exports m to ONNX, runs it in ONNX Runtime on the data and
-// compares it with the training graph's eval forward.
+// checkModel exports m to ONNX, checks it with ONNX's checker, runs it in
+// ONNX Runtime on the data and compares it with the training graph's eval
+// forward.
 func checkModel(t *testing.T, m *models.Model, d *dataSet) {
 	t.Helper()
 	ortRunner(t)
@@ -217,6 +218,7 @@ func checkModel(t *testing.T, m *models.Model, d *dataSet) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	onnxCheck(t, raw)
 	n := len(d.y)
 	t0 := time.Now()
 	want := graphLogits(t, m, d.x, d.y)

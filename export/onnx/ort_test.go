@@ -82,3 +82,28 @@ func f32Bytes(x []float32) []byte {
 	}
 	return b
 }
+
+// onnxCheck runs ONNX's own checker (Debian python3-onnx 1.12, with shape
+// inference) on the model, skipping t (or failing it under
+// LOWBIT_REQUIRE_DATA=1) when it is not installed.
+func onnxCheck(t testing.TB, model []byte) {
+	t.Helper()
+	const script = "import sys, onnx; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)"
+	var py string
+	for _, p := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(p, "-c", "import onnx").Run() == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" {
+		datatest.Missing(t, "ONNX checker: no python3 with the onnx module (apt-get install python3-onnx)")
+	}
+	path := filepath.Join(t.TempDir(), "model.onnx")
+	if err := os.WriteFile(path, model, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command(py, "-c", script, path).CombinedOutput(); err != nil {
+		t.Fatalf("onnx.checker: %v\n%s", err, b)
+	}
+}
