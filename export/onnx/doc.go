@@ -4,10 +4,10 @@
 //
 // Every quantizer becomes standard ops that evaluate lowbit's float32
 // operations in lowbit's order, so the quantized values are bit-identical:
-//   - Input quantizers with integer codes (LSQ, DoReFa/uniform, PACT):
-//     Clip, a Mul by lowbit's own float32 scale, QuantizeLinear to uint8
-//     codes (scale 1, so exact, and round half to even like lowbit) and
-//     DequantizeLinear.
+//   - Input quantizers with integer codes (LSQ, DoReFa/uniform, PACT): a
+//     Mul by lowbit's own float32 scale, Clip to the code range,
+//     QuantizeLinear to uint8 codes (scale 1, so exact, and round half to
+//     even like lowbit) and DequantizeLinear (and a Div for DoReFa's c/L).
 //   - Sign inputs: Where(x ≥ 0, +1, −1), which keeps lowbit's
 //     sign(0) = +1 (ONNX's Sign(0) is 0).
 //   - Sign weights (XNOR, BNN, DoReFa 1-bit): int8 ±1 levels through

@@ -14,16 +14,15 @@ const maxCodes = 256
 // [bitpack.InputQuant.Quantize] (the training forward) in the same order,
 // so ONNX Runtime computes the same values bit for bit:
 //
-//	sign:    Where(x >= 0, +1, −1)                        (ONNX Sign(0) is 0)
-//	uniform: DQ(Q(Clip(x,0,1)·L)) / L                      round(L·clip(x,0,1))/L
-//	lsq:     DQ_s,QN(Q_QN(Clip(x·fl(1/s), −QN, QP)))       round(clip(x·(1/s)))·s
-//	pact:    DQ_fl(α/L)(Q(Clip(x,0,α)·fl(L/α)))            round(clip(x,0,α)·(L/α))·(α/L)
+//	sign:   Where(x >= 0, +1, −1)     (ONNX Sign(0) is 0; lowbit's sign(0) is +1)
+//	codes:  c = round(clip(x·mul, lo, hi)), value c·num/den:
+//	        Mul(mul) → Clip(lo, hi) → QuantizeLinear(1, −lo) → DequantizeLinear(num, −lo) [→ Div(den)]
 //
-// Q is QuantizeLinear with scale 1 (exact: x/1 = x, round half to even,
-// like lowbit) to uint8 codes, DQ is DequantizeLinear, (c − zp)·scale. The
-// scale is applied by a Mul before Q rather than as Q's divisor because
-// lowbit multiplies by the float32 reciprocal, and x·fl(1/s) and x/s
-// differ in the last bit for some x.
+// QuantizeLinear has scale 1 (exact: x/1 = x, then round half to even, as
+// lowbit rounds) and uint8 codes with zero point −lo; DequantizeLinear
+// computes (c + lo)·num. The scale is a Mul before QuantizeLinear rather
+// than QuantizeLinear's divisor because lowbit multiplies by a float32
+// reciprocal, and x·fl(1/s) and x/s differ in the last bit for some x.
 func (b *builder) input(layer string, q bitpack.InputQuant, x string) (string, error) {
 	if q.Kind == bitpack.QuantNone {
 		return x, nil
@@ -32,44 +31,51 @@ func (b *builder) input(layer string, q bitpack.InputQuant, x string) (string, e
 		ge := b.node("GreaterOrEqual", layer+"/sign_ge", []string{x, b.scalar(layer+"/zero", 0)})
 		return b.node("Where", layer+"/sign", []string{ge, b.scalar(layer+"/plus1", 1), b.scalar(layer+"/minus1", -1)}), nil
 	}
-	if err := q.Validate(); err != nil {
+	lq, err := linearForm(q)
+	if err != nil {
 		return "", fmt.Errorf("%w: layer %s: input quantizer %s: %v", ErrUnsupported, layer, q, err)
 	}
-	if !q.HasCodes() {
-		return "", fmt.Errorf("%w: layer %s: input quantizer %s", ErrUnsupported, layer, q)
-	}
-	if q.MaxCode()+1 > maxCodes {
+	if lq.hi-lq.lo+1 > maxCodes {
 		return "", fmt.Errorf("%w: layer %s: input quantizer %s has %d codes, more than uint8 QuantizeLinear holds",
-			ErrUnsupported, layer, q, q.MaxCode()+1)
+			ErrUnsupported, layer, q, lq.hi-lq.lo+1)
 	}
-	clip := func(v string, lo, hi float32) string {
-		return b.node("Clip", layer+"/clip", []string{v, b.scalar(layer+"/lo", lo), b.scalar(layer+"/hi", hi)})
+	v := b.node("Mul", layer+"/x_mul", []string{x, b.scalar(layer+"/x_mul_k", lq.mul)})
+	v = b.node("Clip", layer+"/x_clip", []string{v, b.scalar(layer+"/x_lo", float32(lq.lo)), b.scalar(layer+"/x_hi", float32(lq.hi))})
+	z := b.uint8s(layer+"/x_zero_point", []uint8{uint8(-lq.lo)})
+	c := b.node("QuantizeLinear", layer+"/x_q", []string{v, b.scalar(layer+"/x_one", 1), z})
+	v = b.node("DequantizeLinear", layer+"/x_dq", []string{c, b.scalar(layer+"/x_scale", lq.num), z})
+	if lq.den != 1 {
+		v = b.node("Div", layer+"/x_div", []string{v, b.scalar(layer+"/x_den", lq.den)})
 	}
-	mul := func(v string, c float32) string {
-		return b.node("Mul", layer+"/mul", []string{v, b.scalar(layer+"/k", c)})
+	return v, nil
+}
+
+// linear is an input quantizer with integer codes in lowbit's float32
+// order: c = round(clip(x·mul, lo, hi)), value (c·num)/den.
+type linear struct {
+	mul, num, den float32
+	lo, hi        int
+}
+
+// linearForm reads q's codes and scales. Uniform and PACT clip before they
+// scale in bitpack (clip(x, 0, 1)·L, clip(x, 0, α)·(L/α)); clipping the
+// scaled value to [0, L] instead gives the same codes, since both products
+// round to within half a code of L at the top (TestInputQuantExact).
+func linearForm(q bitpack.InputQuant) (linear, error) {
+	if err := q.Validate(); err != nil {
+		return linear{}, err
 	}
 	switch q.Kind {
 	case bitpack.QuantUniform:
 		l := float32(q.Levels)
-		c := b.codes(layer, mul(clip(x, 0, 1), l), 0, 1)
-		return b.node("Div", layer+"/div", []string{c, b.scalar(layer+"/levels", l)}), nil
+		return linear{mul: l, lo: 0, hi: q.Levels, num: 1, den: l}, nil
 	case bitpack.QuantLSQ:
-		s := q.Step
-		v := clip(mul(x, 1/s), -float32(q.QN), float32(q.QP))
-		return b.codes(layer, v, uint8(q.QN), s), nil
+		return linear{mul: 1 / q.Step, lo: -q.QN, hi: q.QP, num: q.Step, den: 1}, nil
 	case bitpack.QuantPACT:
-		a, l := q.Alpha, float32(q.Levels)
-		return b.codes(layer, mul(clip(x, 0, a), l/a), 0, a/l), nil
+		l := float32(q.Levels)
+		return linear{mul: l / q.Alpha, lo: 0, hi: q.Levels, num: q.Alpha / l, den: 1}, nil
 	}
-	return "", fmt.Errorf("%w: layer %s: input quantizer %s", ErrUnsupported, layer, q)
-}
-
-// codes quantizes v (already scaled and clipped to [−zp, 255−zp]) to uint8
-// codes with zero point zp and dequantizes them with the given scale.
-func (b *builder) codes(layer, v string, zp uint8, scale float32) string {
-	z := b.uint8s(layer+"/x_zero_point", []uint8{zp})
-	c := b.node("QuantizeLinear", layer+"/x_q", []string{v, b.scalar(layer+"/one", 1), z})
-	return b.node("DequantizeLinear", layer+"/x_dq", []string{c, b.scalar(layer+"/x_scale", scale), z})
+	return linear{}, fmt.Errorf("kind %q has no integer codes", q.Kind)
 }
 
 // weights adds a conv (OHWI in lowbit, OIHW in ONNX) or dense ([Out][In])
