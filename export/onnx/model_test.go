@@ -275,6 +275,6 @@ func TestRecipesAgreement(t *testing.T) {
 // the first 500 test images.
 func TestResNet20Agreement(t *testing.T) {
 	ortRunner(t)
-	m, d := trained(t, "xnor", "resnet20", "cifar10", 10, 500)
+	m, d := trained(t, "xnor", "resnet20", "cifar10", 20, 500)
 	checkModel(t, m, d)
 }
