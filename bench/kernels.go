@@ -17,6 +17,7 @@ import (
 
 	"github.com/lowbit/lowbit/bitpack"
 	"github.com/lowbit/lowbit/export"
+	"github.com/lowbit/lowbit/internal/benchproc"
 	"github.com/lowbit/lowbit/internal/gemm"
 	"github.com/lowbit/lowbit/models"
 	"github.com/lowbit/lowbit/recipes"
@@ -61,7 +62,7 @@ type KernelOptions struct {
 	// repeats within the sample. Default 80ms.
 	MinSample time.Duration
 	// Reruns bounds how often a disturbed round of a group is re-run (see
-	// quietWatch); default 3, negative: never.
+	// benchproc.Watch); default 3, negative: never.
 	Reruns     int
 	Command    string
 	OnProgress func(msg string)
@@ -150,7 +151,7 @@ type KernelRow struct {
 	Err    string
 }
 
-// QuietStats summarises the disturbance checks of a run (see quietWatch).
+// QuietStats summarises the disturbance checks of a run (see benchproc.Watch).
 type QuietStats struct {
 	MaxReruns   int           // re-runs allowed per round of a group
 	MaxWait     time.Duration // longest wait for quiet before a re-run
@@ -361,17 +362,17 @@ func RunKernels(o KernelOptions) (*KernelReport, error) {
 	progress("warming up %d kernels", len(all))
 	calibrate(all, o.MinSample)
 	groups := groupsOf(all)
-	q := &quietWatch{probe: func() float64 {
+	q := &benchproc.Watch{Probe: func() float64 {
 		const reps = 256
 		t0 := time.Now()
 		popcntSink += popcntLoop(calA, calB, reps)
 		return reps * 512 / time.Since(t0).Seconds()
 	}}
 	if o.probe != nil {
-		q.probe = o.probe
+		q.Probe = o.probe
 	}
 	for range 4 {
-		q.runProbe()
+		q.RunProbe()
 	}
 	maxReruns := max(0, o.Reruns)
 	maxWait := max(10*time.Millisecond, min(3*time.Second, 30*o.MinSample))
@@ -387,33 +388,33 @@ func RunKernels(o KernelOptions) (*KernelReport, error) {
 				for i, k := range g {
 					n0[i] = len(k.secs)
 				}
-				m := q.start()
+				m := q.Start()
 				// Rotate the order within each group every round.
 				for i := range g {
 					g[(i+r)%len(g)].sample()
 				}
-				foreign, probe, disturbed := q.end(m)
+				foreign, probe, disturbed := q.End(m)
 				// At most maxReruns per round of a group, and on a machine
 				// that never quietens no more than one per round of a group
 				// on average.
-				if !disturbed || try >= maxReruns || q.reruns >= len(groups)*o.Rounds {
-					q.kept(foreign, probe, disturbed)
+				if !disturbed || try >= maxReruns || q.Reruns >= len(groups)*o.Rounds {
+					q.Kept(foreign, probe, disturbed)
 					break
 				}
 				// Drop the round for every kernel of the group (the rounds
 				// stay paired) and take it again once the machine is quiet.
-				q.reruns++
+				q.Reruns++
 				for i, k := range g {
 					k.secs = k.secs[:n0[i]]
 				}
 				progress("%s: round %d disturbed (other processes %.2f CPU, probe %.0f%% of best); re-running", g[0].group, r+1, foreign, 100*probe)
-				q.settle(maxWait)
+				q.Settle(maxWait)
 			}
 		}
 	}
-	rep.Quiet = QuietStats{MaxReruns: maxReruns, MaxWait: maxWait, GroupRounds: q.groupRounds, Reruns: q.reruns, Disturbed: q.disturbed,
-		ForeignMax: q.foreignMax, ProbeMin: q.probeMin}
-	if !q.cpuKnown {
+	rep.Quiet = QuietStats{MaxReruns: maxReruns, MaxWait: maxWait, GroupRounds: q.Rounds, Reruns: q.Reruns, Disturbed: q.Disturbed,
+		ForeignMax: q.ForeignMax, ProbeMin: q.ProbeMin}
+	if !q.CPUKnown {
 		rep.Quiet.ForeignMax = -1
 	}
 	rep.LoadEnd = LoadAvgNow()

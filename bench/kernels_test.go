@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -107,45 +106,6 @@ func TestKernelsRerun(t *testing.T) {
 	rep.WriteMarkdown(&b)
 	if !strings.Contains(b.String(), "6 of 6 rounds of a group were still disturbed after up to 1 re-run and included") {
 		t.Error("report does not warn about disturbed rounds")
-	}
-}
-
-// TestQuietWatch: a slow probe marks a round disturbed unless it is fast
-// again after a forced GC.
-func TestQuietWatch(t *testing.T) {
-	var script []float64
-	q := &quietWatch{probe: func() float64 {
-		v := script[0]
-		script = script[1:]
-		return v
-	}}
-	script = []float64{10, 9}
-	q.runProbe()
-	// start 10 10; end slow 4 4, then 9 9 after the GC: quiet.
-	script = []float64{10, 10, 4, 4, 9, 9}
-	m := q.start()
-	if _, p, bad := q.end(m); bad || p != 0.9 {
-		t.Errorf("probe %v, disturbed %v; want 0.9, quiet", p, bad)
-	}
-	// start 10 10; end 4 4 and 5 5 after the GC: disturbed.
-	script = []float64{10, 10, 4, 4, 5, 5}
-	m = q.start()
-	if _, p, bad := q.end(m); !bad || p != 0.5 {
-		t.Errorf("probe %v, disturbed %v; want 0.5, disturbed", p, bad)
-	}
-	if len(script) != 0 {
-		t.Errorf("%d probe values left", len(script))
-	}
-}
-
-func TestMachineCPU(t *testing.T) {
-	busy, ok1 := machineBusy()
-	own, ok2 := processCPU()
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("no /proc")
-	}
-	if !ok1 || !ok2 || busy <= 0 || own < 0 || own > busy {
-		t.Errorf("machine busy %v (%v), own %v (%v)", busy, ok1, own, ok2)
 	}
 }
 
