@@ -130,3 +130,42 @@ func TestPopcntLoop(t *testing.T) {
 		t.Errorf("popcntLoop = %d, want 30", got)
 	}
 }
+
+// TestKernelTargetsFastest: each shape is judged against the faster of
+// OpenBLAS and our sgemm; without OpenBLAS, or with it forced off its
+// native kernel, no verdict is given.
+func TestKernelTargetsFastest(t *testing.T) {
+	base := KernelReport{OpenBLAS: true, shapes: []GEMMShape{{1, 2, 3}, {4, 5, 6}}, ob: "ob", sg: "sg", xnorGo: "go"}
+	rows := []KernelRow{
+		{Group: "1×2×3", Name: "ob", Median: 2}, {Group: "1×2×3", Name: "sg", Median: 3},
+		{Group: "1×2×3", Name: "go", Median: 0.5, Vs: map[string]float64{"ob": 4, "sg": 6}},
+		{Group: "4×5×6", Name: "ob", Median: 3}, {Group: "4×5×6", Name: "sg", Median: 1},
+		{Group: "4×5×6", Name: "go", Median: 0.5, Vs: map[string]float64{"ob": 6, "sg": 2}},
+	}
+	for _, c := range []struct {
+		name      string
+		openblas  bool
+		forced    []string
+		threshold float64
+		verdict   string
+	}{
+		{"passes against the faster", true, nil, 2, "PASS"},
+		{"fails against our faster sgemm", true, nil, 2.5, "FAIL"},
+		{"no OpenBLAS", false, nil, 2, "n/a"},
+		{"forced core type", true, []string{"OPENBLAS_CORETYPE=Haswell"}, 2, "n/a"},
+	} {
+		r := base
+		r.OpenBLAS, r.OpenBLASForced = c.openblas, c.forced
+		refs := []string{"sg"}
+		if c.openblas {
+			refs = []string{"ob", "sg"}
+		}
+		tg := r.check("t", rows, []string{"1×2×3", "4×5×6"}, "go", refs, func(x float64) bool { return x >= c.threshold }, "why")
+		if tg.Verdict != c.verdict {
+			t.Errorf("%s: %+v, want %s", c.name, tg, c.verdict)
+		}
+		if c.openblas && !strings.Contains(tg.Text, "1×2×3 4.0× (vs ob), 4×5×6 2.0× (vs sg)") {
+			t.Errorf("%s: text %q does not name the faster reference per shape", c.name, tg.Text)
+		}
+	}
+}

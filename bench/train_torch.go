@@ -24,7 +24,7 @@ var torchModels = map[string]bool{"lenet5": true, "resnet20": true, "resnet18": 
 // peerUnset are the variables a peer does not inherit: OpenBLAS reads them
 // when it loads, and a forced core type (this project's machines set
 // OPENBLAS_CORETYPE=Haswell) keeps it off its native kernel.
-var peerUnset = []string{"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
+var peerUnset = benchproc.OpenBLASForcing()
 
 // TorchInfo is what a PyTorch worker reports about itself (torch_train.py's
 // "info" reply).

@@ -145,3 +145,8 @@ func Removed(base []string, unset []string) []string {
 	}
 	return out
 }
+
+// OpenBLASForcing names the variables that, set when OpenBLAS loads, keep
+// it off its native kernel (a forced core type, a cache size): a peer that
+// runs as its users would runs without them.
+func OpenBLASForcing() []string { return []string{"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"} }
