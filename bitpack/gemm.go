@@ -225,18 +225,22 @@ func xnorRowsGo(out []int32, ldo int, a *Matrix, w *Panels, r0, r1 int) {
 			o[2] = int32(k - 2*(ones[6]+2*twos[6]))
 			o[3] = int32(k - 2*(ones[7]+2*twos[7]))
 		}
-		for ; c < n; c++ {
-			wc := w.rows[c*words : (c+1)*words]
-			o0[c] = int32(k - 2*xorPop(a0, wc))
-			o1[c] = int32(k - 2*xorPop(a1, wc))
-		}
+		xnorEdge(o0[c:], a0, w, c, k)
+		xnorEdge(o1[c:], a1, w, c, k)
 	}
 	if r < r1 { // an odd last row
-		ar := a.Data[r*words : (r+1)*words]
-		or := out[r*ldo : r*ldo+n]
-		for c := range or {
-			or[c] = int32(k - 2*xorPop(ar, w.rows[c*words:(c+1)*words]))
-		}
+		xnorEdge(out[r*ldo:r*ldo+n], a.Data[r*words:(r+1)*words], w, 0, k)
+	}
+}
+
+// xnorEdge computes the dot products of one packed row ar with channels
+// c0.. of w (row-major) into o: the columns and rows left over by
+// xnorRowsGo's 2×4 tiles.
+func xnorEdge(o []int32, ar []uint64, w *Panels, c0, k int) {
+	words := len(ar)
+	for i := range o {
+		c := c0 + i
+		o[i] = int32(k - 2*xorPop(ar, w.rows[c*words:(c+1)*words]))
 	}
 }
 
