@@ -262,3 +262,38 @@ func TestTrainBusy(t *testing.T) {
 		}
 	}
 }
+
+// TestTorchPeerEnv: the PyTorch peer's process gets passive OpenMP waits,
+// its thread count and no OpenBLAS core type; this process keeps its own.
+func TestTorchPeerEnv(t *testing.T) {
+	t.Setenv("OPENBLAS_CORETYPE", "Haswell")
+	t.Setenv("OMP_WAIT_POLICY", "ACTIVE")
+	tp := &torchPeer{python: "/nonexistent/python3", script: "/nonexistent/torch_train.py", version: "9.9",
+		threads: []int{1, 2}, removed: []string{"OPENBLAS_CORETYPE=Haswell"}}
+	cmd := tp.command("resnet18", 32, 2, 1, 7)
+	env := strings.Join(cmd.Env, "\n") + "\n"
+	for _, c := range []struct {
+		entry string
+		want  bool
+	}{
+		{"OMP_WAIT_POLICY=PASSIVE\n", true}, {"OMP_NUM_THREADS=2\n", true},
+		{"OMP_WAIT_POLICY=ACTIVE\n", false}, {"OPENBLAS_CORETYPE=", false},
+	} {
+		if strings.Contains(env, c.entry) != c.want {
+			t.Errorf("peer environment has %q: %v, want %v", c.entry, !c.want, c.want)
+		}
+	}
+	if os.Getenv("OPENBLAS_CORETYPE") != "Haswell" {
+		t.Error("the harness changed its own environment")
+	}
+	if got := strings.Join(cmd.Args, " "); got != "/nonexistent/python3 /nonexistent/torch_train.py --model resnet18 --batch 32 --threads 2 --warmup 1 --seed 7" {
+		t.Errorf("command %q", got)
+	}
+	note := tp.note(&TorchInfo{BLASInfo: "generic", BLAS: "libopenblasp-r0.3.21.so", CoreType: "Cooperlake", MKLDNN: true})
+	for _, want := range []string{"torch.set_num_threads(1) and torch.set_num_threads(2)", "ours had OPENBLAS_CORETYPE=Haswell",
+		"OpenBLAS core: Cooperlake", "oneDNN (mkldnn): on"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("note lacks %q: %s", want, note)
+		}
+	}
+}

@@ -22,7 +22,7 @@ const (
 //     best speed in this run (also after a forced GC, see check): it also
 //     catches a busy sibling hyperthread the guest cannot see.
 //
-// The counters fields are statistics for a report.
+// Its exported counters are statistics for a report.
 type Watch struct {
 	Probe     func() float64 // probe speed, higher is faster; nil: no probe
 	probeBest float64
