@@ -27,7 +27,7 @@ type TrainOptions struct {
 	Warmup  int      // untimed steps before the first round; default 3
 	// Budget bounds the timed rounds: after warm-up, a model whose configs
 	// would take too long gets fewer steps per round (all its configs the
-	// same). 0 means 3 minutes; starting the workers (building graphs,
+	// same). 0 means 5 minutes; starting the workers (building graphs,
 	// warm-up) comes on top, a few minutes for every recipe on ResNet-20.
 	Budget time.Duration
 	// MaxWorkers bounds the workers a model runs at once besides fp and
