@@ -157,16 +157,12 @@ func xnorRowsGo(out []int32, ldo int, a *Matrix, w *Panels, r0, r1 int) {
 	r := r0
 	for ; r+2 <= r1; r += 2 {
 		a0 := a.Data[r*words : (r+1)*words]
-		a1 := a.Data[(r+1)*words : (r+2)*words]
-		a1 = a1[:len(a0)]
-		o0 := out[r*ldo : r*ldo+n]
-		o1 := out[(r+1)*ldo : (r+1)*ldo+n]
+		a1 := a.Data[(r+1)*words : (r+2)*words][:len(a0)]
+		o0, o1 := out[r*ldo:r*ldo+n], out[(r+1)*ldo:(r+1)*ldo+n]
 		c := 0
 		for ; c+4 <= n; c += 4 {
-			w0 := w.rows[c*words : (c+1)*words]
-			w1 := w.rows[(c+1)*words : (c+2)*words]
-			w2 := w.rows[(c+2)*words : (c+3)*words]
-			w3 := w.rows[(c+3)*words : (c+4)*words]
+			w0, w1 := w.rows[c*words:(c+1)*words], w.rows[(c+1)*words:(c+2)*words]
+			w2, w3 := w.rows[(c+2)*words:(c+3)*words], w.rows[(c+3)*words:(c+4)*words]
 			w0, w1, w2, w3 = w0[:len(a0)], w1[:len(a0)], w2[:len(a0)], w3[:len(a0)]
 			// ones[i]: Σ pop(sum words) for pair i (row i/4, channel i%4);
 			// twos[i]: Σ pop(carry words), each bit worth 2.
@@ -225,22 +221,23 @@ func xnorRowsGo(out []int32, ldo int, a *Matrix, w *Panels, r0, r1 int) {
 			o[2] = int32(k - 2*(ones[6]+2*twos[6]))
 			o[3] = int32(k - 2*(ones[7]+2*twos[7]))
 		}
-		xnorEdge(o0[c:], a0, w, c, k)
-		xnorEdge(o1[c:], a1, w, c, k)
+		for ; c < n; c++ {
+			wc := w.rows[c*words : (c+1)*words]
+			o0[c] = int32(k - 2*xorPop(a0, wc))
+			o1[c] = int32(k - 2*xorPop(a1, wc))
+		}
 	}
 	if r < r1 { // an odd last row
-		xnorEdge(out[r*ldo:r*ldo+n], a.Data[r*words:(r+1)*words], w, 0, k)
+		xnorRow(out[r*ldo:r*ldo+n], a.Data[r*words:(r+1)*words], w, k)
 	}
 }
 
-// xnorEdge computes the dot products of one packed row ar with channels
-// c0.. of w (row-major) into o: the columns and rows left over by
-// xnorRowsGo's 2×4 tiles.
-func xnorEdge(o []int32, ar []uint64, w *Panels, c0, k int) {
+// xnorRow computes the dot products of one packed row ar with every
+// channel of w (row-major) into o: xnorRowsGo's odd last row.
+func xnorRow(o []int32, ar []uint64, w *Panels, k int) {
 	words := len(ar)
-	for i := range o {
-		c := c0 + i
-		o[i] = int32(k - 2*xorPop(ar, w.rows[c*words:(c+1)*words]))
+	for c := range o {
+		o[c] = int32(k - 2*xorPop(ar, w.rows[c*words:(c+1)*words]))
 	}
 }
 
