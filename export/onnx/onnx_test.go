@@ -86,8 +86,8 @@ func TestEncodeRefuses(t *testing.T) {
 		name string
 		q    bitpack.InputQuant
 	}{
-		{"lsq-9bit", bitpack.InputQuant{Kind: bitpack.QuantLSQ, Step: 0.01, QP: 511}},
-		{"uniform-10bit", bitpack.InputQuant{Kind: bitpack.QuantUniform, Levels: 1023}},
+		{"lsq-9bit", lsqQ(0.01, 0, 511)},
+		{"uniform-10bit", levelsQ(1023)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bm, err := bitpack.NewModel(bitpack.Spec{Input: []int{1, 1, 4}, Classes: 2, Layers: []bitpack.LayerSpec{{

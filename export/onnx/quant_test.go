@@ -11,22 +11,37 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// Input quantizers as lowbit's quantizers describe them: DoReFa's L
+// levels on [0, 1], LSQ's step s with codes in [−qn, qp], PACT's clip α
+// with L levels.
+func levelsQ(l int) bitpack.InputQuant {
+	return bitpack.InputQuant{Kind: bitpack.QuantUniform, Levels: l}
+}
+
+func lsqQ(s float32, qn, qp int) bitpack.InputQuant {
+	return bitpack.InputQuant{Kind: bitpack.QuantLSQ, Step: s, QN: qn, QP: qp}
+}
+
+func pactQ(alpha float32, l int) bitpack.InputQuant {
+	return bitpack.InputQuant{Kind: bitpack.QuantPACT, Alpha: alpha, Levels: l}
+}
+
 var inputQuants = []struct {
 	name string
 	q    bitpack.InputQuant
 }{
 	{"sign", bitpack.InputQuant{Kind: bitpack.QuantSign}},
-	{"uniform-1", bitpack.InputQuant{Kind: bitpack.QuantUniform, Levels: 1}},
-	{"uniform-3", bitpack.InputQuant{Kind: bitpack.QuantUniform, Levels: 3}},
-	{"uniform-15", bitpack.InputQuant{Kind: bitpack.QuantUniform, Levels: 15}},
-	{"uniform-255", bitpack.InputQuant{Kind: bitpack.QuantUniform, Levels: 255}},
-	{"lsq-u2", bitpack.InputQuant{Kind: bitpack.QuantLSQ, Step: 0.7, QP: 3}},
-	{"lsq-u4", bitpack.InputQuant{Kind: bitpack.QuantLSQ, Step: 0.1, QP: 15}},
-	{"lsq-u4-odd", bitpack.InputQuant{Kind: bitpack.QuantLSQ, Step: 0.0731, QP: 15}},
-	{"lsq-u8", bitpack.InputQuant{Kind: bitpack.QuantLSQ, Step: 0.0217, QP: 255}},
-	{"lsq-s8", bitpack.InputQuant{Kind: bitpack.QuantLSQ, Step: 0.013, QN: 128, QP: 127}},
-	{"pact-2", bitpack.InputQuant{Kind: bitpack.QuantPACT, Alpha: 2.7, Levels: 3}},
-	{"pact-4", bitpack.InputQuant{Kind: bitpack.QuantPACT, Alpha: 6.1, Levels: 15}},
+	{"uniform-1", levelsQ(1)},
+	{"uniform-3", levelsQ(3)},
+	{"uniform-15", levelsQ(15)},
+	{"uniform-255", levelsQ(255)},
+	{"lsq-u2", lsqQ(0.7, 0, 3)},
+	{"lsq-u4", lsqQ(0.1, 0, 15)},
+	{"lsq-u4-odd", lsqQ(0.0731, 0, 15)},
+	{"lsq-u8", lsqQ(0.0217, 0, 255)},
+	{"lsq-s8", lsqQ(0.013, 128, 127)},
+	{"pact-2", pactQ(2.7, 3)},
+	{"pact-4", pactQ(6.1, 15)},
 }
 
 // probe returns inputs covering the quantizer's range, every rounding
@@ -102,32 +117,34 @@ func TestInputQuantExact(t *testing.T) {
 }
 
 // TestProbeSeparatesNaive: the probe holds values on which the naive form
-// QuantizeLinear(x, s) would differ from lowbit's LSQ, so
+// QuantizeLinear(x, s) would differ from lowbit's LSQ and PACT, so
 // TestInputQuantExact can tell the exact form from it.
 func TestProbeSeparatesNaive(t *testing.T) {
-	naiveDiffs := 0
+	naive := 0
 	for _, tc := range inputQuants {
 		x := probe(tc.q)
 		want := make([]float32, len(x))
 		tc.q.Quantize(want, x)
-		naiveDiffs += naiveLSQDiffs(tc.q, x, want)
+		naive += naiveDiffs(tc.q, x, want)
 	}
-	t.Logf("QuantizeLinear with the LSQ step as its divisor would differ from lowbit on %d probe values", naiveDiffs)
-	if naiveDiffs == 0 {
+	t.Logf("QuantizeLinear with the code step as its divisor would differ from lowbit on %d probe values", naive)
+	if naive == 0 {
 		t.Error("the probe has no value where x/s and x·fl(1/s) round differently; it could not tell the exact form from the naive one")
 	}
 }
 
-// naiveLSQDiffs counts the probe values on which round(clip(x/s))·s (what
-// QuantizeLinear(x, s) computes) differs from lowbit's LSQ output.
-func naiveLSQDiffs(q bitpack.InputQuant, x, want []float32) int {
-	if q.Kind != bitpack.QuantLSQ {
+// naiveDiffs counts the probe values on which round(clip(x/s))·s, what
+// QuantizeLinear(x, s) computes with the code step s as its divisor,
+// differs from lowbit's output (quantizers whose value is c·s: LSQ, PACT).
+func naiveDiffs(q bitpack.InputQuant, x, want []float32) int {
+	lq, err := linearForm(q)
+	if err != nil || lq.den != 1 {
 		return 0
 	}
 	n := 0
 	for i, v := range x {
-		c := float32(math.RoundToEven(float64(min(max(v/q.Step, -float32(q.QN)), float32(q.QP)))))
-		if c*q.Step != want[i] {
+		c := float32(math.RoundToEven(float64(min(max(v/lq.num, float32(lq.lo)), float32(lq.hi)))))
+		if c*lq.num != want[i] {
 			n++
 		}
 	}
@@ -141,10 +158,10 @@ func TestInputQuantRefused(t *testing.T) {
 		name string
 		q    bitpack.InputQuant
 	}{
-		{"lsq-u9", bitpack.InputQuant{Kind: bitpack.QuantLSQ, Step: 0.01, QP: 511}},
-		{"lsq-s9", bitpack.InputQuant{Kind: bitpack.QuantLSQ, Step: 0.01, QN: 256, QP: 255}},
-		{"uniform-16bit", bitpack.InputQuant{Kind: bitpack.QuantUniform, Levels: 65535}},
-		{"pact-9", bitpack.InputQuant{Kind: bitpack.QuantPACT, Alpha: 3, Levels: 511}},
+		{"lsq-u9", lsqQ(0.01, 0, 511)},
+		{"lsq-s9", lsqQ(0.01, 256, 255)},
+		{"uniform-16bit", levelsQ(65535)},
+		{"pact-9", pactQ(3, 511)},
 		{"unknown", bitpack.InputQuant{Kind: "log2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
