@@ -43,11 +43,14 @@ const (
 
 // Spec describes a model. Its zero value plus a Name is a full-precision model.
 type Spec struct {
-	Name    string        `json:"model"`
-	Input   []int         `json:"input"` // per-sample H, W, C
-	Classes int           `json:"classes"`
-	Weights ste.Quantizer `json:"-"`
-	Inputs  ste.Quantizer `json:"-"`
+	Name    string `json:"model"`
+	Input   []int  `json:"input"` // per-sample H, W, C
+	Classes int    `json:"classes"`
+	// ClassNames, when set, names the classes in label order (an ImageFolder's
+	// training class list), so evaluation labels its data the same way.
+	ClassNames []string      `json:"class_names,omitempty"`
+	Weights    ste.Quantizer `json:"-"`
+	Inputs     ste.Quantizer `json:"-"`
 	// Grads quantizes the gradient after each quantized (body) conv/dense output (DoReFa's G).
 	Grads   ste.Quantizer `json:"-"`
 	Policy  Policy        `json:"policy,omitempty"` // "" means FP
@@ -58,7 +61,13 @@ type Spec struct {
 	Width   float64       `json:"width,omitempty"`  // channel multiplier (0 means 1)
 	// Override replaces the quantizers of named conv/dense layers (see override.go).
 	Override map[string]LayerQuant `json:"override,omitempty"`
-	Seed     uint64                `json:"seed"`
+	// Mean and Std normalise the input per channel as in training,
+	// x = (p/255 − Mean)/Std for a pixel p; recipes sets them from the
+	// dataset (datasets.InputNorm) and export carries them into the model
+	// file. They do not change the network.
+	Mean []float32 `json:"mean,omitempty"`
+	Std  []float32 `json:"std,omitempty"`
+	Seed uint64    `json:"seed"`
 }
 
 // MarshalJSON writes the quantizers by their spec strings.

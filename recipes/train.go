@@ -301,6 +301,7 @@ func (r *run) build(train datasets.Dataset, ck *Checkpoint) error {
 	if err := fitSpec(&cfg.Model, train); err != nil {
 		return err
 	}
+	fitInputMeta(&cfg.Model, cfg.Dataset, cfg.Scaling)
 	var err error
 	if r.m, err = models.New(cfg.Model); err != nil {
 		return err

@@ -2,18 +2,13 @@ package main
 
 import (
 	"fmt"
-	"image"
-	"image/draw"
-	_ "image/jpeg"
-	_ "image/png"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/lowbit/lowbit/bitpack"
+	"github.com/lowbit/lowbit/classify"
 	"github.com/lowbit/lowbit/datasets"
 )
 
@@ -44,79 +39,36 @@ func cmdInfer(args []string, stdout io.Writer) error {
 	return inferImage(bm, pos[1], *top, stdout)
 }
 
-// pipeline is the model's input transform: resize the shorter side to the
-// input size, centre-crop, normalise with the statistics in the header.
-func pipeline(bm *bitpack.Model) datasets.Pipeline {
-	in, info := bm.Input(), bm.Info()
-	p := datasets.Pipeline{Resize: min(in[0], in[1]), CenterCrop: in[0]}
-	if in[0] != in[1] {
-		p.Resize, p.CenterCrop = 0, 0
-	}
-	for c := 0; c < 3 && len(info.Std) > 0; c++ {
-		k := min(c, len(info.Std)-1)
-		p.Mean[c], p.Std[c] = info.Mean[k], info.Std[k]
-	}
-	return p
-}
+// maxImageFile caps the size of an image file infer reads.
+const maxImageFile = 256 << 20
 
 func inferImage(bm *bitpack.Model, path string, top int, w io.Writer) error {
-	f, err := os.Open(path)
+	c, err := classify.New(bm)
 	if err != nil {
 		return err
 	}
-	img, _, err := image.Decode(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	in := bm.Input()
-	if in[2] == 1 {
-		g := image.NewGray(img.Bounds())
-		draw.Draw(g, g.Bounds(), img, img.Bounds().Min, draw.Src)
-		img = g
-	} else if in[2] != 3 {
-		return fmt.Errorf("%s: the model takes %d channels; images give 1 or 3", path, in[2])
-	}
-	p := pipeline(bm)
-	oh, ow := p.Size(img.Bounds().Dy(), img.Bounds().Dx())
-	if oh != in[0] || ow != in[1] {
-		return fmt.Errorf("%s: a %dx%d image becomes %dx%d, the model takes %dx%d", path, img.Bounds().Dx(), img.Bounds().Dy(), ow, oh, in[1], in[0])
-	}
-	rgb := make([]float32, oh*ow*3)
-	if err := p.Apply(img, rgb, nil); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	x := rgb
-	if in[2] == 1 {
-		x = make([]float32, oh*ow)
-		for i := range x {
-			x[i] = rgb[3*i]
-		}
-	}
-	logits, err := bm.Predict(x, 1)
+	st, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
-	// softmax
-	m := logits[0]
-	for _, v := range logits {
-		m = max(m, v)
+	if !st.Mode().IsRegular() || st.Size() > maxImageFile {
+		return fmt.Errorf("%s: not a regular file of at most %d bytes", path, maxImageFile)
 	}
-	prob := make([]float64, len(logits))
-	var s float64
-	for i, v := range logits {
-		prob[i] = math.Exp(float64(v - m))
-		s += prob[i]
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
 	}
-	idx := make([]int, len(logits))
-	for i := range idx {
-		idx[i] = i
-		prob[i] /= s
+	img, err := classify.Decode(data, 0)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
+	labels, err := c.Classify(img, top)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	fmt.Fprintf(w, "%s:\n", path)
-	for r, c := range idx[:min(max(top, 1), len(idx))] {
-		fmt.Fprintf(w, "  %d. class %d  p=%.4f  logit %.4f\n", r+1, c, prob[c], logits[c])
+	for r, l := range labels {
+		fmt.Fprintf(w, "  %d. %s  p=%.4f  logit %.4f\n", r+1, l, l.Prob, l.Logit)
 	}
 	return nil
 }
@@ -140,7 +92,11 @@ func inferIDX(bm *bitpack.Model, images string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p := pipeline(bm)
+	cl, err := classify.New(bm)
+	if err != nil {
+		return err
+	}
+	p := cl.Pipeline()
 	p.Resize, p.CenterCrop = 0, 0
 	ds, err := datasets.NewIDXSet(images, labels, bm.Classes(), p)
 	if err != nil {
