@@ -37,6 +37,12 @@ type batcher struct {
 	jobs   chan *job
 	done   chan struct{}
 	queued atomic.Int64 // jobs submitted and not yet answered
+	// arriving counts requests being read and decoded, not yet submitted
+	// (the handler adds 1 on entry; submit or the handler's error path
+	// takes it back).
+	arriving atomic.Int64
+	// hold, when set (tests), runs before each batch.
+	hold func()
 }
 
 func newBatcher(c *classify.Classifier, max int, wait time.Duration) *batcher {
@@ -45,16 +51,19 @@ func newBatcher(c *classify.Classifier, max int, wait time.Duration) *batcher {
 	return b
 }
 
-// submit queues x and waits for its answer.
+// submit queues x and waits for its answer; the caller counted itself in
+// arriving.
 func (b *batcher) submit(x []float32, k int) result {
 	j := &job{x: x, k: k, out: make(chan result, 1)}
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
+		b.arriving.Add(-1)
 		return result{err: errClosed}
 	}
 	b.queued.Add(1)
 	b.jobs <- j
+	b.arriving.Add(-1)
 	b.mu.RUnlock()
 	r := <-j.out
 	b.queued.Add(-1)
@@ -76,17 +85,23 @@ func (b *batcher) loop() {
 	defer close(b.done)
 	for first := range b.jobs {
 		batch := b.collect(first)
+		if b.hold != nil {
+			b.hold()
+		}
 		b.run(batch)
 	}
 }
 
-// collect gathers up to max jobs, waiting at most b.wait after the first.
+// poll is how often collect looks again for requests still being decoded.
+const poll = 100 * time.Microsecond
+
+// collect gathers up to max jobs. It waits, at most b.wait after the
+// first, only while other requests are being read and decoded (arriving):
+// a lone client is never delayed, concurrent ones share a run.
 func (b *batcher) collect(first *job) []*job {
 	batch := []*job{first}
-	if b.max <= 1 {
-		return batch
-	}
-	t := time.NewTimer(b.wait)
+	deadline := time.Now().Add(b.wait)
+	t := time.NewTimer(poll)
 	defer t.Stop()
 	for len(batch) < b.max {
 		select {
@@ -95,8 +110,20 @@ func (b *batcher) collect(first *job) []*job {
 				return batch
 			}
 			batch = append(batch, j)
-		case <-t.C:
+			continue
+		default:
+		}
+		if b.arriving.Load() <= 0 || !time.Now().Before(deadline) {
 			return batch
+		}
+		t.Reset(min(poll, time.Until(deadline)))
+		select {
+		case j, ok := <-b.jobs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, j)
+		case <-t.C:
 		}
 	}
 	return batch

@@ -18,10 +18,12 @@
 //
 // Micro-batching: a handler decodes and normalises its image itself (in
 // parallel across requests) and queues the tensor; one batcher goroutine
-// takes the first queued request, waits up to Config.MaxWait for more, up
-// to Config.MaxBatch, and runs them as one batched Predict. Batching
-// changes no answer: each sample's logits do not depend on the others in
-// the batch.
+// takes the first queued request and, while other requests are still
+// being read and decoded, waits for them (at most Config.MaxWait, up to
+// Config.MaxBatch), then runs them as one batched Predict. A lone client
+// is never delayed. Batching changes no answer: each sample's logits do
+// not depend on the others in the batch (the tests compare served answers
+// with single-image ones exactly).
 //
 // Shutdown (Server.Serve on context cancellation) stops accepting
 // connections, lets in-flight requests finish (http.Server.Shutdown), then

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/lowbit/lowbit/classify"
 )
 
 // ImageRequest returns the JSON body of a /v1/classify request for an
@@ -61,8 +63,8 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 		wg.Go(func() {
 			for i := range next {
 				t := time.Now()
-				n, err := post(ctx, client, cfg.URL, cfg.Bodies[i%len(cfg.Bodies)])
-				lat[i], batch[i] = time.Since(t), n
+				a, err := do(ctx, client, cfg.URL, cfg.Bodies[i%len(cfg.Bodies)])
+				lat[i], batch[i] = time.Since(t), a.Batch
 				if err != nil {
 					mu.Lock()
 					errs++
@@ -87,32 +89,6 @@ func cmpOr(a, b error) error {
 	return b
 }
 
-// post sends one request and returns the batch size of its answer.
-func post(ctx context.Context, c *http.Client, url string, body []byte) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return 0, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("serve: %s: %s", resp.Status, bytes.TrimSpace(b))
-	}
-	var a answer
-	if err := json.Unmarshal(b, &a); err != nil {
-		return 0, fmt.Errorf("serve: answer: %w", err)
-	}
-	return a.Batch, nil
-}
-
 func summarise(lat []time.Duration, batch []int, errs int, elapsed time.Duration) LoadResult {
 	r := LoadResult{Requests: len(lat), Errors: errs, Elapsed: elapsed}
 	sorted := slices.Clone(lat)
@@ -133,4 +109,60 @@ func summarise(lat []time.Duration, batch []int, errs int, elapsed time.Duration
 		r.Throughput = float64(ok) / elapsed.Seconds()
 	}
 	return r
+}
+
+// Answers sends each image once (JSON, top-k) from clients concurrent
+// clients and returns the answers in image order.
+func Answers(ctx context.Context, url string, images [][]byte, k, clients int) ([][]classify.Label, error) {
+	client := &http.Client{Timeout: time.Minute}
+	defer client.CloseIdleConnections()
+	out := make([][]classify.Label, len(images))
+	errs := make([]error, len(images))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(clients, 1) {
+		wg.Go(func() {
+			for i := range next {
+				a, err := do(ctx, client, url, ImageRequest(images[i], k))
+				out[i], errs[i] = a.Labels, err
+			}
+		})
+	}
+	for i := range images {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("image %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+// do sends one JSON request and decodes its answer; a non-200 status is an error.
+func do(ctx context.Context, c *http.Client, url string, body []byte) (answer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return answer{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return answer{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return answer{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return answer{}, fmt.Errorf("serve: %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	var a answer
+	if err := json.Unmarshal(b, &a); err != nil {
+		return answer{}, fmt.Errorf("serve: answer: %w", err)
+	}
+	return a, nil
 }

@@ -255,11 +255,14 @@ func TestMalformedRequests(t *testing.T) {
 	}
 }
 
-// TestShutdownDrains cancels the server while requests wait in a batch:
-// every one is answered, Serve returns nil, later requests are refused.
+// TestShutdownDrains cancels the server while requests wait for their
+// model run: every one is answered, Serve returns nil, later requests are
+// refused.
 func TestShutdownDrains(t *testing.T) {
 	c := testClassifier(t)
-	s := New(c, Config{MaxBatch: 64, MaxWait: 400 * time.Millisecond})
+	s := New(c, Config{MaxBatch: 64, MaxWait: 50 * time.Millisecond})
+	release := make(chan struct{})
+	s.b.hold = func() { <-release } // the batches wait until the shutdown has begun
 	url, cancel, done := start(t, s)
 	const n = 8
 	var wg sync.WaitGroup
@@ -282,6 +285,14 @@ func TestShutdownDrains(t *testing.T) {
 		t.Fatalf("%d requests queued, want %d", q, n)
 	}
 	cancel()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://")); err != nil {
+			break // the listener is closed: the shutdown has begun
+		} else {
+			conn.Close()
+		}
+	}
+	close(release)
 	wg.Wait()
 	for i, st := range status {
 		if st != http.StatusOK {

@@ -144,8 +144,10 @@ type answer struct {
 
 func (s *Server) classify(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+	s.b.arriving.Add(1)
 	x, k, status, err := s.input(r)
 	if err != nil {
+		s.b.arriving.Add(-1)
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			status, err = http.StatusRequestEntityTooLarge, fmt.Errorf("request body over the limit of %d bytes", s.cfg.MaxBody)
