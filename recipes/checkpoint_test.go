@@ -56,7 +56,7 @@ func TestCheckpointBadFiles(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(good)
 	newer := append([]byte(nil), raw...)
-	newer[len(ckptMagic)] = 9 // format version 9
+	newer[len(ckptFormat.Magic)] = 9 // format version 9
 	flipped := append([]byte(nil), raw...)
 	flipped[len(raw)/2] ^= 0x10
 	for _, tc := range []struct {
