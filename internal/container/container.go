@@ -139,6 +139,12 @@ var ErrNotRegular = errors.New("not a regular file")
 // file, a path that is not a regular file, one larger than f.MaxFile, and
 // one that does not start with f.Magic. Errors name the path.
 func (f *Format) ReadFile(path string) ([]byte, error) {
+	// Stat before opening: opening a FIFO blocks until a writer comes.
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s: %w (mode %v)", f.Bad, path, ErrNotRegular, st.Mode().Type())
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -180,7 +186,10 @@ func Count(max int, dims ...int) (n int, ok bool) {
 		}
 		n *= d
 	}
-	return n, n <= max
+	if n > max {
+		return 0, false
+	}
+	return n, true
 }
 
 // Payload hands out consecutive sections of a payload with bounds checks.
