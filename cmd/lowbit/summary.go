@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/lowbit/lowbit/models"
@@ -55,9 +56,9 @@ func cmdSummary(args []string, stdout io.Writer) error {
 	if *input != "" {
 		spec.Input = nil
 		for _, f := range strings.Split(*input, ",") {
-			var n int
-			if _, err := fmt.Sscan(f, &n); err != nil || n <= 0 {
-				return fmt.Errorf("-input: %q is not a positive size", f)
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				return usageError{fmt.Errorf("-input: %q is not a positive size", f)}
 			}
 			spec.Input = append(spec.Input, n)
 		}
