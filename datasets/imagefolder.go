@@ -11,10 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	// Register the decoders ImageFolder reads.
-	_ "image/jpeg"
-	_ "image/png"
 )
 
 // Folder is an ImageFolder dataset: dir/<class>/<image>, decoded on demand.
@@ -130,6 +126,9 @@ func imageSize(path string) (h, w int, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("datasets: %s: corrupt image: %w", path, err)
 	}
+	if err := checkPixels(cfg, path); err != nil {
+		return 0, 0, err
+	}
 	return cfg.Height, cfg.Width, nil
 }
 
@@ -227,16 +226,16 @@ func (f *Folder) Example(i int, x []float32, rng *rand.Rand) (int, error) {
 		return 0, fmt.Errorf("datasets: example %d of %d: %w", i, len(f.paths), ErrIndex)
 	}
 	path := f.paths[i]
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path, MaxImageFileBytes)
 	if err != nil {
-		return 0, fmt.Errorf("datasets: %w", err)
+		return 0, err
 	}
-	img, _, err := image.Decode(bytes.NewReader(data))
+	img, err := DecodeImage(data, path)
 	if err != nil {
 		if f.strict {
-			return 0, fmt.Errorf("datasets: %s: corrupt image: %w", path, err)
+			return 0, err
 		}
-		return 0, fmt.Errorf("datasets: %s: corrupt image: %w (%w)", path, err, ErrSkipped)
+		return 0, fmt.Errorf("%w (%w)", err, ErrSkipped)
 	}
 	b := img.Bounds()
 	if oh, ow := f.t.p.Size(b.Dy(), b.Dx()); oh != f.oh || ow != f.ow {

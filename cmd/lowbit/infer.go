@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"image"
 	"image/draw"
-	_ "image/jpeg"
-	_ "image/png"
 	"io"
 	"math"
 	"os"
@@ -60,14 +58,9 @@ func pipeline(bm *bitpack.Model) datasets.Pipeline {
 }
 
 func inferImage(bm *bitpack.Model, path string, top int, w io.Writer) error {
-	f, err := os.Open(path)
+	img, err := datasets.ReadImage(path)
 	if err != nil {
 		return err
-	}
-	img, _, err := image.Decode(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
 	}
 	in := bm.Input()
 	if in[2] == 1 {
