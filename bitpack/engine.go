@@ -131,6 +131,9 @@ func newModel(s Spec, fuse bool) (*Model, error) {
 	if s.Classes < 1 {
 		return nil, fmt.Errorf("%w: %d classes", ErrModel, s.Classes)
 	}
+	if len(s.Info.ClassNames) != 0 && len(s.Info.ClassNames) != s.Classes {
+		return nil, fmt.Errorf("%w: %d class names for %d classes", ErrModel, len(s.Info.ClassNames), s.Classes)
+	}
 	if len(s.Info.Std) > 0 && (len(s.Info.Std) != s.Input[2] || len(s.Info.Mean) != s.Input[2]) {
 		return nil, fmt.Errorf("%w: normalisation for %d/%d channels, input has %d", ErrModel, len(s.Info.Mean), len(s.Info.Std), s.Input[2])
 	}

@@ -43,11 +43,14 @@ const (
 
 // Spec describes a model. Its zero value plus a Name is a full-precision model.
 type Spec struct {
-	Name    string        `json:"model"`
-	Input   []int         `json:"input"` // per-sample H, W, C
-	Classes int           `json:"classes"`
-	Weights ste.Quantizer `json:"-"`
-	Inputs  ste.Quantizer `json:"-"`
+	Name    string `json:"model"`
+	Input   []int  `json:"input"` // per-sample H, W, C
+	Classes int    `json:"classes"`
+	// ClassNames, when set, names the classes in label order (an ImageFolder's
+	// training class list), so evaluation labels its data the same way.
+	ClassNames []string      `json:"class_names,omitempty"`
+	Weights    ste.Quantizer `json:"-"`
+	Inputs     ste.Quantizer `json:"-"`
 	// Grads quantizes the gradient after each quantized (body) conv/dense output (DoReFa's G).
 	Grads   ste.Quantizer `json:"-"`
 	Policy  Policy        `json:"policy,omitempty"` // "" means FP
@@ -228,6 +231,9 @@ func checkLimits(s *Spec) error {
 	}
 	if s.Classes < 2 || s.Classes > MaxChannels {
 		return fmt.Errorf("models: %s: %d classes, want 2 to %d", s.Name, s.Classes, MaxChannels)
+	}
+	if len(s.ClassNames) != 0 && len(s.ClassNames) != s.Classes {
+		return fmt.Errorf("models: %s: %d class names for %d classes", s.Name, len(s.ClassNames), s.Classes)
 	}
 	if !(s.Width >= 0 && s.Width <= MaxWidth) { // NaN fails both
 		return fmt.Errorf("models: %s: width %g outside the limit [0, %d] (0 means 1)", s.Name, s.Width, MaxWidth)

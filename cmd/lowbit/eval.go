@@ -52,7 +52,7 @@ func cmdEval(args []string, stdout io.Writer) error {
 	if (name == "imagenette" || name == "imagefolder") && len(m.Spec.Input) == 3 {
 		// Crop to the size the model was trained at (bench imagenet -size), not the preset 224.
 		p := datasets.ImageNetEval(m.Spec.Input[0])
-		if cfg.Test, err = datasets.Open(name, "val", *dataDir, datasets.Options{Scaling: scaling, Transform: &p}); err != nil {
+		if cfg.Test, err = datasets.Open(name, "val", *dataDir, datasets.Options{Scaling: scaling, Transform: &p, Classes: m.Spec.ClassNames}); err != nil {
 			return err
 		}
 	}

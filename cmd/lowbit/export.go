@@ -42,7 +42,7 @@ func cmdExport(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
-	info := bitpack.ModelInfo{Recipe: ck.Recipe, Dataset: ck.Dataset, TestAcc: ck.TestAcc}
+	info := bitpack.ModelInfo{Recipe: ck.Recipe, Dataset: ck.Dataset, TestAcc: ck.TestAcc, ClassNames: m.Spec.ClassNames}
 	info.Mean, info.Std = normalisation(ck.Dataset, ck.Config.Scaling, m.Spec.Input[2])
 	bm, err := export.FreezeWith(m, info)
 	if err != nil {

@@ -109,7 +109,11 @@ func inferImage(bm *bitpack.Model, path string, top int, w io.Writer) error {
 	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
 	fmt.Fprintf(w, "%s:\n", path)
 	for r, c := range idx[:min(max(top, 1), len(idx))] {
-		fmt.Fprintf(w, "  %d. class %d  p=%.4f  logit %.4f\n", r+1, c, prob[c], logits[c])
+		label := fmt.Sprintf("class %d", c)
+		if names := bm.Info().ClassNames; c < len(names) && names[c] != "" {
+			label += " (" + names[c] + ")"
+		}
+		fmt.Fprintf(w, "  %d. %s  p=%.4f  logit %.4f\n", r+1, label, prob[c], logits[c])
 	}
 	return nil
 }
