@@ -99,7 +99,9 @@ func TestFolderSymlinks(t *testing.T) {
 		want string
 	}{
 		{"broken class link", func(dir string) error { return os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, "c")) }, "broken symlink"},
-		{"broken image link", func(dir string) error { return os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, "a", "2.png")) }, "broken symlink"},
+		{"broken image link", func(dir string) error {
+			return os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, "a", "2.png"))
+		}, "broken symlink"},
 		{"fifo image", func(dir string) error { return syscall.Mkfifo(filepath.Join(dir, "a", "3.png"), 0o644) }, "not a regular file"},
 		{"directory image", func(dir string) error { return os.Mkdir(filepath.Join(dir, "a", "4.png"), 0o755) }, "not a regular file"},
 	} {
