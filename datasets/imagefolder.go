@@ -270,6 +270,9 @@ func parseClassIndex(data []byte) (map[string]int, error) {
 				return nil, err
 			}
 		}
+		if len(index) == 0 {
+			return nil, fmt.Errorf("empty class index: %w", ErrFormat)
+		}
 		return index, nil
 	}
 	for n, line := range strings.Split(string(data), "\n") {
