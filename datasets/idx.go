@@ -103,7 +103,7 @@ func (l idxLimit) check(name string, f *IDX, total uint64, hdr int) error {
 		return fmt.Errorf("datasets: %s: dimensions %v announce %d bytes, over the limit of %d: %w", name, f.Dims, total, l.max, ErrFormat)
 	case l.size == 0:
 	case l.gzip && total/maxDeflateRatio > l.size:
-		return fmt.Errorf("datasets: %s: dimensions %v announce %d bytes, more than a %d-byte gzip file can hold: %w", name, f.Dims, total, l.size, ErrFormat)
+		return fmt.Errorf("datasets: %s: truncated: dimensions %v announce %d bytes, more than a %d-byte gzip file can hold (deflate expands at most %d:1): %w", name, f.Dims, total, l.size, maxDeflateRatio, ErrFormat)
 	case !l.gzip && total > left:
 		rec := uint64(0)
 		if rs := f.RecordSize(); rs > 0 {

@@ -24,7 +24,7 @@ func cmdEval(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("want one checkpoint path, got %d arguments", len(pos))
+		return usagef("want one checkpoint path, got %d arguments", len(pos))
 	}
 	if *batch < 1 {
 		return usagef("-batch: %d is invalid: want ≥ 1", *batch)

@@ -29,7 +29,7 @@ func cmdInfer(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 2 {
-		return fmt.Errorf("want MODEL.lbq and an image or IDX images file, got %d arguments", len(pos))
+		return usagef("want MODEL.lbq and an image or IDX images file, got %d arguments", len(pos))
 	}
 	if *top < 1 {
 		return usagef("-top: %d is invalid: want ≥ 1", *top)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -29,7 +28,7 @@ func cmdSummary(args []string, stdout io.Writer) error {
 	var spec models.Spec
 	switch {
 	case len(pos) > 1:
-		return fmt.Errorf("want at most one checkpoint or model file, got %d", len(pos))
+		return usagef("want at most one checkpoint or model file, got %d", len(pos))
 	case len(pos) == 1:
 		if strings.HasSuffix(pos[0], ".lbq") {
 			return summarizeModelFile(pos[0], stdout)
@@ -58,7 +57,7 @@ func cmdSummary(args []string, stdout io.Writer) error {
 		for _, f := range strings.Split(*input, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil || n <= 0 {
-				return usageError{fmt.Errorf("-input: %q is not a positive size", f)}
+				return usagef("-input: %q is not a positive size", f)
 			}
 			spec.Input = append(spec.Input, n)
 		}
