@@ -8,7 +8,8 @@
 #   crashers/PKG/TARGET/ any failing input the run wrote to testdata/fuzz
 # Run from the repository root (the binaries read their seed corpus from the
 # package's testdata/fuzz). FUZZ_PARALLEL sets the workers per target
-# (default: cores / targets, at least 1). Exits 1 when a target failed.
+# (default: cores / targets, at least 1); FUZZ_TARGETS="pkg:FuzzX ..." runs a
+# subset. Exits 1 when a target failed.
 set -u
 dur=${1:?usage: fuzz-all.sh DURATION OUTDIR}
 out=${2:?usage: fuzz-all.sh DURATION OUTDIR}
@@ -17,9 +18,9 @@ bins="$root/fuzzbin"
 if [ ! -e "$bins/bitpack.test" ] && [ -e "$bins/bins.tar.gz" ]; then
 	tar xzf "$bins/bins.tar.gz" -C "$bins"
 fi
-targets="bitpack:FuzzModel bitpack:FuzzModelHeader recipes:FuzzCheckpoint recipes:FuzzCheckpointHeader
+targets=${FUZZ_TARGETS:-"bitpack:FuzzModel bitpack:FuzzModelHeader recipes:FuzzCheckpoint recipes:FuzzCheckpointHeader
 ste:FuzzParse datasets:FuzzIDX datasets:FuzzCIFAR datasets:FuzzImage datasets:FuzzClassIndex
-optim:FuzzSetState cmd/lowbit:FuzzInferInput"
+optim:FuzzSetState cmd/lowbit:FuzzInferInput"}
 n=$(echo $targets | wc -w)
 par=${FUZZ_PARALLEL:-$(( $(nproc) / n ))}
 [ "$par" -ge 1 ] || par=1

@@ -72,6 +72,8 @@ func relCases() []relCase {
 		rc("train size limit", 1, "limit", "train", "-model", "resnet18", "-width", "64", "-out", "{out}/x.ckpt"),
 		rc("train size limit", 1, "limit", "train", "-model", "mlp", "-hidden", "60000,60000", "-out", "{out}/x.ckpt"),
 		rc("train output", 1, "{file}", "train", "-out", "{file}/x.ckpt", "-data", "{nodata}"),
+		rc("train nothing to train", 1, "fewer than one batch", "train", "-batch", "100000", "-model", "mlp", "-hidden", "8", "-out", "{out}/x.ckpt"),
+		rc("train non-finite", 1, "non-finite", "train", "-lr", "1e30", "-max-steps", "1", "-model", "mlp", "-hidden", "8", "-out", "{out}/x.ckpt"),
 		rc("train output", 1, "{dir}", "train", "-out", "{dir}", "-data", "{nodata}"),
 		rc("train resume", 1, "missing.ckpt", "train", "-resume", "{missing}/missing.ckpt"),
 		rc("train resume", 1, "not a regular file", "train", "-resume", "/dev/zero"),
@@ -121,6 +123,9 @@ func relCases() []relCase {
 		rc("export output", 1, "{file}", "export", "{good.ckpt}", "-o", "{file}/x.lbq"),
 		rc("export output", 1, "{dir}", "export", "{good.ckpt}", "-o", "{dir}"),
 		rc("export flag", 2, "checkpoint path", "export"),
+		rc("export checkpoint", 1, "non-finite", "export", "{nan.ckpt}", "-o", "{out}/x.lbq"),
+		rc("export checkpoint", 1, "width", "export", "{width.ckpt}", "-o", "{out}/x.lbq"),
+		rc("export checkpoint", 1, "exceeds the limit", "export", "{input.ckpt}", "-o", "{out}/x.lbq"),
 	)
 	lbq := []struct{ file, want string }{
 		{"{missing}/none.lbq", "none.lbq"}, {"/dev/zero", "not a regular file"}, {"{dir}", "not a regular file"},
