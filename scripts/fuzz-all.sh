@@ -8,8 +8,10 @@
 #   crashers/PKG/TARGET/ any failing input the run wrote to testdata/fuzz
 # Run from the repository root (the binaries read their seed corpus from the
 # package's testdata/fuzz). FUZZ_PARALLEL sets the workers per target
-# (default: cores / targets, at least 1); FUZZ_TARGETS="pkg:FuzzX ..." runs a
-# subset. Exits 1 when a target failed.
+# (default: cores / targets, rounded up); FUZZ_TARGETS="pkg:FuzzX ..." runs a
+# subset; FUZZ_MINIMIZE bounds the minimization of each new input (default
+# 5s: Go's 60s default lets one worker spend a short run minimizing the
+# multi-KB model-file inputs). Exits 1 when a target failed.
 set -u
 dur=${1:?usage: fuzz-all.sh DURATION OUTDIR}
 out=${2:?usage: fuzz-all.sh DURATION OUTDIR}
@@ -22,7 +24,7 @@ targets=${FUZZ_TARGETS:-"bitpack:FuzzModel bitpack:FuzzModelHeader recipes:FuzzC
 ste:FuzzParse datasets:FuzzIDX datasets:FuzzCIFAR datasets:FuzzImage datasets:FuzzClassIndex
 optim:FuzzSetState cmd/lowbit:FuzzInferInput"}
 n=$(echo $targets | wc -w)
-par=${FUZZ_PARALLEL:-$(( $(nproc) / n ))}
+par=${FUZZ_PARALLEL:-$(( ($(nproc) + n - 1) / n ))}
 [ "$par" -ge 1 ] || par=1
 mkdir -p "$out/logs" "$out/corpus" "$out/crashers"
 touch "$out/.start" # crashers are the testdata/fuzz files newer than this
@@ -31,7 +33,8 @@ for t in $targets; do
 	pkg=${t%%:*} name=${t#*:} bin="$bins/$(echo "${t%%:*}" | tr / _).test"
 	mkdir -p "$out/corpus/$pkg"
 	(cd "$root/$pkg" && exec "$bin" -test.run='^$' -test.fuzz="^$name\$" -test.fuzztime="$dur" \
-		-test.fuzzcachedir="$out/corpus/$pkg" -test.parallel="$par") >"$out/logs/$name.log" 2>&1 &
+		-test.fuzzcachedir="$out/corpus/$pkg" -test.parallel="$par" \
+		-test.fuzzminimizetime="${FUZZ_MINIMIZE:-5s}") >"$out/logs/$name.log" 2>&1 &
 	pids+=("$!:$t")
 done
 printf 'target\tstatus\texecs\tnew_interesting\n' >"$out/summary.tsv"
