@@ -49,9 +49,12 @@ type Config struct {
 
 	Out    string // checkpoint written after every epoch ("" for none)
 	Resume string // checkpoint to resume from
-	// InitFrom initialises a fresh run's model from this checkpoint (see InitFrom);
-	// ignored when resuming.
-	InitFrom string
+	// InitFrom initialises a fresh run's model from this checkpoint or PyTorch
+	// state_dict (see InitFrom); ignored when resuming. InitLenient (the CLI's
+	// -strict=false) goes on past unmatched PyTorch tensors, listing them to OnWarn.
+	InitFrom    string
+	InitLenient bool
+	OnWarn      func(msg string)
 
 	// MaxSteps stops training after this many steps in total (0: no limit); the
 	// run is still evaluated. Used by tests and benchmarks.
@@ -220,7 +223,7 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	if cfg.InitFrom != "" && ck == nil {
-		if err := InitFrom(m, cfg.InitFrom); err != nil {
+		if err := InitFromWith(m, cfg.InitFrom, InitOptions{Lenient: cfg.InitLenient, Warn: cfg.OnWarn}); err != nil {
 			return nil, err
 		}
 	}

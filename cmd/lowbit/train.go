@@ -103,7 +103,8 @@ func cmdTrain(args []string, stdout io.Writer) error {
 	seed := fs.Uint64("seed", 1, "random seed (init, shuffling, dropout)")
 	out := fs.String("out", "", "checkpoint path, written after every epoch (default runs/MODEL-DATASET.ckpt)")
 	resume := fs.String("resume", "", "resume from this checkpoint")
-	initFrom := fs.String("init-from", "", "initialise from this (full-precision) checkpoint: copy matching tensors, re-derive quantizer steps (LSQ's recipe)")
+	initFrom := fs.String("init-from", "", "initialise from this (full-precision) checkpoint or PyTorch state_dict (.safetensors, .pt): copy its tensors, re-derive quantizer steps (LSQ's recipe)")
+	strict := fs.Bool("strict", true, "with -init-from a PyTorch file: fail on missing, unexpected or mis-shaped tensors (false: warn and load the rest)")
 	workers := fs.Int("workers", 0, "data loader workers (default GOMAXPROCS)")
 	maxSteps := fs.Int("max-steps", 0, "stop after this many steps (0: no limit)")
 	clip := fs.Float64("latent-clip", 0, "clip binary latent weights to [-c,c] after each step")
@@ -138,7 +139,8 @@ func cmdTrain(args []string, stdout io.Writer) error {
 		return err
 	}
 	cfg.Dataset, cfg.DataDir, cfg.Resume, cfg.Workers, cfg.MaxSteps = *dataset, *dataDir, *resume, *workers, *maxSteps
-	cfg.InitFrom = *initFrom
+	cfg.InitFrom, cfg.InitLenient = *initFrom, !*strict
+	cfg.OnWarn = func(msg string) { rep.log.Warn(msg) }
 	if set["epochs"] {
 		cfg.Epochs = *epochs
 	}

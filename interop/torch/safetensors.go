@@ -21,7 +21,7 @@ func readSafetensors(r io.ReaderAt, size int64) (*StateDict, error) {
 	}
 	st, err := safetensors.Deserialize(buf)
 	if err != nil {
-		return nil, fmt.Errorf("not a safetensors file: %w", err)
+		return nil, fmt.Errorf("neither a safetensors file nor a torch.save zip file: %w", err)
 	}
 	sd := newStateDict()
 	for _, nt := range st.Tensors() {
