@@ -17,7 +17,8 @@ and the system python: /usr/bin/python3, since a pyenv python may shadow it):
 
     /usr/bin/python3 make_torch_fixtures.py check MODEL WEIGHTS.safetensors [IO.safetensors]
         loads WEIGHTS (e.g. `lowbit convert` output) into the PyTorch MODEL with
-        load_state_dict(strict=True) and prints its eval logits on IO's 'input'
+        load_state_dict(strict=True), sized by the file's 'lowbit.model' metadata (width,
+        input, classes; else the defaults), and prints its eval logits on IO's 'input'
         (default: this directory's logits.safetensors, lenet5/resnet20 only); when IO
         holds 'logits' too, exits 1 unless max |PyTorch - IO| <= 1e-4.
 
@@ -48,21 +49,35 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOL = 1e-4
 
 
+def ch(c, width):
+    """lowbit's channel multiplier (models.width): max(1, round-half-up(c * width))."""
+    return c if width in (0, 1) else max(1, int(c * width + 0.5))
+
+
+def flat_features(features, chw):
+    """The length of features(x) flattened, for one zero image of shape chw."""
+    with torch.no_grad():
+        return torch.flatten(features(torch.zeros((1,) + tuple(chw))), 1).shape[1]
+
+
 class LeNet5(nn.Module):
-    def __init__(self, classes=10):
+    def __init__(self, classes=10, width=1, chw=(1, 28, 28)):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 20, 5, bias=False)
-        self.bn1 = nn.BatchNorm2d(20)
-        self.conv2 = nn.Conv2d(20, 50, 5, bias=False)
-        self.bn2 = nn.BatchNorm2d(50)
-        self.fc1 = nn.Linear(800, 500, bias=False)
-        self.bn3 = nn.BatchNorm1d(500)
-        self.fc2 = nn.Linear(500, classes)
+        c1, c2, f = ch(20, width), ch(50, width), ch(500, width)
+        self.conv1 = nn.Conv2d(chw[0], c1, 5, bias=False)
+        self.bn1 = nn.BatchNorm2d(c1)
+        self.conv2 = nn.Conv2d(c1, c2, 5, bias=False)
+        self.bn2 = nn.BatchNorm2d(c2)
+        self.fc1 = nn.Linear(flat_features(self.features, chw), f, bias=False)
+        self.bn3 = nn.BatchNorm1d(f)
+        self.fc2 = nn.Linear(f, classes)
+
+    def features(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        return F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
 
     def forward(self, x):
-        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
-        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
-        x = F.relu(self.bn3(self.fc1(torch.flatten(x, 1))))
+        x = F.relu(self.bn3(self.fc1(torch.flatten(self.features(x), 1))))
         return self.fc2(x)
 
 
@@ -83,18 +98,18 @@ class BasicBlock(nn.Module):
 
 
 class ResNet20(nn.Module):
-    def __init__(self, classes=10):
+    def __init__(self, classes=10, width=1, chw=(3, 32, 32)):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        cin = 16
+        cin = ch(16, width)
+        self.conv1 = nn.Conv2d(chw[0], cin, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cin)
         for i, c in enumerate([16, 32, 64]):
             blocks = []
             for j in range(3):
-                blocks.append(BasicBlock(cin, c, 2 if i > 0 and j == 0 else 1))
-                cin = c
+                blocks.append(BasicBlock(cin, ch(c, width), 2 if i > 0 and j == 0 else 1))
+                cin = ch(c, width)
             setattr(self, "layer%d" % (i + 1), nn.Sequential(*blocks))
-        self.fc = nn.Linear(64, classes)
+        self.fc = nn.Linear(cin, classes)
 
     def forward(self, x):
         x = F.relu(self.bn1(self.conv1(x)))
@@ -103,66 +118,76 @@ class ResNet20(nn.Module):
 
 
 class VGGSmall(nn.Module):
-    def __init__(self, classes=10):
+    def __init__(self, classes=10, width=1, chw=(3, 32, 32)):
         super().__init__()
-        cin = 3
+        cin = chw[0]
         for i, c in enumerate([128, 128, 256, 256, 512, 512]):
-            setattr(self, "conv%d" % i, nn.Conv2d(cin, c, 3, 1, 1, bias=False))
-            setattr(self, "bn%d" % i, nn.BatchNorm2d(c))
-            cin = c
-        self.fc = nn.Linear(512 * 4 * 4, classes)
+            setattr(self, "conv%d" % i, nn.Conv2d(cin, ch(c, width), 3, 1, 1, bias=False))
+            setattr(self, "bn%d" % i, nn.BatchNorm2d(ch(c, width)))
+            cin = ch(c, width)
+        self.fc = nn.Linear(flat_features(self.features, chw), classes)
 
-    def forward(self, x):
+    def features(self, x):
         for i in range(6):
             x = getattr(self, "conv%d" % i)(x)
             if i % 2 == 1:
                 x = F.max_pool2d(x, 2)
             x = F.relu(getattr(self, "bn%d" % i)(x))
-        return self.fc(torch.flatten(x, 1))
+        return x
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.features(x), 1))
 
 
 class AlexNetBN(nn.Module):
-    CONVS = [(3, 96, 11, 4, 2, True), (96, 256, 5, 1, 2, True), (256, 384, 3, 1, 1, False),
-             (384, 384, 3, 1, 1, False), (384, 256, 3, 1, 1, True)]
+    CONVS = [(96, 11, 4, 2, True), (256, 5, 1, 2, True), (384, 3, 1, 1, False), (384, 3, 1, 1, False), (256, 3, 1, 1, True)]
 
-    def __init__(self, classes=1000):
+    def __init__(self, classes=1000, width=1, chw=(3, 224, 224)):
         super().__init__()
-        for i, (cin, c, k, s, p, _) in enumerate(self.CONVS):
-            setattr(self, "conv%d" % (i + 1), nn.Conv2d(cin, c, k, s, p, bias=False))
-            setattr(self, "bn%d" % (i + 1), nn.BatchNorm2d(c))
-        self.fc1 = nn.Linear(256 * 6 * 6, 4096, bias=False)
-        self.bn6 = nn.BatchNorm1d(4096)
-        self.fc2 = nn.Linear(4096, 4096, bias=False)
-        self.bn7 = nn.BatchNorm1d(4096)
-        self.fc3 = nn.Linear(4096, classes)
+        cin = chw[0]
+        for i, (c, k, s, p, _) in enumerate(self.CONVS):
+            setattr(self, "conv%d" % (i + 1), nn.Conv2d(cin, ch(c, width), k, s, p, bias=False))
+            setattr(self, "bn%d" % (i + 1), nn.BatchNorm2d(ch(c, width)))
+            cin = ch(c, width)
+        f = ch(4096, width)
+        self.fc1 = nn.Linear(flat_features(self.features, chw), f, bias=False)
+        self.bn6 = nn.BatchNorm1d(f)
+        self.fc2 = nn.Linear(f, f, bias=False)
+        self.bn7 = nn.BatchNorm1d(f)
+        self.fc3 = nn.Linear(f, classes)
 
-    def forward(self, x):
-        for i, (_, _, _, _, _, pool) in enumerate(self.CONVS):
+    def features(self, x):
+        for i, (_, _, _, _, pool) in enumerate(self.CONVS):
             x = getattr(self, "conv%d" % (i + 1))(x)
             if pool:
                 x = F.max_pool2d(x, 3, 2)
             x = F.relu(getattr(self, "bn%d" % (i + 1))(x))
-        x = torch.flatten(x, 1)
+        return x
+
+    def forward(self, x):
+        x = torch.flatten(self.features(x), 1)
         x = F.relu(self.bn6(self.fc1(x)))
         x = F.relu(self.bn7(self.fc2(x)))
         return self.fc3(x)
 
 
-def resnet18(classes=1000, lowbit_stem=False):
+def resnet18(classes=1000, width=1, chw=(3, 224, 224), lowbit_stem=False):
     import torchvision
+    if width not in (0, 1) or chw[0] != 3:
+        raise SystemExit("resnet18: torchvision's model has width 1 and 3 input channels")
     m = torchvision.models.resnet18(num_classes=classes)
     if lowbit_stem:
         m.maxpool = nn.MaxPool2d(2, 2)
     return m
 
 
-# name -> (constructor taking classes, per-sample input C, H, W, default classes)
+# name -> (constructor(classes, width, chw), default per-sample input C, H, W, default classes)
 MODELS = {
     "lenet5": (LeNet5, (1, 28, 28), 10),
     "resnet20": (ResNet20, (3, 32, 32), 10),
     "vgg-small": (VGGSmall, (3, 32, 32), 10),
     "alexnet": (AlexNetBN, (3, 224, 224), 1000),
-    "resnet18": (lambda classes: resnet18(classes, lowbit_stem=True), (3, 224, 224), 1000),
+    "resnet18": (lambda classes, width, chw: resnet18(classes, width, chw, lowbit_stem=True), (3, 224, 224), 1000),
 }
 
 
@@ -202,7 +227,7 @@ def save_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def load_safetensors(path):
+def load_safetensors(path, with_metadata=False):
     """Reads a safetensors file into {name: tensor} (F32, F16, BF16, F64, I64, I32)."""
     dtypes = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
               "F64": torch.float64, "I64": torch.int64, "I32": torch.int32}
@@ -219,7 +244,7 @@ def load_safetensors(path):
         flat = torch.frombuffer(bytearray(data[a:b]), dtype=dtypes[info["dtype"]]) if b > a else \
             torch.empty(0, dtype=dtypes[info["dtype"]])
         out[name] = flat.reshape(info["shape"]).clone()
-    return out
+    return (out, header.get("__metadata__", {})) if with_metadata else out
 
 
 def shapes(model):
@@ -232,7 +257,7 @@ def make():
     io = {}
     for name in ["lenet5", "resnet20"]:
         ctor, chw, classes = MODELS[name]
-        model = ctor(classes)
+        model = ctor(classes, 1, chw)
         randomize(model, gen)
         model.eval()
         sd = model.state_dict()
@@ -243,7 +268,7 @@ def make():
             io[name + ".input"] = x
             io[name + ".logits"] = model(x)
     save_safetensors(os.path.join(HERE, "logits.safetensors"), io)
-    layouts = {name: shapes(ctor(classes)) for name, (ctor, _, classes) in MODELS.items() if name != "resnet18"}
+    layouts = {name: shapes(ctor(classes, 1, chw)) for name, (ctor, chw, classes) in MODELS.items() if name != "resnet18"}
     layouts["resnet18"] = shapes(resnet18())
     with open(os.path.join(HERE, "state_dicts.json"), "w") as f:  # one tensor a line
         f.write("{\n" + ",\n".join('"%s": [\n%s\n]' % (name, ",\n".join(json.dumps(e) for e in entries))
@@ -251,10 +276,16 @@ def make():
 
 
 def check(name, weights, io_path=None):
-    ctor, _, _ = MODELS[name]
-    sd = load_safetensors(weights)
-    classes = sd[{"lenet5": "fc2.bias", "alexnet": "fc3.bias"}.get(name, "fc.bias")].shape[0]
-    model = ctor(classes)
+    """Loads weights into the PyTorch model with strict=True; its size (width, input,
+    classes) comes from the 'lowbit.model' metadata `lowbit convert` writes, else the defaults."""
+    ctor, chw, classes = MODELS[name]
+    sd, meta = load_safetensors(weights, with_metadata=True)
+    spec = json.loads(meta.get("lowbit.model", "{}"))
+    width = spec.get("width", 1)
+    if "input" in spec:
+        h, w, c = spec["input"]
+        chw = (c, h, w)
+    model = ctor(spec.get("classes", classes), width, chw)
     model.load_state_dict(sd, strict=True)
     model.eval()
     print("%s: loaded %s into PyTorch %s with strict=True (%d tensors)" % (name, weights, torch.__version__, len(sd)))
