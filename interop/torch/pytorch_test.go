@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lowbit/lowbit/interop/torch"
 	"github.com/lowbit/lowbit/internal/datatest"
+	"github.com/lowbit/lowbit/interop/torch"
 	"github.com/lowbit/lowbit/layers"
 	"github.com/lowbit/lowbit/models"
 	"github.com/lowbit/lowbit/ste"
