@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/lowbit/lowbit/interop/torch"
+	"github.com/lowbit/lowbit/models"
 	"github.com/lowbit/lowbit/recipes"
 )
 
@@ -52,7 +53,7 @@ func cmdConvert(args []string, stdout io.Writer) error {
 		return err
 	}
 	note := ""
-	if m.Spec.Weights != nil || m.Spec.Inputs != nil || m.Spec.Policy == "8bit" {
+	if m.Spec.Weights != nil || m.Spec.Inputs != nil || m.Spec.Policy == models.Int8 || len(m.Spec.Override) > 0 {
 		note = " (latent float weights; quantizers are not part of a state_dict)"
 	}
 	fmt.Fprintf(stdout, "converted %s (%s) to %s: %d tensors in PyTorch's %s layout%s\n", pos[0], m.Spec.String(), path, len(sd.Names), m.Spec.Name, note)

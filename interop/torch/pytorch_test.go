@@ -23,11 +23,11 @@ import (
 func python(t *testing.T) string {
 	t.Helper()
 	for _, p := range []string{os.Getenv("LOWBIT_PYTHON"), "/usr/bin/python3", "python3"} {
-		if p != "" && exec.Command(p, "-c", "import torch").Run() == nil {
+		if p != "" && exec.Command(p, "-c", "import torch, torchvision").Run() == nil {
 			return p
 		}
 	}
-	datatest.Missing(t, "no python3 that imports torch (Debian python3-torch; or set LOWBIT_PYTHON)")
+	datatest.Missing(t, "no python3 that imports torch and torchvision (Debian python3-torch, python3-torchvision; or set LOWBIT_PYTHON)")
 	return ""
 }
 
