@@ -75,7 +75,7 @@ func ReadFile(path string) (*StateDict, error) {
 	switch {
 	case n >= 4 && bytes.Equal(head[:4], []byte("PK\x03\x04")):
 		sd, err = readPT(f, st.Size())
-	case n >= 2 && head[0] == 0x80 && head[1] <= 5:
+	case n >= 4 && bytes.Equal(head[:4], []byte{0x80, 0x02, 0x8a, 0x0a}): // pickle of the legacy magic number
 		err = errors.New("a legacy (pre-1.6) torch.save file; save it again with a current PyTorch")
 	default:
 		sd, err = readSafetensors(f, st.Size())

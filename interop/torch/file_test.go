@@ -135,6 +135,7 @@ func TestReadPT(t *testing.T) {
 	}{
 		{"contiguous", map[string][]byte{"m/data.pkl": tensorPickle(6, 0, []int{2, 3}, []int{3, 1}), "m/data/0": floats}, []float32{0, 1, 2, 3, 4, 5}, ""},
 		{"transposed view", map[string][]byte{"m/data.pkl": tensorPickle(6, 0, []int{3, 2}, []int{1, 3}), "m/data/0": floats}, []float32{0, 3, 1, 4, 2, 5}, ""},
+		{"little-endian", map[string][]byte{"m/data.pkl": tensorPickle(6, 0, []int{6}, []int{1}), "m/data/0": floats, "m/byteorder": []byte("little")}, []float32{0, 1, 2, 3, 4, 5}, ""},
 		{"offset view", map[string][]byte{"m/data.pkl": tensorPickle(6, 4, []int{2}, []int{1}), "m/data/0": floats}, []float32{4, 5}, ""},
 		{"view past the storage", map[string][]byte{"m/data.pkl": tensorPickle(6, 1, []int{2, 3}, []int{3, 1}), "m/data/0": floats}, nil, "exceed a storage of 6"},
 		{"storage larger than its record", map[string][]byte{"m/data.pkl": tensorPickle(1<<30, 0, []int{2}, []int{1}), "m/data/0": floats}, nil, "its record holds 24 bytes"},
@@ -215,4 +216,22 @@ func FuzzReadFile(f *testing.F) {
 		}
 		ReadFile(path)
 	})
+}
+
+// TestHeaderLengthLikePickle reads a safetensors file whose header length (640 =
+// 0x280) starts with the bytes of a protocol-2 pickle, 0x80 0x02.
+func TestHeaderLengthLikePickle(t *testing.T) {
+	h := `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`
+	h += strings.Repeat(" ", 640-len(h))
+	path := filepath.Join(t.TempDir(), "h.safetensors")
+	if err := os.WriteFile(path, safetensorsFile(h, []byte{0, 0, 0x80, 0x3f}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sd, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sd.Tensors["a"].Data; len(got) != 1 || got[0] != 1 {
+		t.Errorf("a = %v, want [1]", got)
+	}
 }

@@ -66,7 +66,7 @@ func readPT(r io.ReaderAt, size int64) (*StateDict, error) {
 		return nil, errors.New("no data.pkl in the zip file")
 	}
 	if bo, ok := l.records[l.prefix+"byteorder"]; ok {
-		if b, err := readRecord(bo, 16); err != nil || string(b) != "little" {
+		if b, err := readRecord(bo, int64(min(bo.UncompressedSize64, 16))); err != nil || string(b) != "little" {
 			return nil, fmt.Errorf("byteorder %q, only little-endian files are read", b)
 		}
 	}
@@ -215,8 +215,9 @@ func stateDictOf(obj any, descend bool) (*StateDict, error) {
 	switch d := obj.(type) {
 	case *types.OrderedDict:
 		for e := d.List.Front(); e != nil; e = e.Next() {
-			kv := e.Value.(*types.OrderedDictEntry)
-			keys, vals = append(keys, kv.Key), append(vals, kv.Value)
+			if kv, ok := e.Value.(*types.OrderedDictEntry); ok {
+				keys, vals = append(keys, kv.Key), append(vals, kv.Value)
+			}
 		}
 	case *types.Dict:
 		for _, kv := range *d {
