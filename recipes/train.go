@@ -46,8 +46,12 @@ type Config struct {
 	LatentClip float32
 	Seed       uint64
 
-	Out    string // checkpoint written after every epoch ("" for none)
-	Resume string // checkpoint to resume from
+	Out string // checkpoint written after every epoch ("" for none)
+	// Resume is a checkpoint to resume from. The run's settings (model, recipe,
+	// dataset, scaling, epochs, batch, LR, optimizer, schedule, clip, seed) then
+	// come from it: a zero field takes the checkpoint's value and a non-zero
+	// one that differs is an error. Data, paths, workers and limits stay the caller's.
+	Resume string
 	// InitFrom initialises a fresh run's model from this checkpoint or PyTorch
 	// state_dict (see InitFrom); ignored when resuming. InitLenient (the CLI's
 	// -strict=false) goes on past unmatched PyTorch tensors, listing them to OnWarn.
@@ -94,12 +98,15 @@ type EpochStats struct {
 
 // Result summarises a run.
 type Result struct {
-	Model    *models.Model
-	Epochs   int
-	Steps    uint64
-	TestAcc  float64
-	TestLoss float64
-	StepTime time.Duration // mean time of a training step
+	Model  *models.Model
+	Epochs int // completed epochs
+	// EpochStep counts the steps done in the next epoch when a MaxSteps
+	// limit stopped the run mid-epoch.
+	EpochStep int
+	Steps     uint64
+	TestAcc   float64
+	TestLoss  float64
+	StepTime  time.Duration // mean time of a training step
 }
 
 // ErrNonFinite reports a NaN or Inf loss, gradient, weight or statistic.
@@ -384,6 +391,9 @@ func (r *run) runEpoch(ctx context.Context) error {
 		return err
 	}
 	done := r.epochStepNo >= r.stepsPerEp
+	if !done && !r.limitReached() {
+		return fmt.Errorf("recipes: epoch %d ended after %d of its %d steps", r.epoch+1, r.epochStepNo, r.stepsPerEp)
+	}
 	if done {
 		r.epoch, r.skip = r.epoch+1, 0
 	} else {
@@ -447,7 +457,7 @@ func (r *run) endEpoch(t0 time.Time, skipped int) error {
 		return fmt.Errorf("%w: test loss is %v at epoch %d step %d; not saved (last good checkpoint: %s)", ErrNonFinite, tloss, shown, r.epochStepNo, r.lastGood())
 	}
 	ratio, _ := r.flips.Ratio(r.oparams)
-	r.res.Epochs, r.res.Steps, r.res.TestAcc, r.res.TestLoss = r.epoch, r.step, acc, tloss
+	r.res.Epochs, r.res.EpochStep, r.res.Steps, r.res.TestAcc, r.res.TestLoss = r.epoch, r.skip, r.step, acc, tloss
 	es := EpochStats{Epoch: shown, Epochs: r.cfg.Epochs, TestAcc: acc, TestLoss: tloss, FlipRatio: ratio, Duration: time.Since(t0), Skipped: skipped}
 	if r.epochSeen > 0 {
 		es.TrainLoss, es.TrainAcc = r.epochLoss/float64(r.epochSeen), float64(r.epochRight)/float64(r.epochSeen)

@@ -193,7 +193,10 @@ func TestResumeFromCheckpointOnly(t *testing.T) {
 	requireMNIST(t)
 	dir := t.TempDir()
 	ck := filepath.Join(dir, "r.ckpt")
-	checkCLI(t, "", nil, 0, []string{"train", "-model", "mlp", "-hidden", "12", "-seed", "3", "-latent-clip", "0.5", "-batch", "256", "-epochs", "1", "-max-steps", "40", "-threads", "1", "-out", ck})
+	stdout, _ := checkCLI(t, "", nil, 0, []string{"train", "-model", "mlp", "-hidden", "12", "-seed", "3", "-latent-clip", "0.5", "-batch", "256", "-epochs", "1", "-max-steps", "40", "-threads", "1", "-out", ck})
+	if !strings.Contains(stdout, "after 0 epochs and 40 steps of epoch 1") {
+		t.Errorf("a mid-epoch stop printed %q", stdout)
+	}
 	c, err := recipes.LoadCheckpoint(ck)
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +210,7 @@ func TestResumeFromCheckpointOnly(t *testing.T) {
 	checkCLI(t, "", nil, 2, []string{"train", "-resume", ck, "-seed", "4"}, "-seed 4", "seed 3")
 	checkCLI(t, "", nil, 2, []string{"train", "-resume", ck, "-model", "lenet5"}, "-model lenet5", "mlp")
 	checkCLI(t, "", nil, 2, []string{"train", "-resume", ck, "-epochs", "3"}, "-epochs 3")
-	stdout, _ := checkCLI(t, "", nil, 0, []string{"train", "-resume", ck, "-threads", "1"})
+	stdout, _ = checkCLI(t, "", nil, 0, []string{"train", "-resume", ck, "-threads", "1"})
 	if c, err = recipes.LoadCheckpoint(ck); err != nil {
 		t.Fatal(err)
 	}

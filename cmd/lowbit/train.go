@@ -189,8 +189,12 @@ func runTrain(cfg recipes.Config, f *trainFlags, ck *recipes.Checkpoint, rep *re
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s on %s: test accuracy %.2f%% after %d epochs (%d steps, %.1f ms/step); checkpoint %s\n",
-		res.Model.Spec.String(), cfg.Dataset, 100*res.TestAcc, res.Epochs, res.Steps, float64(res.StepTime.Microseconds())/1e3, cfg.Out)
+	done := fmt.Sprintf("%d epochs", res.Epochs)
+	if res.EpochStep > 0 {
+		done += fmt.Sprintf(" and %d steps of epoch %d", res.EpochStep, res.Epochs+1)
+	}
+	fmt.Fprintf(stdout, "%s on %s: test accuracy %.2f%% after %s (%d steps, %.1f ms/step); checkpoint %s\n",
+		res.Model.Spec.String(), cfg.Dataset, 100*res.TestAcc, done, res.Steps, float64(res.StepTime.Microseconds())/1e3, cfg.Out)
 	return nil
 }
 
