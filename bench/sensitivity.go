@@ -138,9 +138,8 @@ func Sensitivity(cfg SensitivityConfig) (*SensitivityReport, error) {
 			}
 			if cfg.Inputs != nil {
 				lq.Inputs = cfg.Inputs
-				// The first layer sees the image, which is signed: an unsigned LSQ would clip it.
-				if q, ok := cfg.Inputs.(ste.LSQ); ok && i == 0 {
-					q.Signed = true
+				// The first layer sees the image, which is signed: an unsigned quantizer would clip it.
+				if q, ok, err := ste.SetParam(cfg.Inputs, "signed", "true"); ok && err == nil && i == 0 {
 					lq.Inputs = q
 				}
 			}

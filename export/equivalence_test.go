@@ -174,7 +174,7 @@ func intReference(l layers.Layer, tr bitpack.Trace) ([]int64, error) {
 		wq, iq      ste.Quantizer
 		w           []float32
 		err         error
-		iqf         ste.Func
+		iqf, wqf    ste.Func
 		iqp, wp     []*layers.Param
 		cout, kk, s int
 		pad         int
@@ -183,14 +183,14 @@ func intReference(l layers.Layer, tr bitpack.Trace) ([]int64, error) {
 	case *layers.Conv2D:
 		wq, iq = v.Quantizers()
 		iqf, iqp = v.InputQuantizer()
-		_, wp = v.WeightQuantizer()
+		wqf, wp = v.WeightQuantizer()
 		w, err = v.QuantizedWeights()
 		c := v.Config()
 		cout, kk, s, pad = c.Out, c.Kernel, max(c.Stride, 1), c.Pad
 	case *layers.Dense:
 		wq, iq = v.Quantizers()
 		iqf, iqp = v.InputQuantizer()
-		_, wp = v.WeightQuantizer()
+		wqf, wp = v.WeightQuantizer()
 		w, err = v.QuantizedWeights()
 		cout, kk, s = v.Config().Out, 1, 1
 	default:
@@ -208,30 +208,28 @@ func intReference(l layers.Layer, tr bitpack.Trace) ([]int64, error) {
 	if err := iqf.Forward(xq, tr.In, ps, ste.Ctx{Rows: tr.N}); err != nil {
 		return nil, err
 	}
-	var xs float64
-	switch q := iq.(type) {
-	case ste.Sign:
-		xs = 1
-	case ste.DoReFa:
-		xs = 1 / float64(int(1)<<q.Bits()-1)
-	case ste.LSQ:
-		xs = float64(ps[0][0])
-	default:
-		return nil, fmt.Errorf("no integer reference for input quantizer %s", iq)
+	// The step of one input code, from the quantizer's inference descriptor.
+	d, ok, err := ste.Infer(iqf, ps)
+	if err != nil || !ok || d.Kind == "" {
+		return nil, fmt.Errorf("no integer reference for input quantizer %s (%v)", iq, err)
 	}
+	xs := d.Scale() // 1 for sign
 	xc, err := codes(xq, func(int) float64 { return xs }, "input")
 	if err != nil {
 		return nil, err
 	}
 	k := len(w) / cout
 	var wstep func(i int) float64
-	switch wq.(type) {
-	case ste.XNOR, ste.Sign, ste.DoReFa: // ±α_o (XNOR), ±1 (Sign), ±E (DoReFa k=1)
-		wstep = func(i int) float64 { return math.Abs(float64(w[i])) }
-	case ste.LSQ:
-		st := float64(wp[0].Data()[0])
+	wps := make([][]float32, len(wp))
+	for i, p := range wp {
+		wps[i] = p.Data()
+	}
+	if d, ok, err := ste.Infer(wqf, wps); err == nil && ok && d.HasCodes() {
+		st := d.Scale() // LSQ's learned step
 		wstep = func(int) float64 { return st }
-	default:
+	} else if ste.BitsFor(wq, ste.Weights) == 1 { // ±α_o (XNOR), ±1 (Sign), ±E (DoReFa k=1)
+		wstep = func(i int) float64 { return math.Abs(float64(w[i])) }
+	} else {
 		return nil, fmt.Errorf("no integer reference for weight quantizer %s", wq)
 	}
 	wc, err := codes(w, wstep, "weight")
@@ -284,7 +282,7 @@ func intReference(l layers.Layer, tr bitpack.Trace) ([]int64, error) {
 // from each batch cannot be reproduced sample by sample; Freeze says so,
 // naming the layer and the quantizer.
 func TestUnsupportedQuantizer(t *testing.T) {
-	m, err := models.New(models.Spec{Name: "lenet5", Weights: ste.XNOR{}, Inputs: ste.Scaled{K: 4}})
+	m, err := models.New(models.Spec{Name: "lenet5", Weights: ste.XNOR{}, Inputs: ste.Scaled{Bits: 4}})
 	if err != nil {
 		t.Fatal(err)
 	}

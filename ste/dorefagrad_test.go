@@ -35,8 +35,8 @@ func TestDoReFaGrad(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			q, f := qtBuild(t, c.spec, Target{Shape: []int{c.rows, len(c.dr) / c.rows}, Role: Inputs})
-			if q.String() != c.str || q.Name() != "dorefagrad" || q.Bits() != c.bits || BitsFor(q, Weights) != 32 {
-				t.Fatalf("Parse(%q) = %q, bits %d", c.spec, q.String(), q.Bits())
+			if q.String() != c.str || q.Name() != "dorefagrad" || q.(DoReFaGrad).Bits != c.bits || BitsFor(q, Weights) != 32 {
+				t.Fatalf("Parse(%q) = %q, bits %d", c.spec, q.String(), q.(DoReFaGrad).Bits)
 			}
 			qtRoundTrip(t, q)
 			if id, ok := q.(interface{ Identity() bool }); !ok || !id.Identity() {
@@ -88,7 +88,7 @@ func TestDoReFaGradUnbiased(t *testing.T) {
 	sum := make([]float64, len(dr))
 	const seeds = 4000
 	for s := range uint64(seeds) {
-		f, err := DoReFaGrad{K: 2, Seed: s}.Build(Target{Shape: []int{1, len(dr)}, Role: Inputs})
+		f, err := DoReFaGrad{Bits: 2, Seed: s}.Build(Target{Shape: []int{1, len(dr)}, Role: Inputs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +119,7 @@ func TestDoReFaGradState(t *testing.T) {
 		dr[i] = float32(math.Sin(1.7 * float64(i)))
 	}
 	build := func(seed uint64) Func {
-		f, err := DoReFaGrad{K: 3, Seed: seed}.Build(Target{Shape: []int{2, 32}, Role: Inputs})
+		f, err := DoReFaGrad{Bits: 3, Seed: seed}.Build(Target{Shape: []int{2, 32}, Role: Inputs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +187,7 @@ func TestDoReFaGradErrors(t *testing.T) {
 		{"grad length", f.Grad(0, y[:3], x, x, y, nil, Ctx{Rows: 2})},
 		{"rows", f.Grad(0, y, x, x, y, nil, Ctx{Rows: 3})},
 		{"wrt", f.Grad(1, y, x, x, y, nil, Ctx{Rows: 2})},
-		{"build bits", func() error { _, err := (DoReFaGrad{K: 17}).Build(Target{Shape: []int{1}}); return err }()},
+		{"build bits", func() error { _, err := (DoReFaGrad{Bits: 17}).Build(Target{Shape: []int{1}}); return err }()},
 		{"parse seed", func() error { _, err := Parse("dorefagrad(seed=-1)"); return err }()},
 		{"parse bits", func() error { _, err := Parse("dorefagrad(bits=0)"); return err }()},
 	}

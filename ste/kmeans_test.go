@@ -55,7 +55,7 @@ func TestKMeans(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			q, f := qtBuild(t, c.spec, Target{Shape: []int{1, len(c.init)}, Role: Weights, Init: c.init})
-			if q.String() != c.str || q.Name() != "kmeans" || len(c.wantInit) != 1<<q.Bits() {
+			if q.String() != c.str || q.Name() != "kmeans" || len(c.wantInit) != 1<<q.BitsFor(Weights) {
 				t.Fatalf("Parse(%q) = %q", c.spec, q.String())
 			}
 			qtRoundTrip(t, q)
@@ -181,9 +181,9 @@ func TestKMeansErrors(t *testing.T) {
 		{"grad length", f.Grad(0, y[:2], x, x, y, c, Ctx{Rows: 1})},
 		{"grad centroid length", f.Grad(1, y, x, x, y, c, Ctx{Rows: 1})},
 		{"wrt", f.Grad(2, y, x, x, y, c, Ctx{Rows: 1})},
-		{"build bits", func() error { _, err := (KMeans{K: 17}).Build(Target{Shape: []int{1}}); return err }()},
+		{"build bits", func() error { _, err := (KMeans{Bits: 17}).Build(Target{Shape: []int{1}}); return err }()},
 		{"build nan", func() error {
-			_, err := (KMeans{K: 1}).Build(Target{Shape: []int{1}, Init: []float32{float32(math.NaN())}})
+			_, err := (KMeans{Bits: 1}).Build(Target{Shape: []int{1}, Init: []float32{float32(math.NaN())}})
 			return err
 		}()},
 		{"parse bits", func() error { _, err := Parse("kmeans(bits=0)"); return err }()},

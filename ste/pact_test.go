@@ -117,7 +117,7 @@ func TestPACTErrors(t *testing.T) {
 		{"grad alpha length", f.Grad(1, y, x, x, y, [][]float32{{1}}, Ctx{Rows: 1})},
 		{"wrt", f.Grad(2, y[:1], x, x, y, [][]float32{{1}}, Ctx{Rows: 1})},
 		{"build alpha", func() error { _, err := (PACT{Alpha: -2}).Build(Target{Shape: []int{1}}); return err }()},
-		{"build bits", func() error { _, err := (PACT{K: 17}).Build(Target{Shape: []int{1}}); return err }()},
+		{"build bits", func() error { _, err := (PACT{Bits: 17}).Build(Target{Shape: []int{1}}); return err }()},
 		{"parse alpha", func() error { _, err := Parse("pact(alpha=0)"); return err }()},
 		{"parse decay", func() error { _, err := Parse("pact(decay=-1)"); return err }()},
 		{"parse bits", func() error { _, err := Parse("pact(bits=0)"); return err }()},

@@ -13,18 +13,18 @@ func TestParse(t *testing.T) {
 		spec string
 		want ste.Quantizer // nil: full precision
 	}{
-		{"lsq:bits=4,signed", ste.LSQ{K: 4, Signed: true}},
-		{"lsq(bits=4,signed)", ste.LSQ{K: 4, Signed: true}},
-		{"lsq(bits=3, signed=false)", ste.LSQ{K: 3}},
-		{"lsq", ste.LSQ{K: 4}},
+		{"lsq:bits=4,signed", ste.LSQ{Bits: 4, Signed: true}},
+		{"lsq(bits=4,signed)", ste.LSQ{Bits: 4, Signed: true}},
+		{"lsq(bits=3, signed=false)", ste.LSQ{Bits: 3}},
+		{"lsq", ste.LSQ{Bits: 4}},
 		{"  sign  ", ste.Sign{Clip: 1}},
 		{"sign:clip=-1", ste.Sign{Clip: -1}},
 		{"approxsign", ste.ApproxSign{}},
 		{"xnor", ste.XNOR{}},
 		{"xnor:alpha=grad", ste.XNOR{GradAlpha: true}},
-		{"uniform:bits=2", ste.Uniform{K: 2}},
+		{"uniform:bits=2", ste.Uniform{Bits: 2}},
 		{"dorefa", ste.DoReFa{}},
-		{"dorefa(bits=2)", ste.DoReFa{K: 2}},
+		{"dorefa(bits=2)", ste.DoReFa{Bits: 2}},
 		{"fp", nil},
 		{"fp32", nil},
 		{"none", nil},
@@ -116,7 +116,7 @@ func TestRegistry(t *testing.T) {
 			t.Error("registering a duplicate name did not panic")
 		}
 	}()
-	ste.Register("sign", "duplicate", func(ste.Args) (ste.Quantizer, error) { return ste.Sign{}, nil })
+	ste.Register(ste.Sign{}, "duplicate")
 }
 
 func TestBitsFor(t *testing.T) {
@@ -127,7 +127,7 @@ func TestBitsFor(t *testing.T) {
 		{nil, 32, 32},
 		{ste.Sign{}, 1, 1},
 		{ste.DoReFa{}, 1, 2},
-		{ste.DoReFa{K: 4}, 4, 4},
+		{ste.DoReFa{Bits: 4}, 4, 4},
 		{ste.LSQ{}, 4, 4},
 		{ste.Uniform{}, 8, 8},
 	}

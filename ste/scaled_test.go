@@ -113,7 +113,7 @@ func TestScaled(t *testing.T) {
 			for _, v := range y {
 				levels[v] = true
 			}
-			if len(levels) > c.rows<<q.Bits() {
+			if len(levels) > c.rows<<q.BitsFor(Inputs) {
 				t.Fatalf("%d levels", len(levels))
 			}
 		})
@@ -184,12 +184,12 @@ func TestScaledSpec(t *testing.T) {
 		want Scaled
 		str  string
 	}{
-		{"scaled", Scaled{K: 4}, "scaled(bits=4,method=max)"},
-		{"scaled(bits=8,method=meanabs,signed)", Scaled{K: 8, Method: ScaleMeanAbs, Signed: true}, "scaled(bits=8,method=meanabs,signed)"},
-		{"scaled(method=mse,perchannel)", Scaled{K: 4, Method: ScaleMSE, PerChannel: true}, "scaled(bits=4,method=mse,perchannel)"},
-		{"scaled(method=percentile)", Scaled{K: 4, Method: ScalePercentile, Percentile: 99.99}, "scaled(bits=4,method=percentile,pct=99.99)"},
-		{"scaled(method=percentile,pct=99.9)", Scaled{K: 4, Method: ScalePercentile, Percentile: 99.9}, "scaled(bits=4,method=percentile,pct=99.9)"},
-		{"scaled:method=learned,bits=2", Scaled{K: 2, Method: ScaleLearned}, "scaled(bits=2,method=learned)"},
+		{"scaled", Scaled{Bits: 4}, "scaled(bits=4,method=max)"},
+		{"scaled(bits=8,method=meanabs,signed)", Scaled{Bits: 8, Method: ScaleMeanAbs, Signed: true}, "scaled(bits=8,method=meanabs,signed)"},
+		{"scaled(method=mse,perchannel)", Scaled{Bits: 4, Method: ScaleMSE, PerChannel: true}, "scaled(bits=4,method=mse,perchannel)"},
+		{"scaled(method=percentile)", Scaled{Bits: 4, Method: ScalePercentile, Percentile: 99.99}, "scaled(bits=4,method=percentile,pct=99.99)"},
+		{"scaled(method=percentile,pct=99.9)", Scaled{Bits: 4, Method: ScalePercentile, Percentile: 99.9}, "scaled(bits=4,method=percentile,pct=99.9)"},
+		{"scaled:method=learned,bits=2", Scaled{Bits: 2, Method: ScaleLearned}, "scaled(bits=2,method=learned)"},
 	}
 	for _, c := range cases {
 		t.Run(c.spec, func(t *testing.T) {
@@ -197,7 +197,7 @@ func TestScaledSpec(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if q != c.want || q.String() != c.str || q.Name() != "scaled" || q.Bits() != c.want.K {
+			if q != c.want || q.String() != c.str || q.Name() != "scaled" || q.BitsFor(Weights) != c.want.Bits {
 				t.Fatalf("Parse = %#v %q, want %#v %q", q, q.String(), c.want, c.str)
 			}
 			qtRoundTrip(t, q)
@@ -235,7 +235,7 @@ func TestScaledErrors(t *testing.T) {
 		{"step grad length", fl.Grad(1, y, x, x, y, [][]float32{{1}}, ctx)},
 		{"learned wrt", fl.Grad(2, y[:1], x, x, y, [][]float32{{1}}, ctx)},
 		{"build learned perchannel inputs", build(Scaled{Method: ScaleLearned, PerChannel: true}, Target{Shape: []int{1, 4}, Role: Inputs})},
-		{"build signed 1 bit", build(Scaled{K: 1}, w)},
+		{"build signed 1 bit", build(Scaled{Bits: 1}, w)},
 		{"build method", build(Scaled{Method: 99}, w)},
 		{"build pct", build(Scaled{Method: ScalePercentile, Percentile: 120}, w)},
 		{"parse method", parse("scaled(method=minmax)")},

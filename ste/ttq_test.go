@@ -51,7 +51,7 @@ func TestTTQ(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			q, f := qtBuild(t, c.spec, Target{Shape: []int{2, 3}, Role: Weights, Init: w})
-			if q.String() != c.str || q.Name() != "ttq" || q.Bits() != 2 {
+			if q.String() != c.str || q.Name() != "ttq" || q.BitsFor(Weights) != 2 {
 				t.Fatalf("Parse(%q) = %q", c.spec, q.String())
 			}
 			qtRoundTrip(t, q)

@@ -136,7 +136,7 @@ func TestTWN(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			q, f := qtBuild(t, c.spec, Target{Shape: []int{c.rows, len(c.w) / c.rows}, Role: Weights, Init: c.w})
-			if q != c.q || q.String() != c.str || q.Name() != "twn" || q.Bits() != 2 {
+			if q != c.q || q.String() != c.str || q.Name() != "twn" || q.BitsFor(Weights) != 2 {
 				t.Fatalf("Parse(%q) = %#v %q", c.spec, q, q.String())
 			}
 			qtRoundTrip(t, q)

