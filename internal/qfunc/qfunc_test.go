@@ -2,6 +2,7 @@ package qfunc
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -79,6 +80,37 @@ func TestValidate(t *testing.T) {
 	for _, d := range bad {
 		if d.Validate() == nil {
 			t.Errorf("%+v: no error", d)
+		}
+	}
+}
+
+// The training forward passes of DoReFa's inputs and of PACT clipped before
+// scaling; Levels and Clipped scale first (the op order of every Linear Desc).
+// Both orders give the same float32 bits on every input tried.
+func TestOpOrderMatchesClipFirst(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	xs := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 1e-30, 1e30, -1e30, float32(math.Inf(1)), float32(math.Inf(-1))}
+	for range 200000 {
+		xs = append(xs, float32(rng.NormFloat64()*3), math.Float32frombits(rng.Uint32()))
+	}
+	for _, l := range []int{1, 3, 15, 255, 65535} {
+		lf := float32(l)
+		for _, a := range []float32{0.37, 1, 2.5, 10, 1234.5} {
+			scale, step := lf/a, a/lf
+			d := Clipped(a, l)
+			for _, x := range xs {
+				want := Round(Clip(x, 0, a)*scale) * step
+				if got := d.Value(x); math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+					t.Fatalf("Clipped(%g, %d) at %g: %g, clip-first %g", a, l, x, got, want)
+				}
+			}
+		}
+		d := Levels(l)
+		for _, x := range xs {
+			want := Round(lf*Clip(x, 0, 1)) / lf
+			if got := d.Value(x); math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+				t.Fatalf("Levels(%d) at %g: %g, clip-first %g", l, x, got, want)
+			}
 		}
 	}
 }
