@@ -9,19 +9,21 @@ import (
 	"testing"
 )
 
+type kmeansCase struct {
+	name     string
+	spec     string
+	str      string
+	init     []float32 // Target.Init
+	wantInit []float32 // linear over [min, max]
+	c        []float32 // centroids for the pass (nil: the initial ones)
+	w, g     []float32
+	wantQ    []float32
+	wantGC   []float32 // Σ of g per cluster
+	central  bool      // no ties: check ∂L/∂c by central differences
+}
+
 func TestKMeans(t *testing.T) {
-	cases := []struct {
-		name     string
-		spec     string
-		str      string
-		init     []float32 // Target.Init
-		wantInit []float32 // linear over [min, max]
-		c        []float32 // centroids for the pass (nil: the initial ones)
-		w, g     []float32
-		wantQ    []float32
-		wantGC   []float32 // Σ of g per cluster
-		central  bool      // no ties: check ∂L/∂c by central differences
-	}{{
+	cases := []kmeansCase{{
 		// 2 centroids {−1, 3}. w = 1 is equidistant: the tie goes to index 0.
 		name: "1 bit", spec: "kmeans(bits=1)", str: "kmeans(bits=1)",
 		init: []float32{-1, 0, 1, 3}, wantInit: []float32{-1, 3},
@@ -54,40 +56,42 @@ func TestKMeans(t *testing.T) {
 		wantGC: []float32{1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1},
 	}}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			q, f := qtBuild(t, c.spec, ste.Target{Shape: []int{1, len(c.init)}, Role: ste.Weights, Init: c.init})
-			if q.String() != c.str || q.Name() != "kmeans" || len(c.wantInit) != 1<<q.BitsFor(ste.Weights) {
-				t.Fatalf("Parse(%q) = %q", c.spec, q.String())
-			}
-			qtRoundTrip(t, q)
-			ps := f.Params()
-			if len(ps) != 1 || ps[0].Name != "centroids" {
-				t.Fatalf("params %+v", ps)
-			}
-			qtClose(t, "init", ps[0].Data, c.wantInit, 1e-6)
-			p := initialParams(f)
-			if c.c != nil {
-				p = [][]float32{c.c}
-			}
-			y := qtForward(t, f, c.w, p, 1)
-			qtClose(t, "q", y, c.wantQ, 1e-6)
-			qtClose(t, "q(q)", qtForward(t, f, y, p, 1), y, 0)
-			qtClose(t, "dW", qtGrad(t, f, 0, len(c.w), c.g, c.w, p, 1), c.g, 0)
-			dc := qtGrad(t, f, 1, len(p[0]), c.g, c.w, p, 1)
-			qtClose(t, "dc", dc, c.wantGC, 0)
-			// q is linear in the centroids (assignments fixed for small moves), so central
-			// differences of Σ g·q match ∂L/∂c_k when no weight sits on a tie.
-			if c.central {
-				const h = 1e-3
-				for k := range p[0] {
-					hi, lo := initialParams(f), initialParams(f)
-					hi[0][k] += h
-					lo[0][k] -= h
-					num := (qtLoss(t, f, c.g, c.w, hi, 1) - qtLoss(t, f, c.g, c.w, lo, 1)) / (2 * h)
-					qtClose(t, "central difference", []float32{float32(num)}, dc[k:k+1], 1e-3)
-				}
-			}
-		})
+		t.Run(c.name, c.run)
+	}
+}
+
+func (c kmeansCase) run(t *testing.T) {
+	q, f := qtBuild(t, c.spec, ste.Target{Shape: []int{1, len(c.init)}, Role: ste.Weights, Init: c.init})
+	if q.String() != c.str || q.Name() != "kmeans" || len(c.wantInit) != 1<<q.BitsFor(ste.Weights) {
+		t.Fatalf("Parse(%q) = %q", c.spec, q.String())
+	}
+	qtRoundTrip(t, q)
+	ps := f.Params()
+	if len(ps) != 1 || ps[0].Name != "centroids" {
+		t.Fatalf("params %+v", ps)
+	}
+	qtClose(t, "init", ps[0].Data, c.wantInit, 1e-6)
+	p := initialParams(f)
+	if c.c != nil {
+		p = [][]float32{c.c}
+	}
+	y := qtForward(t, f, c.w, p, 1)
+	qtClose(t, "q", y, c.wantQ, 1e-6)
+	qtClose(t, "q(q)", qtForward(t, f, y, p, 1), y, 0)
+	qtClose(t, "dW", qtGrad(t, f, 0, len(c.w), c.g, c.w, p, 1), c.g, 0)
+	dc := qtGrad(t, f, 1, len(p[0]), c.g, c.w, p, 1)
+	qtClose(t, "dc", dc, c.wantGC, 0)
+	// q is linear in the centroids (assignments fixed for small moves), so central
+	// differences of Σ g·q match ∂L/∂c_k when no weight sits on a tie.
+	if c.central {
+		const h = 1e-3
+		for k := range p[0] {
+			hi, lo := initialParams(f), initialParams(f)
+			hi[0][k] += h
+			lo[0][k] -= h
+			num := (qtLoss(t, f, c.g, c.w, hi, 1) - qtLoss(t, f, c.g, c.w, lo, 1)) / (2 * h)
+			qtClose(t, "central difference", []float32{float32(num)}, dc[k:k+1], 1e-3)
+		}
 	}
 }
 

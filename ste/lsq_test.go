@@ -118,6 +118,11 @@ func TestLSQInit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLSQStepState covers the writes to the step (rejected values, the floor
+// kept in the node's state) and the ∂s cache's absence for direct callers.
+func TestLSQStepState(t *testing.T) {
 	t.Run("bad step", func(t *testing.T) {
 		f, err := ste.LSQ{Bits: 4}.Build(ste.Target{Shape: []int{1, 2}, Role: ste.Inputs})
 		if err != nil {

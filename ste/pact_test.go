@@ -77,6 +77,10 @@ func TestPACT(t *testing.T) {
 			qtClose(t, "central difference clip", []float32{float32(num)}, da, 2e-3)
 		})
 	}
+}
+
+// TestPACTClipped checks ∂α where every x is clipped, and the level count.
+func TestPACTClipped(t *testing.T) {
 	t.Run("clipped central difference", func(t *testing.T) {
 		// With every x above α, q = α exactly, so ∂(Σ g·q)/∂α = Σ g on the true forward.
 		_, f := qtBuild(t, "pact(bits=3)", ste.Target{Shape: []int{2, 2}, Role: ste.Inputs})

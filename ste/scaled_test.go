@@ -9,20 +9,25 @@ import (
 	"testing"
 )
 
+type scaledCase struct {
+	name  string
+	spec  string
+	role  ste.Role
+	rows  int
+	x     []float32
+	p     [][]float32 // learned steps (nil: none)
+	wantQ []float32
+	wantG []float32 // gradient w.r.t. x for g = 1
+}
+
+// Steps of TestScaled's meanabs and mse rows.
+var (
+	sMean = float32(2 * 2.08 / math.Sqrt(3)) // 2·mean|x|/√Q_P with mean|x| = 10.4/5
+	sMSE  = float32(3.16) / 3                // clip 4·79/100 (worked out below)
+)
+
 func TestScaled(t *testing.T) {
-	ones := []float32{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
-	sMean := float32(2 * 2.08 / math.Sqrt(3)) // 2·mean|x|/√Q_P with mean|x| = 10.4/5
-	sMSE := float32(3.16) / 3                 // clip 4·79/100 (worked out below)
-	cases := []struct {
-		name  string
-		spec  string
-		role  ste.Role
-		rows  int
-		x     []float32
-		p     [][]float32 // learned steps (nil: none)
-		wantQ []float32
-		wantG []float32 // gradient w.r.t. x for g = 1
-	}{{
+	cases := []scaledCase{{
 		// s = max|x|/Q_P = 3/3; signed 3 bits: [−4, 3].
 		name: "max signed", spec: "scaled(bits=3)", role: ste.Weights, rows: 1,
 		x:     []float32{-3, -1, 0.4, 1.6, 3},
@@ -97,28 +102,33 @@ func TestScaled(t *testing.T) {
 		wantG: []float32{1, 1, 1, 1},
 	}}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			tg := ste.Target{Shape: []int{c.rows, len(c.x) / c.rows}, Role: c.role}
-			if c.role == ste.Weights {
-				tg.Init = c.x
-			}
-			q, f := qtBuild(t, c.spec, tg)
-			qtRoundTrip(t, q)
-			if len(f.Params()) != len(c.p) {
-				t.Fatalf("%d params, want %d", len(f.Params()), len(c.p))
-			}
-			y := qtForward(t, f, c.x, c.p, c.rows)
-			qtClose(t, "q", y, c.wantQ, 1e-5)
-			ones := ones[:len(c.x)]
-			qtClose(t, "dx", qtGrad(t, f, 0, len(c.x), ones, c.x, c.p, c.rows), c.wantG, 0)
-			levels := map[float32]bool{}
-			for _, v := range y {
-				levels[v] = true
-			}
-			if len(levels) > c.rows<<q.BitsFor(ste.Inputs) {
-				t.Fatalf("%d levels", len(levels))
-			}
-		})
+		t.Run(c.name, c.run)
+	}
+}
+
+func (c scaledCase) run(t *testing.T) {
+	tg := ste.Target{Shape: []int{c.rows, len(c.x) / c.rows}, Role: c.role}
+	if c.role == ste.Weights {
+		tg.Init = c.x
+	}
+	q, f := qtBuild(t, c.spec, tg)
+	qtRoundTrip(t, q)
+	if len(f.Params()) != len(c.p) {
+		t.Fatalf("%d params, want %d", len(f.Params()), len(c.p))
+	}
+	y := qtForward(t, f, c.x, c.p, c.rows)
+	qtClose(t, "q", y, c.wantQ, 1e-5)
+	ones := make([]float32, len(c.x))
+	for i := range ones {
+		ones[i] = 1
+	}
+	qtClose(t, "dx", qtGrad(t, f, 0, len(c.x), ones, c.x, c.p, c.rows), c.wantG, 0)
+	levels := map[float32]bool{}
+	for _, v := range y {
+		levels[v] = true
+	}
+	if len(levels) > c.rows<<q.BitsFor(ste.Inputs) {
+		t.Fatalf("%d levels", len(levels))
 	}
 }
 
