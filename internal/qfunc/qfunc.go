@@ -34,6 +34,16 @@ func Round(x float32) float32 {
 // Clip is min(max(x, lo), hi); NaN stays NaN.
 func Clip(x, lo, hi float32) float32 { return min(max(x, lo), hi) }
 
+// ClipRound is Round(Clip(x, lo, hi)) for |lo|, |hi| < 2^22 (quantizer levels):
+// the clip keeps the value where adding and subtracting 1.5·2^23 rounds exactly,
+// so it needs neither Round's range branch nor a fallback, and a loop over it
+// stays branch-free. NaN stays NaN; zero comes out +0.
+func ClipRound(x, lo, hi float32) float32 {
+	const magic = 1.5 * (1 << 23)
+	u := Clip(x, lo, hi)
+	return u + magic - magic
+}
+
 // Abs is |x| by clearing the sign bit.
 func Abs(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
 
@@ -61,7 +71,7 @@ const (
 // statistics, no per-row scales), with its learned parameters already folded in.
 // A Linear Desc maps x to the integer code
 //
-//	c(x) = Round(Clip(x·Mul, Lo, Hi))       Lo ≤ 0 < Hi, both integers
+//	c(x) = ClipRound(x·Mul, Lo, Hi)         Lo ≤ 0 < Hi, both integers
 //
 // and the code to the value c·Num/Den. Den is 1 unless the value is a division
 // (DoReFa's c/(2^k−1)): float32 c·(1/L) and c/L differ in the last bit.
@@ -116,7 +126,7 @@ func (d Desc) Validate() error {
 }
 
 // Code is the integer code c(x) of a Linear Desc (as a float32).
-func (d Desc) Code(x float32) float32 { return Round(Clip(x*d.Mul, d.Lo, d.Hi)) }
+func (d Desc) Code(x float32) float32 { return ClipRound(x*d.Mul, d.Lo, d.Hi) }
 
 // Value is q(x).
 func (d Desc) Value(x float32) float32 {

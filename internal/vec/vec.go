@@ -42,7 +42,7 @@ func QuantClip(y, x []float32, inv, s, lo, hi float32) {
 // with the same scalar functions: the packed engine's code.
 func quantClipGo(y, x []float32, inv, s, lo, hi float32) {
 	for i, v := range x {
-		y[i] = qfunc.Round(qfunc.Clip(v*inv, lo, hi)) * s
+		y[i] = qfunc.ClipRound(v*inv, lo, hi) * s
 	}
 }
 
