@@ -143,3 +143,40 @@ func TestBitsFor(t *testing.T) {
 		})
 	}
 }
+
+// TestParseOldSpecs: checkpoints store the spec strings String wrote before the
+// schema; each must still parse to the same quantizer.
+func TestParseOldSpecs(t *testing.T) {
+	tests := []struct {
+		spec string
+		want ste.Quantizer
+	}{
+		{"sign", ste.Sign{Clip: 1}},
+		{"sign(clip=-1)", ste.Sign{Clip: -1}},
+		{"approxsign", ste.ApproxSign{}},
+		{"xnor(alpha=grad)", ste.XNOR{GradAlpha: true}},
+		{"uniform(bits=8)", ste.Uniform{Bits: 8}},
+		{"dorefa", ste.DoReFa{}},
+		{"dorefa(bits=4)", ste.DoReFa{Bits: 4}},
+		{"lsq(bits=4,signed)", ste.LSQ{Bits: 4, Signed: true}},
+		{"twn(perchannel,clip=1)", ste.TWN{PerChannel: true, Clip: 1}},
+		{"ttq(threshold=0.05,init=mean)", ste.TTQ{Threshold: 0.05, InitMean: true}},
+		{"pact(bits=4,alpha=10,decay=0.0001)", ste.PACT{Bits: 4, Alpha: 10, Decay: 1e-4}},
+		{"pact(bits=2,alpha=10,decay=0)", ste.PACT{Bits: 2, Alpha: 10}},
+		{"kmeans(bits=3)", ste.KMeans{Bits: 3}},
+		{"scaled(bits=4,method=max)", ste.Scaled{Bits: 4}},
+		{"scaled(bits=4,method=percentile,signed,pct=99.9,perchannel)",
+			ste.Scaled{Bits: 4, Method: ste.ScalePercentile, Signed: true, Percentile: 99.9, PerChannel: true}},
+		{"dorefagrad(bits=6,seed=12)", ste.DoReFaGrad{Bits: 6, Seed: 12}},
+	}
+	for _, tc := range tests {
+		q, err := ste.Parse(tc.spec)
+		if err != nil || q != tc.want {
+			t.Errorf("Parse(%q) = %#v, %v; want %#v", tc.spec, q, err, tc.want)
+			continue
+		}
+		if back, err := ste.Parse(q.String()); err != nil || back != q {
+			t.Errorf("Parse(%q) = %#v, %v; want %#v", q.String(), back, err, q)
+		}
+	}
+}
