@@ -74,7 +74,7 @@ func newConfRun(t *testing.T, name string, role ste.Role, shape []int) *confRun 
 		target.Init = r.x
 	}
 	if r.f, err = q.Build(target); err != nil {
-		t.Skipf("%s cannot be built for %s: %v", q, role, err)
+		t.Fatalf("%s cannot be built for %s: %v", q, role, err)
 	}
 	for i, p := range r.f.Params() {
 		if p.Name == "" || len(p.Data) == 0 {
