@@ -16,7 +16,7 @@ const (
 )
 
 // InputQuant is the quantizer a conv or dense layer applies to its input: the
-// training quantizer's descriptor (ste.Quantizer.Infer), evaluated by the same
+// training quantizer's descriptor (ste.Infer), evaluated by the same
 // scalar code (package internal/qfunc) as the training forward pass, so the
 // engine sees the same quantized values. A QuantLinear quantizer yields integer
 // codes c with value = Scale()·(c − Offset()).
