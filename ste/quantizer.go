@@ -703,7 +703,11 @@ func Register(proto Quantizer, doc string) {
 	}
 	sv := reflect.New(s.typ).Elem()
 	for i := range s.fields {
-		if f := &s.fields[i]; f.def != "" {
+		f := &s.fields[i]
+		if f.ifKey != "" && s.field(f.ifKey) == nil {
+			panic(fmt.Sprintf("ste: %s: %s: if= names no parameter %q", name, f.key, f.ifKey))
+		}
+		if f.def != "" {
 			if err := s.set(sv, f, f.def); err != nil {
 				panic(fmt.Sprintf("ste: %s: default of %s: %v", name, f.key, err))
 			}
