@@ -205,7 +205,7 @@ func refLayerOf(l layers.Layer) (refLayer, error) {
 // inference descriptor (1 for sign).
 func inputStep(r refLayer, ps [][]float32) (float64, error) {
 	d, ok, err := ste.Infer(r.iqf, ps)
-	if err != nil || !ok || d.Kind == "" {
+	if err != nil || !ok || d.Kind == ste.DescIdentity {
 		return 0, fmt.Errorf("no integer reference for input quantizer %s (%v)", r.iq, err)
 	}
 	return d.Scale(), nil

@@ -111,6 +111,13 @@ type Stateful interface {
 // or Linear round(clip(x·Mul, Lo, Hi))·Num/Den (package internal/qfunc).
 type Desc = qfunc.Desc
 
+// Kinds of Desc.
+const (
+	DescIdentity = qfunc.Identity
+	DescSign     = qfunc.SignKind
+	DescLinear   = qfunc.Linear
+)
+
 // StepDesc is the Linear Desc round(clip(x/s, lo, hi))·s, evaluated as x·(1/s).
 func StepDesc(s float32, lo, hi int) Desc { return qfunc.Step(s, lo, hi) }
 
