@@ -34,7 +34,7 @@ func TestInitFrom(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	q, err := models.New(models.Spec{Name: "lenet5", Weights: ste.LSQ{K: 2}, Inputs: ste.LSQ{K: 2}, Seed: 2})
+	q, err := models.New(models.Spec{Name: "lenet5", Weights: ste.LSQ{Bits: 2}, Inputs: ste.LSQ{Bits: 2}, Seed: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
