@@ -11,6 +11,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"syscall"
@@ -227,7 +228,7 @@ func TestReliability(t *testing.T) {
 			t.Errorf("case %d %s %q: exit %d (want %d), clean %v, line %q (want %q), files: %s",
 				i+1, c.class, strings.Join(c.args, " "), got, c.code, r.clean, r.line, want, r.unchanged)
 		}
-		r.line = strings.ReplaceAll(r.line, work, "$W")
+		r.line = tmpName.ReplaceAllString(strings.ReplaceAll(r.line, work, "$W"), ".tmpN")
 		rows = append(rows, r)
 	}
 	if *updateReliability {
@@ -285,6 +286,9 @@ func writeReliability(t *testing.T, path string, rows []relRow) {
 		t.Fatal(err)
 	}
 }
+
+// tmpName matches atomicfile's temporary names, which differ between runs.
+var tmpName = regexp.MustCompile(`\.tmp[0-9]+`)
 
 func yes(ok bool) string {
 	if ok {
