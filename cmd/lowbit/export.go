@@ -26,7 +26,7 @@ func cmdExport(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("want one checkpoint path, got %d arguments", len(pos))
+		return usagef("want one checkpoint path, got %d arguments", len(pos))
 	}
 	if *format != "lbq" && *format != "onnx" {
 		return usagef("-format %q: want lbq or onnx", *format)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"os"
@@ -24,7 +26,7 @@ func cmdInfer(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 2 {
-		return fmt.Errorf("want MODEL.lbq and an image or IDX images file, got %d arguments", len(pos))
+		return usagef("want MODEL.lbq and an image or IDX images file, got %d arguments", len(pos))
 	}
 	if *top < 1 {
 		return usagef("-top: %d is invalid: want ≥ 1", *top)
@@ -33,34 +35,76 @@ func cmdInfer(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if strings.Contains(filepath.Base(pos[1]), "idx3") {
-		return inferIDX(bm, pos[1], stdout)
-	}
-	return inferImage(bm, pos[1], *top, stdout)
+	return inferInput(bm, pos[1], *top, stdout)
 }
 
-// maxImageFile caps the size of an image file infer reads.
-const maxImageFile = 256 << 20
+// inferInput runs an image or an IDX images file, told apart by content.
+func inferInput(bm *bitpack.Model, path string, top int, stdout io.Writer) error {
+	kind, err := detectInput(path)
+	if err != nil {
+		return err
+	}
+	if kind == inputIDX {
+		return inferIDX(bm, path, stdout)
+	}
+	return inferImage(bm, path, top, stdout)
+}
+
+const (
+	inputImage = "image"
+	inputIDX   = "idx"
+)
+
+// detectInput tells a PNG or JPEG from an IDX images file (magic
+// 00 00 08 03, raw or gzip) by its first bytes. Anything else, and a path
+// that is not a regular file, is an error naming the path.
+func detectInput(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s: not a regular file (mode %v)", path, st.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	head := make([]byte, 4096) // enough for a gzip header and the first deflate block's tables
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	return sniffInput(head[:n], path)
+}
+
+// sniffInput classifies the first bytes of an input file.
+func sniffInput(head []byte, path string) (string, error) {
+	switch {
+	case bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")), bytes.HasPrefix(head, []byte{0xff, 0xd8, 0xff}):
+		return inputImage, nil
+	case bytes.HasPrefix(head, []byte{0, 0, 8, 3}):
+		return inputIDX, nil
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		var magic [4]byte
+		zr, err := gzip.NewReader(bytes.NewReader(head))
+		if err == nil {
+			_, err = io.ReadFull(zr, magic[:])
+		}
+		if err != nil || magic != [4]byte{0, 0, 8, 3} {
+			return "", fmt.Errorf("%s: a gzip file that does not hold an IDX images file (magic 00000803)", path)
+		}
+		return inputIDX, nil
+	}
+	return "", fmt.Errorf("%s: not a PNG, JPEG or IDX images file (starts %x)", path, head[:min(len(head), 8)])
+}
 
 func inferImage(bm *bitpack.Model, path string, top int, w io.Writer) error {
 	c, err := classify.New(bm)
 	if err != nil {
 		return err
 	}
-	st, err := os.Stat(path)
+	img, err := datasets.ReadImage(path)
 	if err != nil {
 		return err
-	}
-	if !st.Mode().IsRegular() || st.Size() > maxImageFile {
-		return fmt.Errorf("%s: not a regular file of at most %d bytes", path, maxImageFile)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	img, err := classify.Decode(data, 0)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
 	}
 	labels, err := c.Classify(img, top)
 	if err != nil {
