@@ -27,11 +27,11 @@ func init() {
 
 // serveBench is a parsed `bench serve` command.
 type serveBench struct {
-	model, data, out string
-	images, requests int
-	clients          []int
-	cfg              serve.Config
-	args             []string
+	model, data, out, note string
+	images, requests       int
+	clients                []int
+	cfg                    serve.Config
+	args                   []string
 }
 
 func cmdBenchServe(args []string, stdout io.Writer) error {
@@ -44,6 +44,7 @@ func cmdBenchServe(args []string, stdout io.Writer) error {
 	fs.IntVar(&b.cfg.MaxBatch, "max-batch", 32, "server -max-batch (each level also runs with 1: no batching)")
 	fs.DurationVar(&b.cfg.MaxWait, "max-wait", 2*time.Millisecond, "server -max-wait")
 	fs.StringVar(&b.out, "out", "docs/results/serve.md", "report file (\"\" prints only)")
+	fs.StringVar(&b.note, "note", "", "a line on how the model was made, for the report")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -226,6 +227,9 @@ func (b *serveBench) report(bm *bitpack.Model, m bench.Machine, loadAfter string
 	fmt.Fprintf(&w, "| date | %s |\n| machine | %s, GOMAXPROCS %d, %s |\n", m.Date.Format("2006-01-02 15:04 UTC"), m.CPU, m.GOMAXPROCS, m.GoVersion)
 	fmt.Fprintf(&w, "| load average | %s before, %s (1 min) after — a shared machine; the other agents' work competes for the CPUs |\n", m.LoadAvg, loadAfter)
 	fmt.Fprintf(&w, "| model | %s (recipe %s, dataset %s), input %v, file %s |\n", info.Name, orDash(info.Recipe), orDash(info.Dataset), bm.Input(), b.model)
+	if b.note != "" {
+		fmt.Fprintf(&w, "| model note | %s |\n", b.note)
+	}
 	fmt.Fprintf(&w, "| requests | JSON with a base64 PNG (the first %d MNIST test images, cycled), top-1; server and clients in one process, on 127.0.0.1 |\n", b.images)
 	fmt.Fprintf(&w, "| check | every image served once and compared with `classify` (what `lowbit infer` prints): all equal; top-1 accuracy %.2f%% |\n\n", acc)
 	fmt.Fprintf(&w, "Each level: a fresh server, %d warm-up requests at most, then %d timed requests; each client waits for its answer before sending the next.\n", min(200, b.requests/10), b.requests)
