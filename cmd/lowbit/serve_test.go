@@ -134,3 +134,31 @@ func TestServeUsageAndOldModels(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchServe runs a small bounded `bench serve` on loopback and checks
+// the report: the served answers were checked, every level has a row.
+func TestBenchServe(t *testing.T) {
+	requireMNIST(t)
+	dir := t.TempDir()
+	ckpt, model, report := filepath.Join(dir, "xnor.ckpt"), filepath.Join(dir, "xnor.lbq"), filepath.Join(dir, "serve.md")
+	writeCheckpoint(t, ckpt)
+	if code, _, errOut := runCLI("export", ckpt, "-o", model); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, errOut)
+	}
+	code, out, errOut := runCLI("bench", "serve", model, "-images", "20", "-requests", "40", "-clients", "1,4", "-out", report)
+	if code != 0 {
+		t.Fatalf("bench serve: exit %d: %s%s", code, out, errOut)
+	}
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"all equal", "| 1 | 32 |", "| 1 | 1 |", "| 4 | 32 |", "| 4 | 1 |", "load average"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("report lacks %q:\n%s", want, b)
+		}
+	}
+	if code, _, errOut := runCLI("bench", "serve", model, "-clients", "0"); code != 2 || !strings.Contains(errOut, "-clients") {
+		t.Errorf("-clients 0: exit %d, %s", code, errOut)
+	}
+}
