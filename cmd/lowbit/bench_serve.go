@@ -222,7 +222,14 @@ func (b *serveBench) report(bm *bitpack.Model, m bench.Machine, loadAfter string
 	var w strings.Builder
 	info := bm.Info()
 	fmt.Fprintf(&w, "# lowbit serve: latency and throughput on loopback\n\n")
-	fmt.Fprintf(&w, "Command: `lowbit bench serve %s`\n\n", strings.Join(b.args, " "))
+	args := make([]string, len(b.args))
+	for i, a := range b.args {
+		args[i] = a
+		if strings.ContainsAny(a, " `'\"") {
+			args[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	fmt.Fprintf(&w, "Command: `lowbit bench serve %s`\n\n", strings.Join(args, " "))
 	fmt.Fprintf(&w, "| | |\n|---|---|\n")
 	fmt.Fprintf(&w, "| date | %s |\n| machine | %s, GOMAXPROCS %d, %s |\n", m.Date.Format("2006-01-02 15:04 UTC"), m.CPU, m.GOMAXPROCS, m.GoVersion)
 	fmt.Fprintf(&w, "| load average | %s before, %s (1 min) after — a shared machine; the other agents' work competes for the CPUs |\n", m.LoadAvg, loadAfter)
