@@ -151,6 +151,15 @@ func (c *Config) defaults() {
 	}
 }
 
+// Check reports an unknown schedule name.
+func (s Schedule) Check() error {
+	switch s {
+	case Cosine, Constant, StepDecay, Exponential:
+		return nil
+	}
+	return fmt.Errorf("recipes: unknown schedule %q (known: cosine, constant, step, exponential)", s)
+}
+
 func (c *Config) schedule() (optim.Schedule, error) {
 	var s optim.Schedule
 	switch c.Schedule {
@@ -163,7 +172,7 @@ func (c *Config) schedule() (optim.Schedule, error) {
 	case Exponential:
 		s = optim.Exponential{Base: c.LR, Final: c.FinalLR, Epochs: c.Epochs}
 	default:
-		return nil, fmt.Errorf("recipes: unknown schedule %q (known: cosine, constant, step, exponential)", c.Schedule)
+		return nil, c.Schedule.Check()
 	}
 	if c.Warmup > 0 {
 		s = optim.Warmup{Steps: c.Warmup, Then: s}
