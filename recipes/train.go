@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lowbit/lowbit/datasets"
+	"github.com/lowbit/lowbit/dist"
 	"github.com/lowbit/lowbit/layers"
 	"github.com/lowbit/lowbit/models"
 	"github.com/lowbit/lowbit/optim"
@@ -64,6 +65,13 @@ type Config struct {
 
 	// Train and Test, when set, are used instead of opening Dataset.
 	Train, Test datasets.Dataset
+
+	// Comm, when it has more than one process, trains data-parallel: Batch is the
+	// global batch, split over the ranks (see dataParallel). Rank 0 alone calls
+	// OnStep and OnEpoch and writes checkpoints.
+	Comm dist.Comm
+	// SyncBN makes BatchNorm use the global batch's statistics across the ranks.
+	SyncBN bool
 }
 
 // StepStats reports one training step.
@@ -215,6 +223,10 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 	if err := fitSpec(&cfg.Model, train); err != nil {
 		return nil, err
 	}
+	dp, err := newDataParallel(&cfg, train, test)
+	if err != nil {
+		return nil, err
+	}
 	m, err := models.New(cfg.Model)
 	if err != nil {
 		return nil, err
@@ -246,15 +258,18 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		startEpoch, step = ck.Epoch, ck.Step
 	}
-	loader, err := datasets.NewLoader(train, datasets.LoaderConfig{Batch: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers, DropLast: true})
+	loader, err := dp.newLoader(train, &cfg)
 	if err != nil {
 		return nil, err
 	}
-	tn, err := NewNet(m, cfg.Batch, true, &step)
+	tn, err := dp.newNet(m, &cfg, &step)
 	if err != nil {
 		return nil, err
 	}
 	defer tn.Close()
+	if err := dp.prepare(m, train, &cfg, ck == nil, startEpoch, &step); err != nil {
+		return nil, err
+	}
 	params := tn.Params()
 	oparams := OptimParams(params)
 	var flips optim.FlipCounter
@@ -285,6 +300,12 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 				return res, err
 			}
 			loss := tn.Loss()
+			c, _ := Correct(tn.Logits(), m.Spec.Classes, b.Y, b.N)
+			loss, c, n, err := dp.reduce(tn, loss, c, b.N)
+			if err != nil {
+				it.Close()
+				return res, err
+			}
 			if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
 				it.Close()
 				return res, fmt.Errorf("%w: loss is %v at epoch %d step %d (last good checkpoint: %s)", ErrNonFinite, loss, epoch+1, i+1, lastGood(cfg.Out))
@@ -308,19 +329,18 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 			dt := time.Since(ts)
 			totalStep += dt
 			nSteps++
-			c, _ := Correct(tn.Logits(), m.Spec.Classes, b.Y, b.N)
 			correct += c
-			seen += b.N
-			lossSum += float64(loss) * float64(b.N)
-			if cfg.OnStep != nil {
-				cfg.OnStep(StepStats{Epoch: epoch + 1, Step: i, StepsPerEpoch: steps, Global: step, Loss: loss, Acc: float64(c) / float64(b.N), LR: lr, Duration: dt})
+			seen += n
+			lossSum += float64(loss) * float64(n)
+			if cfg.OnStep != nil && dp.root() {
+				cfg.OnStep(StepStats{Epoch: epoch + 1, Step: i, StepsPerEpoch: steps, Global: step, Loss: loss, Acc: float64(c) / float64(n), LR: lr, Duration: dt})
 			}
 		}
 		it.Close()
 		if err := it.Err(); err != nil {
 			return res, err
 		}
-		acc, tloss, err := Evaluate(m, test, cfg.EvalBatch, cfg.Workers, cfg.EvalLimit)
+		acc, tloss, err := dp.evaluate(m, test, cfg.EvalBatch, cfg.Workers, cfg.EvalLimit)
 		if err != nil {
 			return res, err
 		}
@@ -331,7 +351,7 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 			es.TrainLoss, es.TrainAcc = lossSum/float64(seen), float64(correct)/float64(seen)
 			es.StepTime = totalStep / time.Duration(max(nSteps, 1))
 		}
-		if cfg.Out != "" {
+		if cfg.Out != "" && dp.root() {
 			ck := &Checkpoint{Model: m.Spec, Recipe: cfg.Recipe, Dataset: cfg.Dataset, Config: cfg.runConfig(), Epoch: epoch + 1, Step: step, TestAcc: acc, Optimizer: opt.String()}
 			ck.snapshot(m)
 			if ck.OptBytes, err = opt.State(); err != nil {
@@ -342,7 +362,7 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 			}
 			es.Checkpoint = cfg.Out
 		}
-		if cfg.OnEpoch != nil {
+		if cfg.OnEpoch != nil && dp.root() {
 			cfg.OnEpoch(es)
 		}
 		if stopped {

