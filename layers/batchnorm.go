@@ -118,9 +118,10 @@ type bnKernel struct {
 	mean, invstd []float32
 	gen          uint64 // forward passes so far
 	// Σg and Σg·x̂ per channel, shared by the three gradients of one backward pass
-	sumG, sumGX []float32
-	sumGen      uint64
-	sumSrc      *float32
+	sumG, sumGX     []float32
+	sumG64, sumGX64 []float64 // the same in float64, for sync-bn
+	sumGen          uint64
+	sumSrc          *float32
 }
 
 func (k *bnKernel) String() string {
@@ -283,16 +284,24 @@ func split64(v float64) (hi, lo float32) {
 	return hi, float32(v - float64(hi))
 }
 
-// syncSums returns Σg and Σg·x̂ over the global batch (sync-bn), from this rank's.
-func (k *bnKernel) syncSums(sg, sgx []float32) (gsg, gsgx []float32, err error) {
-	c := len(sg)
-	buf := make([]float32, 2*c)
-	copy(buf, sg)
-	copy(buf[c:], sgx)
+// syncSums returns Σg and Σg·x̂ over the global batch (sync-bn) from this rank's
+// float64 sums, sent as float32 high and low parts (see syncStats).
+func (k *bnKernel) syncSums() (gsg, gsgx []float32, err error) {
+	c := len(k.sumG64)
+	buf := make([]float32, 4*c)
+	for j := range c {
+		buf[j], buf[c+j] = split64(k.sumG64[j])
+		buf[2*c+j], buf[3*c+j] = split64(k.sumGX64[j])
+	}
 	if err := k.sync(buf); err != nil {
 		return nil, nil, fmt.Errorf("layers: %s: sync-bn: %w", k.name, err)
 	}
-	return buf[:c], buf[c:], nil
+	gsg, gsgx = make([]float32, c), make([]float32, c)
+	for j := range c {
+		gsg[j] = float32(float64(buf[j]) + float64(buf[c+j]))
+		gsgx[j] = float32(float64(buf[2*c+j]) + float64(buf[3*c+j]))
+	}
+	return gsg, gsgx, nil
 }
 
 func (k *bnKernel) DiffWRT(int) bool { return true }
@@ -311,6 +320,7 @@ func (k *bnKernel) sums(x, g []float32) (sg, sgx []float32) {
 	for j := range s1 {
 		k.sumG[j], k.sumGX[j] = float32(s1[j]), float32(s2[j])
 	}
+	k.sumG64, k.sumGX64 = s1, s2
 	k.sumGen, k.sumSrc = k.gen, &g[0]
 	return k.sumG, k.sumGX
 }
@@ -343,7 +353,7 @@ func (k *bnKernel) Backward(wrt int, d graphop.Tensor, in []graphop.Tensor, _, g
 				// dx needs the global sums; dγ and dβ stay this rank's (the
 				// gradient allreduce adds them up).
 				var err error
-				if sg, sgx, err = k.syncSums(sg, sgx); err != nil {
+				if sg, sgx, err = k.syncSums(); err != nil {
 					return err
 				}
 				rows = k.rows

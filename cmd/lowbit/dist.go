@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/lowbit/lowbit/dist"
+	"github.com/lowbit/lowbit/optim"
 	"github.com/lowbit/lowbit/recipes"
 )
 
@@ -13,7 +14,7 @@ import (
 // mpirun, srun or an MPIJob; one process otherwise) into cfg.Comm. Ranks other
 // than 0 train silently: their log and stdout are discarded, errors still show.
 // finish must get Train's error: it leaves the group when every rank stops
-// together (success, a non-finite loss, refused flags); after a failure of this
+// together (success, a non-finite loss or gradient, refused flags); after a failure of this
 // rank alone it leaves MPI unfinalized, so the launcher ends the other ranks.
 func joinRanks(cfg *recipes.Config, rep *reporter, stdout *io.Writer) (finish func(error) error, err error) {
 	c, err := dist.Open()
@@ -29,14 +30,15 @@ func joinRanks(cfg *recipes.Config, rep *reporter, stdout *io.Writer) (finish fu
 	if cfg.SyncBN && c.Size() == 1 {
 		rep.log.Warn("-sync-bn with one process: BatchNorm already sees the whole batch")
 	}
+	rank, size := c.Rank(), c.Size()
 	return func(err error) error {
-		if err == nil || errors.Is(err, recipes.ErrNonFinite) || errors.Is(err, dist.ErrMismatch) {
+		if err == nil || errors.Is(err, recipes.ErrNonFinite) || errors.Is(err, optim.ErrNonFinite) || errors.Is(err, dist.ErrMismatch) {
 			if cerr := c.Close(); cerr != nil && err == nil {
 				err = cerr
 			}
 		}
-		if err != nil && c.Size() > 1 {
-			return fmt.Errorf("rank %d of %d: %w", c.Rank(), c.Size(), err)
+		if err != nil && size > 1 {
+			return fmt.Errorf("rank %d of %d: %w", rank, size, err)
 		}
 		return err
 	}, nil
