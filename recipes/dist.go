@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"gorgonia.org/gorgonia"
 
@@ -35,8 +36,16 @@ type dataParallel struct {
 	syncBN      bool
 	buf         []float32
 	states      []layers.State // averaged each step (per-rank BatchNorm statistics)
-	cfgPrint    [32]byte
 	fullBatches *datasets.Loader
+	comm1       time.Duration // the last step's allreduce
+}
+
+// commTime is the last step's allreduce time (0 in one process).
+func (dp *dataParallel) commTime() time.Duration {
+	if dp == nil {
+		return 0
+	}
+	return dp.comm1
 }
 
 // newDataParallel checks cfg for a data-parallel run and that every rank runs the
@@ -325,9 +334,11 @@ func (dp *dataParallel) reduce(tn *Net, loss float32, correct, n int) (float32, 
 	k := float32(dp.size)
 	buf = append(buf, loss, float32(correct)*k, float32(n)*k)
 	dp.buf = buf
+	t0 := time.Now()
 	if err := dist.AllReduceMean(dp.comm, buf); err != nil {
 		return 0, 0, 0, fmt.Errorf("recipes: gradient allreduce: %w", err)
 	}
+	dp.comm1 = time.Since(t0)
 	off := 0
 	for _, g := range grads {
 		off += copy(g, buf[off:])

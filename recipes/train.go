@@ -82,6 +82,7 @@ type StepStats struct {
 	Acc                        float64 // the batch's top-1 accuracy
 	LR                         float32
 	Duration                   time.Duration
+	Comm                       time.Duration // gradient allreduce, part of Duration (data-parallel runs)
 }
 
 // EpochStats reports one finished epoch.
@@ -333,7 +334,7 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 			seen += n
 			lossSum += float64(loss) * float64(n)
 			if cfg.OnStep != nil && dp.root() {
-				cfg.OnStep(StepStats{Epoch: epoch + 1, Step: i, StepsPerEpoch: steps, Global: step, Loss: loss, Acc: float64(c) / float64(n), LR: lr, Duration: dt})
+				cfg.OnStep(StepStats{Epoch: epoch + 1, Step: i, StepsPerEpoch: steps, Global: step, Loss: loss, Acc: float64(c) / float64(n), LR: lr, Duration: dt, Comm: dp.commTime()})
 			}
 		}
 		it.Close()

@@ -233,4 +233,3 @@ func TestDistFailures(t *testing.T) {
 		t.Logf("mpirun exited %d %v after the start (kill at 6 s)", ee.ExitCode(), time.Since(start).Round(time.Second))
 	})
 }
-
