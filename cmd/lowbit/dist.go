@@ -11,23 +11,23 @@ import (
 )
 
 // joinRanks puts the process group (the MPI job of a -tags mpi build launched by
-// mpirun, srun or an MPIJob; one process otherwise) into cfg.Comm. Ranks other
+// mpirun, srun or an MPIJob; one process otherwise) into *comm. Ranks other
 // than 0 train silently: their log and stdout are discarded, errors still show.
 // finish must get Train's error: it leaves the group when every rank stops
 // together (success, a non-finite loss or gradient, refused flags); after a failure of this
 // rank alone it leaves MPI unfinalized, so the launcher ends the other ranks.
-func joinRanks(cfg *recipes.Config, rep *reporter, stdout *io.Writer) (finish func(error) error, err error) {
+func joinRanks(comm *dist.Comm, syncBN bool, rep *reporter, stdout *io.Writer) (finish func(error) error, err error) {
 	c, err := dist.Open()
 	if err != nil {
 		return nil, err
 	}
-	cfg.Comm = c
+	*comm = c
 	if c.Rank() != 0 {
 		rep.log.SetOutput(io.Discard)
 		rep.w = io.Discard
 		*stdout = io.Discard
 	}
-	if cfg.SyncBN && c.Size() == 1 {
+	if syncBN && c.Size() == 1 {
 		rep.log.Warn("-sync-bn with one process: BatchNorm already sees the whole batch")
 	}
 	rank, size := c.Rank(), c.Size()

@@ -181,7 +181,7 @@ func cmdTrain(args []string, stdout io.Writer) error {
 	cfg.OnStep = rep.step
 	cfg.OnEpoch = rep.epoch
 	cfg.SyncBN = *syncBN
-	finish, err := joinRanks(&cfg, rep, &stdout)
+	finish, err := joinRanks(&cfg.Comm, cfg.SyncBN, rep, &stdout)
 	if err != nil {
 		return err
 	}
