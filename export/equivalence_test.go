@@ -169,36 +169,45 @@ func codes(v []float32, step func(i int) float64, what string) ([]int64, error) 
 	return out, nil
 }
 
-func intReference(l layers.Layer, tr bitpack.Trace) ([]int64, error) {
-	var (
-		wq, iq      ste.Quantizer
-		w           []float32
-		err         error
-		iqf         ste.Func
-		iqp, wp     []*layers.Param
-		cout, kk, s int
-		pad         int
-	)
+// refLayer is what intReference reads from a training layer.
+type refLayer struct {
+	wq, iq           ste.Quantizer
+	w                []float32 // quantized weights
+	iqf              ste.Func
+	iqp, wp          []*layers.Param
+	cout, kk, s, pad int
+}
+
+func refLayerOf(l layers.Layer) (refLayer, error) {
+	var r refLayer
+	var err error
 	switch v := l.(type) {
 	case *layers.Conv2D:
-		wq, iq = v.Quantizers()
-		iqf, iqp = v.InputQuantizer()
-		_, wp = v.WeightQuantizer()
-		w, err = v.QuantizedWeights()
+		r.wq, r.iq = v.Quantizers()
+		r.iqf, r.iqp = v.InputQuantizer()
+		_, r.wp = v.WeightQuantizer()
+		r.w, err = v.QuantizedWeights()
 		c := v.Config()
-		cout, kk, s, pad = c.Out, c.Kernel, max(c.Stride, 1), c.Pad
+		r.cout, r.kk, r.s, r.pad = c.Out, c.Kernel, max(c.Stride, 1), c.Pad
 	case *layers.Dense:
-		wq, iq = v.Quantizers()
-		iqf, iqp = v.InputQuantizer()
-		_, wp = v.WeightQuantizer()
-		w, err = v.QuantizedWeights()
-		cout, kk, s = v.Config().Out, 1, 1
+		r.wq, r.iq = v.Quantizers()
+		r.iqf, r.iqp = v.InputQuantizer()
+		_, r.wp = v.WeightQuantizer()
+		r.w, err = v.QuantizedWeights()
+		r.cout, r.kk, r.s = v.Config().Out, 1, 1
 	default:
-		return nil, fmt.Errorf("no training layer (%T)", l)
+		return r, fmt.Errorf("no training layer (%T)", l)
 	}
+	return r, err
+}
+
+func intReference(l layers.Layer, tr bitpack.Trace) ([]int64, error) {
+	r, err := refLayerOf(l)
 	if err != nil {
 		return nil, err
 	}
+	wq, iq, w, iqf, iqp, wp := r.wq, r.iq, r.w, r.iqf, r.iqp, r.wp
+	cout, kk, s, pad := r.cout, r.kk, r.s, r.pad
 	// Training-side quantized input.
 	xq := make([]float32, len(tr.In))
 	ps := make([][]float32, len(iqp))
@@ -238,18 +247,28 @@ func intReference(l layers.Layer, tr bitpack.Trace) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Naive NHWC × OHWI convolution with zero padding (dense: 1×1 on the
-	// flattened input).
-	h, wd, c := 1, 1, k
+	// Dense: 1×1 on the flattened input.
+	g := convGeom{h: 1, w: 1, c: k, cout: cout, kk: kk, s: s, pad: pad}
 	if len(tr.InDims) == 3 && kk > 1 || pad > 0 || s > 1 {
-		h, wd, c = tr.InDims[0], tr.InDims[1], tr.InDims[2]
+		g.h, g.w, g.c = tr.InDims[0], tr.InDims[1], tr.InDims[2]
 	}
 	if _, ok := l.(*layers.Conv2D); ok {
-		h, wd, c = tr.InDims[0], tr.InDims[1], tr.InDims[2]
+		g.h, g.w, g.c = tr.InDims[0], tr.InDims[1], tr.InDims[2]
 	}
+	return naiveConv(xc, wc, tr.N, g), nil
+}
+
+// convGeom is an h×w×c input, cout kk×kk filters, stride s, zero padding pad.
+type convGeom struct{ h, w, c, cout, kk, s, pad int }
+
+// naiveConv is the NHWC × OHWI convolution of n images of codes xc with
+// weight codes wc, in exact integers.
+func naiveConv(xc, wc []int64, n int, g convGeom) []int64 {
+	h, wd, c, cout, kk, s, pad := g.h, g.w, g.c, g.cout, g.kk, g.s, g.pad
+	k := kk * kk * c
 	oh, ow := (h+2*pad-kk)/s+1, (wd+2*pad-kk)/s+1
-	out := make([]int64, tr.N*oh*ow*cout)
-	for b := 0; b < tr.N; b++ {
+	out := make([]int64, n*oh*ow*cout)
+	for b := 0; b < n; b++ {
 		for y := 0; y < oh; y++ {
 			for x := 0; x < ow; x++ {
 				row := out[((b*oh+y)*ow+x)*cout:][:cout]
@@ -277,7 +296,7 @@ func intReference(l layers.Layer, tr bitpack.Trace) ([]int64, error) {
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // TestUnsupportedQuantizer: a model whose input quantizer derives its step

@@ -88,14 +88,6 @@ func mpiRun(t *testing.T, limit time.Duration, args ...string) (error, string) {
 	return err, out.String()
 }
 
-// requireMNIST skips (or fails in CI) when MNIST cannot be found.
-func requireMNIST(t *testing.T) {
-	t.Helper()
-	if _, _, err := recipes.OpenData(&recipes.Config{Dataset: "mnist"}); err != nil {
-		datatest.Missing(t, "%v", err)
-	}
-}
-
 // sgd is the optimizer of the equivalence runs: see disttest for why not Adam.
 var sgd = []string{"-optimizer", "sgd", "-lr", "0.01", "-momentum", "0.9"}
 
@@ -198,17 +190,24 @@ func TestDistResume(t *testing.T) {
 func TestDistFailures(t *testing.T) {
 	requireMNIST(t)
 	_, bin := mpiBinary(t)
-	train := []string{"train", "-model", "lenet5", "-batch", "64", "-epochs", "1", "-threads", "1", "-workers", "1", "-out", filepath.Join(t.TempDir(), "x.ckpt")}
+	dir := t.TempDir()
+	n := 0
+	// train returns the common flags with a fresh -out path.
+	train := func() []string {
+		n++
+		return []string{"train", "-model", "lenet5", "-batch", "64", "-epochs", "1", "-threads", "1", "-workers", "1", "-out", filepath.Join(dir, fmt.Sprintf("x%d.ckpt", n))}
+	}
 	t.Run("mismatched flags", func(t *testing.T) {
-		a := append(append([]string{"-np", "1", bin}, train...), "-max-steps", "2", "-lr", "0.001")
-		b := append(append([]string{"-np", "1", bin}, train...), "-max-steps", "2", "-lr", "0.002")
+		flags := train()
+		a := append(append([]string{"-np", "1", bin}, flags...), "-max-steps", "2", "-lr", "0.001")
+		b := append(append([]string{"-np", "1", bin}, flags...), "-max-steps", "2", "-lr", "0.002")
 		err, out := mpiRun(t, 2*time.Minute, append(append(a, ":"), b...)...)
 		if err == nil || strings.Count(out, "ranks disagree") != 2 {
 			t.Fatalf("want both ranks refused with \"ranks disagree\", got %v:\n%s", err, out)
 		}
 	})
 	t.Run("non-finite loss", func(t *testing.T) {
-		err, out := mpiRun(t, 2*time.Minute, append(append([]string{"-np", "2", bin}, train...), "-max-steps", "50", "-optimizer", "sgd", "-lr", "1e30")...)
+		err, out := mpiRun(t, 2*time.Minute, append(append([]string{"-np", "2", bin}, train()...), "-max-steps", "50", "-optimizer", "sgd", "-lr", "1e30")...)
 		if err == nil || strings.Count(out, "non-finite") != 2 {
 			t.Fatalf("want both ranks stopped with a non-finite error, got %v:\n%s", err, out)
 		}
@@ -219,10 +218,11 @@ func TestDistFailures(t *testing.T) {
 	t.Run("dead rank", func(t *testing.T) {
 		// Rank 1 is killed (SIGKILL) a few seconds into a long run; rank 0 must
 		// not hang: mpirun ends it and exits non-zero well within the limit.
-		long := strings.Join(append(train, "-max-steps", "100000"), " ")
+		args := append(train(), "-max-steps", "100000")
+		long := strings.Join(args, " ")
 		script := fmt.Sprintf("%s %s & pid=$!; sleep 6; kill -9 $pid; wait $pid; exit 137", bin, long)
 		start := time.Now()
-		err, out := mpiRun(t, 2*time.Minute, append(append([]string{"-np", "1", bin}, train...), "-max-steps", "100000", ":", "-np", "1", "sh", "-c", script)...)
+		err, out := mpiRun(t, 2*time.Minute, append(append([]string{"-np", "1", bin}, args...), ":", "-np", "1", "sh", "-c", script)...)
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() == 0 {
 			t.Fatalf("want mpirun to exit non-zero, got %v:\n%s", err, out)
@@ -230,6 +230,9 @@ func TestDistFailures(t *testing.T) {
 		if strings.Contains(out, "test accuracy") {
 			t.Fatalf("rank 0 finished:\n%s", out)
 		}
-		t.Logf("mpirun exited %d %v after the start (kill at 6 s)", ee.ExitCode(), time.Since(start).Round(time.Second))
+		if time.Since(start) < 6*time.Second {
+			t.Fatalf("mpirun exited before the kill (a failure at start-up, not the dead rank):\n%s", out)
+		}
+		t.Logf("mpirun exited %d %v after the start (kill at 6 s):\n%s", ee.ExitCode(), time.Since(start).Round(time.Second), out)
 	})
 }
