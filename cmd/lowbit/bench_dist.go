@@ -230,7 +230,7 @@ func writeDistReport(w io.Writer, f distFlags, res []distResult) {
 	fmt.Fprintf(w, "Command: `mpirun`-launched `lowbit bench dist -models %s -ranks %s -steps %d -warmup %d` (a `-tags mpi` build; launcher `%s %s`).\n", f.models, f.ranks, f.steps, f.warmup, f.mpirun, f.mpiArgs)
 	fmt.Fprintf(w, "Date: %s. Go %s, %s, OpenMPI via cogentcore.org/lab/base/mpi.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.Version(), gemm.Kernel())
 	fmt.Fprintf(w, "Each rank runs one thread (GOMAXPROCS 1, one GEMM thread, one loader worker) on synthetic images, SGD, fp32; the per-rank batch is fixed, so the global batch grows with the ranks. ")
-	fmt.Fprintf(w, "A step is forward, backward, the gradient allreduce (one buffer, %d-value buckets) and the optimizer step; the allreduce column is the time a rank spends in it, including waiting for the slower rank. The mean is over the timed steps.\n\n", dist.BucketValues)
+	fmt.Fprintf(w, "A step is forward, backward, the gradient allreduce (one buffer, %d-value buckets) and the optimizer step; the allreduce column is the time rank 0 spends in it within the step, including waiting for the slower rank; \"alone\" times the same allreduce after a barrier. The mean is over the timed steps.\n\n", dist.BucketValues)
 	fmt.Fprintf(w, "Machine (`lscpu`):\n\n```\n%s\n```\n\nLoad at the end of the run (`uptime`; the machine is shared): `%s`\n\n", lscpuSummary(), commandOutput("uptime"))
 	fmt.Fprintf(w, "| model | params | ranks | batch/rank | step ms | allreduce ms | allreduce share | allreduce alone ms | images/s | speed-up | efficiency |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	base := map[string]float64{}
@@ -263,7 +263,7 @@ func writeDistTargets(w io.Writer, res []distResult, base map[string]float64) {
 	if !found {
 		fmt.Fprintf(w, "- not measured: the run had no ResNet-18 at 2 ranks.\n")
 	}
-	fmt.Fprintf(w, "\nTwo ranks on a machine whose two vCPUs are hyperthreads of one core (see `lscpu`: threads per core) share that core's execution units, so the speed-up there measures the core, not the data-parallel code; the allreduce share is the part that belongs to lowbit.\n")
+	fmt.Fprintf(w, "\nRead the speed-up against `lscpu` and the load average above: two vCPUs that are hyperthreads of one core (threads per core 2) share its execution units, and with more runnable threads than CPUs the two ranks compete with the rest of the machine; either way the speed-up then measures the machine rather than the data-parallel code. The allreduce share (and the allreduce alone) is the part that belongs to lowbit.\n")
 }
 
 func passFail(ok bool) string {
@@ -286,7 +286,7 @@ func writeDistExtrapolation(w io.Writer, res []distResult) {
 	fmt.Fprintf(w, "a ring allreduce of the 11.7M-parameter gradient (46.8 MB) takes 2(N−1)/N·46.8 MB / bandwidth + 2(N−1)·20 µs, not overlapped with compute (lowbit reduces after the backward pass).\n\n")
 	if r18 != nil {
 		bw := float64(r18.Params) * 4 / (r18.AloneMs / 1e3) / 1e9
-		fmt.Fprintf(w, "Measured here: a 2-rank allreduce of the ResNet-18 gradient alone took %.1f ms (%.2f GB/s of algorithm bandwidth, shared memory), a best case the network rows below do not reach.\n\n", r18.AloneMs, bw)
+		fmt.Fprintf(w, "Measured here: a 2-rank allreduce of the ResNet-18 gradient alone took %.1f ms (%.2f GB/s of algorithm bandwidth, shared memory), for comparison with the network rows below.\n\n", r18.AloneMs, bw)
 	}
 	fmt.Fprintf(w, "| nodes | global batch | steps/epoch | allreduce at 10 Gb/s | epoch at 10 Gb/s | allreduce at 100 Gb/s | epoch at 100 Gb/s |\n|---:|---:|---:|---:|---:|---:|---:|\n")
 	const images, perNode, perStep, grad = 1281167.0, 33.0, 32.0, 46.8e6
