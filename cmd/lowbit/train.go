@@ -108,7 +108,7 @@ type trainFlags struct {
 	epochs, batch, workers, maxSteps, threads                              int
 	lr, wd, momentum, clip                                                 float64
 	seed                                                                   uint64
-	strict                                                                 bool
+	strict, syncBN                                                         bool
 	set                                                                    map[string]bool
 	given                                                                  map[string]string // set flags as typed
 }
@@ -136,6 +136,7 @@ func (f *trainFlags) add(fs *flag.FlagSet) {
 	fs.Float64Var(&f.clip, "latent-clip", 0, "clip binary latent weights to [-c,c] after each step (0: no clipping)")
 	fs.IntVar(&f.threads, "threads", 0, "GEMM threads (default GOMAXPROCS)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&f.syncBN, "sync-bn", false, "data-parallel runs (mpirun, -tags mpi builds): BatchNorm statistics over the global batch")
 }
 
 const defaultMomentum = 0.9
@@ -178,8 +179,12 @@ func runTrain(cfg recipes.Config, f *trainFlags, ck *recipes.Checkpoint, rep *re
 	if w := threadWarning(f.resume, ck, gemm.Threads()); w != "" {
 		rep.log.Warn(w)
 	}
-	cfg.OnStep, cfg.OnEpoch = rep.step, rep.epoch
+	cfg.OnStep, cfg.OnEpoch, cfg.SyncBN = rep.step, rep.epoch, f.syncBN
 	cfg.OnWarn = func(msg string) { rep.log.Warn(msg) }
+	finish, err := joinRanks(&cfg.Comm, cfg.SyncBN, rep, &stdout)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep.log.WithFields(logrus.Fields{
@@ -188,7 +193,7 @@ func runTrain(cfg recipes.Config, f *trainFlags, ck *recipes.Checkpoint, rep *re
 		"gemm": gemm.Kernel(), "threads": gemm.Threads(), "gomaxprocs": runtime.GOMAXPROCS(0),
 	}).Info("training")
 	res, err := recipes.Train(ctx, cfg)
-	if err != nil {
+	if err = finish(err); err != nil {
 		return err
 	}
 	done := fmt.Sprintf("%d epochs", res.Epochs)
