@@ -178,9 +178,8 @@ func (sc *sensScan) override(names ...string) map[string]models.LayerQuant {
 		}
 		if cfg.Inputs != nil {
 			lq.Inputs = cfg.Inputs
-			// The first layer sees the image, which is signed: an unsigned LSQ would clip it.
-			if q, ok := cfg.Inputs.(ste.LSQ); ok && i == 0 {
-				q.Signed = true
+			// The first layer sees the image, which is signed: an unsigned quantizer would clip it.
+			if q, ok, err := ste.SetParam(cfg.Inputs, "signed", "true"); ok && err == nil && i == 0 {
 				lq.Inputs = q
 			}
 		}

@@ -2,6 +2,7 @@ package bitpack
 
 import (
 	"fmt"
+	"github.com/lowbit/lowbit/internal/qfunc"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -281,7 +282,7 @@ func TestFusedChains(t *testing.T) {
 	f := d
 	f.Name, f.Kernel, f.Weights = "f", KernelFloat, WeightSpec{Enc: WeightsF32, Float: randF(rng, 40*9*40, 0.1)}
 	bs := d
-	bs.Name, bs.Kernel, bs.Input = "bs", KernelBitSerial, InputQuant{Kind: QuantUniform, Levels: 3}
+	bs.Name, bs.Kernel, bs.Input = "bs", KernelBitSerial, InputQuant(qfunc.Levels(3))
 	relu := LayerSpec{Kind: LayerReLU}
 	ht := LayerSpec{Kind: LayerHardTanh}
 	nanBN := bbn

@@ -57,25 +57,17 @@ type linear struct {
 	lo, hi        int
 }
 
-// linearForm reads q's codes and scales. Uniform and PACT clip before they
-// scale in bitpack (clip(x, 0, 1)·L, clip(x, 0, α)·(L/α)); clipping the
-// scaled value to [0, L] instead gives the same codes, since both products
-// round to within half a code of L at the top (TestInputQuantExact).
+// linearForm reads q's codes and scales from its descriptor (package
+// internal/qfunc): c = round(clip(x·Mul, Lo, Hi)), value (c·Num)/Den, the
+// float32 operations the training forward and the packed engine evaluate.
 func linearForm(q bitpack.InputQuant) (linear, error) {
 	if err := q.Validate(); err != nil {
 		return linear{}, err
 	}
-	switch q.Kind {
-	case bitpack.QuantUniform:
-		l := float32(q.Levels)
-		return linear{mul: l, lo: 0, hi: q.Levels, num: 1, den: l}, nil
-	case bitpack.QuantLSQ:
-		return linear{mul: 1 / q.Step, lo: -q.QN, hi: q.QP, num: q.Step, den: 1}, nil
-	case bitpack.QuantPACT:
-		l := float32(q.Levels)
-		return linear{mul: l / q.Alpha, lo: 0, hi: q.Levels, num: q.Alpha / l, den: 1}, nil
+	if q.Kind != bitpack.QuantLinear {
+		return linear{}, fmt.Errorf("kind %q has no integer codes", q.Kind)
 	}
-	return linear{}, fmt.Errorf("kind %q has no integer codes", q.Kind)
+	return linear{mul: q.Mul, lo: int(q.Lo), hi: int(q.Hi), num: q.Num, den: q.Den}, nil
 }
 
 // weights adds a conv (OHWI in lowbit, OIHW in ONNX) or dense ([Out][In])

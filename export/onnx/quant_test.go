@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/lowbit/lowbit/bitpack"
+	"github.com/lowbit/lowbit/internal/qfunc"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -15,15 +16,15 @@ import (
 // levels on [0, 1], LSQ's step s with codes in [−qn, qp], PACT's clip α
 // with L levels.
 func levelsQ(l int) bitpack.InputQuant {
-	return bitpack.InputQuant{Kind: bitpack.QuantUniform, Levels: l}
+	return bitpack.InputQuant(qfunc.Levels(l))
 }
 
 func lsqQ(s float32, qn, qp int) bitpack.InputQuant {
-	return bitpack.InputQuant{Kind: bitpack.QuantLSQ, Step: s, QN: qn, QP: qp}
+	return bitpack.InputQuant(qfunc.Step(s, -qn, qp))
 }
 
 func pactQ(alpha float32, l int) bitpack.InputQuant {
-	return bitpack.InputQuant{Kind: bitpack.QuantPACT, Alpha: alpha, Levels: l}
+	return bitpack.InputQuant(qfunc.Clipped(alpha, l))
 }
 
 var inputQuants = []struct {
