@@ -109,7 +109,7 @@ func TestInitFromPyTorch(t *testing.T) {
 			if _, err := torch.LoadFile(fp, path, true); err != nil {
 				t.Fatal(err)
 			}
-			q, err := models.New(models.Spec{Name: "lenet5", Weights: ste.LSQ{K: 4}, Inputs: ste.LSQ{K: 4}, Seed: 2})
+			q, err := models.New(models.Spec{Name: "lenet5", Weights: ste.LSQ{Bits: 4}, Inputs: ste.LSQ{Bits: 4}, Seed: 2})
 			if err != nil {
 				t.Fatal(err)
 			}

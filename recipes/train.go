@@ -205,7 +205,7 @@ func fitSpec(s *models.Spec, ds datasets.Dataset) error {
 	} else if s.Classes != ds.NumClasses() {
 		return fmt.Errorf("recipes: model %s has %d classes, data has %d", s.Name, s.Classes, ds.NumClasses())
 	}
-	return nil
+	return fitClassNames(s, ds)
 }
 
 // Train runs cfg to the end (or to ctx's cancellation, after the current step) and

@@ -77,7 +77,7 @@ func TestPyTorchLoadsExport(t *testing.T) {
 		logits bool
 	}{
 		{"lenet5", models.Spec{Name: "lenet5"}, true},
-		{"lenet5-lsq-w4a4", models.Spec{Name: "lenet5", Weights: ste.LSQ{K: 4}, Inputs: ste.LSQ{K: 4}}, false},
+		{"lenet5-lsq-w4a4", models.Spec{Name: "lenet5", Weights: ste.LSQ{Bits: 4}, Inputs: ste.LSQ{Bits: 4}}, false},
 		{"resnet20", models.Spec{Name: "resnet20", Width: 0.5}, true},
 		{"resnet18", models.Spec{Name: "resnet18", Input: []int{64, 64, 3}, Classes: 10}, true},
 		{"vgg-small", models.Spec{Name: "vgg-small", Width: 0.125}, true},

@@ -53,7 +53,7 @@ func TestRoundTrip(t *testing.T) {
 		{Name: "lenet5", NoBN: true},
 		{Name: "lenet5", Weights: ste.XNOR{}, Inputs: ste.Sign{}, Policy: models.Same},
 		{Name: "mlp", Hidden: []int{32, 16}},
-		{Name: "resnet20", Weights: ste.LSQ{K: 4}, Inputs: ste.LSQ{K: 4}},
+		{Name: "resnet20", Weights: ste.LSQ{Bits: 4}, Inputs: ste.LSQ{Bits: 4}},
 		{Name: "resnet18", Width: 0.125, Input: []int{64, 64, 3}, Classes: 10},
 		{Name: "vgg-small", Width: 0.125},
 		{Name: "alexnet", Width: 0.0625, Classes: 10},
