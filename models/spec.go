@@ -168,15 +168,41 @@ func Names() []string {
 	return out
 }
 
+// CheckName reports a name that is not a registered model.
+func CheckName(name string) error {
+	if _, ok := registry[name]; !ok {
+		return fmt.Errorf("%w %q (known: %s)", ErrUnknown, name, strings.Join(Names(), ", "))
+	}
+	return nil
+}
+
+// Check reports an unknown first/last policy.
+func (p Policy) Check() error {
+	switch p {
+	case "", FP, Int8, Same, SameWeights:
+		return nil
+	}
+	return fmt.Errorf("models: unknown first/last policy %q (known: fp, 8bit, same, same-weights)", p)
+}
+
+// Check reports an unknown activation.
+func (a Act) Check() error {
+	switch a {
+	case Auto, ReLU, HardTanh, None:
+		return nil
+	}
+	return fmt.Errorf("models: unknown activation %q (known: relu, hardtanh, none)", a)
+}
+
 // ErrUnknown reports an unknown model name.
 var ErrUnknown = errors.New("models: unknown model")
 
 // New builds the model described by s. Missing Input and Classes take the model's defaults.
 func New(s Spec) (*Model, error) {
-	e, ok := registry[s.Name]
-	if !ok {
-		return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknown, s.Name, strings.Join(Names(), ", "))
+	if err := CheckName(s.Name); err != nil {
+		return nil, err
 	}
+	e := registry[s.Name]
 	if len(s.Input) == 0 {
 		s.Input = append([]int(nil), e.input...)
 	}
@@ -186,15 +212,11 @@ func New(s Spec) (*Model, error) {
 	if err := checkLimits(&s); err != nil {
 		return nil, err
 	}
-	switch s.Policy {
-	case "", FP, Int8, Same, SameWeights:
-	default:
-		return nil, fmt.Errorf("models: unknown first/last policy %q (known: fp, 8bit, same, same-weights)", s.Policy)
+	if err := s.Policy.Check(); err != nil {
+		return nil, err
 	}
-	switch s.Act {
-	case Auto, ReLU, HardTanh, None:
-	default:
-		return nil, fmt.Errorf("models: unknown activation %q (known: relu, hardtanh, none)", s.Act)
+	if err := s.Act.Check(); err != nil {
+		return nil, err
 	}
 	b := &Build{spec: s, rng: rand.New(rand.NewPCG(s.Seed, 0x1b0)), shape: append([]int(nil), s.Input...)}
 	net, err := e.build(s, b)

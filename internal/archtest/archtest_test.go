@@ -24,7 +24,8 @@ var allowed = map[string][]string{
 	"models":              {"layers", "ste"},
 	"optim":               {"internal/parallel", "internal/vec"},
 	"datasets":            {},
-	"recipes":             {"models", "layers", "ste", "optim", "datasets", "internal/gemm", "internal/atomicfile", "interop/torch", "internal/container"},
+	"recipes":             {"models", "layers", "ste", "optim", "datasets", "dist", "internal/gemm", "internal/atomicfile", "interop/torch", "internal/container"},
+	"dist":                {},
 	"interop/torch":       {"models", "layers", "internal/atomicfile"},
 	"export":              {"layers", "ste", "models", "bitpack", "internal/gemm", "internal/atomicfile"},
 	"bitpack":             {"internal/gemm", "internal/atomicfile", "internal/qfunc", "internal/container"},
@@ -57,6 +58,7 @@ var outside = map[string][]string{
 	"serve":           {},
 	"internal/onnxpb": {"google.golang.org/protobuf/"},
 	"interop/torch":   {"github.com/nlpodyssey/safetensors", "github.com/nlpodyssey/gopickle/"},
+	"dist":            {"cogentcore.org/lab/base/mpi"},
 }
 
 func root(t *testing.T) string {
