@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -61,12 +62,16 @@ type Server struct {
 	cfg Config
 	b   *batcher
 	mux *http.ServeMux
+	// decoding bounds the images decoded at once, so memory stays under
+	// cap(decoding) × MaxPixels × 4 bytes whatever the number of clients.
+	decoding chan struct{}
 }
 
 // New returns a server of c with cfg's limits; its batcher runs until Close.
 func New(c *classify.Classifier, cfg Config) *Server {
 	cfg.defaults()
-	s := &Server{c: c, cfg: cfg, b: newBatcher(c, cfg.MaxBatch, cfg.MaxWait), mux: http.NewServeMux()}
+	s := &Server{c: c, cfg: cfg, b: newBatcher(c, cfg.MaxBatch, cfg.MaxWait), mux: http.NewServeMux(),
+		decoding: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 	s.mux.HandleFunc("/v1/classify", only("POST", s.classify))
 	s.mux.HandleFunc("/healthz", only("GET", s.health))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -261,6 +266,8 @@ func (s *Server) topK(k int, r *http.Request) (int, error) {
 }
 
 func (s *Server) tensorOf(data []byte) ([]float32, error) {
+	s.decoding <- struct{}{}
+	defer func() { <-s.decoding }()
 	img, err := classify.Decode(data, s.cfg.MaxPixels)
 	if err != nil {
 		return nil, err
