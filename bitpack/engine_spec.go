@@ -100,6 +100,8 @@ type ModelInfo struct {
 	Std  []float32 `json:"std,omitempty"`
 	// TestAcc is the checkpoint's test accuracy (0 when unknown).
 	TestAcc float64 `json:"test_acc,omitempty"`
+	// ClassNames names the classes in label order (empty when unknown).
+	ClassNames []string `json:"class_names,omitempty"`
 }
 
 // Spec describes a whole model: per-sample input shape (H, W, C), the

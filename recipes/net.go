@@ -80,6 +80,11 @@ func (n *Net) Run(x []float32, y []int32, count int) error {
 	xd := n.x.Data().([]float32)
 	copy(xd, x[:count*per])
 	clear(xd[count*per:])
+	for i, l := range y[:count] {
+		if l < 0 || int(l) >= n.Model.Spec.Classes {
+			return fmt.Errorf("recipes: label %d of example %d is outside the %d classes of model %s", l, i, n.Model.Spec.Classes, n.Model.Spec.Name)
+		}
+	}
 	yd := n.y.Data().([]float32)
 	for i := range yd {
 		if i < count {

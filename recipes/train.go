@@ -160,6 +160,15 @@ func (c *Config) defaults() {
 	}
 }
 
+// Check reports an unknown schedule name.
+func (s Schedule) Check() error {
+	switch s {
+	case Cosine, Constant, StepDecay, Exponential:
+		return nil
+	}
+	return fmt.Errorf("recipes: unknown schedule %q (known: cosine, constant, step, exponential)", s)
+}
+
 func (c *Config) schedule() (optim.Schedule, error) {
 	var s optim.Schedule
 	switch c.Schedule {
@@ -172,7 +181,7 @@ func (c *Config) schedule() (optim.Schedule, error) {
 	case Exponential:
 		s = optim.Exponential{Base: c.LR, Final: c.FinalLR, Epochs: c.Epochs}
 	default:
-		return nil, fmt.Errorf("recipes: unknown schedule %q (known: cosine, constant, step, exponential)", c.Schedule)
+		return nil, c.Schedule.Check()
 	}
 	if c.Warmup > 0 {
 		s = optim.Warmup{Steps: c.Warmup, Then: s}
@@ -214,7 +223,7 @@ func fitSpec(s *models.Spec, ds datasets.Dataset) error {
 	} else if s.Classes != ds.NumClasses() {
 		return fmt.Errorf("recipes: model %s has %d classes, data has %d", s.Name, s.Classes, ds.NumClasses())
 	}
-	return nil
+	return fitClassNames(s, ds)
 }
 
 // Train runs cfg to the end (or to ctx's cancellation, after the current step) and

@@ -27,7 +27,7 @@ func cmdExport(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("want one checkpoint path, got %d arguments", len(pos))
+		return usagef("want one checkpoint path, got %d arguments", len(pos))
 	}
 	if *format != "lbq" && *format != "onnx" {
 		return usagef("-format %q: want lbq or onnx", *format)
@@ -47,7 +47,7 @@ func cmdExport(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
-	info := bitpack.ModelInfo{Recipe: ck.Recipe, Dataset: ck.Dataset, TestAcc: ck.TestAcc}
+	info := bitpack.ModelInfo{Recipe: ck.Recipe, Dataset: ck.Dataset, TestAcc: ck.TestAcc, ClassNames: m.Spec.ClassNames}
 	info.Mean, info.Std = normalisation(ck.Dataset, ck.Config.Scaling, m.Spec.Input[2])
 	bm, err := export.FreezeWith(m, info)
 	if err != nil {

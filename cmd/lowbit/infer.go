@@ -1,11 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"image"
 	"image/draw"
-	_ "image/jpeg"
-	_ "image/png"
 	"io"
 	"math"
 	"os"
@@ -29,7 +29,7 @@ func cmdInfer(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 2 {
-		return fmt.Errorf("want MODEL.lbq and an image or IDX images file, got %d arguments", len(pos))
+		return usagef("want MODEL.lbq and an image or IDX images file, got %d arguments", len(pos))
 	}
 	if *top < 1 {
 		return usagef("-top: %d is invalid: want ≥ 1", *top)
@@ -38,10 +38,66 @@ func cmdInfer(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if strings.Contains(filepath.Base(pos[1]), "idx3") {
-		return inferIDX(bm, pos[1], stdout)
+	return inferInput(bm, pos[1], *top, stdout)
+}
+
+// inferInput runs an image or an IDX images file, told apart by content.
+func inferInput(bm *bitpack.Model, path string, top int, stdout io.Writer) error {
+	kind, err := detectInput(path)
+	if err != nil {
+		return err
 	}
-	return inferImage(bm, pos[1], *top, stdout)
+	if kind == inputIDX {
+		return inferIDX(bm, path, stdout)
+	}
+	return inferImage(bm, path, top, stdout)
+}
+
+const (
+	inputImage = "image"
+	inputIDX   = "idx"
+)
+
+// detectInput tells a PNG or JPEG from an IDX images file (magic
+// 00 00 08 03, raw or gzip) by its first bytes. Anything else, and a path
+// that is not a regular file, is an error naming the path.
+func detectInput(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s: not a regular file (mode %v)", path, st.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	head := make([]byte, 4096) // enough for a gzip header and the first deflate block's tables
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	return sniffInput(head[:n], path)
+}
+
+// sniffInput classifies the first bytes of an input file.
+func sniffInput(head []byte, path string) (string, error) {
+	switch {
+	case bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")), bytes.HasPrefix(head, []byte{0xff, 0xd8, 0xff}):
+		return inputImage, nil
+	case bytes.HasPrefix(head, []byte{0, 0, 8, 3}):
+		return inputIDX, nil
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		var magic [4]byte
+		zr, err := gzip.NewReader(bytes.NewReader(head))
+		if err == nil {
+			_, err = io.ReadFull(zr, magic[:])
+		}
+		if err != nil || magic != [4]byte{0, 0, 8, 3} {
+			return "", fmt.Errorf("%s: a gzip file that does not hold an IDX images file (magic 00000803)", path)
+		}
+		return inputIDX, nil
+	}
+	return "", fmt.Errorf("%s: not a PNG, JPEG or IDX images file (starts %x)", path, head[:min(len(head), 8)])
 }
 
 // pipeline is the model's input transform: resize the shorter side to the
@@ -60,14 +116,9 @@ func pipeline(bm *bitpack.Model) datasets.Pipeline {
 }
 
 func inferImage(bm *bitpack.Model, path string, top int, w io.Writer) error {
-	f, err := os.Open(path)
+	img, err := datasets.ReadImage(path)
 	if err != nil {
 		return err
-	}
-	img, _, err := image.Decode(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
 	}
 	in := bm.Input()
 	if in[2] == 1 {
@@ -116,7 +167,11 @@ func inferImage(bm *bitpack.Model, path string, top int, w io.Writer) error {
 	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
 	fmt.Fprintf(w, "%s:\n", path)
 	for r, c := range idx[:min(max(top, 1), len(idx))] {
-		fmt.Fprintf(w, "  %d. class %d  p=%.4f  logit %.4f\n", r+1, c, prob[c], logits[c])
+		label := fmt.Sprintf("class %d", c)
+		if names := bm.Info().ClassNames; c < len(names) && names[c] != "" {
+			label += " (" + names[c] + ")"
+		}
+		fmt.Fprintf(w, "  %d. %s  p=%.4f  logit %.4f\n", r+1, label, prob[c], logits[c])
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/lowbit/lowbit/datasets"
 	"github.com/lowbit/lowbit/internal/gemm"
 	"github.com/lowbit/lowbit/models"
+	"github.com/lowbit/lowbit/optim"
 	"github.com/lowbit/lowbit/recipes"
 	"github.com/lowbit/lowbit/ste"
 )
@@ -269,8 +271,39 @@ func (f *trainFlags) check() error {
 			return usagef("-%s: %s is invalid: want %s", r.name, fs(f, r.name), r.want)
 		}
 	}
+	if err := f.checkNames(); err != nil {
+		return err
+	}
 	if f.set["init-from"] && f.resume != "" {
 		return usagef("-init-from: a resumed run takes its weights from -resume")
+	}
+	return nil
+}
+
+// checkNames refuses an unknown name in a set flag before any data is read.
+func (f *trainFlags) checkNames() error {
+	known := func(name string, names []string) error {
+		if slices.Contains(names, name) {
+			return nil
+		}
+		return fmt.Errorf("unknown name %q (known: %s)", name, strings.Join(names, ", "))
+	}
+	for _, c := range []struct {
+		name  string
+		check func() error
+	}{
+		{"model", func() error { return models.CheckName(f.model) }},
+		{"dataset", func() error { return known(f.dataset, datasets.Names()) }},
+		{"optimizer", func() error { return known(f.opt, optim.Names()) }},
+		{"schedule", recipes.Schedule(f.sched).Check},
+		{"policy", models.Policy(f.policy).Check},
+		{"act", models.Act(f.act).Check},
+	} {
+		if f.set[c.name] {
+			if err := c.check(); err != nil {
+				return usageErr("-"+c.name, err)
+			}
+		}
 	}
 	return nil
 }
