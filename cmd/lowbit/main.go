@@ -7,6 +7,7 @@
 //	lowbit export CKPT -o M.lbq   freeze a checkpoint into a bit-packed model file
 //	lowbit infer M.lbq INPUT      top-k for an image, or accuracy on an IDX set
 //	lowbit sensitivity CKPT       per-layer accuracy drop when quantized alone
+//	lowbit quantize CKPT -o OUT   post-training quantization (calibration, AdaRound)
 //	lowbit bench NAME             kernels, train, accuracy, imagenet reports
 //
 // Run "lowbit COMMAND -h" for a command's flags.
@@ -68,6 +69,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		fmt.Fprintf(stderr, "lowbit %s: %s\n", args[0], oneLine(err))
+		if isUsage(err) {
+			return 2
+		}
 		return 1
 	}
 	return 0

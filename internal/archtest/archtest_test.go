@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"datasets":            {},
 	"recipes":             {"models", "layers", "ste", "optim", "datasets", "internal/gemm", "internal/atomicfile"},
 	"export":              {"layers", "ste", "models", "bitpack", "internal/gemm", "internal/atomicfile"},
+	"ptq":                 {"models", "layers", "ste", "recipes", "datasets", "export", "bitpack", "internal/gemm"},
 	"bitpack":             {"internal/gemm", "internal/atomicfile"},
 	"internal/atomicfile": {},
 	"internal/graphop":    {},
