@@ -268,6 +268,11 @@ func encodeWeights(q ste.Quantizer, ps []*layers.Param, w []float32, rows, k int
 		if len(ps) == 1 && len(ps[0].Data()) == 1 {
 			cands = append(cands, lsqWeights(w, v.Bits(), ps[0].Data()[0]))
 		}
+	case ste.Scaled:
+		// A learned step per layer or per output channel (post-training quantization).
+		if len(ps) == 1 && (len(ps[0].Data()) == 1 || len(ps[0].Data()) == rows) {
+			cands = append(cands, rowWeights(w, v.Bits(), ps[0].Data(), k))
+		}
 	case ste.DoReFa:
 		if v.K > 1 && v.K < 8 {
 			cands = append(cands, dorefaWeights(w, v.K))
@@ -345,6 +350,21 @@ func lsqWeights(w []float32, bits int, s float32) bitpack.WeightSpec {
 	lo, hi := -(1 << (bits - 1)), 1<<(bits-1)-1
 	c := bitpack.WeightSpec{Enc: bitpack.WeightsInt, Bits: bits, Levels: make([]int8, len(w)), Scale: []float32{s}}
 	for i, v := range w {
+		l := math.RoundToEven(float64(v) / float64(s))
+		if l < float64(lo) || l > float64(hi) {
+			return bitpack.WeightSpec{}
+		}
+		c.Levels[i] = int8(l)
+	}
+	return c
+}
+
+// rowWeights is lsqWeights with one step per row of k weights (or one for all).
+func rowWeights(w []float32, bits int, steps []float32, k int) bitpack.WeightSpec {
+	lo, hi := -(1 << (bits - 1)), 1<<(bits-1)-1
+	c := bitpack.WeightSpec{Enc: bitpack.WeightsInt, Bits: bits, Levels: make([]int8, len(w)), Scale: clone(steps)}
+	for i, v := range w {
+		s := steps[min(i/k, len(steps)-1)]
 		l := math.RoundToEven(float64(v) / float64(s))
 		if l < float64(lo) || l > float64(hi) {
 			return bitpack.WeightSpec{}

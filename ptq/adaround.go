@@ -91,7 +91,9 @@ func AdaRound(w []float32, rows, k int, steps []float32, g Grid, x, y []float32,
 		p := min(max((u-st.fl[i]-gamma)/(zeta-gamma), 1e-4), 1-1e-4)
 		st.v[i] = math.Log(p / (1 - p))
 	}
-	st.optimise(x, y, r, cfg, rand.New(rand.NewPCG(seed, 0xada)))
+	if err := st.optimise(x, y, r, cfg, rand.New(rand.NewPCG(seed, 0xada))); err != nil {
+		return nil, fmt.Errorf("ptq: AdaRound: %w", err)
+	}
 	levels := make([]float32, len(w))
 	for i := range levels {
 		up := 0.0
@@ -118,7 +120,7 @@ func (a *adaState) soft(wt []float32) {
 	}
 }
 
-func (a *adaState) optimise(x, y []float32, r int, cfg AdaConfig, rng *rand.Rand) {
+func (a *adaState) optimise(x, y []float32, r int, cfg AdaConfig, rng *rand.Rand) error {
 	b := min(cfg.Batch, r)
 	n := len(a.v)
 	wt, dw := make([]float32, n), make([]float32, n)
@@ -132,11 +134,15 @@ func (a *adaState) optimise(x, y []float32, r int, cfg AdaConfig, rng *rand.Rand
 			copy(yb[i*a.rows:(i+1)*a.rows], y[j*a.rows:(j+1)*a.rows])
 		}
 		a.soft(wt)
-		gemm.Sgemm(false, true, b, a.rows, a.k, 1, xb, a.k, wt, a.k, 0, pb, a.rows)
+		if err := gemm.Sgemm(false, true, b, a.rows, a.k, 1, xb, a.k, wt, a.k, 0, pb, a.rows); err != nil {
+			return err
+		}
 		for i := range pb {
 			pb[i] = 2 * (pb[i] - yb[i]) / float32(b)
 		}
-		gemm.Sgemm(true, false, a.rows, a.k, b, 1, pb, a.rows, xb, a.k, 0, dw, a.k)
+		if err := gemm.Sgemm(true, false, a.rows, a.k, b, 1, pb, a.rows, xb, a.k, 0, dw, a.k); err != nil {
+			return err
+		}
 		beta, lambda := 0.0, 0.0
 		if t >= warm {
 			rel := float64(t-warm) / float64(max(1, cfg.Iters-warm))
@@ -144,6 +150,7 @@ func (a *adaState) optimise(x, y []float32, r int, cfg AdaConfig, rng *rand.Rand
 		}
 		a.adam(dw, m1, m2, t+1, beta, lambda, cfg.LR)
 	}
+	return nil
 }
 
 // adam takes one Adam step on V given ∂loss/∂W̃ in dw.
