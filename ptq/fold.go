@@ -124,3 +124,19 @@ func unitVar(eps float32) (float32, error) {
 	}
 	return 0, fmt.Errorf("no variance gives a unit scale with eps %g", eps)
 }
+
+// Site is a conv or dense layer and the BatchNorm directly after it (nil if none).
+type Site struct {
+	Layer layers.Layer
+	BN    *layers.BatchNorm
+}
+
+// Sites lists m's conv and dense layers in execution order (a residual block's body
+// before its shortcut), each with the BatchNorm that FoldBN would fold into it.
+func Sites(m *models.Model) []Site {
+	var out []Site
+	for _, s := range sites(m) {
+		out = append(out, Site{s.layer, s.bn})
+	}
+	return out
+}
