@@ -159,3 +159,15 @@ func writePTQChecks(w io.Writer, fp PTQCell, by map[string]PTQCell) {
 	}
 	fmt.Fprintln(w)
 }
+
+// appendPTQSection adds the PTQ rows (from `lowbit bench ptq`, ptq-runs.json in dir)
+// to the accuracy report, beside the QAT recipes; nothing when there are none.
+func appendPTQSection(w io.Writer, dir string) error {
+	cells, err := LoadPTQCells(dir)
+	if err != nil || len(cells) == 0 {
+		return err
+	}
+	fmt.Fprintf(w, "\n## Post-training quantization (from `lowbit bench ptq`, see [ptq.md](ptq.md) and ptq.png)\n\n")
+	WritePTQTables(w, cells)
+	return nil
+}
