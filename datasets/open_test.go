@@ -52,7 +52,7 @@ func TestOpenErrors(t *testing.T) {
 	wantErr(t, err, `unknown split "holdout"`)
 	_, err = Open("cifar10", "train", "testdata/imagenette/val", Options{})
 	wantErr(t, err, "testdata/imagenette/val/train")
-	_, err = Open("imagenette", "train", "", Options{Transform: &Pipeline{HFlip: 2}})
+	_, err = Open("imagenette", "train", "testdata/imagenette", Options{Transform: &Pipeline{HFlip: 2}})
 	wantErr(t, err, "flip probability")
 }
 

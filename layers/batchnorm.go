@@ -143,7 +143,7 @@ func (k *bnKernel) beta(in []graphop.Tensor) []float32 { return in[len(in)-1].Da
 // float32 partial sums over blocks of rows and float64 totals.
 func channelSums(m, c int, acc func(dst1, dst2 []float32, lo, hi int)) (s1, s2 []float64) {
 	const block = 128
-	var parts [8][2][]float64
+	var parts [parallel.MaxParts][2][]float64
 	n := parallel.Rows(m, c, func(p, lo, hi int) {
 		t1, t2 := make([]float64, c), make([]float64, c)
 		b1, b2 := make([]float32, c), make([]float32, c)

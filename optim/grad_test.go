@@ -103,7 +103,7 @@ func TestFlipCounter(t *testing.T) {
 	fp := &Param{Name: "fp", Data: []float32{1, 1}}
 	var c FlipCounter
 	c.Snapshot([]*Param{a, b, fp})
-	a.Data = []float32{-1, -1, -0.0, 0.1} // -0.0 is not < 0: sign stays +1
+	a.Data = []float32{-1, -1, float32(math.Copysign(0, -1)), 0.1} // −0 is not < 0: sign stays +1 (a literal -0.0 is +0 in Go)
 	b.Data[0], b.Data[65], b.Data[69] = -1, -1, -2
 	fp.Data[0] = -1
 	f, total, err := c.Count([]*Param{a, b, fp})

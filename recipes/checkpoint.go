@@ -44,8 +44,11 @@ type Checkpoint struct {
 	Dataset string      `json:"dataset"`
 	Config  RunConfig   `json:"config"`
 	Epoch   int         `json:"epoch"` // completed epochs
-	Step    uint64      `json:"step"`  // completed steps
-	TestAcc float64     `json:"test_acc"`
+	// EpochStep counts the steps done in epoch Epoch+1 when the run stopped
+	// mid-epoch (a MaxSteps stop); a resume continues from there.
+	EpochStep int     `json:"epoch_step,omitempty"`
+	Step      uint64  `json:"step"` // completed steps
+	TestAcc   float64 `json:"test_acc"`
 	// Tensors lists parameters then states, in Data order.
 	Tensors   []TensorInfo `json:"tensors"`
 	Optimizer string       `json:"optimizer"`
@@ -55,7 +58,9 @@ type Checkpoint struct {
 	OptBytes []byte      `json:"-"`
 }
 
-// RunConfig holds the scalar settings a resumed run must keep.
+// RunConfig holds the settings a resumed run must keep. Epochs is the
+// schedule's total. The fields marked optional are absent from checkpoints of
+// older builds; a resume then takes them from the recipe or the defaults.
 type RunConfig struct {
 	Epochs     int     `json:"epochs"`
 	Batch      int     `json:"batch"`
@@ -65,6 +70,13 @@ type RunConfig struct {
 	Seed       uint64  `json:"seed"`
 	LatentClip float32 `json:"latent_clip,omitempty"`
 	Scaling    string  `json:"scaling,omitempty"`
+
+	FinalLR float32    `json:"final_lr,omitempty"` // optional
+	Warmup  int        `json:"warmup,omitempty"`   // optional
+	Opt     *OptConfig `json:"opt,omitempty"`      // optional
+	// Threads is the GEMM thread count the run trained with (optional);
+	// see Config.Threads.
+	Threads int `json:"threads,omitempty"`
 }
 
 // Save writes c to path atomically: a temp file in the same directory, fsync, rename.
@@ -184,6 +196,9 @@ func (c *Checkpoint) Restore() (*models.Model, error) {
 
 // LoadInto copies the checkpoint's tensors into m, checking names and shapes.
 func (c *Checkpoint) LoadInto(m *models.Model) error {
+	if err := c.CheckFinite(); err != nil {
+		return err
+	}
 	dst := modelTensors(m)
 	if len(dst) != len(c.Tensors) {
 		return fmt.Errorf("%w: it holds %d tensors, model %s has %d", ErrCheckpoint, len(c.Tensors), m.Spec.Name, len(dst))

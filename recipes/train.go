@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"os"
 	"time"
 
 	"github.com/lowbit/lowbit/datasets"
+	"github.com/lowbit/lowbit/internal/atomicfile"
 	"github.com/lowbit/lowbit/layers"
 	"github.com/lowbit/lowbit/models"
 	"github.com/lowbit/lowbit/optim"
@@ -47,8 +46,12 @@ type Config struct {
 	LatentClip float32
 	Seed       uint64
 
-	Out    string // checkpoint written after every epoch ("" for none)
-	Resume string // checkpoint to resume from
+	Out string // checkpoint written after every epoch ("" for none)
+	// Resume is a checkpoint to resume from. The run's settings (model, recipe,
+	// dataset, scaling, epochs, batch, LR, optimizer, schedule, clip, seed) then
+	// come from it: a zero field takes the checkpoint's value and a non-zero
+	// one that differs is an error. Data, paths, workers and limits stay the caller's.
+	Resume string
 	// InitFrom initialises a fresh run's model from this checkpoint (see InitFrom);
 	// ignored when resuming.
 	InitFrom string
@@ -92,41 +95,56 @@ type EpochStats struct {
 
 // Result summarises a run.
 type Result struct {
-	Model    *models.Model
-	Epochs   int
-	Steps    uint64
-	TestAcc  float64
-	TestLoss float64
-	StepTime time.Duration // mean time of a training step
+	Model  *models.Model
+	Epochs int // completed epochs
+	// EpochStep counts the steps done in the next epoch when a MaxSteps
+	// limit stopped the run mid-epoch.
+	EpochStep int
+	Steps     uint64
+	TestAcc   float64
+	TestLoss  float64
+	StepTime  time.Duration // mean time of a training step
 }
 
-// ErrNonFinite reports a NaN or Inf loss or gradient.
-var ErrNonFinite = errors.New("recipes: non-finite loss")
+// ErrNonFinite reports a NaN or Inf loss, gradient, weight or statistic.
+var ErrNonFinite = errors.New("recipes: non-finite value")
+
+// ErrNothingToTrain reports a run that would train no step: a dataset smaller
+// than one batch, a finished run resumed, or a step limit already reached.
+var ErrNothingToTrain = errors.New("recipes: nothing to train")
+
+// Defaults returns the settings a zero Config field selects, defined once for
+// the library and the CLI. Seed is the CLI's default seed; the library uses
+// Config.Seed as given (0 is a seed like any other).
+func Defaults() Config {
+	return Config{Dataset: "mnist", Epochs: 3, Batch: 64, EvalBatch: 500, LR: 1e-3, Optimizer: "adam", Schedule: Cosine, Seed: 1}
+}
 
 func (c *Config) defaults() {
+	d := Defaults()
 	if c.Dataset == "" {
-		c.Dataset = "mnist"
+		c.Dataset = d.Dataset
 	}
 	if c.Epochs == 0 {
-		c.Epochs = 3
+		c.Epochs = d.Epochs
 	}
 	if c.Batch == 0 {
-		c.Batch = 64
+		c.Batch = d.Batch
 	}
 	if c.EvalBatch == 0 {
-		c.EvalBatch = 500
+		c.EvalBatch = d.EvalBatch
 	}
 	if c.LR == 0 {
-		c.LR = 1e-3
+		c.LR = d.LR
 	}
 	if c.FinalLR == 0 {
 		c.FinalLR = c.LR * 1e-4
 	}
 	if c.Optimizer == "" {
-		c.Optimizer = "adam"
+		c.Optimizer = d.Optimizer
 	}
 	if c.Schedule == "" {
-		c.Schedule = Cosine
+		c.Schedule = d.Schedule
 	}
 }
 
@@ -148,11 +166,6 @@ func (c *Config) schedule() (optim.Schedule, error) {
 		s = optim.Warmup{Steps: c.Warmup, Then: s}
 	}
 	return s, nil
-}
-
-func (c *Config) runConfig() RunConfig {
-	return RunConfig{Epochs: c.Epochs, Batch: c.Batch, LR: c.LR, Optimizer: c.Optimizer, Schedule: string(c.Schedule),
-		Seed: c.Seed, LatentClip: c.LatentClip, Scaling: c.Scaling.String()}
 }
 
 // OpenData opens the train and test splits of cfg's dataset, checking they fit the model.
@@ -181,7 +194,7 @@ func fitSpec(s *models.Spec, ds datasets.Dataset) error {
 	h, w, c := ds.Shape()
 	if len(s.Input) == 0 {
 		s.Input = []int{h, w, c}
-	} else if s.Input[0] != h || s.Input[1] != w || s.Input[2] != c {
+	} else if len(s.Input) != 3 || s.Input[0] != h || s.Input[1] != w || s.Input[2] != c {
 		return fmt.Errorf("recipes: model %s expects %v inputs, data gives %v", s.Name, s.Input, []int{h, w, c})
 	}
 	if s.Classes == 0 {
@@ -193,176 +206,297 @@ func fitSpec(s *models.Spec, ds datasets.Dataset) error {
 }
 
 // Train runs cfg to the end (or to ctx's cancellation, after the current step) and
-// returns the final evaluation. A checkpoint is written after every epoch when
-// cfg.Out is set; training stops with ErrNonFinite on a NaN/Inf loss, leaving the
-// last good checkpoint in place.
+// returns the final evaluation. A checkpoint is written after every epoch, and at a
+// MaxSteps stop, when cfg.Out is set. Training stops with ErrNonFinite on a NaN/Inf
+// loss, weight, BatchNorm statistic or quantizer parameter, leaving the last good
+// checkpoint in place and naming it. A run that would train no step returns
+// ErrNothingToTrain. Resuming takes every run setting from the checkpoint (see
+// Checkpoint.Settings); a non-zero Config field that contradicts it is an error.
+//
+// Train is open, then one epoch at a time (each closes its loader), then close.
 func Train(ctx context.Context, cfg Config) (*Result, error) {
-	cfg.defaults()
-	train, test, err := OpenData(&cfg)
+	r, err := open(cfg)
 	if err != nil {
 		return nil, err
 	}
+	defer r.close()
+	for r.epoch < r.cfg.Epochs && !r.limitReached() {
+		if err := r.runEpoch(ctx); err != nil {
+			return r.res, err
+		}
+	}
+	if r.nSteps > 0 {
+		r.res.StepTime = r.stepTime / time.Duration(r.nSteps)
+	}
+	return r.res, nil
+}
+
+// run is one training run between open and close.
+type run struct {
+	cfg         Config
+	m           *models.Model
+	tn          *Net
+	test        datasets.Dataset
+	loader      *datasets.Loader
+	opt         optim.Optimizer
+	sched       optim.Schedule
+	oparams     []*optim.Param
+	flips       optim.FlipCounter
+	epoch       int    // completed epochs
+	skip        int    // steps of the current epoch done before a mid-epoch resume
+	step        uint64 // completed steps in all
+	good        string // the last checkpoint known to load ("" for none)
+	res         *Result
+	stepTime    time.Duration
+	nSteps      int
+	stepsPerEp  int
+	epochLoss   float64
+	epochRight  int
+	epochSeen   int
+	epochStepNo int
+}
+
+// open checks cfg, opens the data, builds or restores the model and optimizer, and
+// compiles the training graph. Nothing needs closing when it fails.
+func open(cfg Config) (*run, error) {
 	var ck *Checkpoint
 	if cfg.Resume != "" {
+		var err error
 		if ck, err = LoadCheckpoint(cfg.Resume); err != nil {
 			return nil, err
 		}
-		if cfg.Model.Name != "" && cfg.Model.Name != ck.Model.Name {
-			return nil, fmt.Errorf("recipes: %s: checkpoint holds model %s, the run asks for %s", cfg.Resume, ck.Model.Name, cfg.Model.Name)
-		}
-		cfg.Model = ck.Model
-	}
-	if err := fitSpec(&cfg.Model, train); err != nil {
-		return nil, err
-	}
-	m, err := models.New(cfg.Model)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.InitFrom != "" && ck == nil {
-		if err := InitFrom(m, cfg.InitFrom); err != nil {
+		if cfg, err = resumeConfig(ck, cfg); err != nil {
 			return nil, err
 		}
 	}
-	opt, err := optim.New(cfg.Optimizer, cfg.Opt)
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Out != "" {
+		if err := atomicfile.Prepare(cfg.Out); err != nil {
+			return nil, fmt.Errorf("recipes: %w", err)
+		}
+	}
+	r := &run{cfg: cfg}
+	train, test, err := OpenData(&r.cfg)
 	if err != nil {
 		return nil, err
 	}
-	sched, err := cfg.schedule()
-	if err != nil {
+	r.test = test
+	if err := r.build(train, ck); err != nil {
 		return nil, err
 	}
-	startEpoch := 0
-	var step uint64
-	if ck != nil {
-		if err := ck.LoadInto(m); err != nil {
-			return nil, fmt.Errorf("%s: %w", cfg.Resume, err)
-		}
-		if ck.Optimizer != opt.String() {
-			return nil, fmt.Errorf("recipes: %s: checkpoint optimizer is %s, the run uses %s", cfg.Resume, ck.Optimizer, opt.String())
-		}
-		if err := opt.SetState(ck.OptBytes); err != nil {
-			return nil, fmt.Errorf("recipes: %s: %w", cfg.Resume, err)
-		}
-		startEpoch, step = ck.Epoch, ck.Step
-	}
-	loader, err := datasets.NewLoader(train, datasets.LoaderConfig{Batch: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers, DropLast: true})
-	if err != nil {
+	if r.tn, err = NewNet(r.m, r.cfg.Batch, true, &r.step); err != nil {
 		return nil, err
 	}
-	tn, err := NewNet(m, cfg.Batch, true, &step)
-	if err != nil {
-		return nil, err
-	}
-	defer tn.Close()
-	params := tn.Params()
-	oparams := OptimParams(params)
-	var flips optim.FlipCounter
-	res := &Result{Model: m, Epochs: startEpoch, Steps: step}
-	var totalStep time.Duration
-	var nSteps int
-	steps := loader.StepsPerEpoch()
-	for epoch := startEpoch; epoch < cfg.Epochs; epoch++ {
-		t0 := time.Now()
-		flips.Snapshot(oparams)
-		it := loader.Epoch(epoch)
-		var b datasets.Batch
-		var lossSum float64
-		var correct, seen, i int
-		stopped := false
-		for it.Next(&b) {
-			if err := ctx.Err(); err != nil {
-				it.Close()
-				return res, err
-			}
-			if cfg.MaxSteps > 0 && int(step) >= cfg.MaxSteps {
-				stopped = true
-				break
-			}
-			ts := time.Now()
-			if err := tn.Run(b.X, b.Y, b.N); err != nil {
-				it.Close()
-				return res, err
-			}
-			loss := tn.Loss()
-			if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
-				it.Close()
-				return res, fmt.Errorf("%w: loss is %v at epoch %d step %d (last good checkpoint: %s)", ErrNonFinite, loss, epoch+1, i+1, lastGood(cfg.Out))
-			}
-			grads := tn.Grads()
-			for j, g := range grads {
-				oparams[j].Grad = g
-			}
-			lr := sched.LR(int(step), steps)
-			if err := opt.Step(oparams, lr); err != nil {
-				it.Close()
-				return res, fmt.Errorf("recipes: epoch %d step %d: %w (last good checkpoint: %s)", epoch+1, i+1, err, lastGood(cfg.Out))
-			}
-			if cfg.LatentClip > 0 {
-				if err := optim.ClipLatent(oparams, cfg.LatentClip); err != nil {
-					return res, err
-				}
-			}
-			step++
-			i++
-			dt := time.Since(ts)
-			totalStep += dt
-			nSteps++
-			c, _ := Correct(tn.Logits(), m.Spec.Classes, b.Y, b.N)
-			correct += c
-			seen += b.N
-			lossSum += float64(loss) * float64(b.N)
-			if cfg.OnStep != nil {
-				cfg.OnStep(StepStats{Epoch: epoch + 1, Step: i, StepsPerEpoch: steps, Global: step, Loss: loss, Acc: float64(c) / float64(b.N), LR: lr, Duration: dt})
-			}
-		}
-		it.Close()
-		if err := it.Err(); err != nil {
-			return res, err
-		}
-		acc, tloss, err := Evaluate(m, test, cfg.EvalBatch, cfg.Workers, cfg.EvalLimit)
-		if err != nil {
-			return res, err
-		}
-		ratio, _ := flips.Ratio(oparams)
-		res.Epochs, res.Steps, res.TestAcc, res.TestLoss = epoch+1, step, acc, tloss
-		es := EpochStats{Epoch: epoch + 1, Epochs: cfg.Epochs, TestAcc: acc, TestLoss: tloss, FlipRatio: ratio, Duration: time.Since(t0), Skipped: it.Skipped()}
-		if seen > 0 {
-			es.TrainLoss, es.TrainAcc = lossSum/float64(seen), float64(correct)/float64(seen)
-			es.StepTime = totalStep / time.Duration(max(nSteps, 1))
-		}
-		if cfg.Out != "" {
-			ck := &Checkpoint{Model: m.Spec, Recipe: cfg.Recipe, Dataset: cfg.Dataset, Config: cfg.runConfig(), Epoch: epoch + 1, Step: step, TestAcc: acc, Optimizer: opt.String()}
-			ck.snapshot(m)
-			if ck.OptBytes, err = opt.State(); err != nil {
-				return res, err
-			}
-			if err := ck.Save(cfg.Out); err != nil {
-				return res, err
-			}
-			es.Checkpoint = cfg.Out
-		}
-		if cfg.OnEpoch != nil {
-			cfg.OnEpoch(es)
-		}
-		if stopped {
-			break
-		}
-	}
-	if nSteps > 0 {
-		res.StepTime = totalStep / time.Duration(nSteps)
-	}
-	return res, nil
+	r.oparams = OptimParams(r.tn.Params())
+	r.res = &Result{Model: r.m, Epochs: r.epoch, Steps: r.step}
+	return r, nil
 }
 
-func lastGood(out string) string {
-	if out == "" {
-		return "none (no -out)"
+// build makes the model, optimizer, schedule and loader, restoring ck's state when resuming.
+func (r *run) build(train datasets.Dataset, ck *Checkpoint) error {
+	cfg := &r.cfg
+	if err := fitSpec(&cfg.Model, train); err != nil {
+		return err
 	}
-	if _, err := os.Stat(out); err != nil {
-		return "none written yet"
+	var err error
+	if r.m, err = models.New(cfg.Model); err != nil {
+		return err
 	}
-	return out
+	if cfg.InitFrom != "" && ck == nil {
+		if err := InitFrom(r.m, cfg.InitFrom); err != nil {
+			return err
+		}
+	}
+	if r.opt, err = optim.New(cfg.Optimizer, cfg.Opt); err != nil {
+		return err
+	}
+	if r.sched, err = cfg.schedule(); err != nil {
+		return err
+	}
+	if ck != nil {
+		if err := r.restore(ck); err != nil {
+			return err
+		}
+	}
+	r.loader, err = datasets.NewLoader(train, datasets.LoaderConfig{Batch: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers, DropLast: true})
+	if err != nil {
+		return err
+	}
+	if r.stepsPerEp = r.loader.StepsPerEpoch(); r.stepsPerEp == 0 {
+		return fmt.Errorf("%w: the training set has %d examples, fewer than one batch of %d", ErrNothingToTrain, train.Len(), cfg.Batch)
+	}
+	return r.checkWork()
+}
+
+// restore loads a checkpoint's tensors and optimizer state into the run.
+func (r *run) restore(ck *Checkpoint) error {
+	path := r.cfg.Resume
+	if err := ck.LoadInto(r.m); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if ck.Optimizer != r.opt.String() {
+		return fmt.Errorf("recipes: %s: checkpoint optimizer is %s, the run uses %s", path, ck.Optimizer, r.opt.String())
+	}
+	if err := r.opt.SetState(ck.OptBytes); err != nil {
+		return fmt.Errorf("recipes: %s: %w", path, err)
+	}
+	r.epoch, r.skip, r.step, r.good = ck.Epoch, ck.EpochStep, ck.Step, path
+	return nil
+}
+
+// checkWork refuses a run that would train no step.
+func (r *run) checkWork() error {
+	if r.epoch >= r.cfg.Epochs {
+		return fmt.Errorf("%w: %s already finished all %d epochs (%d steps); start a new run to train further", ErrNothingToTrain, r.cfg.Resume, r.cfg.Epochs, r.step)
+	}
+	if r.limitReached() {
+		return fmt.Errorf("%w: the run is at step %d, and the step limit is %d", ErrNothingToTrain, r.step, r.cfg.MaxSteps)
+	}
+	if r.skip >= r.stepsPerEp {
+		return fmt.Errorf("recipes: %s: %d steps done in epoch %d, which has only %d (batch or data changed?)", r.cfg.Resume, r.skip, r.epoch+1, r.stepsPerEp)
+	}
+	return nil
+}
+
+func (r *run) limitReached() bool { return r.cfg.MaxSteps > 0 && int(r.step) >= r.cfg.MaxSteps }
+
+func (r *run) close() { r.tn.Close() }
+
+// runEpoch trains the current epoch (from r.skip on), or its part up to the step
+// limit, then evaluates and checkpoints.
+func (r *run) runEpoch(ctx context.Context) error {
+	t0 := time.Now()
+	r.flips.Snapshot(r.oparams)
+	r.epochLoss, r.epochRight, r.epochSeen, r.epochStepNo = 0, 0, 0, r.skip
+	it := r.loader.Epoch(r.epoch)
+	defer it.Close()
+	var b datasets.Batch
+	for k := 0; k < r.skip && it.Next(&b); k++ {
+	}
+	for !r.limitReached() && it.Next(&b) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.trainStep(&b); err != nil {
+			return err
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	done := r.epochStepNo >= r.stepsPerEp
+	if !done && !r.limitReached() {
+		return fmt.Errorf("recipes: epoch %d ended after %d of its %d steps", r.epoch+1, r.epochStepNo, r.stepsPerEp)
+	}
+	if done {
+		r.epoch, r.skip = r.epoch+1, 0
+	} else {
+		r.skip = r.epochStepNo
+	}
+	return r.endEpoch(t0, it.Skipped())
+}
+
+// trainStep runs one batch forward and backward and applies the optimizer.
+func (r *run) trainStep(b *datasets.Batch) error {
+	ts := time.Now()
+	if err := r.tn.Run(b.X, b.Y, b.N); err != nil {
+		return err
+	}
+	i := r.epochStepNo + 1
+	loss := r.tn.Loss()
+	if !finite(loss) {
+		return fmt.Errorf("%w: loss is %v at epoch %d step %d (last good checkpoint: %s)", ErrNonFinite, loss, r.epoch+1, i, r.lastGood())
+	}
+	for j, g := range r.tn.Grads() {
+		r.oparams[j].Grad = g
+	}
+	lr := r.sched.LR(int(r.step), r.stepsPerEp)
+	if err := r.opt.Step(r.oparams, lr); err != nil {
+		return fmt.Errorf("recipes: epoch %d step %d: %w (last good checkpoint: %s)", r.epoch+1, i, err, r.lastGood())
+	}
+	if r.cfg.LatentClip > 0 {
+		if err := optim.ClipLatent(r.oparams, r.cfg.LatentClip); err != nil {
+			return err
+		}
+	}
+	r.step++
+	r.epochStepNo = i
+	dt := time.Since(ts)
+	r.stepTime += dt
+	r.nSteps++
+	c, _ := Correct(r.tn.Logits(), r.m.Spec.Classes, b.Y, b.N)
+	r.epochRight += c
+	r.epochSeen += b.N
+	r.epochLoss += float64(loss) * float64(b.N)
+	if r.cfg.OnStep != nil {
+		r.cfg.OnStep(StepStats{Epoch: r.epoch + 1, Step: i, StepsPerEpoch: r.stepsPerEp, Global: r.step, Loss: loss, Acc: float64(c) / float64(b.N), LR: lr, Duration: dt})
+	}
+	return nil
+}
+
+// endEpoch checks the model is finite, evaluates it, saves a checkpoint and reports.
+func (r *run) endEpoch(t0 time.Time, skipped int) error {
+	shown := r.epoch // the epoch just trained, counted from 1
+	if r.skip > 0 {
+		shown = r.epoch + 1
+	}
+	if err := checkModelFinite(r.m); err != nil {
+		return fmt.Errorf("%w at epoch %d step %d; not saved (last good checkpoint: %s)", err, shown, r.epochStepNo, r.lastGood())
+	}
+	acc, tloss, err := Evaluate(r.m, r.test, r.cfg.EvalBatch, r.cfg.Workers, r.cfg.EvalLimit)
+	if err != nil {
+		return err
+	}
+	if !finite(float32(tloss)) {
+		return fmt.Errorf("%w: test loss is %v at epoch %d step %d; not saved (last good checkpoint: %s)", ErrNonFinite, tloss, shown, r.epochStepNo, r.lastGood())
+	}
+	ratio, _ := r.flips.Ratio(r.oparams)
+	r.res.Epochs, r.res.EpochStep, r.res.Steps, r.res.TestAcc, r.res.TestLoss = r.epoch, r.skip, r.step, acc, tloss
+	es := EpochStats{Epoch: shown, Epochs: r.cfg.Epochs, TestAcc: acc, TestLoss: tloss, FlipRatio: ratio, Duration: time.Since(t0), Skipped: skipped}
+	if r.epochSeen > 0 {
+		es.TrainLoss, es.TrainAcc = r.epochLoss/float64(r.epochSeen), float64(r.epochRight)/float64(r.epochSeen)
+		es.StepTime = r.stepTime / time.Duration(max(r.nSteps, 1))
+	}
+	if r.cfg.Out != "" {
+		if err := r.save(acc); err != nil {
+			return err
+		}
+		es.Checkpoint = r.cfg.Out
+	}
+	if r.cfg.OnEpoch != nil {
+		r.cfg.OnEpoch(es)
+	}
+	return nil
+}
+
+// save writes the run's checkpoint to cfg.Out; it becomes the last good one.
+func (r *run) save(acc float64) error {
+	ck := &Checkpoint{Model: r.m.Spec, Recipe: r.cfg.Recipe, Dataset: r.cfg.Dataset, Config: r.cfg.runConfig(),
+		Epoch: r.epoch, EpochStep: r.skip, Step: r.step, TestAcc: acc, Optimizer: r.opt.String()}
+	ck.snapshot(r.m)
+	var err error
+	if ck.OptBytes, err = r.opt.State(); err != nil {
+		return err
+	}
+	if err := ck.Save(r.cfg.Out); err != nil {
+		return err
+	}
+	r.good = r.cfg.Out
+	return nil
+}
+
+// lastGood names the last checkpoint this run wrote or resumed from.
+func (r *run) lastGood() string {
+	switch {
+	case r.good != "":
+		return r.good
+	case r.cfg.Out == "":
+		return "none (no output path)"
+	}
+	return "none written yet"
 }
 
 // OptimParams wraps layer parameters for an optimizer: the same backing slices,

@@ -145,9 +145,18 @@ func TestNonFiniteLossStops(t *testing.T) {
 	if _, err := Train(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
+	// A resume keeps the checkpoint's settings, so plant the absurd LR there.
+	ck, err := LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.Config.Epochs, ck.Config.LR, ck.Config.Schedule = 3, 1e38, string(Constant)
+	if err := ck.Save(path); err != nil {
+		t.Fatal(err)
+	}
 	before, _ := os.ReadFile(path)
-	cfg.Resume, cfg.Epochs, cfg.LR, cfg.Schedule, cfg.Optimizer, cfg.Model = path, 3, 1e38, Constant, "adam", models.Spec{}
-	_, err := Train(context.Background(), cfg)
+	cfg.Resume, cfg.Epochs, cfg.Model = path, 0, models.Spec{}
+	_, err = Train(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "non-finite") && !errors.Is(err, ErrNonFinite) {
 		t.Fatalf("err = %v, want a non-finite loss error", err)
 	}

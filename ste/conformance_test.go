@@ -212,7 +212,7 @@ func TestConformance(t *testing.T) {
 				}
 				f, err := q.Build(target)
 				if err != nil {
-					t.Skipf("%s cannot be built for %s: %v", q, tg.role, err)
+					t.Fatalf("%s cannot be built for %s: %v", q, tg.role, err)
 				}
 				params := initialParams(f)
 				for i, p := range f.Params() {

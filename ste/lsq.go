@@ -177,10 +177,10 @@ func (f *lsqFunc) Grad(wrt int, dst, g, x, _ []float32, p [][]float32, _ Ctx) er
 }
 
 // stepGrad writes ∂x into dx (unless nil) and returns ∂s. Partial sums per
-// chunk are added in chunk order: deterministic for a given GOMAXPROCS.
+// chunk are added in chunk order, and the chunks do not depend on GOMAXPROCS: deterministic.
 func (f *lsqFunc) stepGrad(dx, g, x []float32, s float32) float32 {
 	inv := 1 / s
-	var parts [8]float64
+	var parts [parallel.MaxParts]float64
 	n := parallel.Rows(len(x), 1, func(part, lo, hi int) {
 		var d []float32
 		if dx != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/lowbit/lowbit/datasets"
 	"github.com/lowbit/lowbit/recipes"
@@ -25,11 +26,20 @@ func cmdEval(args []string, stdout io.Writer) error {
 	if len(pos) != 1 {
 		return fmt.Errorf("want one checkpoint path, got %d arguments", len(pos))
 	}
+	if *batch < 1 {
+		return usagef("-batch: %d is invalid: want ≥ 1", *batch)
+	}
+	if *limit < 0 {
+		return usagef("-limit: %d is invalid: want ≥ 0 (0: all)", *limit)
+	}
 	ck, err := recipes.LoadCheckpoint(pos[0])
 	if err != nil {
 		return err
 	}
 	m, err := ck.Restore()
+	if err == nil {
+		err = recipes.CheckOutputFinite(m)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
@@ -53,6 +63,9 @@ func cmdEval(args []string, stdout io.Writer) error {
 	acc, loss, err := recipes.Evaluate(m, test, *batch, 0, *limit)
 	if err != nil {
 		return err
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return fmt.Errorf("%s: %w: test loss is %v", pos[0], recipes.ErrNonFinite, loss)
 	}
 	n := test.Len()
 	if *limit > 0 && *limit < n {

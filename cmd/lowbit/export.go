@@ -36,6 +36,9 @@ func cmdExport(args []string, stdout io.Writer) error {
 		return err
 	}
 	m, err := ck.Restore()
+	if err == nil {
+		err = recipes.CheckOutputFinite(m)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}

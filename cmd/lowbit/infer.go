@@ -31,6 +31,9 @@ func cmdInfer(args []string, stdout io.Writer) error {
 	if len(pos) != 2 {
 		return fmt.Errorf("want MODEL.lbq and an image or IDX images file, got %d arguments", len(pos))
 	}
+	if *top < 1 {
+		return usagef("-top: %d is invalid: want ≥ 1", *top)
+	}
 	bm, err := bitpack.Load(pos[0])
 	if err != nil {
 		return err

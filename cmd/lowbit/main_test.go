@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lowbit/lowbit/datasets"
+	"github.com/lowbit/lowbit/internal/datatest"
 )
 
 // runCLI runs one command line in-process and returns exit code, stdout and stderr.
@@ -96,17 +100,31 @@ func TestBadInputOneLine(t *testing.T) {
 func TestWrongModelCheckpointOnResume(t *testing.T) {
 	dir := t.TempDir()
 	ck := filepath.Join(dir, "mlp.ckpt")
+	requireMNIST(t)
 	code, _, stderr := runCLI("train", "-model", "mlp", "-hidden", "16", "-max-steps", "5", "-epochs", "1", "-out", ck, "-log-format", "json")
 	if code != 0 {
-		t.Skipf("could not train the fixture (data missing?): %s", stderr)
+		t.Fatalf("could not train the fixture: exit %d: %s", code, stderr)
 	}
 	code, _, stderr = runCLI("train", "-model", "lenet5", "-resume", ck)
-	if code == 0 || !strings.Contains(stderr, "mlp") || !strings.Contains(stderr, "lenet5") {
+	if code != 2 || !strings.Contains(stderr, "mlp") || !strings.Contains(stderr, "lenet5") {
 		t.Fatalf("exit %d, stderr %q: want an error naming both models", code, stderr)
 	}
 	code, stdout, stderr := runCLI("eval", "-limit", "200", ck)
 	if code != 0 || !strings.Contains(stdout, "test accuracy") {
 		t.Fatalf("eval: exit %d, %q %q", code, stdout, stderr)
+	}
+}
+
+// requireMNIST skips t (or fails it under LOWBIT_REQUIRE_DATA=1) when MNIST
+// cannot be found; any other failure to open it fails t.
+func requireMNIST(t *testing.T) {
+	t.Helper()
+	_, err := datasets.Open("mnist", "train", "", datasets.Options{})
+	if errors.Is(err, datasets.ErrNotFound) {
+		datatest.Missing(t, "%v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

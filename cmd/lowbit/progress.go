@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -96,4 +97,11 @@ func (r *reporter) epoch(e recipes.EpochStats) {
 	r.log.WithFields(f).Info("epoch done")
 }
 
-func round4(x float64) float64 { return float64(int64(x*1e4+0.5)) / 1e4 }
+// round4 rounds x to 4 decimals for the log; values too large for that
+// (or not finite) are returned as they are.
+func round4(x float64) float64 {
+	if !(math.Abs(x) < 1e12) {
+		return x
+	}
+	return math.Round(x*1e4) / 1e4
+}

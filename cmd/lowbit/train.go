@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -35,7 +39,7 @@ func (m *modelFlags) add(fs *flag.FlagSet) {
 	fs.Float64Var(&m.width, "width", 1, "channel width multiplier (e.g. 0.25 for a narrow variant)")
 }
 
-// apply overrides spec fields with the flags the user set.
+// apply overrides spec fields with the flags the user set. A bad value is a usage error naming the flag.
 func (m *modelFlags) apply(spec *models.Spec, set map[string]bool) error {
 	var err error
 	if set["model"] || spec.Name == "" {
@@ -43,12 +47,12 @@ func (m *modelFlags) apply(spec *models.Spec, set map[string]bool) error {
 	}
 	if set["weights"] {
 		if spec.Weights, err = ste.Parse(m.weights); err != nil {
-			return fmt.Errorf("-weights: %w", err)
+			return usageErr("-weights", err)
 		}
 	}
 	if set["inputs"] {
 		if spec.Inputs, err = ste.Parse(m.inputs); err != nil {
-			return fmt.Errorf("-inputs: %w", err)
+			return usageErr("-inputs", err)
 		}
 	}
 	if set["policy"] {
@@ -58,22 +62,31 @@ func (m *modelFlags) apply(spec *models.Spec, set map[string]bool) error {
 		spec.Act = models.Act(m.act)
 	}
 	if set["width"] {
-		if m.width <= 0 {
-			return fmt.Errorf("-width: %v is not positive", m.width)
+		if !(m.width > 0) || math.IsInf(m.width, 0) {
+			return usagef("-width: %v is not a finite positive multiplier", m.width)
 		}
 		spec.Width = m.width
 	}
-	if m.hidden != "" {
-		spec.Hidden = nil
-		for _, f := range strings.Split(m.hidden, ",") {
-			var n int
-			if _, err := fmt.Sscan(f, &n); err != nil || n <= 0 {
-				return fmt.Errorf("-hidden: %q is not a positive width", f)
-			}
-			spec.Hidden = append(spec.Hidden, n)
+	if set["hidden"] {
+		if spec.Hidden, err = parseSizes("-hidden", m.hidden); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// parseSizes reads a comma-separated list of positive decimal integers
+// strictly: "16abc", "0x20" and "1_0" are refused.
+func parseSizes(flagName, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 || strings.ContainsAny(f, "+") {
+			return nil, usagef("%s: %q is not a positive decimal integer", flagName, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func setFlags(fs *flag.FlagSet) map[string]bool {
@@ -86,99 +99,82 @@ func init() {
 	register("train", "train a model (default: LeNet-5 on MNIST)", cmdTrain)
 }
 
+// trainFlags holds the values of train's flags and which of them were set.
+type trainFlags struct {
+	modelFlags
+	recipe, dataset, dataDir, opt, sched, out, resume, initFrom, logFormat string
+	epochs, batch, workers, maxSteps, threads                              int
+	lr, wd, momentum, clip                                                 float64
+	seed                                                                   uint64
+	set                                                                    map[string]bool
+	given                                                                  map[string]string // set flags as typed
+}
+
+func (f *trainFlags) add(fs *flag.FlagSet) {
+	d := recipes.Defaults()
+	f.modelFlags.add(fs)
+	fs.StringVar(&f.recipe, "recipe", "", "paper recipe (see 'lowbit recipes'); flags override its settings")
+	fs.StringVar(&f.dataset, "dataset", d.Dataset, "dataset: "+strings.Join(datasets.Names(), ", "))
+	fs.StringVar(&f.dataDir, "data", "", "dataset directory (default: $LOWBIT_DATA or the built-in search)")
+	fs.IntVar(&f.epochs, "epochs", d.Epochs, "epochs (the schedule's length)")
+	fs.IntVar(&f.batch, "batch", d.Batch, "batch size")
+	fs.Float64Var(&f.lr, "lr", float64(d.LR), "learning rate")
+	fs.StringVar(&f.opt, "optimizer", d.Optimizer, "optimizer: adam, adamw, sgd, bop")
+	fs.Float64Var(&f.wd, "wd", 0, "weight decay (on weights only)")
+	fs.Float64Var(&f.momentum, "momentum", defaultMomentum, "SGD momentum")
+	fs.StringVar(&f.sched, "schedule", string(d.Schedule), "learning-rate schedule: cosine, constant, step, exponential")
+	fs.Uint64Var(&f.seed, "seed", d.Seed, "random seed (init, shuffling, dropout)")
+	fs.StringVar(&f.out, "out", "", "checkpoint path, written after every epoch (default: the -resume path, else runs/MODEL-DATASET.ckpt)")
+	fs.StringVar(&f.resume, "resume", "", "resume from this checkpoint, with every setting it was trained with")
+	fs.StringVar(&f.initFrom, "init-from", "", "initialise from this (full-precision) checkpoint: copy matching tensors, re-derive quantizer steps (LSQ's recipe)")
+	fs.IntVar(&f.workers, "workers", 0, "data loader workers (default GOMAXPROCS)")
+	fs.IntVar(&f.maxSteps, "max-steps", 0, "stop after this many steps in all, mid-epoch if need be (0: no limit)")
+	fs.Float64Var(&f.clip, "latent-clip", 0, "clip binary latent weights to [-c,c] after each step (0: no clipping)")
+	fs.IntVar(&f.threads, "threads", 0, "GEMM threads (default GOMAXPROCS)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+}
+
+const defaultMomentum = 0.9
+
 func cmdTrain(args []string, stdout io.Writer) error {
 	fs := newFlags("train")
-	var mf modelFlags
-	mf.add(fs)
-	recipe := fs.String("recipe", "", "paper recipe (see 'lowbit recipes'); flags override its scalars")
-	dataset := fs.String("dataset", "mnist", "dataset: "+strings.Join(datasets.Names(), ", "))
-	dataDir := fs.String("data", "", "dataset directory (default: $LOWBIT_DATA or the built-in search)")
-	epochs := fs.Int("epochs", 3, "epochs")
-	batch := fs.Int("batch", 64, "batch size")
-	lr := fs.Float64("lr", 1e-3, "learning rate")
-	opt := fs.String("optimizer", "adam", "optimizer: adam, adamw, sgd, bop")
-	wd := fs.Float64("wd", 0, "weight decay (on weights only)")
-	momentum := fs.Float64("momentum", 0.9, "SGD momentum")
-	sched := fs.String("schedule", "cosine", "learning-rate schedule: cosine, constant, step, exponential")
-	seed := fs.Uint64("seed", 1, "random seed (init, shuffling, dropout)")
-	out := fs.String("out", "", "checkpoint path, written after every epoch (default runs/MODEL-DATASET.ckpt)")
-	resume := fs.String("resume", "", "resume from this checkpoint")
-	initFrom := fs.String("init-from", "", "initialise from this (full-precision) checkpoint: copy matching tensors, re-derive quantizer steps (LSQ's recipe)")
-	workers := fs.Int("workers", 0, "data loader workers (default GOMAXPROCS)")
-	maxSteps := fs.Int("max-steps", 0, "stop after this many steps (0: no limit)")
-	clip := fs.Float64("latent-clip", 0, "clip binary latent weights to [-c,c] after each step")
-	threads := fs.Int("threads", 0, "GEMM threads (default GOMAXPROCS)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	if _, err := parseInterleaved(fs, args); err != nil {
-		return err
-	}
-	set := setFlags(fs)
-	rep, err := newReporter(*logFormat)
+	var f trainFlags
+	f.add(fs)
+	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	var cfg recipes.Config
-	if *recipe != "" {
-		r, err := recipes.Lookup(*recipe)
-		if err != nil {
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q (train takes flags only)", pos[0])
+	}
+	f.set, f.given = setFlags(fs), map[string]string{}
+	fs.Visit(func(fl *flag.Flag) { f.given[fl.Name] = fl.Value.String() })
+	var ck *recipes.Checkpoint
+	if f.resume != "" {
+		if ck, err = recipes.LoadCheckpoint(f.resume); err != nil {
 			return err
 		}
-		model := ""
-		if set["model"] {
-			model = mf.model
-		}
-		cfg = r.Config(model, *dataset)
-	} else {
-		cfg = recipes.Config{Dataset: *dataset, Model: models.Spec{Name: mf.model}}
-		for _, f := range []string{"epochs", "batch", "lr", "optimizer", "schedule"} {
-			set[f] = true
-		}
 	}
-	if err := mf.apply(&cfg.Model, set); err != nil {
+	cfg, err := trainConfig(&f, ck)
+	if err != nil {
 		return err
 	}
-	cfg.Dataset, cfg.DataDir, cfg.Resume, cfg.Workers, cfg.MaxSteps = *dataset, *dataDir, *resume, *workers, *maxSteps
-	cfg.InitFrom = *initFrom
-	if set["epochs"] {
-		cfg.Epochs = *epochs
+	rep, err := newReporter(f.logFormat)
+	if err != nil {
+		return usageErr("-log-format", err)
 	}
-	if set["batch"] {
-		cfg.Batch = *batch
+	return runTrain(cfg, &f, ck, rep, stdout)
+}
+
+// runTrain wires the reporter and the interrupt signal to a run and prints its result.
+func runTrain(cfg recipes.Config, f *trainFlags, ck *recipes.Checkpoint, rep *reporter, stdout io.Writer) error {
+	if f.threads > 0 {
+		gemm.SetThreads(f.threads)
 	}
-	if set["lr"] {
-		cfg.LR = float32(*lr)
+	if w := threadWarning(f.resume, ck, gemm.Threads()); w != "" {
+		rep.log.Warn(w)
 	}
-	if set["optimizer"] {
-		cfg.Optimizer = *opt
-	}
-	if set["schedule"] {
-		cfg.Schedule = recipes.Schedule(*sched)
-	}
-	if set["wd"] {
-		cfg.Opt.WeightDecay = float32(*wd)
-	}
-	if set["momentum"] || cfg.Optimizer == "sgd" && cfg.Opt.Momentum == 0 {
-		cfg.Opt.Momentum = float32(*momentum)
-	}
-	if set["latent-clip"] {
-		cfg.LatentClip = float32(*clip)
-	}
-	if set["seed"] || *recipe == "" {
-		cfg.Seed = *seed
-	}
-	cfg.Model.Seed = cfg.Seed
-	if *threads > 0 {
-		gemm.SetThreads(*threads)
-	}
-	cfg.Out = *out
-	if cfg.Out == "" {
-		cfg.Out = fmt.Sprintf("runs/%s-%s.ckpt", cfg.Model.Name, cfg.Dataset)
-		if cfg.Recipe != "" {
-			cfg.Out = fmt.Sprintf("runs/%s-%s-%s.ckpt", cfg.Recipe, cfg.Model.Name, cfg.Dataset)
-		}
-	}
-	cfg.OnStep = rep.step
-	cfg.OnEpoch = rep.epoch
+	cfg.OnStep, cfg.OnEpoch = rep.step, rep.epoch
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep.log.WithFields(logrus.Fields{
@@ -190,7 +186,245 @@ func cmdTrain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s on %s: test accuracy %.2f%% after %d epochs (%d steps, %.1f ms/step); checkpoint %s\n",
-		res.Model.Spec.String(), cfg.Dataset, 100*res.TestAcc, res.Epochs, res.Steps, float64(res.StepTime.Microseconds())/1e3, cfg.Out)
+	done := fmt.Sprintf("%d epochs", res.Epochs)
+	if res.EpochStep > 0 {
+		done += fmt.Sprintf(" and %d steps of epoch %d", res.EpochStep, res.Epochs+1)
+	}
+	fmt.Fprintf(stdout, "%s on %s: test accuracy %.2f%% after %s (%d steps, %.1f ms/step); checkpoint %s\n",
+		res.Model.Spec.String(), cfg.Dataset, 100*res.TestAcc, done, res.Steps, float64(res.StepTime.Microseconds())/1e3, cfg.Out)
 	return nil
+}
+
+// threadWarning says when a resume runs GEMM on another thread count than the
+// checkpoint's run. Elementwise reductions do not depend on the thread count;
+// GEMM's K split does, so the result would differ slightly.
+func threadWarning(path string, ck *recipes.Checkpoint, threads int) string {
+	if ck == nil || ck.Config.Threads == 0 || ck.Config.Threads == threads {
+		return ""
+	}
+	return fmt.Sprintf("%s was trained with %d GEMM threads, this run uses %d: GEMM sums in a thread-dependent order, so the result will differ slightly from an uninterrupted run (pass -threads %d to match)",
+		path, ck.Config.Threads, threads, ck.Config.Threads)
+}
+
+// trainConfig turns train's flags into a run, the one place that defines their
+// precedence: recipes.Defaults, then the recipe's settings, then the flags the
+// user set. With -resume the checkpoint's settings replace the first two, and
+// a set flag that contradicts them is a usage error. It does no I/O: the
+// checkpoint (nil without -resume) is read by the caller.
+func trainConfig(f *trainFlags, ck *recipes.Checkpoint) (recipes.Config, error) {
+	if err := f.check(); err != nil {
+		return recipes.Config{}, err
+	}
+	var cfg recipes.Config
+	if ck != nil {
+		cfg = ck.Settings()
+		if err := f.agree(cfg); err != nil {
+			return cfg, err
+		}
+	} else {
+		var err error
+		if cfg, err = f.base(); err != nil {
+			return cfg, err
+		}
+		if err := f.overlay(&cfg); err != nil {
+			return cfg, err
+		}
+		if cfg.Optimizer == "sgd" && !f.set["momentum"] && cfg.Opt.Momentum == 0 {
+			cfg.Opt.Momentum = defaultMomentum
+		}
+		cfg.Model.Seed, cfg.InitFrom = cfg.Seed, f.initFrom
+	}
+	cfg.DataDir, cfg.Resume, cfg.Workers, cfg.MaxSteps = f.dataDir, f.resume, f.workers, f.maxSteps
+	cfg.Out = f.outPath(cfg)
+	return cfg, nil
+}
+
+// check refuses flag values that are out of range whatever the recipe.
+func (f *trainFlags) check() error {
+	type rule struct {
+		name string
+		bad  bool
+		want string
+	}
+	for _, r := range []rule{
+		{"epochs", f.epochs < 1, "≥ 1"},
+		{"batch", f.batch < 1, "≥ 1"},
+		{"lr", !(f.lr > 0) || math.IsInf(f.lr, 0) || f.lr > math.MaxFloat32, "a finite value > 0"},
+		{"wd", !(f.wd >= 0) || math.IsInf(f.wd, 0), "a finite value ≥ 0"},
+		{"momentum", !(f.momentum >= 0 && f.momentum < 1), "in [0, 1)"},
+		{"latent-clip", !(f.clip >= 0) || math.IsInf(f.clip, 0), "a finite value ≥ 0 (0: no clipping)"},
+		{"workers", f.workers < 0, "≥ 0 (0: GOMAXPROCS)"},
+		{"max-steps", f.maxSteps < 0, "≥ 0 (0: no limit)"},
+		{"threads", f.threads < 0, "≥ 0 (0: GOMAXPROCS)"},
+	} {
+		if f.set[r.name] && r.bad {
+			return usagef("-%s: %s is invalid: want %s", r.name, fs(f, r.name), r.want)
+		}
+	}
+	if f.set["init-from"] && f.resume != "" {
+		return usagef("-init-from: a resumed run takes its weights from -resume")
+	}
+	return nil
+}
+
+// fs prints the value of train flag name as the user gave it.
+func fs(f *trainFlags, name string) string {
+	switch name {
+	case "epochs":
+		return strconv.Itoa(f.epochs)
+	case "batch":
+		return strconv.Itoa(f.batch)
+	case "workers":
+		return strconv.Itoa(f.workers)
+	case "max-steps":
+		return strconv.Itoa(f.maxSteps)
+	case "threads":
+		return strconv.Itoa(f.threads)
+	case "lr":
+		return fmt.Sprint(f.lr)
+	case "wd":
+		return fmt.Sprint(f.wd)
+	case "momentum":
+		return fmt.Sprint(f.momentum)
+	}
+	return fmt.Sprint(f.clip)
+}
+
+// base is the run before the set flags: the defaults, overlaid with the recipe's settings.
+func (f *trainFlags) base() (recipes.Config, error) {
+	d := recipes.Defaults()
+	if f.recipe == "" {
+		return recipes.Config{Dataset: f.dataset, Model: models.Spec{Name: f.model}, Epochs: d.Epochs, Batch: d.Batch,
+			LR: d.LR, Optimizer: d.Optimizer, Schedule: d.Schedule, Seed: d.Seed}, nil
+	}
+	r, err := recipes.Lookup(f.recipe)
+	if err != nil {
+		return recipes.Config{}, usageErr("-recipe", err)
+	}
+	model := ""
+	if f.set["model"] {
+		model = f.model
+	}
+	cfg := r.Config(model, f.dataset)
+	cfg.Epochs, cfg.Batch, cfg.LR = cmp(cfg.Epochs, d.Epochs), cmp(cfg.Batch, d.Batch), cmp(cfg.LR, d.LR)
+	cfg.Optimizer, cfg.Schedule, cfg.Seed = cmp(cfg.Optimizer, d.Optimizer), cmp(cfg.Schedule, d.Schedule), cmp(cfg.Seed, d.Seed)
+	return cfg, nil
+}
+
+// cmp returns v, or d when v is zero.
+func cmp[T comparable](v, d T) T {
+	var zero T
+	if v == zero {
+		return d
+	}
+	return v
+}
+
+// overlay applies the flags the user set to cfg.
+func (f *trainFlags) overlay(cfg *recipes.Config) error {
+	if err := f.modelFlags.apply(&cfg.Model, f.set); err != nil {
+		return err
+	}
+	s := f.set
+	if s["dataset"] {
+		cfg.Dataset = f.dataset
+	}
+	if s["epochs"] {
+		cfg.Epochs = f.epochs
+	}
+	if s["batch"] {
+		cfg.Batch = f.batch
+	}
+	if s["lr"] {
+		cfg.LR = float32(f.lr)
+	}
+	if s["optimizer"] {
+		cfg.Optimizer = f.opt
+	}
+	if s["schedule"] {
+		cfg.Schedule = recipes.Schedule(f.sched)
+	}
+	if s["wd"] {
+		cfg.Opt.WeightDecay = float32(f.wd)
+	}
+	if s["momentum"] {
+		cfg.Opt.Momentum = float32(f.momentum)
+	}
+	if s["latent-clip"] {
+		cfg.LatentClip = float32(f.clip)
+	}
+	if s["seed"] {
+		cfg.Seed = f.seed
+	}
+	return nil
+}
+
+// agree checks that the flags set with -resume repeat the checkpoint's settings.
+func (f *trainFlags) agree(ck recipes.Config) error {
+	for name := range f.set {
+		switch name {
+		case "data", "out", "resume", "workers", "max-steps", "threads", "log-format":
+			continue // per invocation, not a run setting
+		case "recipe":
+			if f.recipe != ck.Recipe {
+				return usagef("-recipe %s contradicts %s, trained with recipe %q; a resume keeps every setting", f.recipe, f.resume, ck.Recipe)
+			}
+			continue
+		}
+		cfg := ck
+		one := *f
+		one.set = map[string]bool{name: true}
+		if err := one.overlay(&cfg); err != nil {
+			return err
+		}
+		if cfg.Model.Width == 1 && ck.Model.Width == 0 {
+			cfg.Model.Width = 0 // 0 means 1
+		}
+		if cfg.Model.Policy == models.FP && ck.Model.Policy == "" {
+			cfg.Model.Policy = "" // "" means fp
+		}
+		if !reflect.DeepEqual(cfg, ck) {
+			return usagef("-%s %s contradicts %s, which was trained with %s; a resume keeps every setting, so drop the flag or start a new run", name, f.given[name], f.resume, describe(name, ck))
+		}
+	}
+	return nil
+}
+
+// describe names the checkpoint's value of the setting behind flag name.
+func describe(name string, c recipes.Config) string {
+	v := map[string]any{"epochs": c.Epochs, "batch": c.Batch, "lr": c.LR, "optimizer": c.Optimizer, "schedule": c.Schedule,
+		"seed": c.Seed, "latent-clip": c.LatentClip, "wd": c.Opt.WeightDecay, "momentum": c.Opt.Momentum, "dataset": c.Dataset,
+		"model": c.Model.Name, "hidden": c.Model.Hidden, "width": c.Model.Width, "weights": ste.SpecOf(c.Model.Weights),
+		"inputs": ste.SpecOf(c.Model.Inputs), "policy": c.Model.Policy, "act": c.Model.Act}[name]
+	return fmt.Sprintf("%s %v", name, v)
+}
+
+// outPath is -out, else the resumed checkpoint, else runs/[RECIPE-]MODEL-DATASET.ckpt.
+func (f *trainFlags) outPath(cfg recipes.Config) string {
+	switch {
+	case f.out != "":
+		return f.out
+	case f.resume != "":
+		return f.resume
+	case cfg.Recipe != "":
+		return fmt.Sprintf("runs/%s-%s-%s.ckpt", cfg.Recipe, cfg.Model.Name, cfg.Dataset)
+	}
+	return fmt.Sprintf("runs/%s-%s.ckpt", cfg.Model.Name, cfg.Dataset)
+}
+
+// usageError is a bad command line: the CLI exits 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+func usageErr(flagName string, err error) error {
+	return usageError{fmt.Errorf("%s: %w", flagName, err)}
+}
+
+func isUsage(err error) bool {
+	var u usageError
+	return errors.As(err, &u)
 }

@@ -26,3 +26,38 @@ func TestWriteReplacesAndCleansUp(t *testing.T) {
 		t.Error("writing below a regular file: no error")
 	}
 }
+
+// TestPrepare: Prepare removes the temp files killed writes of the path left
+// (and only those), and refuses paths that cannot be written.
+func TestPrepare(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "run.ckpt")
+	stale := []string{".run.ckpt.tmp123", ".run.ckpt.tmp9999999"}
+	keep := []string{".other.ckpt.tmp1", "run.ckpt.bak", ".run.ckpt"}
+	for _, n := range append(stale, keep...) {
+		os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600)
+	}
+	if err := Prepare(path); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range stale {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			t.Errorf("%s left", n)
+		}
+	}
+	for _, n := range keep {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s removed", n)
+		}
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("Prepare created the file itself")
+	}
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o644)
+	for _, bad := range []string{filepath.Join(file, "x.ckpt"), dir} {
+		if err := Prepare(bad); err == nil {
+			t.Errorf("Prepare(%s): no error", bad)
+		}
+	}
+}

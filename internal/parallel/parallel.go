@@ -1,5 +1,10 @@
-// Package parallel splits elementwise kernels over the cores: one contiguous
-// chunk of rows per core when the work is large enough to pay for the goroutines.
+// Package parallel splits elementwise kernels over the cores: contiguous
+// chunks of rows, when the work is large enough to pay for the goroutines.
+//
+// The chunks depend only on the size of the work, never on the number of
+// cores, so a caller that reduces per-chunk partial sums in chunk order gets
+// the same bits on 1 core and on 64: training results do not depend on
+// GOMAXPROCS.
 package parallel
 
 import (
@@ -7,30 +12,45 @@ import (
 	"sync"
 )
 
-// MinWork is the element count below which a call stays on one goroutine.
+// MinWork is the element count below which a call stays in one chunk.
 const MinWork = 1 << 15
 
-// Rows splits rows [0,n) into one contiguous chunk per core (at most 8, when the
-// work, n·width values, is at least MinWork) and runs fn on each; part numbers the
-// chunk from 0. It returns the number of chunks.
+// MaxParts is the most chunks Rows makes; callers size per-chunk partial
+// results with it.
+const MaxParts = 8
+
+// Rows splits rows [0,n) into min(n, MaxParts) contiguous chunks (one, when the
+// work, n·width values, is below MinWork) and runs fn on each, on up to
+// GOMAXPROCS goroutines; part numbers the chunk from 0. It returns the number
+// of chunks.
 func Rows(n, width int, fn func(part, lo, hi int)) int {
-	t := runtime.GOMAXPROCS(0)
-	if n*width < MinWork || t < 2 || n < 2 {
+	if n*width < MinWork || n < 2 {
 		fn(0, 0, n)
 		return 1
 	}
-	t = min(t, n, 8)
-	chunk := (n + t - 1) / t
+	chunk := (n + MaxParts - 1) / MaxParts
 	parts := (n + chunk - 1) / chunk
-	var wg sync.WaitGroup
-	for p := 1; p < parts; p++ {
-		wg.Add(1)
-		go func(p int) {
-			defer wg.Done()
-			fn(p, p*chunk, min(n, (p+1)*chunk))
-		}(p)
+	run := func(p int) { fn(p, p*chunk, min(n, (p+1)*chunk)) }
+	t := min(runtime.GOMAXPROCS(0), parts)
+	if t < 2 {
+		for p := range parts {
+			run(p)
+		}
+		return parts
 	}
-	fn(0, 0, min(n, chunk))
+	var wg sync.WaitGroup
+	for g := 1; g < t; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for p := g; p < parts; p += t {
+				run(p)
+			}
+		}(g)
+	}
+	for p := 0; p < parts; p += t {
+		run(p)
+	}
 	wg.Wait()
 	return parts
 }

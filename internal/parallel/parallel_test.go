@@ -1,6 +1,8 @@
 package parallel
 
 import (
+	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 )
@@ -27,6 +29,27 @@ func TestRowsCoversEachRowOnce(t *testing.T) {
 		}
 		if tc.n*tc.width < MinWork && parts != 1 {
 			t.Errorf("n=%d width=%d: small work split into %d parts", tc.n, tc.width, parts)
+		}
+	}
+}
+
+// TestRowsChunksIgnoreCores: the chunks depend on the work only, so partial
+// sums reduced in chunk order are the same on any number of cores.
+func TestRowsChunksIgnoreCores(t *testing.T) {
+	prev := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(prev)
+	for _, n := range []int{1 << 15, 100003, 1 << 20} {
+		var want []int
+		for _, procs := range []int{1, 2, 3, 16} {
+			runtime.GOMAXPROCS(procs)
+			got := make([]int, MaxParts)
+			parts := Rows(n, 1, func(part, lo, hi int) { got[part] = hi - lo })
+			got = got[:parts]
+			if want == nil {
+				want = got
+			} else if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("n=%d: %d cores give chunks %v, 1 core %v", n, procs, got, want)
+			}
 		}
 	}
 }
