@@ -46,12 +46,12 @@ func benchPTQ(args []string, stdout io.Writer) error {
 		Torch: *torch, Scratch: *scratch, Command: command}
 	var err error
 	if cfg.Targets, err = ptqTargets(*targets, *qat); err != nil {
-		return usageErr(err)
+		return usageError{err}
 	}
 	for _, b := range commaList(*bits) {
 		var wa bench.WA
 		if _, err := fmt.Sscanf(b, "%d/%d", &wa.W, &wa.A); err != nil {
-			return usageErr(fmt.Errorf("-bits %q: want W/A pairs such as 4/8", b))
+			return usagef("-bits %q: want W/A pairs such as 4/8", b)
 		}
 		cfg.Bits = append(cfg.Bits, wa)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -50,11 +49,11 @@ func cmdQuantize(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageErr(fmt.Errorf("want one checkpoint path, got %d arguments", len(pos)))
+		return usagef("want one checkpoint path, got %d arguments", len(pos))
 	}
 	cfg, err := f.config()
 	if err != nil {
-		return usageErr(err)
+		return usageError{err}
 	}
 	out := f.out
 	if out == "" {
@@ -165,16 +164,4 @@ func writeQuantReport(w io.Writer, rep *ptq.Report) {
 		fmt.Fprintf(tw, "%s\t%.4g\t%.4g\t%.4g\t%.4g\t%.4g\t%.4g\t%.4g\t%.3g\t%s\t\n", l.Name, l.InMax, l.InClip, l.InStep, l.WSteps[0], l.WSteps[1], l.RecNearest, l.RecAda, l.BiasShift, l.Note)
 	}
 	tw.Flush()
-}
-
-// usageError marks a bad command line: run exits with status 2.
-type usageError struct{ error }
-
-func (u usageError) Unwrap() error { return u.error }
-
-func usageErr(err error) error { return usageError{err} }
-
-func isUsage(err error) bool {
-	var u usageError
-	return errors.As(err, &u)
 }
