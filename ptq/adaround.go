@@ -110,13 +110,17 @@ type adaState struct {
 	qn, qp  float64
 	fl, s   []float64 // ⌊w/s⌋ and the step of each weight
 	v       []float64
+	h, dh   []float64 // h(V) and h'(V) of the current V, shared by soft and adam
 }
 
-// soft writes W̃ for the current V into wt.
+// soft writes W̃ for the current V into wt, keeping h(V) and h'(V).
 func (a *adaState) soft(wt []float32) {
+	if a.h == nil {
+		a.h, a.dh = make([]float64, len(a.v)), make([]float64, len(a.v))
+	}
 	for i, v := range a.v {
-		h, _ := rectSig(v)
-		wt[i] = float32(a.s[i] * min(max(a.fl[i]+h, -a.qn), a.qp))
+		a.h[i], a.dh[i] = rectSig(v)
+		wt[i] = float32(a.s[i] * min(max(a.fl[i]+a.h[i], -a.qn), a.qp))
 	}
 }
 
@@ -158,7 +162,7 @@ func (a *adaState) adam(dw []float32, m1, m2 []float64, t int, beta, lambda, lr 
 	const b1, b2, eps = 0.9, 0.999, 1e-8
 	c1, c2 := 1-math.Pow(b1, float64(t)), 1-math.Pow(b2, float64(t))
 	for i, v := range a.v {
-		h, dh := rectSig(v)
+		h, dh := a.h[i], a.dh[i]
 		var g float64
 		if u := a.fl[i] + h; u >= -a.qn && u <= a.qp {
 			g = float64(dw[i]) * a.s[i] * dh
@@ -166,10 +170,19 @@ func (a *adaState) adam(dw []float32, m1, m2 []float64, t int, beta, lambda, lr 
 		if lambda > 0 && dh > 0 {
 			d := 2*h - 1
 			// ∂/∂h of 1 − |2h−1|^β is −2β|2h−1|^(β−1)·sign(2h−1)
-			g += lambda * -2 * beta * math.Pow(math.Abs(d), beta-1) * math.Copysign(1, d) * dh
+			g += lambda * -2 * beta * powAbs(d, beta-1) * math.Copysign(1, d) * dh
 		}
 		m1[i] = b1*m1[i] + (1-b1)*g
 		m2[i] = b2*m2[i] + (1-b2)*g*g
 		a.v[i] = v - lr*(m1[i]/c1)/(math.Sqrt(m2[i]/c2)+eps)
 	}
+}
+
+// powAbs is |d|^e, with the integer-free exponent through exp/log (|d| ≤ 1 here).
+func powAbs(d, e float64) float64 {
+	a := math.Abs(d)
+	if a == 0 {
+		return 0
+	}
+	return math.Exp(e * math.Log(a))
 }
