@@ -31,11 +31,15 @@ func benchPTQ(args []string, stdout io.Writer) error {
 	out := fs.String("out", "docs/results", "report directory")
 	force := fs.Bool("force", false, "rerun finished cells")
 	report := fs.Bool("report", false, "only rewrite the report from the finished cells in -out")
+	cmdLine := fs.String("command", "", "with -report: the command line(s) that ran the cells, for the report header")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
 	command := strings.TrimSpace("lowbit bench ptq " + strings.Join(args, " "))
 	if *report {
+		if *cmdLine != "" {
+			command = *cmdLine
+		}
 		cells, err := bench.LoadPTQCells(*out)
 		if err != nil {
 			return err
