@@ -103,22 +103,60 @@ func RunImageNet(ctx context.Context, cfg ImageNetConfig) (*ImageNetReport, erro
 		cfg.ProbeBatches = 8
 	}
 	rep := &ImageNetReport{Dataset: cfg.Dataset, DataDir: cfg.DataDir, Workers: cfg.Workers}
+	rc, ck, err := imageNetPlan(&cfg, rep)
+	if err != nil {
+		return nil, err
+	}
+	train, test, split, err := openImageData(cfg.Dataset, cfg.DataDir, cfg.Size, datasets.Options{Scaling: rc.Scaling, ClassIndex: cfg.ClassIndex})
+	if err != nil {
+		return nil, err
+	}
+	rep.TrainN, rep.TestN, rep.TestSplit = train.Len(), test.Len(), split
+
+	// (a) the loader alone, before training so that it sees the same cold cache a run does.
+	if rep.LoaderIPS, err = LoaderRate(train, rc.Batch, cfg.Workers, cfg.Seed, cfg.ProbeBatches); err != nil {
+		return nil, err
+	}
+	var m *models.Model
+	if ck != nil {
+		m, err = imageNetRestore(ctx, cfg, rc, ck, test, rep)
+	} else {
+		m, err = imageNetTrain(ctx, cfg, rc, train, test, rep)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.Spec = m.Spec
+	for _, p := range m.Params() {
+		rep.Params += len(p.Data())
+	}
+	if err := imageNetEval(m, test, cfg, rep); err != nil {
+		return nil, err
+	}
+	rep.PeakRSS, _ = PeakRSS()
+	rep.Wall = time.Since(start)
+	return rep, nil
+}
+
+// imageNetPlan resolves the run's recipe config from the checkpoint or the
+// recipe to train, and the batch sizes.
+func imageNetPlan(cfg *ImageNetConfig, rep *ImageNetReport) (recipes.Config, *recipes.Checkpoint, error) {
 	var rc recipes.Config
 	var ck *recipes.Checkpoint
 	switch {
 	case cfg.Checkpoint != "":
 		var err error
 		if ck, err = recipes.LoadCheckpoint(cfg.Checkpoint); err != nil {
-			return nil, err
+			return rc, nil, err
 		}
 		if cfg.Model != "" && cfg.Model != ck.Model.Name {
-			return nil, fmt.Errorf("bench: %s holds model %s, not %s", cfg.Checkpoint, ck.Model.Name, cfg.Model)
+			return rc, nil, fmt.Errorf("bench: %s holds model %s, not %s", cfg.Checkpoint, ck.Model.Name, cfg.Model)
 		}
 		scaling, _ := datasets.ParseScaling(ck.Config.Scaling) // an unknown name evaluates standardised
 		rc = recipes.Config{Model: ck.Model, Recipe: ck.Recipe, Batch: ck.Config.Batch, Scaling: scaling,
 			Optimizer: ck.Config.Optimizer}
 		if cfg.Recipe != "" && ck.Recipe != "" && cfg.Recipe != ck.Recipe {
-			return nil, fmt.Errorf("bench: %s was trained with recipe %s, not %s", cfg.Checkpoint, ck.Recipe, cfg.Recipe)
+			return rc, nil, fmt.Errorf("bench: %s was trained with recipe %s, not %s", cfg.Checkpoint, ck.Recipe, cfg.Recipe)
 		}
 		if cfg.Size == 0 && len(ck.Model.Input) == 3 {
 			cfg.Size = ck.Model.Input[0]
@@ -126,11 +164,11 @@ func RunImageNet(ctx context.Context, cfg ImageNetConfig) (*ImageNetReport, erro
 		rep.Checkpoint = cfg.Checkpoint
 	case cfg.Train:
 		if cfg.Recipe == "" {
-			return nil, errors.New("bench: -train needs a recipe")
+			return rc, nil, errors.New("bench: -train needs a recipe")
 		}
 		r, err := recipes.Lookup(cfg.Recipe)
 		if err != nil {
-			return nil, err
+			return rc, nil, err
 		}
 		rc = r.Config(cfg.Model, cfg.Dataset)
 		rc.Model.Width = cfg.Width
@@ -140,7 +178,7 @@ func RunImageNet(ctx context.Context, cfg ImageNetConfig) (*ImageNetReport, erro
 		rc.Seed, rc.Model.Seed = cfg.Seed, cfg.Seed
 		rep.Checkpoint = cfg.Save
 	default:
-		return nil, errors.New("bench: give a checkpoint to evaluate or ask to train")
+		return rc, nil, errors.New("bench: give a checkpoint to evaluate or ask to train")
 	}
 	if cfg.Batch > 0 {
 		rc.Batch = cfg.Batch
@@ -152,75 +190,70 @@ func RunImageNet(ctx context.Context, cfg ImageNetConfig) (*ImageNetReport, erro
 		cfg.EvalBatch = rc.Batch
 	}
 	rep.Recipe, rep.Batch, rep.EvalBatch = rc.Recipe, rc.Batch, cfg.EvalBatch
+	return rc, ck, nil
+}
 
-	train, test, split, err := openImageData(cfg.Dataset, cfg.DataDir, cfg.Size, datasets.Options{Scaling: rc.Scaling, ClassIndex: cfg.ClassIndex})
+// imageNetRestore restores the checkpoint's model and (b) times the
+// training step of a fresh copy, so the checkpoint's weights stay as saved.
+func imageNetRestore(ctx context.Context, cfg ImageNetConfig, rc recipes.Config, ck *recipes.Checkpoint, test datasets.Dataset, rep *ImageNetReport) (*models.Model, error) {
+	m, err := ck.Restore()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Checkpoint, err)
+	}
+	if h, w, c := test.Shape(); h != m.Spec.Input[0] || w != m.Spec.Input[1] || c != m.Spec.Input[2] {
+		return nil, fmt.Errorf("bench: %s expects %v inputs, %s gives %v", cfg.Checkpoint, m.Spec.Input, cfg.Dataset, []int{h, w, c})
+	}
+	rep.Epochs, rep.Steps = ck.Epoch, ck.Step
+	st, err := StepRate(ctx, m.Spec, rc.Optimizer, rc.Batch, cfg.ProbeBatches)
 	if err != nil {
 		return nil, err
 	}
-	rep.TrainN, rep.TestN, rep.TestSplit = train.Len(), test.Len(), split
+	rep.StepIPS, rep.StepSource = st.IPS(), fmt.Sprintf("%d steps of a fresh copy on random data (median)", st.Steps)
+	return m, nil
+}
 
-	// (a) the loader alone, before training so that it sees the same cold cache a run does.
-	if rep.LoaderIPS, err = LoaderRate(train, rc.Batch, cfg.Workers, cfg.Seed, cfg.ProbeBatches); err != nil {
+// imageNetTrain trains rc, timing (b) the steps with the loader feeding them.
+func imageNetTrain(ctx context.Context, cfg ImageNetConfig, rc recipes.Config, train, test datasets.Dataset, rep *ImageNetReport) (*models.Model, error) {
+	rc.Dataset, rc.DataDir, rc.Workers, rc.MaxSteps, rc.Out = cfg.Dataset, cfg.DataDir, cfg.Workers, cfg.MaxSteps, cfg.Save
+	rc.EvalBatch, rc.EvalLimit = cfg.EvalBatch, cfg.EvalLimit
+	rc.Train, rc.Test = train, test
+	var pipe pipelineClock
+	rc.OnStep = func(s recipes.StepStats) {
+		pipe.step(s)
+		if cfg.OnStep != nil {
+			cfg.OnStep(s)
+		}
+	}
+	rc.OnEpoch = func(e recipes.EpochStats) {
+		pipe.epochEnd()
+		if cfg.OnEpoch != nil {
+			cfg.OnEpoch(e)
+		}
+	}
+	t0 := time.Now()
+	res, err := recipes.Train(ctx, rc)
+	rep.TrainTime = time.Since(t0)
+	if err != nil {
 		return nil, err
 	}
-
-	var m *models.Model
-	if ck != nil {
-		if m, err = ck.Restore(); err != nil {
-			return nil, fmt.Errorf("%s: %w", cfg.Checkpoint, err)
-		}
-		if h, w, c := test.Shape(); h != m.Spec.Input[0] || w != m.Spec.Input[1] || c != m.Spec.Input[2] {
-			return nil, fmt.Errorf("bench: %s expects %v inputs, %s gives %v", cfg.Checkpoint, m.Spec.Input, cfg.Dataset, []int{h, w, c})
-		}
-		rep.Epochs, rep.Steps = ck.Epoch, ck.Step
-		// (b) the training step of a fresh copy, so the checkpoint's weights stay as saved.
-		st, err := StepRate(ctx, m.Spec, rc.Optimizer, rc.Batch, cfg.ProbeBatches)
-		if err != nil {
-			return nil, err
-		}
-		rep.StepIPS, rep.StepSource = st.IPS(), fmt.Sprintf("%d steps of a fresh copy on random data (median)", st.Steps)
-	} else {
-		rc.Dataset, rc.DataDir, rc.Workers, rc.MaxSteps, rc.Out = cfg.Dataset, cfg.DataDir, cfg.Workers, cfg.MaxSteps, cfg.Save
-		rc.EvalBatch, rc.EvalLimit = cfg.EvalBatch, cfg.EvalLimit
-		rc.Train, rc.Test = train, test
-		var pipe pipelineClock
-		rc.OnStep = func(s recipes.StepStats) {
-			pipe.step(s)
-			if cfg.OnStep != nil {
-				cfg.OnStep(s)
-			}
-		}
-		rc.OnEpoch = func(e recipes.EpochStats) {
-			pipe.epochEnd()
-			if cfg.OnEpoch != nil {
-				cfg.OnEpoch(e)
-			}
-		}
-		t0 := time.Now()
-		res, err := recipes.Train(ctx, rc)
-		rep.TrainTime = time.Since(t0)
-		if err != nil {
-			return nil, err
-		}
-		m, rep.Trained, rep.Epochs, rep.Steps = res.Model, true, res.Epochs, res.Steps
-		if med := pipe.median(); med > 0 {
-			rep.StepIPS = float64(rc.Batch) / med.Seconds()
-			rep.StepSource = fmt.Sprintf("median of the %d training steps after the first (graph warm-up)", len(pipe.durs)-1)
-		} else if res.StepTime > 0 {
-			rep.StepIPS = float64(rc.Batch) / res.StepTime.Seconds()
-			rep.StepSource = fmt.Sprintf("the %d training step (graph warm-up included)", res.Steps)
-		}
-		if n, d := pipe.steps-1, pipe.total-pipe.firstDur(); n > 0 && d > 0 {
-			rep.PipelineIPS = float64(n*rc.Batch) / d.Seconds()
-		}
+	rep.Trained, rep.Epochs, rep.Steps = true, res.Epochs, res.Steps
+	if med := pipe.median(); med > 0 {
+		rep.StepIPS = float64(rc.Batch) / med.Seconds()
+		rep.StepSource = fmt.Sprintf("median of the %d training steps after the first (graph warm-up)", len(pipe.durs)-1)
+	} else if res.StepTime > 0 {
+		rep.StepIPS = float64(rc.Batch) / res.StepTime.Seconds()
+		rep.StepSource = fmt.Sprintf("the %d training step (graph warm-up included)", res.Steps)
 	}
-	rep.Spec = m.Spec
-	for _, p := range m.Params() {
-		rep.Params += len(p.Data())
+	if n, d := pipe.steps-1, pipe.total-pipe.firstDur(); n > 0 && d > 0 {
+		rep.PipelineIPS = float64(n*rc.Batch) / d.Seconds()
 	}
+	return res.Model, nil
+}
 
-	// (c) graph eval and (d) the packed engine, on the same batches.
+// imageNetEval runs (c) graph eval and (d) the packed engine, on the same batches.
+func imageNetEval(m *models.Model, test datasets.Dataset, cfg ImageNetConfig, rep *ImageNetReport) error {
 	var packed Packed
+	var err error
 	rep.PackedNote = "not exported (no exporter wired)"
 	if cfg.Export != nil {
 		if packed, err = cfg.Export(m); err != nil {
@@ -230,7 +263,7 @@ func RunImageNet(ctx context.Context, cfg ImageNetConfig) (*ImageNetReport, erro
 	}
 	ev, err := EvaluateTopK(m, test, cfg.EvalBatch, cfg.Workers, cfg.EvalLimit, packed)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rep.Eval = ev
 	rep.EvalIPS, rep.PackedIPS = ev.Rates()
@@ -241,9 +274,7 @@ func RunImageNet(ctx context.Context, cfg ImageNetConfig) (*ImageNetReport, erro
 			rep.PackedNote = fmt.Sprintf("top-1 %.2f%%, argmax agrees with the graph on %.2f%%", 100*ev.PackedTop1, 100*ev.PackedAgree)
 		}
 	}
-	rep.PeakRSS, _ = PeakRSS()
-	rep.Wall = time.Since(start)
-	return rep, nil
+	return nil
 }
 
 // pipelineClock measures training steps with the loader feeding them: the time from

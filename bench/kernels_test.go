@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -110,45 +109,6 @@ func TestKernelsRerun(t *testing.T) {
 	}
 }
 
-// TestQuietWatch: a slow probe marks a round disturbed unless it is fast
-// again after a forced GC.
-func TestQuietWatch(t *testing.T) {
-	var script []float64
-	q := &quietWatch{probe: func() float64 {
-		v := script[0]
-		script = script[1:]
-		return v
-	}}
-	script = []float64{10, 9}
-	q.runProbe()
-	// start 10 10; end slow 4 4, then 9 9 after the GC: quiet.
-	script = []float64{10, 10, 4, 4, 9, 9}
-	m := q.start()
-	if _, p, bad := q.end(m); bad || p != 0.9 {
-		t.Errorf("probe %v, disturbed %v; want 0.9, quiet", p, bad)
-	}
-	// start 10 10; end 4 4 and 5 5 after the GC: disturbed.
-	script = []float64{10, 10, 4, 4, 5, 5}
-	m = q.start()
-	if _, p, bad := q.end(m); !bad || p != 0.5 {
-		t.Errorf("probe %v, disturbed %v; want 0.5, disturbed", p, bad)
-	}
-	if len(script) != 0 {
-		t.Errorf("%d probe values left", len(script))
-	}
-}
-
-func TestMachineCPU(t *testing.T) {
-	busy, ok1 := machineBusy()
-	own, ok2 := processCPU()
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("no /proc")
-	}
-	if !ok1 || !ok2 || busy <= 0 || own < 0 || own > busy {
-		t.Errorf("machine busy %v (%v), own %v (%v)", busy, ok1, own, ok2)
-	}
-}
-
 func TestKernelsNoNetworks(t *testing.T) {
 	o := tinyKernels()
 	o.Rounds, o.Networks = 1, []string{}
@@ -168,5 +128,44 @@ func TestPopcntLoop(t *testing.T) {
 	a[0], a[511], b[3] = 0xff, 1, 1<<63
 	if got := popcntLoop(a, b, 3); got != 3*10 {
 		t.Errorf("popcntLoop = %d, want 30", got)
+	}
+}
+
+// TestKernelTargetsFastest: each shape is judged against the faster of
+// OpenBLAS and our sgemm; without OpenBLAS, or with it forced off its
+// native kernel, no verdict is given.
+func TestKernelTargetsFastest(t *testing.T) {
+	base := KernelReport{OpenBLAS: true, shapes: []GEMMShape{{1, 2, 3}, {4, 5, 6}}, ob: "ob", sg: "sg", xnorGo: "go"}
+	rows := []KernelRow{
+		{Group: "1×2×3", Name: "ob", Median: 2}, {Group: "1×2×3", Name: "sg", Median: 3},
+		{Group: "1×2×3", Name: "go", Median: 0.5, Vs: map[string]float64{"ob": 4, "sg": 6}},
+		{Group: "4×5×6", Name: "ob", Median: 3}, {Group: "4×5×6", Name: "sg", Median: 1},
+		{Group: "4×5×6", Name: "go", Median: 0.5, Vs: map[string]float64{"ob": 6, "sg": 2}},
+	}
+	for _, c := range []struct {
+		name      string
+		openblas  bool
+		forced    []string
+		threshold float64
+		verdict   string
+	}{
+		{"passes against the faster", true, nil, 2, "PASS"},
+		{"fails against our faster sgemm", true, nil, 2.5, "FAIL"},
+		{"no OpenBLAS", false, nil, 2, "n/a"},
+		{"forced core type", true, []string{"OPENBLAS_CORETYPE=Haswell"}, 2, "n/a"},
+	} {
+		r := base
+		r.OpenBLAS, r.OpenBLASForced = c.openblas, c.forced
+		refs := []string{"sg"}
+		if c.openblas {
+			refs = []string{"ob", "sg"}
+		}
+		tg := r.check("t", rows, []string{"1×2×3", "4×5×6"}, "go", refs, func(x float64) bool { return x >= c.threshold }, "why")
+		if tg.Verdict != c.verdict {
+			t.Errorf("%s: %+v, want %s", c.name, tg, c.verdict)
+		}
+		if c.openblas && !strings.Contains(tg.Text, "1×2×3 4.0× (vs ob), 4×5×6 2.0× (vs sg)") {
+			t.Errorf("%s: text %q does not name the faster reference per shape", c.name, tg.Text)
+		}
 	}
 }

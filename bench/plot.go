@@ -22,7 +22,43 @@ func (p wa) String() string { return "W" + bitsLabel(p.w) + "A" + bitsLabel(p.a)
 // accuracyPlot draws accuracy against the W/A bit widths, one panel per dataset and
 // one line per method family, and returns the PNG.
 func accuracyPlot(cells []Cell, sets []string) ([]byte, error) {
-	// The x axis is categorical: every W/A pair present, ordered by weight then input bits.
+	xs, fams := plotAxes(cells)
+	pos := map[wa]float64{}
+	labels := make([]string, len(xs))
+	for i, p := range xs {
+		pos[p] = float64(i)
+		labels[i] = p.String()
+	}
+	if len(sets) == 0 {
+		sets = []string{"none"}
+	}
+	row := make([]*plot.Plot, len(sets))
+	for k, ds := range sets {
+		p, err := accuracyPanel(cells, ds, fams, pos, labels)
+		if err != nil {
+			return nil, err
+		}
+		row[k] = p
+	}
+	const panelW, panelH = 7 * vg.Inch, 5 * vg.Inch
+	img := vgimg.New(panelW*vg.Length(len(sets)), panelH)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: len(sets), PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 2, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	canvases := plot.Align([][]*plot.Plot{row}, tiles, dc)
+	for k, p := range row {
+		p.Draw(canvases[0][k])
+	}
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("bench: plot: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// plotAxes returns the x axis, categorical: every W/A pair present,
+// ordered by weight then input bits; and the method families in order of
+// first appearance.
+func plotAxes(cells []Cell) ([]wa, []string) {
 	var xs []wa
 	seen := map[wa]bool{}
 	var fams []string
@@ -44,78 +80,58 @@ func accuracyPlot(cells []Cell, sets []string) ([]byte, error) {
 		}
 		return xs[i].a < xs[j].a
 	})
-	pos := map[wa]float64{}
-	labels := make([]string, len(xs))
-	for i, p := range xs {
-		pos[p] = float64(i)
-		labels[i] = p.String()
-	}
-	if len(sets) == 0 {
-		sets = []string{"none"}
-	}
-	row := make([]*plot.Plot, len(sets))
-	for k, ds := range sets {
-		p := plot.New()
-		p.Title.Text = title(ds) + ": test accuracy against bit widths"
-		p.X.Label.Text = "weight / activation bits (body layers)"
-		p.Y.Label.Text = "test top-1 (%)"
-		p.Add(plotter.NewGrid())
-		// Accuracy grows with bits, so the top left is the emptiest corner; the
-		// y range is widened to leave it to the legend.
-		p.Legend.Top = true
-		p.Legend.Left = true
-		p.Legend.XOffs = 2 * vg.Millimeter
-		lo, hi := math.Inf(1), math.Inf(-1)
-		for fi, f := range fams {
-			var pts plotter.XYs
-			for _, c := range cells {
-				if c.Dataset == ds && c.Family == f && !math.IsNaN(c.Acc) && c.Error == "" {
-					pts = append(pts, plotter.XY{X: pos[wa{c.WBits, c.ABits}], Y: c.Acc})
-				}
+	return xs, fams
+}
+
+// accuracyPanel is dataset ds's panel: one line per family.
+func accuracyPanel(cells []Cell, ds string, fams []string, pos map[wa]float64, labels []string) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title(ds) + ": test accuracy against bit widths"
+	p.X.Label.Text = "weight / activation bits (body layers)"
+	p.Y.Label.Text = "test top-1 (%)"
+	p.Add(plotter.NewGrid())
+	// Accuracy grows with bits, so the top left is the emptiest corner; the
+	// y range is widened to leave it to the legend.
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Legend.XOffs = 2 * vg.Millimeter
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for fi, f := range fams {
+		var pts plotter.XYs
+		for _, c := range cells {
+			if c.Dataset == ds && c.Family == f && !math.IsNaN(c.Acc) && c.Error == "" {
+				pts = append(pts, plotter.XY{X: pos[wa{c.WBits, c.ABits}], Y: c.Acc})
 			}
-			if len(pts) == 0 {
-				continue
-			}
-			sort.Slice(pts, func(i, j int) bool { return pts[i].X < pts[j].X })
-			for _, pt := range pts {
-				lo, hi = min(lo, pt.Y), max(hi, pt.Y)
-			}
-			l, s, err := plotter.NewLinePoints(pts)
-			if err != nil {
-				return nil, fmt.Errorf("bench: plot: %w", err)
-			}
-			col := plotutil.Color(fi)
-			l.Color = col
-			l.Width = vg.Points(1.5)
-			s.Color = col
-			s.Shape = plotutil.Shape(fi)
-			s.Radius = vg.Points(3.5)
-			p.Add(l, s)
-			p.Legend.Add(f, l, s)
 		}
-		if len(labels) > 0 {
-			p.NominalX(labels...)
-			p.X.Min, p.X.Max = -0.5, float64(len(labels))-0.5
+		if len(pts) == 0 {
+			continue
 		}
-		if lo <= hi {
-			span := max(hi-lo, 1)
-			p.Y.Min, p.Y.Max = lo-0.1*span, hi+0.1*span+0.06*span*float64(len(fams))
+		sort.Slice(pts, func(i, j int) bool { return pts[i].X < pts[j].X })
+		for _, pt := range pts {
+			lo, hi = min(lo, pt.Y), max(hi, pt.Y)
 		}
-		row[k] = p
+		l, s, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return nil, fmt.Errorf("bench: plot: %w", err)
+		}
+		col := plotutil.Color(fi)
+		l.Color = col
+		l.Width = vg.Points(1.5)
+		s.Color = col
+		s.Shape = plotutil.Shape(fi)
+		s.Radius = vg.Points(3.5)
+		p.Add(l, s)
+		p.Legend.Add(f, l, s)
 	}
-	const panelW, panelH = 7 * vg.Inch, 5 * vg.Inch
-	img := vgimg.New(panelW*vg.Length(len(sets)), panelH)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: len(sets), PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 2, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align([][]*plot.Plot{row}, tiles, dc)
-	for k, p := range row {
-		p.Draw(canvases[0][k])
+	if len(labels) > 0 {
+		p.NominalX(labels...)
+		p.X.Min, p.X.Max = -0.5, float64(len(labels))-0.5
 	}
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("bench: plot: %w", err)
+	if lo <= hi {
+		span := max(hi-lo, 1)
+		p.Y.Min, p.Y.Max = lo-0.1*span, hi+0.1*span+0.06*span*float64(len(fams))
 	}
-	return buf.Bytes(), nil
+	return p, nil
 }
 
 // barPlot draws one bar per label and returns the PNG (the sensitivity chart).

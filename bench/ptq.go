@@ -344,7 +344,7 @@ func calibAccuracy(q *recipes.Checkpoint, c ptq.Calib) (float64, error) {
 // initialisation) and records its test accuracy and training time.
 func (g *ptqGrid) qatCell(ctx context.Context, d *ptqData, cell PTQCell, epochs int) error {
 	spec := d.ck.Model
-	spec.Weights, spec.Inputs = ste.LSQ{K: cell.WBits}, ste.LSQ{K: cell.ABits}
+	spec.Weights, spec.Inputs = ste.LSQ{Bits: cell.WBits}, ste.LSQ{Bits: cell.ABits}
 	scaling, _ := datasets.ParseScaling(d.ck.Config.Scaling)
 	rc := recipes.Config{Model: spec, Recipe: "lsq", Dataset: d.ck.Dataset, Scaling: scaling, Epochs: epochs,
 		Batch: d.ck.Config.Batch, Seed: g.cfg.Seed, InitFrom: d.path, Train: d.train, Test: d.test, Workers: g.cfg.Workers}

@@ -73,132 +73,170 @@ func Sensitivity(cfg SensitivityConfig) (*SensitivityReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	test := cfg.Test
-	if test == nil {
-		sc, err := datasets.ParseScaling(ck.Config.Scaling)
-		if err != nil {
-			return nil, fmt.Errorf("bench: %s: %w", cfg.Checkpoint, err)
-		}
-		split := "test"
-		if ck.Dataset == "imagenette" || ck.Dataset == "imagefolder" {
-			split = "val"
-		}
-		if test, err = datasets.Open(ck.Dataset, split, cfg.DataDir, datasets.Options{Scaling: sc}); err != nil {
-			return nil, err
-		}
-	}
-	eval := func(m *models.Model) (float64, error) {
-		acc, _, err := recipes.Evaluate(m, test, cfg.EvalBatch, cfg.Workers, cfg.EvalLimit)
-		return 100 * acc, err
+	test, err := sensitivityTest(cfg, ck)
+	if err != nil {
+		return nil, err
 	}
 	base, err := ck.Restore()
 	if err != nil {
 		return nil, err
 	}
+	sc := &sensScan{cfg: cfg, ck: ck, test: test, targets: scanTargets(base)}
 	rep := &SensitivityReport{Checkpoint: cfg.Checkpoint, Model: ck.Model.String(), Dataset: ck.Dataset,
 		Weights: ste.SpecOf(cfg.Weights), Inputs: ste.SpecOf(cfg.Inputs), Budget: cfg.Budget}
-	if rep.Baseline, err = eval(base); err != nil {
+	if rep.Baseline, err = sc.eval(base); err != nil {
 		return nil, err
 	}
-	// The layers to scan, in order, with what they had.
-	type target struct {
-		name, kind string
-		n          int
-		was        models.LayerQuant
-	}
-	var targets []target
-	layers.Walk(base.Net, func(l layers.Layer) {
-		var t target
-		switch c := l.(type) {
-		case *layers.Conv2D:
-			t = target{name: c.Name(), kind: "conv", n: len(c.W.Data())}
-		case *layers.Dense:
-			t = target{name: c.Name(), kind: "dense", n: len(c.W.Data())}
-		default:
-			return
-		}
-		t.was.Weights, t.was.Inputs = l.(layers.Quantized).Quantizers()
-		targets = append(targets, t)
-	})
-	if len(targets) == 0 {
+	if len(sc.targets) == 0 {
 		return nil, fmt.Errorf("bench: %s: model %s has no conv or dense layer", cfg.Checkpoint, ck.Model.Name)
 	}
-	override := func(names ...string) map[string]models.LayerQuant {
-		o := map[string]models.LayerQuant{}
-		for k, v := range ck.Model.Override {
-			o[k] = v
-		}
-		for i, t := range targets {
-			if !slices.Contains(names, t.name) {
-				continue
-			}
-			lq := t.was
-			if cfg.Weights != nil {
-				lq.Weights = cfg.Weights
-			}
-			if cfg.Inputs != nil {
-				lq.Inputs = cfg.Inputs
-				// The first layer sees the image, which is signed: an unsigned LSQ would clip it.
-				if q, ok := cfg.Inputs.(ste.LSQ); ok && i == 0 {
-					q.Signed = true
-					lq.Inputs = q
-				}
-			}
-			o[t.name] = lq
-		}
-		return o
-	}
-	build := func(names ...string) (float64, error) {
-		spec := ck.Model
-		spec.Override = override(names...)
-		m, err := models.New(spec)
-		if err != nil {
-			return 0, err
-		}
-		// Copy everything as trained, then re-derive the quantizers of the changed
-		// layers only (LSQ steps from the loaded weights), so the rest stays as trained.
-		if _, err := ck.CopyMatching(m); err != nil {
-			return 0, err
-		}
-		var rerr error
-		layers.Walk(m.Net, func(l layers.Layer) {
-			if _, ok := l.(layers.Quantized); ok && rerr == nil && slices.Contains(names, l.Name()) {
-				rerr = layers.ReinitQuantizers(l)
-			}
-		})
-		if rerr != nil {
-			return 0, rerr
-		}
-		return eval(m)
-	}
-	for _, t := range targets {
-		acc, err := build(t.name)
+	for _, t := range sc.targets {
+		acc, err := sc.build(t.name)
 		if err != nil {
 			return nil, fmt.Errorf("bench: %s: %w", t.name, err)
 		}
 		rep.Layers = append(rep.Layers, LayerSensitivity{Layer: t.name, Kind: t.kind, Weights: t.n, Acc: acc, Drop: rep.Baseline - acc})
 	}
 	if cfg.Budget > 0 && cfg.Weights != nil {
-		rep.HighBits = cfg.High
-		if rep.HighBits == 0 {
-			rep.HighBits = 8
-		}
-		rep.LowBits = ste.BitsFor(cfg.Weights, ste.Weights)
-		rep.Assignment, rep.AvgBits, rep.Feasible = assignBits(rep.Layers, cfg.Budget, rep.LowBits, rep.HighBits)
-		var low []string
-		for name, b := range rep.Assignment {
-			if b == rep.LowBits && b != rep.HighBits {
-				low = append(low, name)
-			}
-		}
-		rep.MixedAcc = rep.Baseline
-		if len(low) > 0 {
-			if rep.MixedAcc, err = build(low...); err != nil {
-				return nil, err
-			}
+		if err := sc.assign(rep); err != nil {
+			return nil, err
 		}
 	}
 	return rep, nil
+}
+
+// sensitivityTest is cfg.Test, or the checkpoint's dataset's test split.
+func sensitivityTest(cfg SensitivityConfig, ck *recipes.Checkpoint) (datasets.Dataset, error) {
+	if cfg.Test != nil {
+		return cfg.Test, nil
+	}
+	sc, err := datasets.ParseScaling(ck.Config.Scaling)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %s: %w", cfg.Checkpoint, err)
+	}
+	split := "test"
+	if ck.Dataset == "imagenette" || ck.Dataset == "imagefolder" {
+		split = "val"
+	}
+	return datasets.Open(ck.Dataset, split, cfg.DataDir, datasets.Options{Scaling: sc})
+}
+
+// sensTarget is a layer to scan, with what it had.
+type sensTarget struct {
+	name, kind string
+	n          int
+	was        models.LayerQuant
+}
+
+// scanTargets lists the conv and dense layers of m, in order.
+func scanTargets(m *models.Model) []sensTarget {
+	var targets []sensTarget
+	layers.Walk(m.Net, func(l layers.Layer) {
+		var t sensTarget
+		switch c := l.(type) {
+		case *layers.Conv2D:
+			t = sensTarget{name: c.Name(), kind: "conv", n: len(c.W.Data())}
+		case *layers.Dense:
+			t = sensTarget{name: c.Name(), kind: "dense", n: len(c.W.Data())}
+		default:
+			return
+		}
+		t.was.Weights, t.was.Inputs = l.(layers.Quantized).Quantizers()
+		targets = append(targets, t)
+	})
+	return targets
+}
+
+// sensScan is one scan: the checkpoint, its test set and the layers.
+type sensScan struct {
+	cfg     SensitivityConfig
+	ck      *recipes.Checkpoint
+	test    datasets.Dataset
+	targets []sensTarget
+}
+
+func (sc *sensScan) eval(m *models.Model) (float64, error) {
+	acc, _, err := recipes.Evaluate(m, sc.test, sc.cfg.EvalBatch, sc.cfg.Workers, sc.cfg.EvalLimit)
+	return 100 * acc, err
+}
+
+// override is the checkpoint's overrides with the named layers given the
+// quantizers tried.
+func (sc *sensScan) override(names ...string) map[string]models.LayerQuant {
+	cfg, ck, targets := sc.cfg, sc.ck, sc.targets
+	o := map[string]models.LayerQuant{}
+	for k, v := range ck.Model.Override {
+		o[k] = v
+	}
+	for i, t := range targets {
+		if !slices.Contains(names, t.name) {
+			continue
+		}
+		lq := t.was
+		if cfg.Weights != nil {
+			lq.Weights = cfg.Weights
+		}
+		if cfg.Inputs != nil {
+			lq.Inputs = cfg.Inputs
+			// The first layer sees the image, which is signed: an unsigned quantizer would clip it.
+			if q, ok, err := ste.SetParam(cfg.Inputs, "signed", "true"); ok && err == nil && i == 0 {
+				lq.Inputs = q
+			}
+		}
+		o[t.name] = lq
+	}
+	return o
+}
+
+// build evaluates the model with the named layers quantized as tried.
+func (sc *sensScan) build(names ...string) (float64, error) {
+	spec := sc.ck.Model
+	spec.Override = sc.override(names...)
+	m, err := models.New(spec)
+	if err != nil {
+		return 0, err
+	}
+	// Copy everything as trained, then re-derive the quantizers of the changed
+	// layers only (LSQ steps from the loaded weights), so the rest stays as trained.
+	if _, err := sc.ck.CopyMatching(m); err != nil {
+		return 0, err
+	}
+	var rerr error
+	layers.Walk(m.Net, func(l layers.Layer) {
+		if _, ok := l.(layers.Quantized); ok && rerr == nil && slices.Contains(names, l.Name()) {
+			rerr = layers.ReinitQuantizers(l)
+		}
+	})
+	if rerr != nil {
+		return 0, rerr
+	}
+	return sc.eval(m)
+}
+
+// assign suggests the mixed-precision assignment within the budget and
+// measures it.
+func (sc *sensScan) assign(rep *SensitivityReport) error {
+	cfg := sc.cfg
+	rep.HighBits = cfg.High
+	if rep.HighBits == 0 {
+		rep.HighBits = 8
+	}
+	rep.LowBits = ste.BitsFor(cfg.Weights, ste.Weights)
+	rep.Assignment, rep.AvgBits, rep.Feasible = assignBits(rep.Layers, cfg.Budget, rep.LowBits, rep.HighBits)
+	var low []string
+	for name, b := range rep.Assignment {
+		if b == rep.LowBits && b != rep.HighBits {
+			low = append(low, name)
+		}
+	}
+	rep.MixedAcc = rep.Baseline
+	if len(low) > 0 {
+		var err error
+		if rep.MixedAcc, err = sc.build(low...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // assignBits is the greedy mixed-precision suggestion: every layer starts at high

@@ -23,7 +23,7 @@ func TestSensitivity(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Sensitivity(SensitivityConfig{Checkpoint: ckpt, Weights: ste.LSQ{K: 2}, Budget: 4, EvalLimit: 300})
+	rep, err := Sensitivity(SensitivityConfig{Checkpoint: ckpt, Weights: ste.LSQ{Bits: 2}, Budget: 4, EvalLimit: 300})
 	if err != nil {
 		t.Fatal(err)
 	}

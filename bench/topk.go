@@ -104,25 +104,8 @@ func EvaluateTopK(m *models.Model, ds datasets.Dataset, batch, workers, limit in
 			lossSum += crossEntropy(row, int(b.Y[r]))
 		}
 		if packed != nil && res.PackedErr == nil {
-			per := len(b.X) / b.N
-			t0 := time.Now()
-			pl, err := packed.Predict(b.X[:cnt*per], cnt)
-			res.Packed += time.Since(t0)
-			if seen == 0 {
-				res.PackedFirst = res.Packed
-			}
-			switch {
-			case err != nil:
-				res.PackedErr = fmt.Errorf("bench: packed engine: %w", err)
-			case len(pl) != cnt*classes:
-				res.PackedErr = fmt.Errorf("bench: packed engine returned %d logits for %d×%d", len(pl), cnt, classes)
-			default:
-				for r := range cnt {
-					prow := pl[r*classes : (r+1)*classes]
-					ptop1 += b2i(Rank(prow, int(b.Y[r])) == 0)
-					agree += b2i(argmax(prow) == argmax(logits[r*classes:(r+1)*classes]))
-				}
-			}
+			p1, ag := res.packedBatch(packed, &b, cnt, classes, logits, seen == 0)
+			ptop1, agree = ptop1+p1, agree+ag
 		}
 		seen += cnt
 	}
@@ -138,6 +121,32 @@ func EvaluateTopK(m *models.Model, ds datasets.Dataset, batch, workers, limit in
 		res.PackedTop1, res.PackedAgree = float64(ptop1)/float64(seen), float64(agree)/float64(seen)
 	}
 	return res, nil
+}
+
+// packedBatch runs packed on the first cnt examples of b, timing it, and
+// returns its top-1 hits and its argmax agreements with the graph's logits.
+// A failure is kept in res.PackedErr.
+func (res *EvalResult) packedBatch(packed Packed, b *datasets.Batch, cnt, classes int, logits []float32, first bool) (top1, agree int) {
+	per := len(b.X) / b.N
+	t0 := time.Now()
+	pl, err := packed.Predict(b.X[:cnt*per], cnt)
+	res.Packed += time.Since(t0)
+	if first {
+		res.PackedFirst = res.Packed
+	}
+	switch {
+	case err != nil:
+		res.PackedErr = fmt.Errorf("bench: packed engine: %w", err)
+	case len(pl) != cnt*classes:
+		res.PackedErr = fmt.Errorf("bench: packed engine returned %d logits for %d×%d", len(pl), cnt, classes)
+	default:
+		for r := range cnt {
+			prow := pl[r*classes : (r+1)*classes]
+			top1 += b2i(Rank(prow, int(b.Y[r])) == 0)
+			agree += b2i(argmax(prow) == argmax(logits[r*classes:(r+1)*classes]))
+		}
+	}
+	return top1, agree
 }
 
 // Rates returns images per second of the graph and of the packed engine (0 when

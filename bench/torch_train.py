@@ -4,6 +4,7 @@ request so the Go harness can interleave it with its own configs.
 Protocol (one line each way, like the Go workers):
   -> on start, after warm-up:  "ready <seconds of the last warm-up step>"
   <- "run N"                   -> "done <seconds for N steps> - -"
+  <- "info"                    -> "info <JSON: torch version, threads, BLAS, OpenBLAS core, oneDNN>"
   <- "quit"                    -> "peak <VmHWM kB>"
 Errors print "error <message>" and exit 1.
 
@@ -11,9 +12,18 @@ A step is forward, cross-entropy, backward and Adam (lr 1e-3), as in
 recipes.Train. Models follow models/lenet.go (conv without bias before BN,
 dense 500 without bias, dense 10 with bias) and, for resnet20, He et al.'s
 CIFAR ResNet-20 (16-32-64 channels, 3 basic blocks per stage, 1x1
-projection shortcuts where the shape changes).
+projection shortcuts where the shape changes); resnet18 follows
+models/resnet.go (7x7/2 stem, BN, ReLU, 2x2/2 max pool, basic blocks
+64-128-256-512, 1000 classes).
+
+The harness starts this script with OMP_WAIT_POLICY=PASSIVE and without
+OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, so OpenBLAS picks its native kernel;
+"info" reports what it then runs on.
 """
 import argparse
+import ctypes
+import json
+import re
 import sys
 import time
 
@@ -35,6 +45,57 @@ def peak_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def mapped_blas():
+    """BLAS libraries mapped into this process (after a step has run)."""
+    libs = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                name = path.rsplit("/", 1)[-1].lower()
+                if path.startswith("/") and ("blas" in name or "mkl" in name):
+                    libs.add(path)
+    except OSError:
+        pass
+    return sorted(libs)
+
+
+def openblas_core(libs):
+    """openblas_get_corename() of the OpenBLAS in use, "" when none."""
+    for path in libs:
+        if "openblas" not in path:
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib.openblas_get_corename().decode()
+        except (OSError, AttributeError):
+            continue
+    return ""
+
+
+def info(torch):
+    """What this peer runs on, for the report."""
+    m = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+    libs = mapped_blas()
+    blas = ", ".join(libs) or "none mapped"
+    try:
+        from threadpoolctl import threadpool_info
+        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        if pools:
+            blas = ", ".join("%s %s (%s)" % (p.get("internal_api"), p.get("version"), p.get("architecture")) for p in pools)
+    except ImportError:
+        pass
+    return {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "blas_info": m.group(1) if m else "unknown",
+        "blas": blas,
+        "openblas_core": openblas_core(libs),
+        "mkldnn": bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
+    }
+
+
 def lenet5(nn):
     return nn.Sequential(
         nn.Conv2d(1, 20, 5, bias=False), nn.BatchNorm2d(20), nn.ReLU(), nn.MaxPool2d(2),
@@ -46,32 +107,57 @@ def lenet5(nn):
 
 
 def resnet20(nn):
-    class Block(nn.Module):
-        def __init__(self, cin, cout, stride):
-            super().__init__()
-            self.body = nn.Sequential(
-                nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
-                nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout),
-            )
-            self.short = nn.Identity()
-            if stride != 1 or cin != cout:
-                self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-            self.act = nn.ReLU()
-
-        def forward(self, x):
-            return self.act(self.body(x) + self.short(x))
-
     layers = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
     cin = 16
     for cout, stride in ((16, 1), (32, 2), (64, 2)):
         for i in range(3):
-            layers.append(Block(cin, cout, stride if i == 0 else 1))
+            layers.append(Block.make(nn, cin, cout, stride if i == 0 else 1))
             cin = cout
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
     return nn.Sequential(*layers)
 
 
-MODELS = {"lenet5": (lenet5, (1, 28, 28)), "resnet20": (resnet20, (3, 32, 32))}
+class Block:
+    """He et al.'s basic block: two 3x3 convs with BN, a projection shortcut
+    where the shape changes."""
+
+    @staticmethod
+    def make(nn, cin, cout, stride):
+        class B(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(
+                    nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                    nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout),
+                )
+                self.short = nn.Identity()
+                if stride != 1 or cin != cout:
+                    self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                self.act = nn.ReLU()
+
+            def forward(self, x):
+                return self.act(self.body(x) + self.short(x))
+
+        return B()
+
+
+def resnet18(nn):
+    layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2, 2)]
+    cin = 64
+    for stage, cout in enumerate((64, 128, 256, 512)):
+        for i in range(2):
+            layers.append(Block.make(nn, cin, cout, 2 if stage > 0 and i == 0 else 1))
+            cin = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 1000)]
+    return nn.Sequential(*layers)
+
+
+# name: (builder, input shape, classes)
+MODELS = {
+    "lenet5": (lenet5, (1, 28, 28), 10),
+    "resnet20": (resnet20, (3, 32, 32), 10),
+    "resnet18": (resnet18, (3, 224, 224), 1000),
+}
 
 
 def main():
@@ -90,13 +176,13 @@ def main():
         return 1
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    build, shape = MODELS[a.model]
+    build, shape, classes = MODELS[a.model]
     model = build(nn)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     x = torch.rand((a.batch,) + shape)
-    y = torch.randint(0, 10, (a.batch,))
+    y = torch.randint(0, classes, (a.batch,))
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -120,6 +206,8 @@ def main():
             for _ in range(n):
                 step()
             reply("done %.9f - -" % (time.perf_counter() - t0))
+        elif f[0] == "info":
+            reply("info " + json.dumps(info(torch)))
         elif f[0] == "quit":
             reply("peak %d" % peak_kb())
             return 0

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -99,19 +100,28 @@ func TestTrainTorch(t *testing.T) {
 	if out, err := exec.Command(python, "-c", "import torch").CombinedOutput(); err != nil {
 		t.Skipf("%s cannot import torch (%v): %s", python, err, strings.TrimSpace(string(out)))
 	}
+	t.Setenv("OPENBLAS_CORETYPE", "Prescott") // the peer must not inherit it
 	o := tinyTrain("fp")
-	o.Torch = python
+	o.Torch, o.TorchThreads = python, 2
 	rep, err := RunTrain(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkTrainMarkdown(t, rep, "| pytorch | lenet5 | 4 | 1×1 |", "torch.set_num_threads(2)")
+	checkTrainMarkdown(t, rep, "| pytorch (best: ", "torch.set_num_threads(1) and torch.set_num_threads(2)",
+		"OMP_WAIT_POLICY=PASSIVE", "ours had OPENBLAS_CORETYPE=Prescott", "oneDNN (mkldnn): ", "## Targets (issue 11)")
 	fp, pt := rep.Row("lenet5", "fp"), rep.Row("lenet5", "pytorch")
-	if pt == nil || pt.Err != "" || pt.Median <= 0 || pt.PeakRSSMB <= 0 {
+	if pt == nil || pt.Err != "" || pt.Median <= 0 || pt.PeakRSSMB <= 0 || !pt.Best {
 		t.Fatalf("pytorch row %+v", pt)
+	}
+	other := rep.Row("lenet5", fmt.Sprintf("pytorch-%dt", 3-pt.Threads))
+	if other == nil || other.Best || other.Median < pt.Median {
+		t.Errorf("the other thread setting %+v is missing or faster than the kept %+v", other, pt)
 	}
 	if fp.VsTorch <= 0 {
 		t.Errorf("fp has no ratio to PyTorch: %+v", fp)
+	}
+	if strings.Contains(rep.TorchNote, "OpenBLAS core: Prescott") {
+		t.Errorf("the peer inherited OPENBLAS_CORETYPE: %s", rep.TorchNote)
 	}
 }
 
@@ -181,5 +191,109 @@ func TestPairedRatio(t *testing.T) {
 	}
 	if got := medianOf([]float64{4, 1, 3, 2}); got != 2.5 {
 		t.Errorf("medianOf = %v, want 2.5", got)
+	}
+}
+
+// TestTrainRows: ratios pair times of the same round, the faster PyTorch
+// setting is kept as "pytorch", and ResNet rows lead.
+func TestTrainRows(t *testing.T) {
+	fp := &trainProc{model: "lenet5", config: "fp", times: []float64{2, 4, 6}, rounds: []int{0, 1, 2}}
+	x := &trainProc{model: "lenet5", config: "xnor", times: []float64{3, 9}, rounds: []int{1, 2}}
+	t1 := &trainProc{model: "lenet5", config: "pytorch", torch: true, threads: 1, times: []float64{4, 4, 4}, rounds: []int{0, 1, 2}}
+	t2 := &trainProc{model: "lenet5", config: "pytorch", torch: true, threads: 2, times: []float64{2, 2, 3}, rounds: []int{0, 1, 2}}
+	r20 := &trainProc{model: "resnet20", config: "fp", times: []float64{1}, rounds: []int{3}}
+	rep := &TrainReport{Rows: trainRows([]*trainProc{fp, x, t1, t2, r20}, false)}
+	if rep.Rows[0].Model != "resnet20" {
+		t.Errorf("first row %+v, want resnet20", rep.Rows[0])
+	}
+	for _, c := range []struct {
+		config      string
+		vsFP, vsPT  float64
+		best        bool
+		wantThreads int
+	}{
+		{"fp", 1, 2, false, 0},          // 2/2, 4/2, 6/3
+		{"xnor", 1.125, 2.25, false, 0}, // 3/4, 9/6 against fp; 3/2, 9/3 against PyTorch
+		{"pytorch", 0.5, 1, true, 2},    // 2/2, 2/4, 3/6
+		{"pytorch-1t", 1, 2, false, 1},  // 4/2 … 4/6: median 1; against the 2-thread one 2, 2, 4/3
+	} {
+		row := rep.Row("lenet5", c.config)
+		if row == nil {
+			t.Errorf("%s: no row", c.config)
+			continue
+		}
+		if row.VsFP != c.vsFP || row.VsTorch != c.vsPT || row.Best != c.best || row.Threads != c.wantThreads {
+			t.Errorf("%s: vs FP %v, vs PyTorch %v, best %v, threads %d; want %v, %v, %v, %d",
+				c.config, row.VsFP, row.VsTorch, row.Best, row.Threads, c.vsFP, c.vsPT, c.best, c.wantThreads)
+		}
+	}
+}
+
+// TestTrainBusy: with other processes over the limit no target passes; a
+// failing one still fails.
+func TestTrainBusy(t *testing.T) {
+	rows := []TrainRow{
+		{Model: "resnet20", Config: "fp", Batch: 128, Median: 1, VsFP: 1, VsTorch: 0.9, PeakRSSMB: 900},
+		{Model: "resnet20", Config: "xnor", Batch: 128, Median: 1, VsFP: 1.1},
+		{Model: "resnet20", Config: "pytorch", Batch: 128, Median: 1.1, Torch: true, Best: true, PeakRSSMB: 500},
+	}
+	for _, c := range []struct {
+		name    string
+		foreign float64
+		want    []string // verdicts: resnet20 vs PyTorch, recipes on resnet20, resnet20 memory
+	}{
+		{"quiet", 0.05, []string{"PASS", "PASS", "FAIL"}},
+		{"busy", 0.6, []string{"n/a (machine busy; would pass)", "n/a (machine busy; would pass)", "FAIL"}},
+	} {
+		rep := &TrainReport{Rows: rows, ForeignMax: c.foreign}
+		got := map[string]string{}
+		for _, tg := range rep.Targets11() {
+			got[strings.SplitN(tg.Text, ":", 2)[0]] = tg.Verdict
+		}
+		for i, key := range []string{"resnet20 b128 FP step ≤ 1.0× PyTorch (best thread setting)", "every recipe on resnet20 ≤ 1.25× FP", "resnet20 FP peak RSS ≤ 1.5× PyTorch's"} {
+			if got[key] != c.want[i] {
+				t.Errorf("%s: %q → %q, want %q", c.name, key, got[key], c.want[i])
+			}
+		}
+		var b bytes.Buffer
+		rep.WriteMarkdown(&b)
+		if busy := strings.Contains(b.String(), "The machine was busy"); busy != (c.name == "busy") || strings.Contains(b.String(), "**PASS**") == busy {
+			t.Errorf("%s: report busy warning %v, PASS shown %v", c.name, busy, strings.Contains(b.String(), "**PASS**"))
+		}
+	}
+}
+
+// TestTorchPeerEnv: the PyTorch peer's process gets passive OpenMP waits,
+// its thread count and no OpenBLAS core type; this process keeps its own.
+func TestTorchPeerEnv(t *testing.T) {
+	t.Setenv("OPENBLAS_CORETYPE", "Haswell")
+	t.Setenv("OMP_WAIT_POLICY", "ACTIVE")
+	tp := &torchPeer{python: "/nonexistent/python3", script: "/nonexistent/torch_train.py", version: "9.9",
+		threads: []int{1, 2}, removed: []string{"OPENBLAS_CORETYPE=Haswell"}}
+	cmd := tp.command("resnet18", 32, 2, 1, 7)
+	env := strings.Join(cmd.Env, "\n") + "\n"
+	for _, c := range []struct {
+		entry string
+		want  bool
+	}{
+		{"OMP_WAIT_POLICY=PASSIVE\n", true}, {"OMP_NUM_THREADS=2\n", true},
+		{"OMP_WAIT_POLICY=ACTIVE\n", false}, {"OPENBLAS_CORETYPE=", false},
+	} {
+		if strings.Contains(env, c.entry) != c.want {
+			t.Errorf("peer environment has %q: %v, want %v", c.entry, !c.want, c.want)
+		}
+	}
+	if os.Getenv("OPENBLAS_CORETYPE") != "Haswell" {
+		t.Error("the harness changed its own environment")
+	}
+	if got := strings.Join(cmd.Args, " "); got != "/nonexistent/python3 /nonexistent/torch_train.py --model resnet18 --batch 32 --threads 2 --warmup 1 --seed 7" {
+		t.Errorf("command %q", got)
+	}
+	note := tp.note(&TorchInfo{BLASInfo: "generic", BLAS: "libopenblasp-r0.3.21.so", CoreType: "Cooperlake", MKLDNN: true})
+	for _, want := range []string{"torch.set_num_threads(1) and torch.set_num_threads(2)", "ours had OPENBLAS_CORETYPE=Haswell",
+		"OpenBLAS core: Cooperlake", "oneDNN (mkldnn): on"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("note lacks %q: %s", want, note)
+		}
 	}
 }

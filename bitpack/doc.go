@@ -57,8 +57,9 @@
 // kernel its quantizers allow — [KernelXNOR] (sign inputs, ±α weights),
 // [KernelBitSerial] (1–2-bit input codes), [KernelInt8] (up to 8-bit codes,
 // LSQ) or [KernelFloat] — plus BatchNorm, ReLU, HardTanh, max/average
-// pooling, Flatten and residual sums. [InputQuant] reproduces the training
-// input quantizers with their exact float32 arithmetic. [Load], [Decode]
+// pooling, Flatten and residual sums. [InputQuant] is a training input
+// quantizer's descriptor (ste.Infer), evaluated by the same scalar code
+// (internal/qfunc) as the training forward pass. [Load], [Decode]
 // and [Model.Save] read and write the versioned, checksummed model file
 // (see engine_format.go); Predict is safe for concurrent use.
 //

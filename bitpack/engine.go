@@ -559,80 +559,98 @@ func (l *linear) prepare(ws *WeightSpec) error {
 	}
 	switch l.kernel {
 	case KernelXNOR:
-		if l.q.Kind != QuantSign {
-			return fmt.Errorf("kernel xnor needs sign inputs, input quantizer is %s", l.q)
-		}
-		if ws.Enc != WeightsSign {
-			return fmt.Errorf("kernel xnor needs sign weights, weights are %s", ws.Enc)
-		}
-		l.scale1 = make([]float32, l.cout)
-		for o := range l.scale1 {
-			l.scale1[o] = ws.scale(o)
-		}
-		w := make([]float32, len(levels))
-		for i, v := range levels {
-			w[i] = float32(v)
-		}
-		cw, err := PackConvWeights(w, l.cout, l.kh, l.kw, l.cin)
-		if err != nil {
-			return err
-		}
-		l.cw = cw
+		return l.prepareXNOR(ws, levels)
 	case KernelBitSerial:
-		if !l.q.HasCodes() || l.q.Offset() != 0 || l.q.MaxCode() > 3 {
-			return fmt.Errorf("kernel bitserial needs 1–2-bit unsigned input codes, input quantizer is %s", l.q)
-		}
-		l.bits = 1
-		if l.q.MaxCode() > 1 {
-			l.bits = 2
-		}
-		code, nb := Binary, 1
-		q := make([]uint8, len(levels))
-		switch {
-		case lmin >= -1 && lmax <= 1:
-			for i, v := range levels {
-				if v == 0 {
-					return fmt.Errorf("kernel bitserial: zero weight level")
-				}
-				if v < 0 {
-					q[i] = 1
-				}
-			}
-		case lmin >= -3 && lmax <= 3:
-			code, nb = Offset, 2
-			for i, v := range levels {
-				if v%2 == 0 {
-					return fmt.Errorf("kernel bitserial: even weight level %d", v)
-				}
-				q[i] = uint8((int(v) + 3) / 2)
-			}
-		default:
-			return fmt.Errorf("kernel bitserial needs weight levels in ±1 or ±1/±3, got [%d, %d]", lmin, lmax)
-		}
-		pp, err := PackPlanePanels(q, l.cout, l.k, nb, code)
-		if err != nil {
-			return err
-		}
-		l.pp = pp
+		return l.prepareBitSerial(levels, lmin, lmax)
 	case KernelInt8:
-		if !l.q.HasCodes() || l.q.MaxCode() > 255 {
-			return fmt.Errorf("kernel int8 needs input codes of at most 8 bits, input quantizer is %s", l.q)
-		}
-		s8, err := PackS8Panels(levels, l.cout, l.k)
-		if err != nil {
-			return err
-		}
-		l.s8 = s8
-		l.lsum = make([]int32, l.cout)
-		for o := range l.lsum {
-			var s int32
-			for _, v := range levels[o*l.k : (o+1)*l.k] {
-				s += int32(v)
+		return l.prepareInt8(levels)
+	}
+	return fmt.Errorf("unknown kernel %q", l.kernel)
+}
+
+// prepareXNOR packs ±1 weight levels for the XNOR kernel.
+func (l *linear) prepareXNOR(ws *WeightSpec, levels []int8) error {
+	if l.q.Kind != QuantSign {
+		return fmt.Errorf("kernel xnor needs sign inputs, input quantizer is %s", l.q)
+	}
+	if ws.Enc != WeightsSign {
+		return fmt.Errorf("kernel xnor needs sign weights, weights are %s", ws.Enc)
+	}
+	l.scale1 = make([]float32, l.cout)
+	for o := range l.scale1 {
+		l.scale1[o] = ws.scale(o)
+	}
+	w := make([]float32, len(levels))
+	for i, v := range levels {
+		w[i] = float32(v)
+	}
+	cw, err := PackConvWeights(w, l.cout, l.kh, l.kw, l.cin)
+	if err != nil {
+		return err
+	}
+	l.cw = cw
+	return nil
+}
+
+// prepareBitSerial packs weight levels in ±1 (binary code) or ±1/±3
+// (offset code) into bit planes for 1–2-bit input codes.
+func (l *linear) prepareBitSerial(levels []int8, lmin, lmax int8) error {
+	if !l.q.HasCodes() || l.q.Offset() != 0 || l.q.MaxCode() > 3 {
+		return fmt.Errorf("kernel bitserial needs 1–2-bit unsigned input codes, input quantizer is %s", l.q)
+	}
+	l.bits = 1
+	if l.q.MaxCode() > 1 {
+		l.bits = 2
+	}
+	code, nb := Binary, 1
+	q := make([]uint8, len(levels))
+	switch {
+	case lmin >= -1 && lmax <= 1:
+		for i, v := range levels {
+			if v == 0 {
+				return fmt.Errorf("kernel bitserial: zero weight level")
 			}
-			l.lsum[o] = s
+			if v < 0 {
+				q[i] = 1
+			}
+		}
+	case lmin >= -3 && lmax <= 3:
+		code, nb = Offset, 2
+		for i, v := range levels {
+			if v%2 == 0 {
+				return fmt.Errorf("kernel bitserial: even weight level %d", v)
+			}
+			q[i] = uint8((int(v) + 3) / 2)
 		}
 	default:
-		return fmt.Errorf("unknown kernel %q", l.kernel)
+		return fmt.Errorf("kernel bitserial needs weight levels in ±1 or ±1/±3, got [%d, %d]", lmin, lmax)
+	}
+	pp, err := PackPlanePanels(q, l.cout, l.k, nb, code)
+	if err != nil {
+		return err
+	}
+	l.pp = pp
+	return nil
+}
+
+// prepareInt8 packs int8 weight levels for the u8×s8 kernel, with their
+// row sums for the input quantizer's offset.
+func (l *linear) prepareInt8(levels []int8) error {
+	if !l.q.HasCodes() || l.q.MaxCode() > 255 {
+		return fmt.Errorf("kernel int8 needs input codes of at most 8 bits, input quantizer is %s", l.q)
+	}
+	s8, err := PackS8Panels(levels, l.cout, l.k)
+	if err != nil {
+		return err
+	}
+	l.s8 = s8
+	l.lsum = make([]int32, l.cout)
+	for o := range l.lsum {
+		var s int32
+		for _, v := range levels[o*l.k : (o+1)*l.k] {
+			s += int32(v)
+		}
+		l.lsum[o] = s
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package bitpack
 
 import (
 	"fmt"
+	"github.com/lowbit/lowbit/internal/qfunc"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -34,65 +35,11 @@ func xnorLinear(rng *rand.Rand, name string, in, out, k, stride, pad int, bias, 
 	b := LayerSpec{Kind: LayerBatchNorm, Name: name + "_bn", Eps: fuseEps,
 		Gamma: make([]float32, out), Beta: make([]float32, out), Mean: make([]float32, out), Var: make([]float32, out)}
 	for o := 0; o < out; o++ {
-		s := 0.01 + rng.Float32()*0.1
-		if rng.IntN(4) == 0 {
-			s = -s
-		}
-		g, v := rng.Float32()*2-0.5, rng.Float32()*2+0.1
-		var beta, mean float32
+		var bo *float32
 		if bias {
-			l.Bias[o] = rng.Float32() - 0.5
+			bo = &l.Bias[o]
 		}
-		switch o % 9 {
-		case 1: // negative γ
-			g = -0.2 - rng.Float32()
-		case 2: // zero γ: constant sign
-			g = 0
-		case 3: // tiny variance
-			v = 1e-9
-		case 4, 5: // +0 at d0: y(d0) = s·d0 + bias, bn = ±(y − y(d0))
-			d0 := int32(rng.IntN(7) - 3)
-			s = float32([]float64{0.25, -0.125, 0.5, 0.0625}[rng.IntN(4)])
-			if bias {
-				l.Bias[o] = float32([]float64{0.5, -0.25, 0}[rng.IntN(3)])
-			}
-			y0 := s * float32(d0)
-			if bias {
-				y0 += l.Bias[o]
-			}
-			g, v, mean = 1, 1-fuseEps, y0
-			if o%9 == 5 {
-				g = -1
-			}
-		case 6: // −0 at d = 0: s < 0, bias −0, β = −0, μ = 0, a > 0
-			s = -0.25
-			if bias {
-				l.Bias[o] = float32(math.Copysign(0, -1))
-			}
-			g, v, beta = 1, 1-fuseEps, float32(math.Copysign(0, -1))
-		case 7: // threshold outside [−K, K]
-			mean = float32(1e4 * float64(1-2*rng.IntN(2)))
-		case 8: // float32 rounding decides: at d0, bn = float32(y0·γ) − p = +0
-			// though y0·γ − p < 0 in exact (or float64) arithmetic
-			d0 := int32(1 + rng.IntN(3))
-			if rng.IntN(2) == 0 {
-				d0 = -d0
-			}
-			y0 := float32(s * float32(d0))
-			if bias {
-				y0 = float32(y0 + l.Bias[o])
-			}
-			v = 1 - fuseEps
-			for {
-				g = 0.5 + rng.Float32()
-				if p := float32(y0 * g); float64(y0)*float64(g) < float64(p) {
-					beta = -p
-					break
-				}
-			}
-		default:
-			beta, mean = rng.Float32()-0.5, float32(rng.NormFloat64()*float64(s)*math.Sqrt(float64(kk)))
-		}
+		s, g, beta, mean, v := fuseChannel(rng, o, kk, bo)
 		l.Weights.Scale[o] = s
 		b.Gamma[o], b.Beta[o], b.Mean[o], b.Var[o] = g, beta, mean, v
 		if o%9 == 0 || o%9 == 7 {
@@ -103,6 +50,71 @@ func xnorLinear(rng *rand.Rand, name string, in, out, k, stride, pad int, bias, 
 		b.Gamma = nil
 	}
 	return l, b
+}
+
+// fuseChannel draws channel o's weight scale s, its bias (when bias is not
+// nil) and its BatchNorm γ, β, μ, σ², in the hard case o%9 picks (see
+// xnorLinear); kk is the dot length.
+func fuseChannel(rng *rand.Rand, o, kk int, bias *float32) (s, g, beta, mean, v float32) {
+	s = 0.01 + rng.Float32()*0.1
+	if rng.IntN(4) == 0 {
+		s = -s
+	}
+	g, v = rng.Float32()*2-0.5, rng.Float32()*2+0.1
+	if bias != nil {
+		*bias = rng.Float32() - 0.5
+	}
+	switch o % 9 {
+	case 1: // negative γ
+		g = -0.2 - rng.Float32()
+	case 2: // zero γ: constant sign
+		g = 0
+	case 3: // tiny variance
+		v = 1e-9
+	case 4, 5: // +0 at d0: y(d0) = s·d0 + bias, bn = ±(y − y(d0))
+		d0 := int32(rng.IntN(7) - 3)
+		s = float32([]float64{0.25, -0.125, 0.5, 0.0625}[rng.IntN(4)])
+		if bias != nil {
+			*bias = float32([]float64{0.5, -0.25, 0}[rng.IntN(3)])
+		}
+		y0 := s * float32(d0)
+		if bias != nil {
+			y0 += *bias
+		}
+		g, v, mean = 1, 1-fuseEps, y0
+		if o%9 == 5 {
+			g = -1
+		}
+	case 6: // −0 at d = 0: s < 0, bias −0, β = −0, μ = 0, a > 0
+		s = -0.25
+		if bias != nil {
+			*bias = float32(math.Copysign(0, -1))
+		}
+		g, v, beta = 1, 1-fuseEps, float32(math.Copysign(0, -1))
+	case 7: // threshold outside [−K, K]
+		mean = float32(1e4 * float64(1-2*rng.IntN(2)))
+	case 8: // float32 rounding decides: at d0, bn = float32(y0·γ) − p = +0
+		// though y0·γ − p < 0 in exact (or float64) arithmetic
+		d0 := int32(1 + rng.IntN(3))
+		if rng.IntN(2) == 0 {
+			d0 = -d0
+		}
+		y0 := float32(s * float32(d0))
+		if bias != nil {
+			y0 = float32(y0 + *bias)
+		}
+		v = 1 - fuseEps
+		for {
+			g = 0.5 + rng.Float32()
+			if p := float32(y0 * g); float64(y0)*float64(g) < float64(p) {
+				beta = -p
+				break
+			}
+		}
+	default:
+		beta, mean = rng.Float32()-0.5, float32(rng.NormFloat64()*float64(s)*math.Sqrt(float64(kk)))
+	}
+	return s, g, beta, mean, v
 }
 
 // Chain orders of fuseSpec: no pool, BN → act → pool (LeNet), pool → BN
@@ -270,7 +282,7 @@ func TestFusedChains(t *testing.T) {
 	f := d
 	f.Name, f.Kernel, f.Weights = "f", KernelFloat, WeightSpec{Enc: WeightsF32, Float: randF(rng, 40*9*40, 0.1)}
 	bs := d
-	bs.Name, bs.Kernel, bs.Input = "bs", KernelBitSerial, InputQuant{Kind: QuantUniform, Levels: 3}
+	bs.Name, bs.Kernel, bs.Input = "bs", KernelBitSerial, InputQuant(qfunc.Levels(3))
 	relu := LayerSpec{Kind: LayerReLU}
 	ht := LayerSpec{Kind: LayerHardTanh}
 	nanBN := bbn

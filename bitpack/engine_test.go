@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/lowbit/lowbit/internal/qfunc"
 	"hash/crc32"
 	"math"
 	"math/rand/v2"
@@ -72,14 +73,14 @@ func testSpec(seed uint64) Spec {
 	c1 := conv("c1", KernelFloat, 3, 8, 3, 1, InputQuant{}, WeightSpec{Enc: WeightsF32, Float: randF(rng, 8*27, 0.3)})
 	c1.Bias = randF(rng, 8, 0.1)
 	c2 := conv("c2", KernelXNOR, 8, 40, 3, 1, InputQuant{Kind: QuantSign}, signW(40*72, 40, true))
-	c3 := conv("c3", KernelBitSerial, 40, 40, 3, 1, InputQuant{Kind: QuantUniform, Levels: 3}, signW(40*360, 40, false))
-	c4 := conv("c4", KernelBitSerial, 40, 16, 1, 0, InputQuant{Kind: QuantUniform, Levels: 3},
+	c3 := conv("c3", KernelBitSerial, 40, 40, 3, 1, InputQuant(qfunc.Levels(3)), signW(40*360, 40, false))
+	c4 := conv("c4", KernelBitSerial, 40, 16, 1, 0, InputQuant(qfunc.Levels(3)),
 		WeightSpec{Enc: WeightsDoReFa, Bits: 2, Levels: randLevels(rng, 16*40, 0, 3, false), Scale: []float32{1.0 / 3}})
-	c5 := conv("c5", KernelInt8, 16, 16, 3, 1, InputQuant{Kind: QuantLSQ, Step: 0.11, QN: 8, QP: 7},
+	c5 := conv("c5", KernelInt8, 16, 16, 3, 1, InputQuant(qfunc.Step(0.11, -8, 7)),
 		WeightSpec{Enc: WeightsInt, Bits: 4, Levels: randLevels(rng, 16*144, -8, 7, false), Scale: []float32{0.02}})
-	c6 := conv("c6", KernelInt8, 16, 16, 1, 0, InputQuant{Kind: QuantPACT, Alpha: 2.5, Levels: 15},
+	c6 := conv("c6", KernelInt8, 16, 16, 1, 0, InputQuant(qfunc.Clipped(2.5, 15)),
 		WeightSpec{Enc: WeightsInt, Bits: 8, Levels: randLevels(rng, 16*16, -128, 127, false), Scale: []float32{0.003}})
-	d1 := LayerSpec{Kind: LayerDense, Name: "d1", Kernel: KernelInt8, In: 16, Out: 10, Input: InputQuant{Kind: QuantUniform, Levels: 15},
+	d1 := LayerSpec{Kind: LayerDense, Name: "d1", Kernel: KernelInt8, In: 16, Out: 10, Input: InputQuant(qfunc.Levels(15)),
 		Weights: signW(160, 10, true), Bias: randF(rng, 10, 0.1)}
 	return Spec{
 		Info:    ModelInfo{Name: "test", Mean: []float32{0.1, 0.2, 0.3}, Std: []float32{0.5, 0.5, 0.5}},

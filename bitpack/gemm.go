@@ -157,16 +157,12 @@ func xnorRowsGo(out []int32, ldo int, a *Matrix, w *Panels, r0, r1 int) {
 	r := r0
 	for ; r+2 <= r1; r += 2 {
 		a0 := a.Data[r*words : (r+1)*words]
-		a1 := a.Data[(r+1)*words : (r+2)*words]
-		a1 = a1[:len(a0)]
-		o0 := out[r*ldo : r*ldo+n]
-		o1 := out[(r+1)*ldo : (r+1)*ldo+n]
+		a1 := a.Data[(r+1)*words : (r+2)*words][:len(a0)]
+		o0, o1 := out[r*ldo:r*ldo+n], out[(r+1)*ldo:(r+1)*ldo+n]
 		c := 0
 		for ; c+4 <= n; c += 4 {
-			w0 := w.rows[c*words : (c+1)*words]
-			w1 := w.rows[(c+1)*words : (c+2)*words]
-			w2 := w.rows[(c+2)*words : (c+3)*words]
-			w3 := w.rows[(c+3)*words : (c+4)*words]
+			w0, w1 := w.rows[c*words:(c+1)*words], w.rows[(c+1)*words:(c+2)*words]
+			w2, w3 := w.rows[(c+2)*words:(c+3)*words], w.rows[(c+3)*words:(c+4)*words]
 			w0, w1, w2, w3 = w0[:len(a0)], w1[:len(a0)], w2[:len(a0)], w3[:len(a0)]
 			// ones[i]: Σ pop(sum words) for pair i (row i/4, channel i%4);
 			// twos[i]: Σ pop(carry words), each bit worth 2.
@@ -232,11 +228,16 @@ func xnorRowsGo(out []int32, ldo int, a *Matrix, w *Panels, r0, r1 int) {
 		}
 	}
 	if r < r1 { // an odd last row
-		ar := a.Data[r*words : (r+1)*words]
-		or := out[r*ldo : r*ldo+n]
-		for c := range or {
-			or[c] = int32(k - 2*xorPop(ar, w.rows[c*words:(c+1)*words]))
-		}
+		xnorRow(out[r*ldo:r*ldo+n], a.Data[r*words:(r+1)*words], w, k)
+	}
+}
+
+// xnorRow computes the dot products of one packed row ar with every
+// channel of w (row-major) into o: xnorRowsGo's odd last row.
+func xnorRow(o []int32, ar []uint64, w *Panels, k int) {
+	words := len(ar)
+	for c := range o {
+		o[c] = int32(k - 2*xorPop(ar, w.rows[c*words:(c+1)*words]))
 	}
 }
 

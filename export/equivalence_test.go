@@ -169,36 +169,72 @@ func codes(v []float32, step func(i int) float64, what string) ([]int64, error) 
 	return out, nil
 }
 
-func intReference(l layers.Layer, tr bitpack.Trace) ([]int64, error) {
-	var (
-		wq, iq      ste.Quantizer
-		w           []float32
-		err         error
-		iqf         ste.Func
-		iqp, wp     []*layers.Param
-		cout, kk, s int
-		pad         int
-	)
+// refLayer is what intReference reads from a training layer.
+type refLayer struct {
+	wq, iq           ste.Quantizer
+	w                []float32 // quantized weights
+	iqf, wqf         ste.Func
+	iqp, wp          []*layers.Param
+	cout, kk, s, pad int
+}
+
+func refLayerOf(l layers.Layer) (refLayer, error) {
+	var r refLayer
+	var err error
 	switch v := l.(type) {
 	case *layers.Conv2D:
-		wq, iq = v.Quantizers()
-		iqf, iqp = v.InputQuantizer()
-		_, wp = v.WeightQuantizer()
-		w, err = v.QuantizedWeights()
+		r.wq, r.iq = v.Quantizers()
+		r.iqf, r.iqp = v.InputQuantizer()
+		r.wqf, r.wp = v.WeightQuantizer()
+		r.w, err = v.QuantizedWeights()
 		c := v.Config()
-		cout, kk, s, pad = c.Out, c.Kernel, max(c.Stride, 1), c.Pad
+		r.cout, r.kk, r.s, r.pad = c.Out, c.Kernel, max(c.Stride, 1), c.Pad
 	case *layers.Dense:
-		wq, iq = v.Quantizers()
-		iqf, iqp = v.InputQuantizer()
-		_, wp = v.WeightQuantizer()
-		w, err = v.QuantizedWeights()
-		cout, kk, s = v.Config().Out, 1, 1
+		r.wq, r.iq = v.Quantizers()
+		r.iqf, r.iqp = v.InputQuantizer()
+		r.wqf, r.wp = v.WeightQuantizer()
+		r.w, err = v.QuantizedWeights()
+		r.cout, r.kk, r.s = v.Config().Out, 1, 1
 	default:
-		return nil, fmt.Errorf("no training layer (%T)", l)
+		return r, fmt.Errorf("no training layer (%T)", l)
 	}
+	return r, err
+}
+
+// inputStep is the value of one input code, from the input quantizer's
+// inference descriptor (1 for sign).
+func inputStep(r refLayer, ps [][]float32) (float64, error) {
+	d, ok, err := ste.Infer(r.iqf, ps)
+	if err != nil || !ok || d.Kind == ste.DescIdentity {
+		return 0, fmt.Errorf("no integer reference for input quantizer %s (%v)", r.iq, err)
+	}
+	return d.Scale(), nil
+}
+
+// weightStep is the value of one weight level: the step of a Linear weight
+// descriptor (LSQ), or |w| for 1-bit weights (±α_o XNOR, ±1 Sign, ±E DoReFa k=1).
+func weightStep(r refLayer) (func(i int) float64, error) {
+	ps := make([][]float32, len(r.wp))
+	for i, p := range r.wp {
+		ps[i] = p.Data()
+	}
+	if d, ok, err := ste.Infer(r.wqf, ps); err == nil && ok && d.HasCodes() {
+		st := d.Scale()
+		return func(int) float64 { return st }, nil
+	}
+	if ste.BitsFor(r.wq, ste.Weights) == 1 {
+		return func(i int) float64 { return math.Abs(float64(r.w[i])) }, nil
+	}
+	return nil, fmt.Errorf("no integer reference for weight quantizer %s", r.wq)
+}
+
+func intReference(l layers.Layer, tr bitpack.Trace) ([]int64, error) {
+	r, err := refLayerOf(l)
 	if err != nil {
 		return nil, err
 	}
+	w, iqf, iqp := r.w, r.iqf, r.iqp
+	cout, kk, s, pad := r.cout, r.kk, r.s, r.pad
 	// Training-side quantized input.
 	xq := make([]float32, len(tr.In))
 	ps := make([][]float32, len(iqp))
@@ -208,48 +244,45 @@ func intReference(l layers.Layer, tr bitpack.Trace) ([]int64, error) {
 	if err := iqf.Forward(xq, tr.In, ps, ste.Ctx{Rows: tr.N}); err != nil {
 		return nil, err
 	}
-	var xs float64
-	switch q := iq.(type) {
-	case ste.Sign:
-		xs = 1
-	case ste.DoReFa:
-		xs = 1 / float64(int(1)<<q.Bits()-1)
-	case ste.LSQ:
-		xs = float64(ps[0][0])
-	default:
-		return nil, fmt.Errorf("no integer reference for input quantizer %s", iq)
+	xs, err := inputStep(r, ps)
+	if err != nil {
+		return nil, err
 	}
 	xc, err := codes(xq, func(int) float64 { return xs }, "input")
 	if err != nil {
 		return nil, err
 	}
 	k := len(w) / cout
-	var wstep func(i int) float64
-	switch wq.(type) {
-	case ste.XNOR, ste.Sign, ste.DoReFa: // ±α_o (XNOR), ±1 (Sign), ±E (DoReFa k=1)
-		wstep = func(i int) float64 { return math.Abs(float64(w[i])) }
-	case ste.LSQ:
-		st := float64(wp[0].Data()[0])
-		wstep = func(int) float64 { return st }
-	default:
-		return nil, fmt.Errorf("no integer reference for weight quantizer %s", wq)
+	wstep, err := weightStep(r)
+	if err != nil {
+		return nil, err
 	}
 	wc, err := codes(w, wstep, "weight")
 	if err != nil {
 		return nil, err
 	}
-	// Naive NHWC × OHWI convolution with zero padding (dense: 1×1 on the
-	// flattened input).
-	h, wd, c := 1, 1, k
+	// Dense: 1×1 on the flattened input.
+	g := convGeom{h: 1, w: 1, c: k, cout: cout, kk: kk, s: s, pad: pad}
 	if len(tr.InDims) == 3 && kk > 1 || pad > 0 || s > 1 {
-		h, wd, c = tr.InDims[0], tr.InDims[1], tr.InDims[2]
+		g.h, g.w, g.c = tr.InDims[0], tr.InDims[1], tr.InDims[2]
 	}
 	if _, ok := l.(*layers.Conv2D); ok {
-		h, wd, c = tr.InDims[0], tr.InDims[1], tr.InDims[2]
+		g.h, g.w, g.c = tr.InDims[0], tr.InDims[1], tr.InDims[2]
 	}
+	return naiveConv(xc, wc, tr.N, g), nil
+}
+
+// convGeom is an h×w×c input, cout kk×kk filters, stride s, zero padding pad.
+type convGeom struct{ h, w, c, cout, kk, s, pad int }
+
+// naiveConv is the NHWC × OHWI convolution of n images of codes xc with
+// weight codes wc, in exact integers.
+func naiveConv(xc, wc []int64, n int, g convGeom) []int64 {
+	h, wd, c, cout, kk, s, pad := g.h, g.w, g.c, g.cout, g.kk, g.s, g.pad
+	k := kk * kk * c
 	oh, ow := (h+2*pad-kk)/s+1, (wd+2*pad-kk)/s+1
-	out := make([]int64, tr.N*oh*ow*cout)
-	for b := 0; b < tr.N; b++ {
+	out := make([]int64, n*oh*ow*cout)
+	for b := 0; b < n; b++ {
 		for y := 0; y < oh; y++ {
 			for x := 0; x < ow; x++ {
 				row := out[((b*oh+y)*ow+x)*cout:][:cout]
@@ -277,14 +310,14 @@ func intReference(l layers.Layer, tr bitpack.Trace) ([]int64, error) {
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // TestUnsupportedQuantizer: a model whose input quantizer derives its step
 // from each batch cannot be reproduced sample by sample; Freeze says so,
 // naming the layer and the quantizer.
 func TestUnsupportedQuantizer(t *testing.T) {
-	m, err := models.New(models.Spec{Name: "lenet5", Weights: ste.XNOR{}, Inputs: ste.Scaled{K: 4}})
+	m, err := models.New(models.Spec{Name: "lenet5", Weights: ste.XNOR{}, Inputs: ste.Scaled{Bits: 4}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,24 +76,24 @@ func freezeLayer(l layers.Layer) (bitpack.LayerSpec, error) {
 		c := v.Config()
 		s.Kind, s.In, s.Out, s.KH, s.KW, s.Stride, s.Pad = bitpack.LayerConv, c.In, c.Out, c.Kernel, c.Kernel, max(c.Stride, 1), c.Pad
 		wq, iq := v.Quantizers()
-		_, wp := v.WeightQuantizer()
+		wqf, wp := v.WeightQuantizer()
 		iqf, iqp := v.InputQuantizer()
 		w, err := v.QuantizedWeights()
 		if err != nil {
 			return s, fmt.Errorf("export: %w", err)
 		}
-		return linear(s, wq, wp, w, iq, iqf, iqp, v.B)
+		return linear(s, weightQuant{wq, wqf, wp}, w, iq, iqf, iqp, v.B)
 	case *layers.Dense:
 		c := v.Config()
 		s.Kind, s.In, s.Out, s.KH, s.KW, s.Stride = bitpack.LayerDense, c.In, c.Out, 1, 1, 1
 		wq, iq := v.Quantizers()
-		_, wp := v.WeightQuantizer()
+		wqf, wp := v.WeightQuantizer()
 		iqf, iqp := v.InputQuantizer()
 		w, err := v.QuantizedWeights()
 		if err != nil {
 			return s, fmt.Errorf("export: %w", err)
 		}
-		return linear(s, wq, wp, w, iq, iqf, iqp, v.B)
+		return linear(s, weightQuant{wq, wqf, wp}, w, iq, iqf, iqp, v.B)
 	case *layers.BatchNorm:
 		s.Kind = bitpack.LayerBatchNorm
 		if v.Gamma != nil {
@@ -141,7 +141,14 @@ func clone(v []float32) []float32 { return append([]float32(nil), v...) }
 
 // linear fills a conv or dense spec: the input quantizer, the weights in
 // their smallest exact encoding, and the fastest kernel that fits both.
-func linear(s bitpack.LayerSpec, wq ste.Quantizer, wp []*layers.Param, w []float32,
+// weightQuant is a layer's weight quantizer: spec, built function, parameters.
+type weightQuant struct {
+	q  ste.Quantizer
+	f  ste.Func
+	ps []*layers.Param
+}
+
+func linear(s bitpack.LayerSpec, wq weightQuant, w []float32,
 	iq ste.Quantizer, iqf ste.Func, iqp []*layers.Param, b *layers.Param) (bitpack.LayerSpec, error) {
 	var err error
 	if s.Input, err = inputQuant(s.Name, iq, iqf, iqp); err != nil {
@@ -151,7 +158,7 @@ func linear(s bitpack.LayerSpec, wq ste.Quantizer, wp []*layers.Param, w []float
 		s.Bias = clone(b.Data())
 	}
 	rows, k := s.Out, len(w)/s.Out
-	s.Weights = encodeWeights(wq, wp, w, rows, k)
+	s.Weights = encodeWeights(wq, w, rows, k)
 	s.Kernel = chooseKernel(s.Input, &s.Weights)
 	return s, nil
 }
@@ -169,55 +176,25 @@ func inputQuant(layer string, q ste.Quantizer, f ste.Func, ps []*layers.Param) (
 	if f == nil {
 		return out, unsupported("not built (the layer has not seen its input shape)")
 	}
-	param := func() (float32, error) {
-		if len(ps) != 1 || len(ps[0].Data()) != 1 {
-			return 0, unsupported("want one scalar parameter")
-		}
-		return ps[0].Data()[0], nil
-	}
-	switch v := q.(type) {
-	case ste.Sign, ste.ApproxSign:
-		out.Kind = bitpack.QuantSign
-	case ste.DoReFa:
-		k := v.K
-		if k == 0 {
-			k = 2
-		}
-		if k >= 32 {
-			return out, nil
-		}
-		out.Kind, out.Levels = bitpack.QuantUniform, 1<<k-1
-	case ste.Uniform:
-		out.Kind, out.Levels = bitpack.QuantUniform, 1<<v.Bits()-1
-	case ste.LSQ:
-		step, err := param()
-		if err != nil {
-			return out, err
-		}
-		b := v.Bits()
-		out.Kind, out.Step, out.QN, out.QP = bitpack.QuantLSQ, step, 0, 1<<b-1
-		if v.Signed {
-			out.QN, out.QP = 1<<(b-1), 1<<(b-1)-1
-		}
-	case ste.PACT:
-		alpha, err := param()
-		if err != nil {
-			return out, err
-		}
-		out.Kind, out.Alpha, out.Levels = bitpack.QuantPACT, alpha, 1<<v.Bits()-1
-	default:
-		return out, unsupported("its output depends on more than the value itself (batch statistics or per-sample scales) or has no engine counterpart")
-	}
-	if err := out.Validate(); err != nil {
-		return out, unsupported(err.Error())
-	}
-	// Probe: the engine must reproduce the training forward exactly.
-	x := probe(out)
-	want := make([]float32, len(x))
 	vals := make([][]float32, len(ps))
 	for i, p := range ps {
 		vals[i] = clone(p.Data())
 	}
+	d, ok, err := ste.Infer(f, vals)
+	if err != nil {
+		return out, unsupported(err.Error())
+	}
+	if !ok {
+		return out, unsupported("its output depends on more than the value itself (batch statistics or per-sample scales)")
+	}
+	out = bitpack.InputQuant(d)
+	if err := out.Validate(); err != nil {
+		return out, unsupported(err.Error())
+	}
+	// Probe: the engine evaluates the descriptor with the training forward's
+	// scalar code; confirm it reproduces the forward exactly.
+	x := probe(out)
+	want := make([]float32, len(x))
 	if err := f.Forward(want, x, vals, ste.Ctx{Rows: 1}); err != nil {
 		return out, unsupported(err.Error())
 	}
@@ -240,7 +217,7 @@ func probe(q bitpack.InputQuant) []float32 {
 	}
 	if q.HasCodes() {
 		s := float32(q.Scale())
-		for c := -q.QN - 1; c <= q.MaxCode()+1; c++ {
+		for c := -q.Offset() - 1; c <= q.MaxCode()-q.Offset()+1; c++ {
 			mid := (float32(c) + 0.5) * s
 			x = append(x, mid, math.Nextafter32(mid, -1e30), math.Nextafter32(mid, 1e30), float32(c)*s)
 		}
@@ -253,30 +230,34 @@ func probe(q bitpack.InputQuant) []float32 {
 }
 
 // encodeWeights finds the smallest encoding that reproduces w exactly:
-// sign (±α per row or per layer), int (LSQ), dorefa (k-bit DoReFa) or f32.
-func encodeWeights(q ste.Quantizer, ps []*layers.Param, w []float32, rows, k int) bitpack.WeightSpec {
+// sign (±α per row or per layer), int (a Linear weight descriptor, LSQ's
+// step), dorefa (k-bit DoReFa levels), ternary, or f32. Every candidate is
+// checked by dequantizing it, so trying one that does not fit costs only time.
+func encodeWeights(wq weightQuant, w []float32, rows, k int) bitpack.WeightSpec {
 	f32 := bitpack.WeightSpec{Enc: bitpack.WeightsF32, Float: clone(w)}
-	if q == nil {
+	if wq.q == nil {
 		return f32
 	}
 	var cands []bitpack.WeightSpec
 	if c, ok := signWeights(w, rows, k); ok {
 		cands = append(cands, c)
 	}
-	switch v := q.(type) {
-	case ste.LSQ:
-		if len(ps) == 1 && len(ps[0].Data()) == 1 {
-			cands = append(cands, lsqWeights(w, v.Bits(), ps[0].Data()[0]))
-		}
-	case ste.Scaled:
-		// A learned step per layer or per output channel (post-training quantization).
-		if len(ps) == 1 && (len(ps[0].Data()) == 1 || len(ps[0].Data()) == rows) {
-			cands = append(cands, rowWeights(w, v.Bits(), ps[0].Data(), k))
-		}
-	case ste.DoReFa:
-		if v.K > 1 && v.K < 8 {
-			cands = append(cands, dorefaWeights(w, v.K))
-		}
+	bits := wq.q.BitsFor(ste.Weights)
+	vals := make([][]float32, len(wq.ps))
+	for i, p := range wq.ps {
+		vals[i] = p.Data()
+	}
+	if d, ok, err := ste.Infer(wq.f, vals); ok && err == nil && d.HasCodes() && bits <= 8 {
+		cands = append(cands, lsqWeights(w, bits, float32(d.Scale())))
+	}
+	if bits > 1 && bits < 8 {
+		cands = append(cands, dorefaWeights(w, bits))
+	}
+	if len(wq.ps) == 1 && len(wq.ps[0].Data()) == rows && rows > 1 && bits <= 8 {
+		// One parameter per output row, tried as each row's step (post-training
+		// quantization's per-channel steps); exact() below keeps it only if it
+		// reproduces the quantized weights bit for bit.
+		cands = append(cands, rowWeights(w, bits, wq.ps[0].Data(), k))
 	}
 	cands = append(cands, ternaryWeights(w))
 	for _, c := range cands {

@@ -154,7 +154,7 @@ func TestConv2DRepeatedRuns(t *testing.T) {
 func TestConv2DQuantizedInputs(t *testing.T) {
 	cc := convCase{n: 2, h: 4, w: 3, c: 2, o: 3, k: 3, stride: 1, pad: 1}
 	rng := rand.New(rand.NewPCG(17, 18))
-	l := newConv(t, cc, rng, ste.DoReFa{K: 1}, ste.DoReFa{K: 2})
+	l := newConv(t, cc, rng, ste.DoReFa{Bits: 1}, ste.DoReFa{Bits: 2})
 	if !l.W.Binary {
 		t.Error("W.Binary is false for 1-bit weights")
 	}

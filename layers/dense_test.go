@@ -173,7 +173,7 @@ func TestDenseErrors(t *testing.T) {
 			t.Errorf("NewDense(%+v) error %v, want ErrShape", cfg, err)
 		}
 	}
-	if _, err := layers.NewDense("fc", layers.DenseConfig{In: 3, Out: 2, Weights: ste.LSQ{K: 1}}, rng); err == nil {
+	if _, err := layers.NewDense("fc", layers.DenseConfig{In: 3, Out: 2, Weights: ste.LSQ{Bits: 1}}, rng); err == nil {
 		t.Error("NewDense with 1-bit signed LSQ weights: no error")
 	}
 	l, err := layers.NewDense("fc", layers.DenseConfig{In: 6, Out: 2}, rng)

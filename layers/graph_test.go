@@ -40,15 +40,7 @@ func TestTrainEvalShareWeights(t *testing.T) {
 	ge, ye, vme := build(false)
 	defer vme.Close()
 	for _, g := range []*layers.Graph{gt, ge} {
-		ps, nodes := g.Params()
-		if want := model.Params(); !slices.Equal(ps, want) || len(nodes) != len(ps) {
-			t.Errorf("Params() = %v, want %v", ps, want)
-		}
-		for i, p := range ps {
-			if nodes[i] != g.Node(p) || nodes[i].Value() != gorgonia.Value(p.Value) {
-				t.Errorf("node of %s does not hold the layer's tensor", p.Name)
-			}
-		}
+		checkGraphParams(t, g, model)
 	}
 	runBoth := func() (train, eval []float32) {
 		for _, vm := range []gorgonia.VM{vmt, vme} {
@@ -59,20 +51,6 @@ func TestTrainEvalShareWeights(t *testing.T) {
 		}
 		return slices.Clone(yt.Value().Data().([]float32)), slices.Clone(ye.Value().Data().([]float32))
 	}
-	// Eval: y = γ·(x·Wᵀ + b − μ_run)/√(σ²_run + ε) + β.
-	evalWant := func() []float64 {
-		out := make([]float64, 8)
-		for r := 0; r < 4; r++ {
-			for o := 0; o < 2; o++ {
-				v := float64(fc.B.Data()[o])
-				for i := 0; i < 3; i++ {
-					v += float64(xs[r*3+i]) * float64(fc.W.Data()[o*3+i])
-				}
-				out[r*2+o] = float64(bn.Gamma.Data()[o])*(v-float64(bn.RunMean[o]))/math.Sqrt(float64(bn.RunVar[o])+1e-5) + float64(bn.Beta.Data()[o])
-			}
-		}
-		return out
-	}
 	t1, _ := runBoth()
 	fc.W.Data()[0] += 0.5
 	fc.B.Data()[1] -= 0.25
@@ -82,20 +60,48 @@ func TestTrainEvalShareWeights(t *testing.T) {
 	if slices.Equal(t1, t2) {
 		t.Errorf("the train graph did not see the new weights")
 	}
-	assertClose(t, "eval y", e2, evalWant(), 1e-5)
-	// Train: the same with batch statistics of x·Wᵀ + b.
-	h := make([]float32, 8)
-	for r := 0; r < 4; r++ {
-		for o := 0; o < 2; o++ {
-			v := fc.B.Data()[o]
-			for i := 0; i < 3; i++ {
-				v += xs[r*3+i] * fc.W.Data()[o*3+i]
-			}
-			h[r*2+o] = v
-		}
+	h := denseRef(xs, fc, 4)
+	// Eval: y = γ·(h − μ_run)/√(σ²_run + ε) + β with h = x·Wᵀ + b.
+	evalWant := make([]float64, len(h))
+	for i, v := range h {
+		o := i % 2
+		evalWant[i] = float64(bn.Gamma.Data()[o])*(float64(v)-float64(bn.RunMean[o]))/math.Sqrt(float64(bn.RunVar[o])+1e-5) + float64(bn.Beta.Data()[o])
 	}
+	assertClose(t, "eval y", e2, evalWant, 1e-5)
+	// Train: the same with batch statistics of h.
 	mean, biased, _ := batchStats(h, 2)
 	assertClose(t, "train y", t2, naiveBN(h, 2, mean, biased, bn.Gamma.Data(), bn.Beta.Data(), 1e-5), 1e-4)
+}
+
+// checkGraphParams checks that g's parameters are model's and that their
+// nodes hold the layers' tensors.
+func checkGraphParams(t *testing.T, g *layers.Graph, model layers.Layer) {
+	t.Helper()
+	ps, nodes := g.Params()
+	if want := model.Params(); !slices.Equal(ps, want) || len(nodes) != len(ps) {
+		t.Errorf("Params() = %v, want %v", ps, want)
+	}
+	for i, p := range ps {
+		if nodes[i] != g.Node(p) || nodes[i].Value() != gorgonia.Value(p.Value) {
+			t.Errorf("node of %s does not hold the layer's tensor", p.Name)
+		}
+	}
+}
+
+// denseRef is x·Wᵀ + b for rows rows of x, in float32 like the graph.
+func denseRef(xs []float32, fc *layers.Dense, rows int) []float32 {
+	in, out := len(xs)/rows, len(fc.B.Data())
+	h := make([]float32, rows*out)
+	for r := 0; r < rows; r++ {
+		for o := 0; o < out; o++ {
+			v := fc.B.Data()[o]
+			for i := 0; i < in; i++ {
+				v += xs[r*in+i] * fc.W.Data()[o*in+i]
+			}
+			h[r*out+o] = v
+		}
+	}
+	return h
 }
 
 func TestDropout(t *testing.T) {
@@ -126,24 +132,7 @@ func TestDropout(t *testing.T) {
 	for _, s := range []uint64{5, 6, 5} {
 		step = s
 		vals, grads := runGrads(t, g, loss, []variable{x}, y)
-		mask := make([]float32, n)
-		kept := 0
-		for i, v := range vals[0] {
-			mask[i] = v / x.data[i]
-			switch {
-			case v == 0:
-				if grads[0][i] != 0 {
-					t.Fatalf("dropped value %d has gradient %g", i, grads[0][i])
-				}
-			case math.Abs(float64(mask[i])-1/(1-p)) < 1e-5:
-				kept++
-				if !nearF32(grads[0][i], c[i]/(1-p)) {
-					t.Fatalf("kept value %d has gradient %g, want %g", i, grads[0][i], c[i]/(1-p))
-				}
-			default:
-				t.Fatalf("y/x = %g at %d, want 0 or 1/(1−p)", mask[i], i)
-			}
-		}
+		mask, kept := dropoutMask(t, vals[0], grads[0], x.data, c, p)
 		// Keep rate 1−p within 5 standard deviations (√(p(1−p)/n) ≈ 0.0032).
 		if rate := float64(kept) / n; math.Abs(rate-(1-p)) > 0.017 {
 			t.Errorf("step %d: keep rate %.4f, want %.2f", s, rate, 1-p)
@@ -164,11 +153,8 @@ func TestDropout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := run(t, g2, y2)[0]
-	for i := range got {
-		if got[i] != x.data[i]*masks[6][i] {
-			t.Fatalf("another graph at step 6: y[%d] = %g, want %g", i, got[i], x.data[i]*masks[6][i])
-		}
+	if got := run(t, g2, y2)[0]; !slices.Equal(got, mulF32(x.data, masks[6])) {
+		t.Fatal("another graph at step 6 drew another mask")
 	}
 	// Evaluation graphs, and p = 0, pass x through.
 	eval := layers.NewGraph(false, nil)
@@ -180,6 +166,40 @@ func TestDropout(t *testing.T) {
 	if y0, err := d0.Forward(g, x.node); err != nil || y0 != x.node {
 		t.Errorf("p = 0 Forward = %v, %v; want the input node", y0, err)
 	}
+}
+
+// dropoutMask returns y/x and how many values were kept, checking that
+// every value is dropped (no gradient) or scaled by 1/(1−p) (gradient
+// c/(1−p) of the loss Σ c·y).
+func dropoutMask(t *testing.T, y, grad, x, c []float32, p float64) ([]float32, int) {
+	t.Helper()
+	mask := make([]float32, len(y))
+	kept := 0
+	for i, v := range y {
+		mask[i] = v / x[i]
+		switch {
+		case v == 0:
+			if grad[i] != 0 {
+				t.Fatalf("dropped value %d has gradient %g", i, grad[i])
+			}
+		case math.Abs(float64(mask[i])-1/(1-p)) < 1e-5:
+			kept++
+			if !nearF32(grad[i], c[i]/float32(1-p)) {
+				t.Fatalf("kept value %d has gradient %g, want %g", i, grad[i], c[i]/float32(1-p))
+			}
+		default:
+			t.Fatalf("y/x = %g at %d, want 0 or 1/(1−p)", mask[i], i)
+		}
+	}
+	return mask, kept
+}
+
+func mulF32(a, b []float32) []float32 {
+	out := make([]float32, len(a))
+	for i := range a {
+		out[i] = a[i] * b[i]
+	}
+	return out
 }
 
 func nearF32(a, b float32) bool {

@@ -102,8 +102,18 @@ type convKernel struct {
 	padH, padW       int
 	hasBias          bool
 
-	col    []float32 // im2col of the last forward input, reused by ∂/∂w (small layers)
-	colSrc *float32  // first element of the input col was built from
+	cols colCache // this node's im2col memory between Forward and Backward
+}
+
+// colCache is a conv graph node's memory: the im2col matrix of its last
+// Forward input, which the node's ∂/∂w (Backward wrt 1) multiplies by instead
+// of rebuilding it. Each graph node has its own convKernel, and a node's
+// Backward runs on the inputs of its last Forward, so the matrix is that of the
+// input Backward receives. Forward marks it fresh; a Backward that finds it
+// stale (or of another size) rebuilds it.
+type colCache struct {
+	col   []float32
+	fresh bool
 }
 
 // maxCachedCol bounds the im2col cache (in floats); larger layers recompute it in backward.
@@ -159,12 +169,12 @@ func (k *convKernel) im2col(s gemm.ConvShape, x []float32) ([]float32, func()) {
 		gemm.Im2col(s, x, col)
 		return col, release
 	}
-	if k.colSrc != &x[0] || len(k.col) != n {
-		k.col = grow(k.col, n)
-		gemm.Im2col(s, x, k.col)
-		k.colSrc = &x[0]
+	if !k.cols.fresh || len(k.cols.col) != n {
+		k.cols.col = grow(k.cols.col, n)
+		gemm.Im2col(s, x, k.cols.col)
+		k.cols.fresh = true
 	}
-	return k.col, func() {}
+	return k.cols.col, func() {}
 }
 
 // scratchPool holds large temporary float buffers shared by all conv kernels.
@@ -186,7 +196,7 @@ func (k *convKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 	if err != nil {
 		return err
 	}
-	k.colSrc = nil
+	k.cols.fresh = false // a new input: build its matrix
 	col, release := k.im2col(s, in[0].Data)
 	defer release()
 	var b []float32

@@ -14,7 +14,8 @@ import (
 //     weights, and the new parameter values are copied into the existing parameter
 //     tensors (so graphs and optimizers that hold them see the change); for LSQ
 //     that is s = 2·mean|w|/√Q_P;
-//   - each LSQ input step is set to 0, so it initialises from the next batch it sees.
+//   - the parameters of each data-initialised input quantizer (Quantizer.DataInit:
+//     LSQ's step) are set to 0, so they initialise from the next batch they see.
 //
 // Call it before building graphs of the model: the rebuilt weight function replaces
 // the old one only in graphs built afterwards.
@@ -53,7 +54,7 @@ func reinit(wq, iq *quantizer, name string, w *Param) error {
 		wq.f = fresh.f
 	}
 	if iq != nil {
-		if _, ok := iq.q.(ste.LSQ); ok {
+		if iq.q.DataInit() {
 			for _, p := range iq.params {
 				clear(p.Data())
 			}

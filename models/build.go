@@ -76,7 +76,7 @@ func (b *Build) quantizers(p Position) (w, in ste.Quantizer) {
 		return s.Weights, s.Inputs
 	case s.Policy == Int8:
 		// The image is signed; the last layer's input is signed unless it follows a ReLU.
-		return ste.LSQ{K: 8}, ste.LSQ{K: 8, Signed: p == First || b.act() != ReLU}
+		return ste.LSQ{Bits: 8}, ste.LSQ{Bits: 8, Signed: p == First || b.act() != ReLU}
 	}
 	return nil, nil
 }
@@ -86,31 +86,16 @@ func (b *Build) grads(p Position, layer string) ste.Quantizer {
 	if p != Body || b.spec.Grads == nil {
 		return nil
 	}
-	if g, ok := b.spec.Grads.(ste.DoReFaGrad); ok {
-		h := fnv.New64a()
-		h.Write([]byte(layer))
-		g.Seed ^= b.spec.Seed ^ h.Sum64()
-		return g
-	}
-	return b.spec.Grads
-}
-
-// symmetric reports input quantizers whose levels straddle zero (sign-like), which a ReLU would break.
-func symmetric(q ste.Quantizer) bool {
-	switch v := q.(type) {
-	case ste.Sign, ste.ApproxSign, ste.XNOR:
-		return true
-	case ste.LSQ:
-		return v.Signed
-	}
-	return false
+	h := fnv.New64a()
+	h.Write([]byte(layer))
+	return ste.Reseed(b.spec.Grads, b.spec.Seed^h.Sum64())
 }
 
 func (b *Build) act() Act {
 	if b.spec.Act != Auto {
 		return b.spec.Act
 	}
-	if symmetric(b.spec.Inputs) {
+	if q := b.spec.Inputs; q != nil && q.Symmetric() { // a ReLU would cut off its negative levels
 		return HardTanh
 	}
 	return ReLU

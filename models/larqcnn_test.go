@@ -48,7 +48,7 @@ func TestLarqCNNParamCount(t *testing.T) {
 }
 
 func TestOverride(t *testing.T) {
-	spec := Spec{Name: "lenet5", Override: map[string]LayerQuant{"conv5": {Weights: ste.LSQ{K: 2}}}}
+	spec := Spec{Name: "lenet5", Override: map[string]LayerQuant{"conv5": {Weights: ste.LSQ{Bits: 2}}}}
 	m, err := New(spec)
 	if err != nil {
 		t.Fatal(err)

@@ -64,7 +64,7 @@ func (g Grid) Levels() (qn, qp float32) {
 // ClipOf returns the clip of x for max, percentile (pct in (0,100]) and MSE, using
 // ste.Scaled's choice for the grid; Entropy needs a histogram (see EntropyClip).
 func ClipOf(m Method, x []float32, g Grid, pct float64) (float32, error) {
-	sc := ste.Scaled{K: g.Bits, Signed: g.Signed}
+	sc := ste.Scaled{Bits: g.Bits, Signed: g.Signed}
 	switch m {
 	case Max:
 		sc.Method = ste.ScaleMax

@@ -69,13 +69,13 @@ func planLayers(fp, qm *models.Model) ([]*plan, error) {
 		var err error
 		if iqz != nil {
 			p.iq, p.iqp = q.InputQuantizer()
-			if p.igrid, _, err = gridOf(iqz, ste.Inputs); err != nil {
+			if p.igrid, _, err = gridOf(iqz, p.iq, p.iqp, ste.Inputs, 0); err != nil {
 				return nil, fmt.Errorf("ptq: %s: %w", p.name, err)
 			}
 		}
 		if wqz != nil {
 			p.wq, p.wqp = q.WeightQuantizer()
-			if p.wgrid, p.perRow, err = gridOf(wqz, ste.Weights); err != nil {
+			if p.wgrid, p.perRow, err = gridOf(wqz, p.wq, p.wqp, ste.Weights, rows); err != nil {
 				return nil, fmt.Errorf("ptq: %s: %w", p.name, err)
 			}
 		}
@@ -85,15 +85,12 @@ func planLayers(fp, qm *models.Model) ([]*plan, error) {
 	return out, nil
 }
 
-// gridOf maps the quantizers ptq builds (LSQ, and Scaled with learned steps) to their grid.
-func gridOf(q ste.Quantizer, role ste.Role) (Grid, bool, error) {
-	switch v := q.(type) {
-	case ste.LSQ:
-		return Grid{Bits: v.Bits(), Signed: v.Signed || role == ste.Weights}, false, nil
-	case ste.Scaled:
-		if v.Method == ste.ScaleLearned {
-			return Grid{Bits: v.Bits(), Signed: v.Signed || role == ste.Weights}, v.PerChannel, nil
-		}
+// gridOf reads a quantizer's grid from its self-description; the quantizers ptq
+// builds (LSQ, learned-step Scaled) hold their step(s) in their one parameter.
+func gridOf(q ste.Quantizer, f ste.Func, ps []*layers.Param, role ste.Role, rows int) (Grid, bool, error) {
+	if f == nil || len(ps) != 1 || (len(ps[0].Data()) != 1 && len(ps[0].Data()) != rows) {
+		return Grid{}, false, fmt.Errorf("%w: quantizer %s has no stored step to calibrate", ErrConfig, q)
 	}
-	return Grid{}, false, fmt.Errorf("%w: quantizer %s has no stored step to calibrate", ErrConfig, q)
+	g := Grid{Bits: q.BitsFor(role), Signed: role == ste.Weights || q.Symmetric()}
+	return g, len(ps[0].Data()) > 1, nil
 }

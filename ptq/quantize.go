@@ -191,13 +191,13 @@ func quantModel(fp *models.Model, cfg Config) (*models.Model, error) {
 		s.Policy = cfg.Policy
 	}
 	if cfg.WBits > 0 {
-		s.Weights = ste.LSQ{K: cfg.WBits}
+		s.Weights = ste.LSQ{Bits: cfg.WBits}
 		if cfg.PerChannel {
-			s.Weights = ste.Scaled{K: cfg.WBits, Method: ste.ScaleLearned, PerChannel: true}
+			s.Weights = ste.Scaled{Bits: cfg.WBits, Method: ste.ScaleLearned, PerChannel: true}
 		}
 	}
 	if cfg.ABits > 0 {
-		s.Inputs = ste.LSQ{K: cfg.ABits}
+		s.Inputs = ste.LSQ{Bits: cfg.ABits}
 	}
 	qm, err := models.New(s)
 	if err != nil {

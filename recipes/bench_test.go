@@ -17,7 +17,7 @@ func BenchmarkTrainStep(b *testing.B) {
 		w, in ste.Quantizer
 	}{
 		{"fp", nil, nil},
-		{"lsq-w4a4", ste.LSQ{K: 4}, ste.LSQ{K: 4}},
+		{"lsq-w4a4", ste.LSQ{Bits: 4}, ste.LSQ{Bits: 4}},
 		{"xnor", ste.XNOR{}, ste.Sign{}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

@@ -17,8 +17,8 @@ func init() {
 			Name:    "dorefa-w" + itoa(v.w) + "a" + itoa(v.a),
 			Paper:   "https://arxiv.org/abs/1606.06160",
 			About:   "DoReFa-Net: tanh-normalised k-bit weights, clip-and-round activations, first/last fp",
-			Weights: ste.DoReFa{K: v.w},
-			Inputs:  ste.DoReFa{K: v.a},
+			Weights: ste.DoReFa{Bits: v.w},
+			Inputs:  ste.DoReFa{Bits: v.a},
 			Policy:  models.FP,
 			Expect:  map[string]float64{"mnist": v.exp},
 		})
@@ -28,9 +28,9 @@ func init() {
 		Name:    "dorefa-w1a2g6",
 		Paper:   "https://arxiv.org/abs/1606.06160",
 		About:   "DoReFa-Net W1A2 with 6-bit stochastic gradient quantization after each quantized layer",
-		Weights: ste.DoReFa{K: 1},
-		Inputs:  ste.DoReFa{K: 2},
-		Grads:   ste.DoReFaGrad{K: 6},
+		Weights: ste.DoReFa{Bits: 1},
+		Inputs:  ste.DoReFa{Bits: 2},
+		Grads:   ste.DoReFaGrad{Bits: 6},
 		Policy:  models.FP,
 		Expect:  map[string]float64{"mnist": 98.8},
 	})

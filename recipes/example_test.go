@@ -12,7 +12,7 @@ import (
 // Train a 4-bit LSQ MLP on real MNIST for 200 steps and check it learned.
 func Example() {
 	res, err := recipes.Train(context.Background(), recipes.Config{
-		Model:     models.Spec{Name: "mlp", Hidden: []int{128}, Weights: ste.LSQ{K: 4}, Inputs: ste.LSQ{K: 4}, Seed: 1},
+		Model:     models.Spec{Name: "mlp", Hidden: []int{128}, Weights: ste.LSQ{Bits: 4}, Inputs: ste.LSQ{Bits: 4}, Seed: 1},
 		Dataset:   "mnist",
 		Epochs:    1,
 		MaxSteps:  200,

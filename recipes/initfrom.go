@@ -2,27 +2,68 @@ package recipes
 
 import (
 	"fmt"
+	"io"
+	"os"
 
+	"github.com/lowbit/lowbit/interop/torch"
 	"github.com/lowbit/lowbit/layers"
 	"github.com/lowbit/lowbit/models"
 )
 
-// InitFrom initialises m from the checkpoint at ckptPath, as LSQ does from a trained
-// full-precision model (Esser et al. 2020): every tensor whose name and size match
-// (weights, biases, BN parameters and running statistics) is copied into m, then the
+// InitFrom initialises m from the file at path, as LSQ does from a trained
+// full-precision model (Esser et al. 2020): the file is a lowbit checkpoint or a
+// PyTorch state_dict (.safetensors or torch.save zip; interop/torch maps the names
+// and layouts), told apart by content. The tensors are copied into m, then the
 // quantizers are re-derived from the loaded weights (layers.ReinitQuantizers: LSQ
-// weight steps s = 2·mean|w|/√Q_P, LSQ input steps reset to initialise from the first
-// batch). Tensors of m that the checkpoint lacks (quantizer parameters, usually) keep
-// their values; it is an error when nothing matches.
-func InitFrom(m *models.Model, ckptPath string) error {
-	ck, err := LoadCheckpoint(ckptPath)
+// weight steps s = 2·mean|w|/√Q_P, LSQ input steps reset to initialise from the
+// first batch). Tensors of m that the file lacks (quantizer parameters, usually) keep
+// their values.
+//
+// From a checkpoint, every tensor whose name and size match is copied; it is an
+// error when nothing matches. From a PyTorch file, any missing, unexpected or
+// mis-shaped tensor is an error that lists them (see InitFromWith to go on).
+func InitFrom(m *models.Model, path string) error { return InitFromWith(m, path, InitOptions{}) }
+
+// InitOptions tunes InitFromWith for PyTorch files.
+type InitOptions struct {
+	// Lenient loads the matching tensors of a PyTorch file even when others are
+	// missing, unexpected or mis-shaped, and passes their list to Warn.
+	Lenient bool
+	Warn    func(msg string)
+}
+
+// InitFromWith is InitFrom with options.
+func InitFromWith(m *models.Model, path string, opt InitOptions) error {
+	if !isCheckpoint(path) {
+		rep, err := torch.LoadFile(m, path, !opt.Lenient)
+		if err != nil {
+			return err
+		}
+		if !rep.OK() && opt.Warn != nil {
+			opt.Warn(fmt.Sprintf("%s: loaded %d tensors into %s; not loaded: %s", path, rep.Loaded, m.Spec.Name, rep))
+		}
+		return layers.ReinitQuantizers(m.Net)
+	}
+	ck, err := LoadCheckpoint(path)
 	if err != nil {
 		return err
 	}
 	if _, err := ck.InitModel(m); err != nil {
-		return fmt.Errorf("%s: %w", ckptPath, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// isCheckpoint reports whether path starts with the checkpoint magic.
+func isCheckpoint(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true // let LoadCheckpoint report it
+	}
+	defer f.Close()
+	head := make([]byte, len(ckptMagic))
+	n, _ := io.ReadFull(f, head)
+	return string(head[:n]) == ckptMagic
 }
 
 // InitModel is InitFrom with a loaded checkpoint; it returns how many tensors it copied.

@@ -13,7 +13,7 @@ func init() {
 			Name:    "kmeans-w" + itoa(k),
 			Paper:   "https://arxiv.org/abs/1510.00149",
 			About:   "k-means weight sharing: 2^k learned centroids per layer, fp activations, first/last fp",
-			Weights: ste.KMeans{K: k},
+			Weights: ste.KMeans{Bits: k},
 			Policy:  models.FP,
 			Expect:  map[string]float64{"mnist": 99.1},
 		})

@@ -32,7 +32,7 @@ func TestThreadCountIndependent(t *testing.T) {
 		gemm.SetThreads(3)
 		p := filepath.Join(dir, fmt.Sprintf("t%d.ckpt", n))
 		_, err := Train(context.Background(), Config{
-			Model: models.Spec{Name: "lenet5", Weights: ste.LSQ{K: 4}, Inputs: ste.LSQ{K: 4}},
+			Model: models.Spec{Name: "lenet5", Weights: ste.LSQ{Bits: 4}, Inputs: ste.LSQ{Bits: 4}},
 			Train: train, Test: test, Epochs: 1, Batch: 128, MaxSteps: 6, Seed: 2, Workers: n, Out: p,
 		})
 		if err != nil {

@@ -52,9 +52,12 @@ type Config struct {
 	// come from it: a zero field takes the checkpoint's value and a non-zero
 	// one that differs is an error. Data, paths, workers and limits stay the caller's.
 	Resume string
-	// InitFrom initialises a fresh run's model from this checkpoint (see InitFrom);
-	// ignored when resuming.
-	InitFrom string
+	// InitFrom initialises a fresh run's model from this checkpoint or PyTorch
+	// state_dict (see InitFrom); ignored when resuming. InitLenient (the CLI's
+	// -strict=false) goes on past unmatched PyTorch tensors, listing them to OnWarn.
+	InitFrom    string
+	InitLenient bool
+	OnWarn      func(msg string)
 
 	// MaxSteps stops training after this many steps in total (0: no limit); the
 	// run is still evaluated. Used by tests and benchmarks.
@@ -306,7 +309,7 @@ func (r *run) build(train datasets.Dataset, ck *Checkpoint) error {
 		return err
 	}
 	if cfg.InitFrom != "" && ck == nil {
-		if err := InitFrom(r.m, cfg.InitFrom); err != nil {
+		if err := InitFromWith(r.m, cfg.InitFrom, InitOptions{Lenient: cfg.InitLenient, Warn: cfg.OnWarn}); err != nil {
 			return err
 		}
 	}

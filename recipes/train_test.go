@@ -23,7 +23,7 @@ func TestTrainLearnsMNIST(t *testing.T) {
 		wantAbove float64
 	}{
 		{"fp", nil, nil, 0.95},
-		{"lsq-w4a4", ste.LSQ{K: 4}, ste.LSQ{K: 4}, 0.93},
+		{"lsq-w4a4", ste.LSQ{Bits: 4}, ste.LSQ{Bits: 4}, 0.93},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var first float32
@@ -74,7 +74,7 @@ func TestResumeBitExact(t *testing.T) {
 	train, test := mnist(t, 1024, 256)
 	dir := t.TempDir()
 	base := Config{
-		Model: models.Spec{Name: "mlp", Hidden: []int{48, 32}, Dropout: 0.1, Weights: ste.LSQ{K: 3}, Inputs: ste.LSQ{K: 3}, Grads: ste.DoReFaGrad{K: 6}},
+		Model: models.Spec{Name: "mlp", Hidden: []int{48, 32}, Dropout: 0.1, Weights: ste.LSQ{Bits: 3}, Inputs: ste.LSQ{Bits: 3}, Grads: ste.DoReFaGrad{Bits: 6}},
 		Train: train, Test: test, Epochs: 2, Batch: 32, Seed: 11, Workers: 3,
 	}
 	straight := base

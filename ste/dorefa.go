@@ -3,6 +3,8 @@ package ste
 import (
 	"fmt"
 	"math"
+
+	"github.com/lowbit/lowbit/internal/qfunc"
 )
 
 // DoReFa is DoReFa-Net's quantizer (Zhou et al. 2016, https://arxiv.org/abs/1606.06160),
@@ -18,49 +20,47 @@ import (
 //	q(x)  = quantize_k(clip(x,0,1)),  quantize_k(r) = round((2^k−1)·r)/(2^k−1)
 //	q'(x) = 1{0 ≤ x ≤ 1}
 //
-// K ≥ 32 means full precision (identity).
+// Bits ≥ 32 means full precision (identity).
 type DoReFa struct {
-	K int // bit width; 0 means 1 on weights and 2 on inputs
+	Bits int `q:"bits,zero,min=1,max=32"` // bit width k; 0 means 1 on weights and 2 on inputs
 }
 
-func (DoReFa) Name() string { return "dorefa" }
-func (d DoReFa) String() string {
-	if d.K == 0 {
-		return "dorefa"
+func (DoReFa) Name() string     { return "dorefa" }
+func (d DoReFa) String() string { return Format(d) }
+func (DoReFa) Symmetric() bool  { return false }
+func (DoReFa) DataInit() bool   { return false }
+
+// BitsFor is the bit width on the given role (Bits = 0: 1 on weights, 2 on inputs).
+func (d DoReFa) BitsFor(r Role) int {
+	switch {
+	case d.Bits != 0:
+		return d.Bits
+	case r == Weights:
+		return 1
 	}
-	return "dorefa(bits=" + itoa(d.K) + ")"
-}
-func (d DoReFa) Bits() int {
-	if d.K == 0 {
-		return 2
-	}
-	return d.K
+	return 2
 }
 
 func (d DoReFa) Build(t Target) (Func, error) {
-	k := d.K
-	if k == 0 {
-		k = 1
-		if t.Role == Inputs {
-			k = 2
-		}
-	}
-	if err := checkBits("dorefa", k, 1, 32); err != nil {
+	if _, err := Resolve(d); err != nil {
 		return nil, err
 	}
+	k := d.BitsFor(t.Role)
 	switch {
 	case k >= 32:
 		return identity{}, nil
 	case t.Role == Inputs:
-		return dorefaInputs{levels: levelsOf(k)}, nil
+		return levelsFunc{name: "dorefa", desc: qfunc.Levels(levelsOf(k)), clipped: true}, nil
 	case k == 1:
 		return dorefaBinary{}, nil
 	default:
-		return dorefaWeights{levels: levelsOf(k)}, nil
+		return dorefaWeights{levels: float32(levelsOf(k))}, nil
 	}
 }
 
 type identity struct{ stateless }
+
+func (identity) Infer([][]float32) (qfunc.Desc, error) { return qfunc.Desc{}, nil }
 
 func (identity) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
 	copy(y, x)
@@ -71,35 +71,6 @@ func (identity) Grad(wrt int, dst, g, _, _ []float32, _ [][]float32, _ Ctx) erro
 		return errWRT("identity", wrt)
 	}
 	copy(dst, g)
-	return nil
-}
-
-type dorefaInputs struct {
-	stateless
-	levels float32
-}
-
-func (d dorefaInputs) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
-	if err := checkLen(y, x); err != nil {
-		return err
-	}
-	for i, v := range x {
-		y[i] = quantizeK(clip(v, 0, 1), d.levels)
-	}
-	return nil
-}
-
-func (d dorefaInputs) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, _ Ctx) error {
-	if wrt != 0 {
-		return errWRT("dorefa", wrt)
-	}
-	for i, v := range x {
-		if v >= 0 && v <= 1 {
-			dst[i] = g[i]
-		} else {
-			dst[i] = 0
-		}
-	}
 	return nil
 }
 
@@ -198,24 +169,5 @@ func (d dorefaWeights) Grad(wrt int, dst, g, w, _ []float32, _ [][]float32, _ Ct
 }
 
 func init() {
-	Register("dorefa", "DoReFa-Net: weights tanh-normalised k-bit (k=1: sign·mean|w|), inputs quantize_k(clip(x,0,1)); params: bits", func(a Args) (Quantizer, error) {
-		b, err := a.Int("bits", 0)
-		if err != nil {
-			return nil, err
-		}
-		if b != 0 {
-			if err := checkBits("dorefa", b, 1, 32); err != nil {
-				return nil, err
-			}
-		}
-		return DoReFa{K: b}, nil
-	})
-}
-
-// BitsFor is the bit width on the given role (K = 0: 1 on weights, 2 on inputs).
-func (d DoReFa) BitsFor(r Role) int {
-	if d.K == 0 && r == Weights {
-		return 1
-	}
-	return d.Bits()
+	Register(DoReFa{}, "DoReFa-Net: weights tanh-normalised k-bit (k=1: sign·mean|w|), inputs quantize_k(clip(x,0,1))")
 }

@@ -56,7 +56,7 @@ func TestDoReFa(t *testing.T) {
 	c2 := []float32{1, -2, 0.5, 3, -1, 2}
 	tests := []gradCase{
 		// Weights, k=1: sign(w)·E, E = mean|w| over the layer = (0.5+1.5+0+2)/4 = 1; identity STE.
-		{name: "weights k=1", q: ste.DoReFa{K: 1}, role: ste.Weights, shape: []int{2, 2},
+		{name: "weights k=1", q: ste.DoReFa{Bits: 1}, role: ste.Weights, shape: []int{2, 2},
 			x: []float32{0.5, -1.5, 0, 2}, wantY: []float32{1, -1, 1, 1},
 			g: []float32{1, -2, 3, -4}, wantDX: []float32{1, -2, 3, -4}},
 		{name: "weights default is k=1", q: ste.DoReFa{}, role: ste.Weights, shape: []int{2, 2},
@@ -65,7 +65,7 @@ func TestDoReFa(t *testing.T) {
 		// Weights, k=2: M = tanh(2); r = tanh(w)/(2M)+½; q = 2·round(3r)/3 − 1.
 		// w=0: r=½, 3r=1.5 rounds (half to even) to 2, q=⅓. w=0.3: 3r≈1.95 → ⅓.
 		// w=−1: 3r≈0.31 → −1. w=2: r=1 → 1. w=−0.2: 3r≈1.19 → −⅓. w=1.5: 3r≈2.91 → 1.
-		{name: "weights k=2", q: ste.DoReFa{K: 2}, role: ste.Weights, shape: []int{2, 3},
+		{name: "weights k=2", q: ste.DoReFa{Bits: 2}, role: ste.Weights, shape: []int{2, 3},
 			x: w2, wantY: []float32{1. / 3, 1. / 3, -1, 1, -1. / 3, 1},
 			g: c2, wantDX: dorefaGradByHand(w2, c2)},
 		// Inputs: quantize_k(clip(x,0,1)), gradient 1{0 ≤ x ≤ 1}; default k = 2.
@@ -73,11 +73,11 @@ func TestDoReFa(t *testing.T) {
 			x:     []float32{-0.5, 0, 0.25, 0.5, 0.75, 1, 1.5, 0.1},
 			wantY: []float32{0, 0, 1. / 3, 2. / 3, 2. / 3, 1, 1, 0},
 			g:     []float32{1, 2, 3, 4, 5, 6, 7, 8}, wantDX: []float32{0, 2, 3, 4, 5, 6, 0, 8}},
-		{name: "inputs k=1", q: ste.DoReFa{K: 1}, role: ste.Inputs, shape: []int{1, 4},
+		{name: "inputs k=1", q: ste.DoReFa{Bits: 1}, role: ste.Inputs, shape: []int{1, 4},
 			x: []float32{-0.1, 0.5, 0.6, 1.1}, wantY: []float32{0, 0, 1, 1},
 			g: []float32{1, 1, 1, 1}, wantDX: []float32{0, 1, 1, 0}},
 		// k = 32 is full precision.
-		{name: "weights k=32", q: ste.DoReFa{K: 32}, role: ste.Weights, shape: []int{1, 3},
+		{name: "weights k=32", q: ste.DoReFa{Bits: 32}, role: ste.Weights, shape: []int{1, 3},
 			x: []float32{-3, 0.123, 7}, wantY: []float32{-3, 0.123, 7},
 			g: []float32{1, 2, 3}, wantDX: []float32{1, 2, 3}},
 	}
@@ -104,7 +104,7 @@ func TestDoReFaWeightGradCentral(t *testing.T) {
 	for _, tc := range tests {
 		for _, k := range []int{2, 3, 8} {
 			t.Run(tc.name+"/k="+strconv.Itoa(k), func(t *testing.T) {
-				f, err := ste.DoReFa{K: k}.Build(ste.Target{Shape: []int{2, len(tc.w) / 2}, Role: ste.Weights, Init: tc.w})
+				f, err := ste.DoReFa{Bits: k}.Build(ste.Target{Shape: []int{2, len(tc.w) / 2}, Role: ste.Weights, Init: tc.w})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -2,10 +2,10 @@ package ste
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"sync/atomic"
+
+	"github.com/lowbit/lowbit/internal/qfunc"
 )
 
 // DoReFaGrad is DoReFa-Net's G-bit gradient quantizer (Zhou et al. 2016,
@@ -29,37 +29,36 @@ import (
 // Bits is the gradient bit width G; the forward values are not quantized, which the
 // optional method Identity reports (and BitsFor, which returns 32).
 type DoReFaGrad struct {
-	K    int    // gradient bit width G; 0 means 6
-	Seed uint64 // noise seed
+	Bits int    `q:"bits,default=6,min=1,max=16,show"` // gradient bit width G
+	Seed uint64 `q:"seed,show"`                        // noise seed
 }
 
-func (DoReFaGrad) Name() string { return "dorefagrad" }
-func (d DoReFaGrad) String() string {
-	return "dorefagrad(bits=" + itoa(d.bits()) + ",seed=" + strconv.FormatUint(d.Seed, 10) + ")"
-}
-func (d DoReFaGrad) Bits() int { return d.bits() }
+func (DoReFaGrad) Name() string     { return "dorefagrad" }
+func (d DoReFaGrad) String() string { return Format(d) }
+func (DoReFaGrad) Symmetric() bool  { return false }
+func (DoReFaGrad) DataInit() bool   { return false }
 
 // BitsFor is 32 on both roles: the forward values pass through unquantized.
 func (DoReFaGrad) BitsFor(Role) int { return 32 }
 
+// Reseed returns d with salt XORed into its seed, so each layer draws its own noise.
+func (d DoReFaGrad) Reseed(salt uint64) Quantizer {
+	d.Seed ^= salt
+	return d
+}
+
 // Identity reports that the forward pass is the identity (no levels to check).
 func (DoReFaGrad) Identity() bool { return true }
 
-func (d DoReFaGrad) bits() int {
-	if d.K == 0 {
-		return 6
-	}
-	return d.K
-}
-
 func (d DoReFaGrad) Build(t Target) (Func, error) {
-	if err := checkBits("dorefagrad", d.bits(), 1, 16); err != nil {
+	d, err := Resolve(d)
+	if err != nil {
 		return nil, err
 	}
-	if len(t.Shape) == 0 || t.Shape[0] <= 0 {
-		return nil, fmt.Errorf("%w: dorefagrad: empty shape", ErrParam)
+	if err := checkShape("dorefagrad", t); err != nil {
+		return nil, err
 	}
-	return &dorefaGradFunc{levels: levelsOf(d.bits()), seed: d.Seed}, nil
+	return &dorefaGradFunc{levels: float32(levelsOf(d.Bits)), seed: d.Seed}, nil
 }
 
 type dorefaGradFunc struct {
@@ -77,6 +76,9 @@ func (f *dorefaGradFunc) SetState(n uint64) { f.calls.Store(n) }
 
 // Identity reports that the forward pass is the identity.
 func (f *dorefaGradFunc) Identity() bool { return true }
+
+// Infer: the forward pass is the identity.
+func (f *dorefaGradFunc) Infer([][]float32) (qfunc.Desc, error) { return qfunc.Desc{}, nil }
 
 func (f *dorefaGradFunc) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
 	if err := checkLenOf("dorefagrad", y, x); err != nil {
@@ -126,19 +128,5 @@ func (f *dorefaGradFunc) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, c 
 }
 
 func init() {
-	Register("dorefagrad", "identity forward; backward quantizes the gradient per sample to G bits with uniform noise (DoReFa fg); params: bits, seed", func(a Args) (Quantizer, error) {
-		b, err := a.Int("bits", 6)
-		if err != nil {
-			return nil, err
-		}
-		if err := checkBits("dorefagrad", b, 1, 16); err != nil {
-			return nil, err
-		}
-		s := a.String("seed", "0")
-		seed, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%w: dorefagrad: seed=%q is not an unsigned integer", ErrParam, s)
-		}
-		return DoReFaGrad{K: b, Seed: seed}, nil
-	})
+	Register(DoReFaGrad{}, "identity forward; backward quantizes the gradient per sample to G bits with uniform noise (DoReFa fg)")
 }

@@ -1,6 +1,8 @@
-package ste
+package ste_test
 
 import (
+	"github.com/lowbit/lowbit/ste"
+
 	"math"
 	"strings"
 	"testing"
@@ -34,9 +36,9 @@ func TestDoReFaGrad(t *testing.T) {
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			q, f := qtBuild(t, c.spec, Target{Shape: []int{c.rows, len(c.dr) / c.rows}, Role: Inputs})
-			if q.String() != c.str || q.Name() != "dorefagrad" || q.Bits() != c.bits || BitsFor(q, Weights) != 32 {
-				t.Fatalf("Parse(%q) = %q, bits %d", c.spec, q.String(), q.Bits())
+			q, f := qtBuild(t, c.spec, ste.Target{Shape: []int{c.rows, len(c.dr) / c.rows}, Role: ste.Inputs})
+			if q.String() != c.str || q.Name() != "dorefagrad" || q.(ste.DoReFaGrad).Bits != c.bits || ste.BitsFor(q, ste.Weights) != 32 {
+				t.Fatalf("Parse(%q) = %q, bits %d", c.spec, q.String(), q.(ste.DoReFaGrad).Bits)
 			}
 			qtRoundTrip(t, q)
 			if id, ok := q.(interface{ Identity() bool }); !ok || !id.Identity() {
@@ -66,7 +68,7 @@ func dorefaGradLevels(t *testing.T, bits, rows int, dr, gq []float32) {
 	l := float64(int(1)<<bits - 1)
 	n := len(dr) / rows
 	for r := range rows {
-		m := float64(maxAbs(dr[r*n : (r+1)*n]))
+		m := float64(qtMaxAbs(dr[r*n : (r+1)*n]))
 		levels := map[int]bool{}
 		for i := r * n; i < (r+1)*n; i++ {
 			k := (float64(gq[i])/(2*m) + 0.5) * l
@@ -88,7 +90,7 @@ func TestDoReFaGradUnbiased(t *testing.T) {
 	sum := make([]float64, len(dr))
 	const seeds = 4000
 	for s := range uint64(seeds) {
-		f, err := DoReFaGrad{K: 2, Seed: s}.Build(Target{Shape: []int{1, len(dr)}, Role: Inputs})
+		f, err := ste.DoReFaGrad{Bits: 2, Seed: s}.Build(ste.Target{Shape: []int{1, len(dr)}, Role: ste.Inputs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,8 +120,8 @@ func TestDoReFaGradState(t *testing.T) {
 	for i := range dr {
 		dr[i] = float32(math.Sin(1.7 * float64(i)))
 	}
-	build := func(seed uint64) Func {
-		f, err := DoReFaGrad{K: 3, Seed: seed}.Build(Target{Shape: []int{2, 32}, Role: Inputs})
+	build := func(seed uint64) ste.Func {
+		f, err := ste.DoReFaGrad{Bits: 3, Seed: seed}.Build(ste.Target{Shape: []int{2, 32}, Role: ste.Inputs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +131,7 @@ func TestDoReFaGradState(t *testing.T) {
 		State() uint64
 		SetState(uint64)
 	}
-	run := func(f Func) []float32 { return qtGrad(t, f, 0, len(dr), dr, dr, nil, 2) }
+	run := func(f ste.Func) []float32 { return qtGrad(t, f, 0, len(dr), dr, dr, nil, 2) }
 
 	a := build(42)
 	var seq [][]float32
@@ -173,7 +175,7 @@ func equalF32(a, b []float32) bool {
 }
 
 func TestDoReFaGradErrors(t *testing.T) {
-	f, err := DoReFaGrad{}.Build(Target{Shape: []int{2, 2}, Role: Inputs})
+	f, err := ste.DoReFaGrad{}.Build(ste.Target{Shape: []int{2, 2}, Role: ste.Inputs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,13 +185,13 @@ func TestDoReFaGradErrors(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"length", f.Forward(y[:3], x, nil, Ctx{Rows: 2})},
-		{"grad length", f.Grad(0, y[:3], x, x, y, nil, Ctx{Rows: 2})},
-		{"rows", f.Grad(0, y, x, x, y, nil, Ctx{Rows: 3})},
-		{"wrt", f.Grad(1, y, x, x, y, nil, Ctx{Rows: 2})},
-		{"build bits", func() error { _, err := (DoReFaGrad{K: 17}).Build(Target{Shape: []int{1}}); return err }()},
-		{"parse seed", func() error { _, err := Parse("dorefagrad(seed=-1)"); return err }()},
-		{"parse bits", func() error { _, err := Parse("dorefagrad(bits=0)"); return err }()},
+		{"length", f.Forward(y[:3], x, nil, ste.Ctx{Rows: 2})},
+		{"grad length", f.Grad(0, y[:3], x, x, y, nil, ste.Ctx{Rows: 2})},
+		{"rows", f.Grad(0, y, x, x, y, nil, ste.Ctx{Rows: 3})},
+		{"wrt", f.Grad(1, y, x, x, y, nil, ste.Ctx{Rows: 2})},
+		{"build bits", func() error { _, err := (ste.DoReFaGrad{Bits: 17}).Build(ste.Target{Shape: []int{1}}); return err }()},
+		{"parse seed", func() error { _, err := ste.Parse("dorefagrad(seed=-1)"); return err }()},
+		{"parse bits", func() error { _, err := ste.Parse("dorefagrad(bits=0)"); return err }()},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

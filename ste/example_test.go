@@ -9,41 +9,49 @@ import (
 	"github.com/lowbit/lowbit/ste"
 )
 
-// Ternary is a fixed-threshold ternary quantizer with a clipped STE:
+// Ternary is a symmetric ternary quantizer with a fixed step and a clipped STE:
 //
-//	q(x)  = +1 if x > ½, −1 if x < −½, else 0
-//	q'(x) = 1{|x| ≤ 1}
+//	q(x)  = round(clip(x/Step, −1, 1))·Step     (−Step, 0 or +Step; ties at ±Step/2 go to 0)
+//	q'(x) = 1{|x| ≤ Step}
 //
-// It has no learnable parameters, so one value serves as both the Quantizer
-// (the config) and the Func (built for one tensor).
-type Ternary struct{}
+// The struct tag is its whole schema: the spec key, the default and the range,
+// from which ste.Parse, ste.Format and ste.Resolve work. Its output depends on
+// the value alone, so it also gives its inference-time function (Infer), and
+// export runs it in the packed engine with no code elsewhere. Its levels lie on
+// both sides of zero (Symmetric), so models put no ReLU in front of it.
+type Ternary struct {
+	Step float32 `q:"step,default=1,gt=0"`
+}
 
-func (Ternary) Name() string                         { return "example-ternary" }
-func (Ternary) String() string                       { return "example-ternary" }
-func (Ternary) Bits() int                            { return 2 } // three levels fit in 2 bits
-func (t Ternary) Build(ste.Target) (ste.Func, error) { return t, nil }
-func (Ternary) Params() []ste.Param                  { return nil }
+func (Ternary) Name() string         { return "example-ternary" }
+func (t Ternary) String() string     { return ste.Format(t) }
+func (Ternary) BitsFor(ste.Role) int { return 2 } // three levels fit in 2 bits
+func (Ternary) Symmetric() bool      { return true }
+func (Ternary) DataInit() bool       { return false }
+func (Ternary) Params() []ste.Param  { return nil }
 
-func (Ternary) Forward(y, x []float32, _ [][]float32, _ ste.Ctx) error {
-	for i, v := range x {
-		switch {
-		case v > 0.5:
-			y[i] = 1
-		case v < -0.5:
-			y[i] = -1
-		default:
-			y[i] = 0
-		}
+// Build returns the quantizer itself, with defaults filled and checked: with
+// no learnable parameters, one value serves as config and built function.
+func (t Ternary) Build(ste.Target) (ste.Func, error) { return ste.Resolve(t) }
+
+// Infer is the inference-time function; Forward evaluates the same descriptor.
+func (t Ternary) Infer([][]float32) (ste.Desc, error) { return ste.StepDesc(t.Step, -1, 1), nil }
+
+func (t Ternary) Forward(y, x []float32, p [][]float32, _ ste.Ctx) error {
+	d, err := t.Infer(p)
+	if err != nil {
+		return err
 	}
+	d.Apply(y, x)
 	return nil
 }
 
-func (Ternary) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, _ ste.Ctx) error {
+func (t Ternary) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, _ ste.Ctx) error {
 	if wrt != 0 {
 		return fmt.Errorf("example-ternary has no input %d", wrt)
 	}
 	for i, v := range x {
-		if v >= -1 && v <= 1 {
+		if v >= -t.Step && v <= t.Step {
 			dst[i] = g[i]
 		} else {
 			dst[i] = 0
@@ -55,9 +63,7 @@ func (Ternary) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, _ ste.Ctx) e
 // Registration makes the quantizer available to ste.Parse, the CLI and the
 // conformance test.
 func init() {
-	ste.Register("example-ternary", "example: ternary with thresholds ±½ and clipped STE", func(a ste.Args) (ste.Quantizer, error) {
-		return Ternary{}, nil
-	})
+	ste.Register(Ternary{}, "example: ternary round(clip(x/step,−1,1))·step with clipped STE")
 }
 
 func Example_customQuantizer() {

@@ -17,28 +17,24 @@ import (
 // on inputs, where no initial data exists, from the first tensor that passes through.
 // Call Recluster between epochs to re-run Lloyd's algorithm on the current latent weights.
 type KMeans struct {
-	K int // bit width; 0 means 4 (16 centroids)
+	Bits int `q:"bits,default=4,min=1,max=16,show"` // bit width: 2^Bits centroids
 }
 
-func (KMeans) Name() string     { return "kmeans" }
-func (k KMeans) String() string { return "kmeans(bits=" + itoa(k.bits()) + ")" }
-func (k KMeans) Bits() int      { return k.bits() }
-
-func (k KMeans) bits() int {
-	if k.K == 0 {
-		return 4
-	}
-	return k.K
-}
+func (KMeans) Name() string       { return "kmeans" }
+func (k KMeans) String() string   { return Format(k) }
+func (k KMeans) BitsFor(Role) int { r, _ := Resolve(k); return r.Bits }
+func (KMeans) Symmetric() bool    { return false } // the centroids follow the data
+func (KMeans) DataInit() bool     { return true }
 
 func (k KMeans) Build(t Target) (Func, error) {
-	if err := checkBits("kmeans", k.bits(), 1, 16); err != nil {
+	k, err := Resolve(k)
+	if err != nil {
 		return nil, err
 	}
-	if len(t.Shape) == 0 || t.Shape[0] <= 0 {
-		return nil, fmt.Errorf("%w: kmeans: empty shape", ErrParam)
+	if err := checkShape("kmeans", t); err != nil {
+		return nil, err
 	}
-	f := &kmeansFunc{init: make([]float32, 1<<k.bits()), lazy: t.Init == nil}
+	f := &kmeansFunc{init: make([]float32, 1<<k.Bits), lazy: t.Init == nil}
 	if t.Init != nil {
 		if err := linearCentroids(f.init, t.Init); err != nil {
 			return nil, err
@@ -258,14 +254,5 @@ func Recluster(w, c []float32) error {
 }
 
 func init() {
-	Register("kmeans", "weight sharing: nearest of 2^bits learnable centroids, identity STE on W, summed gradients on centroids (Deep Compression); params: bits", func(a Args) (Quantizer, error) {
-		b, err := a.Int("bits", 4)
-		if err != nil {
-			return nil, err
-		}
-		if err := checkBits("kmeans", b, 1, 16); err != nil {
-			return nil, err
-		}
-		return KMeans{K: b}, nil
-	})
+	Register(KMeans{}, "weight sharing: nearest of 2^bits learnable centroids, identity STE on W, summed gradients on centroids (Deep Compression)")
 }

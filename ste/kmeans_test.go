@@ -1,26 +1,29 @@
-package ste
+package ste_test
 
 import (
+	"github.com/lowbit/lowbit/ste"
+
 	"errors"
 	"math"
-	"math/rand/v2"
 	"strings"
 	"testing"
 )
 
+type kmeansCase struct {
+	name     string
+	spec     string
+	str      string
+	init     []float32 // Target.Init
+	wantInit []float32 // linear over [min, max]
+	c        []float32 // centroids for the pass (nil: the initial ones)
+	w, g     []float32
+	wantQ    []float32
+	wantGC   []float32 // Σ of g per cluster
+	central  bool      // no ties: check ∂L/∂c by central differences
+}
+
 func TestKMeans(t *testing.T) {
-	cases := []struct {
-		name     string
-		spec     string
-		str      string
-		init     []float32 // Target.Init
-		wantInit []float32 // linear over [min, max]
-		c        []float32 // centroids for the pass (nil: the initial ones)
-		w, g     []float32
-		wantQ    []float32
-		wantGC   []float32 // Σ of g per cluster
-		central  bool      // no ties: check ∂L/∂c by central differences
-	}{{
+	cases := []kmeansCase{{
 		// 2 centroids {−1, 3}. w = 1 is equidistant: the tie goes to index 0.
 		name: "1 bit", spec: "kmeans(bits=1)", str: "kmeans(bits=1)",
 		init: []float32{-1, 0, 1, 3}, wantInit: []float32{-1, 3},
@@ -53,66 +56,41 @@ func TestKMeans(t *testing.T) {
 		wantGC: []float32{1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1},
 	}}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			q, f := qtBuild(t, c.spec, Target{Shape: []int{1, len(c.init)}, Role: Weights, Init: c.init})
-			if q.String() != c.str || q.Name() != "kmeans" || len(c.wantInit) != 1<<q.Bits() {
-				t.Fatalf("Parse(%q) = %q", c.spec, q.String())
-			}
-			qtRoundTrip(t, q)
-			ps := f.Params()
-			if len(ps) != 1 || ps[0].Name != "centroids" {
-				t.Fatalf("params %+v", ps)
-			}
-			qtClose(t, "init", ps[0].Data, c.wantInit, 1e-6)
-			p := qtInit(f)
-			if c.c != nil {
-				p = [][]float32{c.c}
-			}
-			y := qtForward(t, f, c.w, p, 1)
-			qtClose(t, "q", y, c.wantQ, 1e-6)
-			qtClose(t, "q(q)", qtForward(t, f, y, p, 1), y, 0)
-			qtClose(t, "dW", qtGrad(t, f, 0, len(c.w), c.g, c.w, p, 1), c.g, 0)
-			dc := qtGrad(t, f, 1, len(p[0]), c.g, c.w, p, 1)
-			qtClose(t, "dc", dc, c.wantGC, 0)
-			// q is linear in the centroids (assignments fixed for small moves), so central
-			// differences of Σ g·q match ∂L/∂c_k when no weight sits on a tie.
-			if c.central {
-				const h = 1e-3
-				for k := range p[0] {
-					hi, lo := qtInit(f), qtInit(f)
-					hi[0][k] += h
-					lo[0][k] -= h
-					num := (qtLoss(t, f, c.g, c.w, hi, 1) - qtLoss(t, f, c.g, c.w, lo, 1)) / (2 * h)
-					qtClose(t, "central difference", []float32{float32(num)}, dc[k:k+1], 1e-3)
-				}
-			}
-		})
+		t.Run(c.name, c.run)
 	}
 }
 
-// TestKMeansNearest compares the binary search against a linear scan with ties to the lower index.
-func TestKMeansNearest(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for trial := range 200 {
-		c := make([]float32, 1<<(1+trial%5))
-		for i := range c {
-			c[i] = float32(rng.IntN(9)-4) / 2 // many duplicates and exact ties
-		}
-		nn, err := newNearest(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range 50 {
-			x := float32(rng.IntN(21)-10) / 4
-			want, best := 0, math.Inf(1)
-			for k, v := range c {
-				if d := math.Abs(float64(x) - float64(v)); d < best {
-					want, best = k, d
-				}
-			}
-			if got := nn.find(x); got != want {
-				t.Fatalf("c = %v, x = %g: index %d, want %d", c, x, got, want)
-			}
+func (c kmeansCase) run(t *testing.T) {
+	q, f := qtBuild(t, c.spec, ste.Target{Shape: []int{1, len(c.init)}, Role: ste.Weights, Init: c.init})
+	if q.String() != c.str || q.Name() != "kmeans" || len(c.wantInit) != 1<<q.BitsFor(ste.Weights) {
+		t.Fatalf("Parse(%q) = %q", c.spec, q.String())
+	}
+	qtRoundTrip(t, q)
+	ps := f.Params()
+	if len(ps) != 1 || ps[0].Name != "centroids" {
+		t.Fatalf("params %+v", ps)
+	}
+	qtClose(t, "init", ps[0].Data, c.wantInit, 1e-6)
+	p := initialParams(f)
+	if c.c != nil {
+		p = [][]float32{c.c}
+	}
+	y := qtForward(t, f, c.w, p, 1)
+	qtClose(t, "q", y, c.wantQ, 1e-6)
+	qtClose(t, "q(q)", qtForward(t, f, y, p, 1), y, 0)
+	qtClose(t, "dW", qtGrad(t, f, 0, len(c.w), c.g, c.w, p, 1), c.g, 0)
+	dc := qtGrad(t, f, 1, len(p[0]), c.g, c.w, p, 1)
+	qtClose(t, "dc", dc, c.wantGC, 0)
+	// q is linear in the centroids (assignments fixed for small moves), so central
+	// differences of Σ g·q match ∂L/∂c_k when no weight sits on a tie.
+	if c.central {
+		const h = 1e-3
+		for k := range p[0] {
+			hi, lo := initialParams(f), initialParams(f)
+			hi[0][k] += h
+			lo[0][k] -= h
+			num := (qtLoss(t, f, c.g, c.w, hi, 1) - qtLoss(t, f, c.g, c.w, lo, 1)) / (2 * h)
+			qtClose(t, "central difference", []float32{float32(num)}, dc[k:k+1], 1e-3)
 		}
 	}
 }
@@ -139,16 +117,16 @@ func TestRecluster(t *testing.T) {
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if err := Recluster(c.w, c.c); err != nil {
+			if err := ste.Recluster(c.w, c.c); err != nil {
 				t.Fatal(err)
 			}
 			qtClose(t, "centroids", c.c, c.want, 1e-6)
 		})
 	}
-	if err := Recluster(nil, []float32{0, 1}); err == nil {
+	if err := ste.Recluster(nil, []float32{0, 1}); err == nil {
 		t.Error("Recluster with no weights: no error")
 	}
-	if err := Recluster([]float32{1}, []float32{float32(math.NaN()), 1}); err == nil {
+	if err := ste.Recluster([]float32{1}, []float32{float32(math.NaN()), 1}); err == nil {
 		t.Error("Recluster with a NaN centroid: no error")
 	}
 }
@@ -156,8 +134,8 @@ func TestRecluster(t *testing.T) {
 func TestKMeansLazyInit(t *testing.T) {
 	// Inputs have no initial data: the centroids start at zero and are placed over the
 	// first tensor's range in place.
-	_, f := qtBuild(t, "kmeans(bits=1)", Target{Shape: []int{1, 3}, Role: Inputs})
-	p := qtInit(f)
+	_, f := qtBuild(t, "kmeans(bits=1)", ste.Target{Shape: []int{1, 3}, Role: ste.Inputs})
+	p := initialParams(f)
 	qtClose(t, "init", p[0], []float32{0, 0}, 0)
 	y := qtForward(t, f, []float32{-2, 0.5, 4}, p, 1)
 	qtClose(t, "centroids", p[0], []float32{-2, 4}, 0)
@@ -165,7 +143,7 @@ func TestKMeansLazyInit(t *testing.T) {
 }
 
 func TestKMeansErrors(t *testing.T) {
-	_, f := qtBuild(t, "kmeans(bits=1)", Target{Shape: []int{1, 3}, Role: Weights, Init: []float32{0, 1, 2}})
+	_, f := qtBuild(t, "kmeans(bits=1)", ste.Target{Shape: []int{1, 3}, Role: ste.Weights, Init: []float32{0, 1, 2}})
 	x := []float32{1, 2, 3}
 	y := make([]float32, 3)
 	c := [][]float32{{0, 2}}
@@ -173,20 +151,20 @@ func TestKMeansErrors(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"centroid count", f.Forward(y, x, [][]float32{{1, 2, 3}}, Ctx{Rows: 1})},
-		{"no params", f.Forward(y, x, nil, Ctx{Rows: 1})},
-		{"nan centroid", f.Forward(y, x, [][]float32{{float32(math.NaN()), 1}}, Ctx{Rows: 1})},
-		{"inf centroid", f.Grad(1, y[:2], x, x, y, [][]float32{{float32(math.Inf(1)), 1}}, Ctx{Rows: 1})},
-		{"length", f.Forward(y[:2], x, c, Ctx{Rows: 1})},
-		{"grad length", f.Grad(0, y[:2], x, x, y, c, Ctx{Rows: 1})},
-		{"grad centroid length", f.Grad(1, y, x, x, y, c, Ctx{Rows: 1})},
-		{"wrt", f.Grad(2, y, x, x, y, c, Ctx{Rows: 1})},
-		{"build bits", func() error { _, err := (KMeans{K: 17}).Build(Target{Shape: []int{1}}); return err }()},
+		{"centroid count", f.Forward(y, x, [][]float32{{1, 2, 3}}, ste.Ctx{Rows: 1})},
+		{"no params", f.Forward(y, x, nil, ste.Ctx{Rows: 1})},
+		{"nan centroid", f.Forward(y, x, [][]float32{{float32(math.NaN()), 1}}, ste.Ctx{Rows: 1})},
+		{"inf centroid", f.Grad(1, y[:2], x, x, y, [][]float32{{float32(math.Inf(1)), 1}}, ste.Ctx{Rows: 1})},
+		{"length", f.Forward(y[:2], x, c, ste.Ctx{Rows: 1})},
+		{"grad length", f.Grad(0, y[:2], x, x, y, c, ste.Ctx{Rows: 1})},
+		{"grad centroid length", f.Grad(1, y, x, x, y, c, ste.Ctx{Rows: 1})},
+		{"wrt", f.Grad(2, y, x, x, y, c, ste.Ctx{Rows: 1})},
+		{"build bits", func() error { _, err := (ste.KMeans{Bits: 17}).Build(ste.Target{Shape: []int{1}}); return err }()},
 		{"build nan", func() error {
-			_, err := (KMeans{K: 1}).Build(Target{Shape: []int{1}, Init: []float32{float32(math.NaN())}})
+			_, err := (ste.KMeans{Bits: 1}).Build(ste.Target{Shape: []int{1}, Init: []float32{float32(math.NaN())}})
 			return err
 		}()},
-		{"parse bits", func() error { _, err := Parse("kmeans(bits=0)"); return err }()},
+		{"parse bits", func() error { _, err := ste.Parse("kmeans(bits=0)"); return err }()},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -198,7 +176,7 @@ func TestKMeansErrors(t *testing.T) {
 			}
 		})
 	}
-	if err := f.Forward(y, x, [][]float32{{float32(math.NaN()), 1}}, Ctx{Rows: 1}); !errors.Is(err, ErrParam) {
+	if err := f.Forward(y, x, [][]float32{{float32(math.NaN()), 1}}, ste.Ctx{Rows: 1}); !errors.Is(err, ste.ErrParam) {
 		t.Fatalf("NaN centroid: %v, want ErrParam", err)
 	}
 }

@@ -36,17 +36,17 @@ func TestLSQ(t *testing.T) {
 	sg := []float32{1, -1, 2, 1, 1, 1, 1, 1}
 	sds := []float32{-2, -2, -0.5, 0.4, -0.4, 1, 1, -0.5}
 	tests := []gradCase{
-		{name: "weights signed 3 bits", q: ste.LSQ{K: 3}, role: ste.Weights, shape: []int{2, 5},
+		{name: "weights signed 3 bits", q: ste.LSQ{Bits: 3}, role: ste.Weights, shape: []int{2, 5},
 			params: [][]float32{{0.5}}, x: wx,
 			wantY: []float32{-2, -2, -1, 0, 0, 0.5, 1, 1.5, 1.5, 1.5},
 			g:     wg, wantDX: []float32{0, 0, 1, 1, 3, -1, 1, 2, 0, 0},
 			wantDP: [][]float32{lsqStepGrad(wg, wds, 10, 3)}},
-		{name: "inputs unsigned 2 bits", q: ste.LSQ{K: 2}, role: ste.Inputs, shape: []int{2, 4},
+		{name: "inputs unsigned 2 bits", q: ste.LSQ{Bits: 2}, role: ste.Inputs, shape: []int{2, 4},
 			params: [][]float32{{1}}, x: ux,
 			wantY: []float32{0, 0, 0, 2, 2, 3, 3, 0},
 			g:     ug, wantDX: []float32{0, 0, 1, 1, 1, 0, 0, 2},
 			wantDP: [][]float32{lsqStepGrad(ug, uds, 4, 3)}},
-		{name: "inputs signed 2 bits", q: ste.LSQ{K: 2, Signed: true}, role: ste.Inputs, shape: []int{2, 4},
+		{name: "inputs signed 2 bits", q: ste.LSQ{Bits: 2, Signed: true}, role: ste.Inputs, shape: []int{2, 4},
 			params: [][]float32{{0.25}}, x: sx,
 			wantY: []float32{-0.5, -0.5, -0.5, 0, 0, 0.25, 0.25, 0},
 			g:     sg, wantDX: []float32{0, 0, 2, 1, 1, 0, 0, 1},
@@ -61,7 +61,7 @@ func TestLSQInit(t *testing.T) {
 	t.Run("weights", func(t *testing.T) {
 		// Signed 4 bits: Q_P = 7; s = 2·mean|w|/√7 = 2·0.5/√7.
 		w := []float32{0.25, -0.75, 0.5, -0.5}
-		f, err := ste.LSQ{K: 4}.Build(ste.Target{Shape: []int{2, 2}, Role: ste.Weights, Init: w})
+		f, err := ste.LSQ{Bits: 4}.Build(ste.Target{Shape: []int{2, 2}, Role: ste.Weights, Init: w})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,9 +78,9 @@ func TestLSQInit(t *testing.T) {
 		q    ste.LSQ
 		qp   float64
 	}{
-		{"unsigned 4 bits", ste.LSQ{K: 4}, 15},
-		{"signed 4 bits", ste.LSQ{K: 4, Signed: true}, 7},
-		{"unsigned 1 bit", ste.LSQ{K: 1}, 1},
+		{"unsigned 4 bits", ste.LSQ{Bits: 4}, 15},
+		{"signed 4 bits", ste.LSQ{Bits: 4, Signed: true}, 7},
+		{"unsigned 1 bit", ste.LSQ{Bits: 1}, 1},
 	}
 	for _, tc := range tests {
 		t.Run("inputs/"+tc.name, func(t *testing.T) {
@@ -118,8 +118,13 @@ func TestLSQInit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLSQStepState covers the writes to the step (rejected values, the floor
+// kept in the node's state) and the ∂s cache's absence for direct callers.
+func TestLSQStepState(t *testing.T) {
 	t.Run("bad step", func(t *testing.T) {
-		f, err := ste.LSQ{K: 4}.Build(ste.Target{Shape: []int{1, 2}, Role: ste.Inputs})
+		f, err := ste.LSQ{Bits: 4}.Build(ste.Target{Shape: []int{1, 2}, Role: ste.Inputs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,24 +135,48 @@ func TestLSQInit(t *testing.T) {
 		}
 	})
 	t.Run("step clamped at its floor", func(t *testing.T) {
-		f, err := ste.LSQ{K: 8}.Build(ste.Target{Shape: []int{1, 2}, Role: ste.Inputs})
+		f, err := ste.LSQ{Bits: 8}.Build(ste.Target{Shape: []int{1, 2}, Role: ste.Inputs})
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := [][]float32{{0.5}}
-		if err := f.Forward(make([]float32, 2), []float32{1, 2}, p, ste.Ctx{Rows: 1}); err != nil {
+		c := ste.Ctx{Rows: 1, State: f.(ste.Stateful).NewState()} // the floor lives in the node's state
+		if err := f.Forward(make([]float32, 2), []float32{1, 2}, p, c); err != nil {
 			t.Fatal(err)
 		}
 		p[0][0] = -0.01 // an optimizer overshot below zero
-		if err := f.Forward(make([]float32, 2), []float32{1, 2}, p, ste.Ctx{Rows: 1}); err != nil {
+		if err := f.Forward(make([]float32, 2), []float32{1, 2}, p, c); err != nil {
 			t.Fatal(err)
 		}
 		if p[0][0] != 0.5*1e-3 {
 			t.Errorf("step after the overshoot %g, want the floor %g", p[0][0], 0.5*1e-3)
 		}
 	})
+	t.Run("direct caller reusing the upstream buffer", func(t *testing.T) {
+		f, err := ste.LSQ{Bits: 4}.Build(ste.Target{Shape: []int{1, 3}, Role: ste.Inputs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, p, c := []float32{0.3, -0.2, 5}, [][]float32{{0.25}}, ste.Ctx{Rows: 1}
+		g := []float32{1, 1, 1}
+		dx, ds := make([]float32, 3), make([]float32, 1)
+		if err := f.Grad(0, dx, g, x, nil, p, c); err != nil {
+			t.Fatal(err)
+		}
+		copy(g, []float32{2, 0, 0}) // same buffer, new upstream gradient
+		if err := f.Grad(1, ds, g, x, nil, p, c); err != nil {
+			t.Fatal(err)
+		}
+		fresh := make([]float32, 1)
+		if err := f.Grad(1, fresh, []float32{2, 0, 0}, x, nil, p, c); err != nil {
+			t.Fatal(err)
+		}
+		if ds[0] != fresh[0] {
+			t.Errorf("∂s after reusing the buffer %g, want %g: a stale cached value", ds[0], fresh[0])
+		}
+	})
 	t.Run("bits", func(t *testing.T) {
-		if _, err := (ste.LSQ{K: 1}).Build(ste.Target{Shape: []int{1, 2}, Role: ste.Weights, Init: []float32{1, 1}}); err == nil {
+		if _, err := (ste.LSQ{Bits: 1}).Build(ste.Target{Shape: []int{1, 2}, Role: ste.Weights, Init: []float32{1, 1}}); err == nil {
 			t.Error("signed 1-bit weights: no error")
 		}
 	})
@@ -180,13 +209,13 @@ func TestLSQStepCentral(t *testing.T) {
 		x, c   []float32
 		exact  bool // every value outside the clip range: compare with the real q
 	}{
-		{name: "signed outside", q: ste.LSQ{K: 3}, role: ste.Weights, qn: 4, qp: 3, s: 0.3,
+		{name: "signed outside", q: ste.LSQ{Bits: 3}, role: ste.Weights, qn: 4, qp: 3, s: 0.3,
 			x: []float32{-5, -2, 1.2, 3, -1.5, 7}, c: []float32{1, -2, 0.5, 3, -1, 2}, exact: true},
-		{name: "unsigned outside", q: ste.LSQ{K: 2}, role: ste.Inputs, qn: 0, qp: 3, s: 0.2,
+		{name: "unsigned outside", q: ste.LSQ{Bits: 2}, role: ste.Inputs, qn: 0, qp: 3, s: 0.2,
 			x: []float32{-1, 0.8, 2, -0.3, 0.61, 5}, c: []float32{1, 2, 3, 4, 5, 6}, exact: true},
-		{name: "signed mixed", q: ste.LSQ{K: 4}, role: ste.Weights, qn: 8, qp: 7, s: 0.11,
+		{name: "signed mixed", q: ste.LSQ{Bits: 4}, role: ste.Weights, qn: 8, qp: 7, s: 0.11,
 			x: []float32{-5, -0.37, 0.05, 0.29, 0.5, 0.77, -0.91, 2}, c: []float32{1, -2, 0.5, 3, -1, 2, 0.3, -0.7}},
-		{name: "unsigned mixed", q: ste.LSQ{K: 3}, role: ste.Inputs, qn: 0, qp: 7, s: 0.13,
+		{name: "unsigned mixed", q: ste.LSQ{Bits: 3}, role: ste.Inputs, qn: 0, qp: 7, s: 0.13,
 			x: []float32{-0.5, 0.07, 0.2, 0.33, 0.61, 0.8, 0.95, 3}, c: []float32{0.5, 1, -1, 2, -2, 1, 3, 1}},
 	}
 	for _, tc := range tests {

@@ -1,6 +1,10 @@
 package ste
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/lowbit/lowbit/internal/qfunc"
+)
 
 // PACT is Parameterized Clipping Activation (Choi et al. 2018, https://arxiv.org/abs/1805.06085)
 // for inputs (activations), with a learnable clipping level α per layer:
@@ -14,56 +18,30 @@ import "fmt"
 // the extra (q−y)/α term inside the range; PACT does not.) The paper regularises α with L2,
 // reported through Param.Decay. α must stay positive.
 type PACT struct {
-	K     int     // bit width; 0 means 4
-	Alpha float32 // initial α; 0 means 10
-	Decay float32 // L2 coefficient on α; 0 means 1e-4, negative means none
+	Bits  int     `q:"bits,default=4,min=1,max=16,show"`
+	Alpha float32 `q:"alpha,default=10,gt=0,show"`         // initial α
+	Decay float32 `q:"decay,default=1e-4,zero,min=0,show"` // L2 coefficient on α; 0: none (a spec without decay= gets 1e-4)
 }
 
-func (PACT) Name() string { return "pact" }
-func (p PACT) String() string {
-	return fmt.Sprintf("pact(bits=%d,alpha=%g,decay=%g)", p.bits(), p.alpha(), p.decay())
-}
-func (p PACT) Bits() int { return p.bits() }
-
-func (p PACT) bits() int {
-	if p.K == 0 {
-		return 4
-	}
-	return p.K
-}
-
-func (p PACT) alpha() float32 {
-	if p.Alpha == 0 {
-		return 10
-	}
-	return p.Alpha
-}
-
-func (p PACT) decay() float32 {
-	switch {
-	case p.Decay == 0:
-		return 1e-4
-	case p.Decay < 0:
-		return 0
-	}
-	return p.Decay
-}
+func (PACT) Name() string       { return "pact" }
+func (p PACT) String() string   { return Format(p) }
+func (p PACT) BitsFor(Role) int { r, _ := Resolve(p); return r.Bits }
+func (PACT) Symmetric() bool    { return false }
+func (PACT) DataInit() bool     { return false }
 
 func (p PACT) Build(t Target) (Func, error) {
-	if err := checkBits("pact", p.bits(), 1, 16); err != nil {
+	p, err := Resolve(p)
+	if err != nil {
 		return nil, err
 	}
-	if err := positive("pact", "alpha", p.alpha()); err != nil {
+	if err := checkShape("pact", t); err != nil {
 		return nil, err
 	}
-	if len(t.Shape) == 0 || t.Shape[0] <= 0 {
-		return nil, fmt.Errorf("%w: pact: empty shape", ErrParam)
-	}
-	return &pactFunc{levels: levelsOf(p.bits()), alpha: p.alpha(), decay: p.decay()}, nil
+	return &pactFunc{levels: levelsOf(p.Bits), alpha: p.Alpha, decay: p.Decay}, nil
 }
 
 type pactFunc struct {
-	levels float32 // 2^k − 1
+	levels int     // 2^k − 1
 	alpha  float32 // initial α
 	decay  float32
 }
@@ -88,11 +66,14 @@ func (f *pactFunc) Forward(y, x []float32, p [][]float32, _ Ctx) error {
 	if err != nil {
 		return err
 	}
-	scale, step := f.levels/a, a/f.levels
-	for i, v := range x {
-		y[i] = round(clip(v, 0, a)*scale) * step
-	}
+	qfunc.Clipped(a, f.levels).Apply(y, x)
 	return nil
+}
+
+// Infer is round(clip(x·L/α, 0, L))·α/L with the learned α.
+func (f *pactFunc) Infer(p [][]float32) (qfunc.Desc, error) {
+	a, err := f.a(p)
+	return qfunc.Clipped(a, f.levels), err
 }
 
 func (f *pactFunc) Grad(wrt int, dst, g, x, _ []float32, p [][]float32, _ Ctx) error {
@@ -130,31 +111,5 @@ func (f *pactFunc) Grad(wrt int, dst, g, x, _ []float32, p [][]float32, _ Ctx) e
 }
 
 func init() {
-	Register("pact", "round(clip(x,0,α)·(2^k−1)/α)·α/(2^k−1) with learnable α (PACT); params: bits, alpha (initial), decay", func(a Args) (Quantizer, error) {
-		b, err := a.Int("bits", 4)
-		if err != nil {
-			return nil, err
-		}
-		if err := checkBits("pact", b, 1, 16); err != nil {
-			return nil, err
-		}
-		al, err := a.Float("alpha", 10)
-		if err != nil {
-			return nil, err
-		}
-		if err := positive("pact", "alpha", float32(al)); err != nil {
-			return nil, err
-		}
-		d, err := a.Float("decay", 1e-4)
-		if err != nil {
-			return nil, err
-		}
-		if d < 0 {
-			return nil, fmt.Errorf("%w: pact: decay=%g, want ≥ 0", ErrParam, d)
-		}
-		if d == 0 {
-			d = -1 // PACT.Decay < 0 means none
-		}
-		return PACT{K: b, Alpha: float32(al), Decay: float32(d)}, nil
-	})
+	Register(PACT{}, "round(clip(x,0,α)·(2^k−1)/α)·α/(2^k−1) with learnable α (PACT); alpha is α's initial value")
 }

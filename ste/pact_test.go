@@ -1,6 +1,8 @@
-package ste
+package ste_test
 
 import (
+	"github.com/lowbit/lowbit/ste"
+
 	"errors"
 	"strings"
 	"testing"
@@ -45,7 +47,7 @@ func TestPACT(t *testing.T) {
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			q, f := qtBuild(t, c.spec, Target{Shape: []int{1, len(c.x)}, Role: Inputs})
+			q, f := qtBuild(t, c.spec, ste.Target{Shape: []int{1, len(c.x)}, Role: ste.Inputs})
 			if q.String() != c.str || q.Name() != "pact" {
 				t.Fatalf("Parse(%q) = %q", c.spec, q.String())
 			}
@@ -70,14 +72,18 @@ func TestPACT(t *testing.T) {
 					num += float64(c.g[i])
 					continue
 				}
-				num += float64(c.g[i]) * (float64(clip(v, 0, c.alpha+h)) - float64(clip(v, 0, c.alpha-h))) / (2 * h)
+				num += float64(c.g[i]) * (float64(min(max(v, 0), c.alpha+h)) - float64(min(max(v, 0), c.alpha-h))) / (2 * h)
 			}
 			qtClose(t, "central difference clip", []float32{float32(num)}, da, 2e-3)
 		})
 	}
+}
+
+// TestPACTClipped checks ∂α where every x is clipped, and the level count.
+func TestPACTClipped(t *testing.T) {
 	t.Run("clipped central difference", func(t *testing.T) {
 		// With every x above α, q = α exactly, so ∂(Σ g·q)/∂α = Σ g on the true forward.
-		_, f := qtBuild(t, "pact(bits=3)", Target{Shape: []int{2, 2}, Role: Inputs})
+		_, f := qtBuild(t, "pact(bits=3)", ste.Target{Shape: []int{2, 2}, Role: ste.Inputs})
 		x := []float32{5, 6, 7, 8}
 		g := []float32{0.5, -1, 2, 0.25}
 		const a, h = 4, 1e-2
@@ -86,7 +92,7 @@ func TestPACT(t *testing.T) {
 		qtClose(t, "dα", []float32{float32(num)}, []float32{1.75}, 1e-4)
 	})
 	t.Run("levels", func(t *testing.T) {
-		_, f := qtBuild(t, "pact(bits=2,alpha=1)", Target{Shape: []int{1, 64}, Role: Inputs})
+		_, f := qtBuild(t, "pact(bits=2,alpha=1)", ste.Target{Shape: []int{1, 64}, Role: ste.Inputs})
 		x := make([]float32, 64)
 		for i := range x {
 			x[i] = float32(i)/32 - 0.5
@@ -102,25 +108,25 @@ func TestPACT(t *testing.T) {
 }
 
 func TestPACTErrors(t *testing.T) {
-	_, f := qtBuild(t, "pact", Target{Shape: []int{1, 3}, Role: Inputs})
+	_, f := qtBuild(t, "pact", ste.Target{Shape: []int{1, 3}, Role: ste.Inputs})
 	x := []float32{1, 2, 3}
 	y := make([]float32, 3)
 	cases := []struct {
 		name string
 		err  error
 	}{
-		{"alpha zero", f.Forward(y, x, [][]float32{{0}}, Ctx{Rows: 1})},
-		{"alpha negative", f.Grad(0, y, x, x, y, [][]float32{{-1}}, Ctx{Rows: 1})},
-		{"no params", f.Forward(y, x, nil, Ctx{Rows: 1})},
-		{"length", f.Forward(y[:2], x, [][]float32{{1}}, Ctx{Rows: 1})},
-		{"grad length", f.Grad(0, y[:2], x, x, y, [][]float32{{1}}, Ctx{Rows: 1})},
-		{"grad alpha length", f.Grad(1, y, x, x, y, [][]float32{{1}}, Ctx{Rows: 1})},
-		{"wrt", f.Grad(2, y[:1], x, x, y, [][]float32{{1}}, Ctx{Rows: 1})},
-		{"build alpha", func() error { _, err := (PACT{Alpha: -2}).Build(Target{Shape: []int{1}}); return err }()},
-		{"build bits", func() error { _, err := (PACT{K: 17}).Build(Target{Shape: []int{1}}); return err }()},
-		{"parse alpha", func() error { _, err := Parse("pact(alpha=0)"); return err }()},
-		{"parse decay", func() error { _, err := Parse("pact(decay=-1)"); return err }()},
-		{"parse bits", func() error { _, err := Parse("pact(bits=0)"); return err }()},
+		{"alpha zero", f.Forward(y, x, [][]float32{{0}}, ste.Ctx{Rows: 1})},
+		{"alpha negative", f.Grad(0, y, x, x, y, [][]float32{{-1}}, ste.Ctx{Rows: 1})},
+		{"no params", f.Forward(y, x, nil, ste.Ctx{Rows: 1})},
+		{"length", f.Forward(y[:2], x, [][]float32{{1}}, ste.Ctx{Rows: 1})},
+		{"grad length", f.Grad(0, y[:2], x, x, y, [][]float32{{1}}, ste.Ctx{Rows: 1})},
+		{"grad alpha length", f.Grad(1, y, x, x, y, [][]float32{{1}}, ste.Ctx{Rows: 1})},
+		{"wrt", f.Grad(2, y[:1], x, x, y, [][]float32{{1}}, ste.Ctx{Rows: 1})},
+		{"build alpha", func() error { _, err := (ste.PACT{Alpha: -2}).Build(ste.Target{Shape: []int{1}}); return err }()},
+		{"build bits", func() error { _, err := (ste.PACT{Bits: 17}).Build(ste.Target{Shape: []int{1}}); return err }()},
+		{"parse alpha", func() error { _, err := ste.Parse("pact(alpha=0)"); return err }()},
+		{"parse decay", func() error { _, err := ste.Parse("pact(decay=-1)"); return err }()},
+		{"parse bits", func() error { _, err := ste.Parse("pact(bits=0)"); return err }()},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -132,7 +138,7 @@ func TestPACTErrors(t *testing.T) {
 			}
 		})
 	}
-	if err := f.Forward(y, x, [][]float32{{0}}, Ctx{Rows: 1}); !errors.Is(err, ErrParam) {
+	if err := f.Forward(y, x, [][]float32{{0}}, ste.Ctx{Rows: 1}); !errors.Is(err, ste.ErrParam) {
 		t.Fatalf("α = 0: %v, want ErrParam", err)
 	}
 }

@@ -13,18 +13,18 @@ func TestParse(t *testing.T) {
 		spec string
 		want ste.Quantizer // nil: full precision
 	}{
-		{"lsq:bits=4,signed", ste.LSQ{K: 4, Signed: true}},
-		{"lsq(bits=4,signed)", ste.LSQ{K: 4, Signed: true}},
-		{"lsq(bits=3, signed=false)", ste.LSQ{K: 3}},
-		{"lsq", ste.LSQ{K: 4}},
+		{"lsq:bits=4,signed", ste.LSQ{Bits: 4, Signed: true}},
+		{"lsq(bits=4,signed)", ste.LSQ{Bits: 4, Signed: true}},
+		{"lsq(bits=3, signed=false)", ste.LSQ{Bits: 3}},
+		{"lsq", ste.LSQ{Bits: 4}},
 		{"  sign  ", ste.Sign{Clip: 1}},
 		{"sign:clip=-1", ste.Sign{Clip: -1}},
 		{"approxsign", ste.ApproxSign{}},
 		{"xnor", ste.XNOR{}},
 		{"xnor:alpha=grad", ste.XNOR{GradAlpha: true}},
-		{"uniform:bits=2", ste.Uniform{K: 2}},
+		{"uniform:bits=2", ste.Uniform{Bits: 2}},
 		{"dorefa", ste.DoReFa{}},
-		{"dorefa(bits=2)", ste.DoReFa{K: 2}},
+		{"dorefa(bits=2)", ste.DoReFa{Bits: 2}},
 		{"fp", nil},
 		{"fp32", nil},
 		{"none", nil},
@@ -116,7 +116,7 @@ func TestRegistry(t *testing.T) {
 			t.Error("registering a duplicate name did not panic")
 		}
 	}()
-	ste.Register("sign", "duplicate", func(ste.Args) (ste.Quantizer, error) { return ste.Sign{}, nil })
+	ste.Register(ste.Sign{}, "duplicate")
 }
 
 func TestBitsFor(t *testing.T) {
@@ -127,7 +127,7 @@ func TestBitsFor(t *testing.T) {
 		{nil, 32, 32},
 		{ste.Sign{}, 1, 1},
 		{ste.DoReFa{}, 1, 2},
-		{ste.DoReFa{K: 4}, 4, 4},
+		{ste.DoReFa{Bits: 4}, 4, 4},
 		{ste.LSQ{}, 4, 4},
 		{ste.Uniform{}, 8, 8},
 	}
@@ -141,5 +141,42 @@ func TestBitsFor(t *testing.T) {
 				t.Errorf("BitsFor = %d (weights), %d (inputs); want %d, %d", w, i, tc.weights, tc.input)
 			}
 		})
+	}
+}
+
+// TestParseOldSpecs: checkpoints store the spec strings String wrote before the
+// schema; each must still parse to the same quantizer.
+func TestParseOldSpecs(t *testing.T) {
+	tests := []struct {
+		spec string
+		want ste.Quantizer
+	}{
+		{"sign", ste.Sign{Clip: 1}},
+		{"sign(clip=-1)", ste.Sign{Clip: -1}},
+		{"approxsign", ste.ApproxSign{}},
+		{"xnor(alpha=grad)", ste.XNOR{GradAlpha: true}},
+		{"uniform(bits=8)", ste.Uniform{Bits: 8}},
+		{"dorefa", ste.DoReFa{}},
+		{"dorefa(bits=4)", ste.DoReFa{Bits: 4}},
+		{"lsq(bits=4,signed)", ste.LSQ{Bits: 4, Signed: true}},
+		{"twn(perchannel,clip=1)", ste.TWN{PerChannel: true, Clip: 1}},
+		{"ttq(threshold=0.05,init=mean)", ste.TTQ{Threshold: 0.05, InitMean: true}},
+		{"pact(bits=4,alpha=10,decay=0.0001)", ste.PACT{Bits: 4, Alpha: 10, Decay: 1e-4}},
+		{"pact(bits=2,alpha=10,decay=0)", ste.PACT{Bits: 2, Alpha: 10}},
+		{"kmeans(bits=3)", ste.KMeans{Bits: 3}},
+		{"scaled(bits=4,method=max)", ste.Scaled{Bits: 4}},
+		{"scaled(bits=4,method=percentile,signed,pct=99.9,perchannel)",
+			ste.Scaled{Bits: 4, Method: ste.ScalePercentile, Signed: true, Percentile: 99.9, PerChannel: true}},
+		{"dorefagrad(bits=6,seed=12)", ste.DoReFaGrad{Bits: 6, Seed: 12}},
+	}
+	for _, tc := range tests {
+		q, err := ste.Parse(tc.spec)
+		if err != nil || q != tc.want {
+			t.Errorf("Parse(%q) = %#v, %v; want %#v", tc.spec, q, err, tc.want)
+			continue
+		}
+		if back, err := ste.Parse(q.String()); err != nil || back != q {
+			t.Errorf("Parse(%q) = %#v, %v; want %#v", q.String(), back, err, q)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package ste
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 )
@@ -26,13 +27,14 @@ const (
 	ScaleLearned
 )
 
-var scaleMethodNames = [...]string{"max", "meanabs", "mse", "percentile", "learned"}
-
+// String is the method's spec name, from Scaled.Method's enum tag.
 func (m ScaleMethod) String() string {
-	if m < 0 || int(m) >= len(scaleMethodNames) {
-		return "ScaleMethod(" + itoa(int(m)) + ")"
+	if s, err := schemaOf(reflect.TypeOf(Scaled{})); err == nil {
+		if names := s.field("method").enum; m >= 0 && int(m) < len(names) {
+			return names[m]
+		}
 	}
-	return scaleMethodNames[m]
+	return "ScaleMethod(" + strconv.Itoa(int(m)) + ")"
 }
 
 // Scaled is a uniform k-bit quantizer whose step comes from a chosen ScaleMethod, for
@@ -51,71 +53,48 @@ func (m ScaleMethod) String() string {
 // only); it starts at 2·mean|x|/√Q_P of the initial weights or of the first batch.
 // Only ScaleMax and ScaleLearned give q(q(x)) = q(x); the other methods re-derive s from q(x).
 type Scaled struct {
-	K          int         // bit width; 0 means 4
-	Method     ScaleMethod // zero value: ScaleMax
-	Signed     bool        // signed inputs (weights are always signed)
-	Percentile float64     // for ScalePercentile, in (0, 100]; 0 means 99.99
-	PerChannel bool        // one scale per row instead of per tensor
+	Bits       int         `q:"bits,default=4,min=1,max=16,show"`                         // bit width
+	Method     ScaleMethod `q:"method,enum=max|meanabs|mse|percentile|learned,show"`      // zero value: ScaleMax
+	Signed     bool        `q:"signed"`                                                   // signed inputs (weights are always signed)
+	Percentile float64     `q:"pct,default=99.99,gt=0,max=100,show,if=method=percentile"` // for ScalePercentile, in (0, 100]
+	PerChannel bool        `q:"perchannel"`                                               // one scale per row instead of per tensor
 }
 
-func (Scaled) Name() string { return "scaled" }
-func (s Scaled) String() string {
-	args := []string{"bits=" + itoa(s.bits()), "method=" + s.Method.String()}
-	if s.Signed {
-		args = append(args, "signed")
-	}
-	if s.Method == ScalePercentile {
-		args = append(args, "pct="+strconv.FormatFloat(s.pct(), 'g', -1, 64))
-	}
-	if s.PerChannel {
-		args = append(args, "perchannel")
-	}
-	return spec("scaled", args)
-}
-func (s Scaled) Bits() int { return s.bits() }
+func (Scaled) Name() string       { return "scaled" }
+func (s Scaled) String() string   { return Format(s) }
+func (s Scaled) BitsFor(Role) int { r, _ := Resolve(s); return r.Bits }
+func (s Scaled) Symmetric() bool  { return s.Signed }
+func (s Scaled) DataInit() bool   { return s.Method == ScaleLearned }
 
-func (s Scaled) bits() int {
-	if s.K == 0 {
-		return 4
-	}
-	return s.K
-}
-
-func (s Scaled) pct() float64 {
-	if s.Percentile == 0 {
-		return 99.99
-	}
-	return s.Percentile
-}
+// Check: signed values need 2 bits.
+func (s Scaled) Check() error { return checkSignedBits("scaled", s.Bits, s.Signed) }
 
 func (s Scaled) Build(t Target) (Func, error) {
-	b := s.bits()
-	signed := s.Signed || t.Role == Weights
-	lo := 1
-	if signed {
-		lo = 2
+	s, err := Resolve(s)
+	if err != nil {
+		return nil, err
 	}
-	if err := checkBits("scaled", b, lo, 16); err != nil {
+	signed := s.Signed || t.Role == Weights
+	if err := checkSignedBits("scaled", s.Bits, signed); err != nil {
 		return nil, err
 	}
 	if s.Method < ScaleMax || s.Method > ScaleLearned {
 		return nil, fmt.Errorf("%w: scaled: unknown method %v", ErrParam, s.Method)
 	}
-	if pc := s.pct(); s.Method == ScalePercentile && !(pc > 0 && pc <= 100) {
-		return nil, fmt.Errorf("%w: scaled: pct=%g, want 0 < pct ≤ 100", ErrParam, pc)
+	if err := checkShape("scaled", t); err != nil {
+		return nil, err
 	}
-	if len(t.Shape) == 0 || t.Shape[0] <= 0 {
-		return nil, fmt.Errorf("%w: scaled: empty shape", ErrParam)
-	}
-	f := &scaledFunc{method: s.Method, perRow: s.PerChannel, pct: s.pct(), weights: t.Role == Weights}
-	if signed {
-		f.qn, f.qp = float32(int(1)<<(b-1)), float32(int(1)<<(b-1)-1)
-	} else {
-		f.qn, f.qp = 0, float32(int(1)<<b-1)
-	}
+	f := &scaledFunc{method: s.Method, perRow: s.PerChannel, pct: s.Percentile, weights: t.Role == Weights}
+	qn, qp := signedRange(s.Bits, signed)
+	f.qn, f.qp = float32(qn), float32(qp)
 	if s.Method != ScaleLearned {
 		return f, nil
 	}
+	return f.learned(s, t)
+}
+
+// learned sets up ScaleLearned: LSQ's gradient scale and the initial steps.
+func (f *scaledFunc) learned(s Scaled, t Target) (Func, error) {
 	if s.PerChannel && t.Role == Inputs {
 		return nil, fmt.Errorf("%w: scaled: a learned step per channel needs weights (a batch has no fixed rows)", ErrParam)
 	}
@@ -361,49 +340,7 @@ func (f *scaledFunc) learnedGrad(wrt int, dst, g, x []float32, p [][]float32, n 
 }
 
 func init() {
-	Register("scaled", "uniform k-bit round(clip(x/s,−Q_N,Q_P))·s with s from a method; params: bits, method=max|meanabs|mse|percentile|learned, signed, pct, perchannel", func(a Args) (Quantizer, error) {
-		b, err := a.Int("bits", 4)
-		if err != nil {
-			return nil, err
-		}
-		s := Scaled{K: b}
-		name := a.String("method", "max")
-		found := false
-		for i, n := range scaleMethodNames {
-			if n == name {
-				s.Method, found = ScaleMethod(i), true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("%w: scaled: method=%q (want max, meanabs, mse, percentile or learned)", ErrParam, name)
-		}
-		if s.Signed, err = a.Bool("signed", false); err != nil {
-			return nil, err
-		}
-		if s.PerChannel, err = a.Bool("perchannel", false); err != nil {
-			return nil, err
-		}
-		if _, given := a.vals["pct"]; given && s.Method != ScalePercentile {
-			return nil, fmt.Errorf("%w: scaled: pct needs method=percentile", ErrParam)
-		}
-		if s.Percentile, err = a.Float("pct", 99.99); err != nil {
-			return nil, err
-		}
-		if !(s.Percentile > 0 && s.Percentile <= 100) {
-			return nil, fmt.Errorf("%w: scaled: pct=%g, want 0 < pct ≤ 100", ErrParam, s.Percentile)
-		}
-		if s.Method != ScalePercentile {
-			s.Percentile = 0
-		}
-		lo := 1
-		if s.Signed {
-			lo = 2
-		}
-		if err := checkBits("scaled", b, lo, 16); err != nil {
-			return nil, err
-		}
-		return s, nil
-	})
+	Register(Scaled{}, "uniform k-bit round(clip(x/s,−Q_N,Q_P))·s with s from a method (max|meanabs|mse|percentile|learned)")
 }
 
 // Clip returns the clip value c (so s = c/Q_P) that the data-derived method picks for

@@ -1,9 +1,8 @@
 package ste
 
 import (
-	"fmt"
-
 	"github.com/lowbit/lowbit/internal/parallel"
+	"github.com/lowbit/lowbit/internal/qfunc"
 	"github.com/lowbit/lowbit/internal/vec"
 )
 
@@ -11,32 +10,32 @@ import (
 // https://arxiv.org/abs/1602.02830):
 //
 //	q(x)  = +1 if x ≥ 0, else −1
-//	q'(x) = 1{|x| ≤ Clip}     (the hardtanh derivative; Clip defaults to 1)
+//	q'(x) = 1{|x| ≤ Clip}     (the hardtanh derivative)
 //
 // With Clip < 0 the gradient passes unclipped (identity STE).
 type Sign struct {
-	Clip float32
+	Clip float32 `q:"clip,default=1"`
 }
 
-func (Sign) Name() string { return "sign" }
-func (s Sign) String() string {
-	if s.Clip == 0 || s.Clip == 1 {
-		return "sign"
-	}
-	return fmt.Sprintf("sign(clip=%g)", s.Clip)
-}
-func (Sign) Bits() int                    { return 1 }
-func (s Sign) Build(Target) (Func, error) { return s, nil }
-func (Sign) Params() []Param              { return nil }
-
-func (s Sign) clip() float32 {
-	if s.Clip == 0 {
-		return 1
-	}
-	return s.Clip
+func (Sign) Name() string     { return "sign" }
+func (s Sign) String() string { return Format(s) }
+func (Sign) BitsFor(Role) int { return 1 }
+func (Sign) Symmetric() bool  { return true }
+func (Sign) DataInit() bool   { return false }
+func (s Sign) Build(Target) (Func, error) {
+	r, err := Resolve(s)
+	return signFunc{clip: r.Clip}, err
 }
 
-func (s Sign) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
+type signFunc struct {
+	stateless
+	clip float32
+}
+
+// Infer: sign(x), which vec.Sign computes with qfunc.Sign (or its vector form).
+func (signFunc) Infer([][]float32) (qfunc.Desc, error) { return qfunc.Desc{Kind: qfunc.SignKind}, nil }
+
+func (signFunc) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
 	if err := checkLen(y, x); err != nil {
 		return err
 	}
@@ -44,11 +43,11 @@ func (s Sign) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
 	return nil
 }
 
-func (s Sign) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, _ Ctx) error {
+func (s signFunc) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, _ Ctx) error {
 	if wrt != 0 {
 		return errWRT("sign", wrt)
 	}
-	c := s.clip()
+	c := s.clip
 	if c < 0 {
 		copy(dst, g)
 		return nil
@@ -65,12 +64,16 @@ func (s Sign) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, _ Ctx) error 
 type ApproxSign struct{ stateless }
 
 func (ApproxSign) Name() string                 { return "approxsign" }
-func (ApproxSign) String() string               { return "approxsign" }
-func (ApproxSign) Bits() int                    { return 1 }
+func (a ApproxSign) String() string             { return Format(a) }
+func (ApproxSign) BitsFor(Role) int             { return 1 }
+func (ApproxSign) Symmetric() bool              { return true }
+func (ApproxSign) DataInit() bool               { return false }
 func (a ApproxSign) Build(Target) (Func, error) { return a, nil }
 
+func (ApproxSign) Infer(p [][]float32) (qfunc.Desc, error) { return signFunc{}.Infer(p) }
+
 func (ApproxSign) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
-	return Sign{}.Forward(y, x, nil, Ctx{})
+	return signFunc{}.Forward(y, x, nil, Ctx{})
 }
 
 func (ApproxSign) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, _ Ctx) error {
@@ -89,14 +92,6 @@ func (ApproxSign) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, _ Ctx) er
 }
 
 func init() {
-	Register("sign", "sign(x) with clipped STE 1{|x|≤clip} (BNN); params: clip", func(a Args) (Quantizer, error) {
-		c, err := a.Float("clip", 1)
-		if err != nil {
-			return nil, err
-		}
-		return Sign{Clip: float32(c)}, nil
-	})
-	Register("approxsign", "sign(x) with Bi-Real's (2−2|x|)·1{|x|≤1} surrogate", func(a Args) (Quantizer, error) {
-		return ApproxSign{}, nil
-	})
+	Register(Sign{}, "sign(x) with clipped STE 1{|x|≤clip} (BNN)")
+	Register(ApproxSign{}, "sign(x) with Bi-Real's (2−2|x|)·1{|x|≤1} surrogate")
 }

@@ -20,35 +20,25 @@ import (
 // the minus sign. Δ is a constant (no gradient through max|w|). W_p and W_n start at 1,
 // as in tensorpack, or at the mean |w| of their sets with InitMean. Both must stay positive.
 type TTQ struct {
-	Threshold float32 // Δ relative to max|w|; 0 means 0.05
-	InitMean  bool    // W_p, W_n start at the mean |w| of the positive/negative set instead of 1
+	Threshold float32 `q:"threshold,default=0.05,gt=0,lt=1,show"` // Δ relative to max|w|
+	InitMean  bool    `q:"init,enum=one|mean"`                    // W_p, W_n start at the mean |w| of the positive/negative set instead of 1
 }
 
-func (TTQ) Name() string { return "ttq" }
-func (t TTQ) String() string {
-	args := []string{fmt.Sprintf("threshold=%g", t.threshold())}
-	if t.InitMean {
-		args = append(args, "init=mean")
-	}
-	return spec("ttq", args)
-}
-func (TTQ) Bits() int { return 2 }
-
-func (t TTQ) threshold() float32 {
-	if t.Threshold == 0 {
-		return 0.05
-	}
-	return t.Threshold
-}
+func (TTQ) Name() string     { return "ttq" }
+func (t TTQ) String() string { return Format(t) }
+func (TTQ) BitsFor(Role) int { return 2 }
+func (TTQ) Symmetric() bool  { return true }
+func (TTQ) DataInit() bool   { return false }
 
 func (t TTQ) Build(tg Target) (Func, error) {
-	d := t.threshold()
-	if !(d > 0 && d < 1) {
-		return nil, fmt.Errorf("%w: ttq: threshold=%g, want 0 < threshold < 1", ErrParam, d)
+	t, err := Resolve(t)
+	if err != nil {
+		return nil, err
 	}
-	if len(tg.Shape) == 0 || tg.Shape[0] <= 0 {
-		return nil, fmt.Errorf("%w: ttq: empty shape", ErrParam)
+	if err := checkShape("ttq", tg); err != nil {
+		return nil, err
 	}
+	d := t.Threshold
 	f := &ttqFunc{threshold: d, wp: 1, wn: 1, weights: tg.Role == Weights}
 	if t.InitMean && len(tg.Init) > 0 {
 		m := maxAbs(tg.Init)
@@ -83,17 +73,6 @@ type ttqFunc struct {
 
 func (f *ttqFunc) Params() []Param {
 	return []Param{{Name: "wp", Data: []float32{f.wp}}, {Name: "wn", Data: []float32{f.wn}}}
-}
-
-// maxAbs returns max|x|.
-func maxAbs(x []float32) float32 {
-	var m float32
-	for _, v := range x {
-		if a := abs(v); a > m {
-			m = a
-		}
-	}
-	return m
 }
 
 // setup validates the call and returns Δ·max|w|, W_p and W_n.
@@ -182,22 +161,5 @@ func (f *ttqFunc) Grad(wrt int, dst, g, w, _ []float32, p [][]float32, _ Ctx) er
 }
 
 func init() {
-	Register("ttq", "trained ternary +W_p/0/−W_n with Δ = threshold·max|w|, learnable W_p, W_n (TTQ); params: threshold, init=one|mean", func(a Args) (Quantizer, error) {
-		d, err := a.Float("threshold", 0.05)
-		if err != nil {
-			return nil, err
-		}
-		if !(d > 0 && d < 1) {
-			return nil, fmt.Errorf("%w: ttq: threshold=%g, want 0 < threshold < 1", ErrParam, d)
-		}
-		t := TTQ{Threshold: float32(d)}
-		switch v := a.String("init", "one"); v {
-		case "one":
-		case "mean":
-			t.InitMean = true
-		default:
-			return nil, fmt.Errorf("%w: ttq: init=%q (want one or mean)", ErrParam, v)
-		}
-		return t, nil
-	})
+	Register(TTQ{}, "trained ternary +W_p/0/−W_n with Δ = threshold·max|w|, learnable W_p, W_n (TTQ)")
 }

@@ -1,6 +1,8 @@
-package ste
+package ste_test
 
 import (
+	"github.com/lowbit/lowbit/ste"
+
 	"errors"
 	"strings"
 	"testing"
@@ -50,8 +52,8 @@ func TestTTQ(t *testing.T) {
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			q, f := qtBuild(t, c.spec, Target{Shape: []int{2, 3}, Role: Weights, Init: w})
-			if q.String() != c.str || q.Name() != "ttq" || q.Bits() != 2 {
+			q, f := qtBuild(t, c.spec, ste.Target{Shape: []int{2, 3}, Role: ste.Weights, Init: w})
+			if q.String() != c.str || q.Name() != "ttq" || q.BitsFor(ste.Weights) != 2 {
 				t.Fatalf("Parse(%q) = %q", c.spec, q.String())
 			}
 			qtRoundTrip(t, q)
@@ -82,7 +84,7 @@ func TestTTQ(t *testing.T) {
 }
 
 func TestTTQErrors(t *testing.T) {
-	_, f := qtBuild(t, "ttq", Target{Shape: []int{2, 2}, Role: Weights})
+	_, f := qtBuild(t, "ttq", ste.Target{Shape: []int{2, 2}, Role: ste.Weights})
 	x := []float32{1, -1, 0.5, 0}
 	y := make([]float32, 4)
 	one := [][]float32{{1}, {1}}
@@ -90,19 +92,19 @@ func TestTTQErrors(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"wp zero", f.Forward(y, x, [][]float32{{0}, {1}}, Ctx{Rows: 2})},
-		{"wn negative", f.Forward(y, x, [][]float32{{1}, {-1}}, Ctx{Rows: 2})},
-		{"params missing", f.Forward(y, x, [][]float32{{1}}, Ctx{Rows: 2})},
-		{"params long", f.Forward(y, x, [][]float32{{1, 2}, {1}}, Ctx{Rows: 2})},
-		{"all zero", f.Forward(y, []float32{0, 0, 0, 0}, one, Ctx{Rows: 2})},
-		{"length", f.Forward(y[:3], x, one, Ctx{Rows: 2})},
-		{"grad length", f.Grad(0, y[:2], x, x, y, one, Ctx{Rows: 2})},
-		{"grad scalar length", f.Grad(1, y, x, x, y, one, Ctx{Rows: 2})},
-		{"grad wp zero", f.Grad(1, y[:1], x, x, y, [][]float32{{0}, {1}}, Ctx{Rows: 2})},
-		{"wrt", f.Grad(3, y[:1], x, x, y, one, Ctx{Rows: 2})},
-		{"build threshold", func() error { _, err := (TTQ{Threshold: 1}).Build(Target{Shape: []int{1}}); return err }()},
-		{"parse threshold", func() error { _, err := Parse("ttq(threshold=0)"); return err }()},
-		{"parse init", func() error { _, err := Parse("ttq(init=zero)"); return err }()},
+		{"wp zero", f.Forward(y, x, [][]float32{{0}, {1}}, ste.Ctx{Rows: 2})},
+		{"wn negative", f.Forward(y, x, [][]float32{{1}, {-1}}, ste.Ctx{Rows: 2})},
+		{"params missing", f.Forward(y, x, [][]float32{{1}}, ste.Ctx{Rows: 2})},
+		{"params long", f.Forward(y, x, [][]float32{{1, 2}, {1}}, ste.Ctx{Rows: 2})},
+		{"all zero", f.Forward(y, []float32{0, 0, 0, 0}, one, ste.Ctx{Rows: 2})},
+		{"length", f.Forward(y[:3], x, one, ste.Ctx{Rows: 2})},
+		{"grad length", f.Grad(0, y[:2], x, x, y, one, ste.Ctx{Rows: 2})},
+		{"grad scalar length", f.Grad(1, y, x, x, y, one, ste.Ctx{Rows: 2})},
+		{"grad wp zero", f.Grad(1, y[:1], x, x, y, [][]float32{{0}, {1}}, ste.Ctx{Rows: 2})},
+		{"wrt", f.Grad(3, y[:1], x, x, y, one, ste.Ctx{Rows: 2})},
+		{"build threshold", func() error { _, err := (ste.TTQ{Threshold: 1}).Build(ste.Target{Shape: []int{1}}); return err }()},
+		{"parse threshold", func() error { _, err := ste.Parse("ttq(threshold=0)"); return err }()},
+		{"parse init", func() error { _, err := ste.Parse("ttq(init=zero)"); return err }()},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -114,7 +116,7 @@ func TestTTQErrors(t *testing.T) {
 			}
 		})
 	}
-	if err := f.Forward(y, x, [][]float32{{0}, {1}}, Ctx{Rows: 2}); !errors.Is(err, ErrParam) {
+	if err := f.Forward(y, x, [][]float32{{0}, {1}}, ste.Ctx{Rows: 2}); !errors.Is(err, ste.ErrParam) {
 		t.Fatalf("W_p = 0: %v, want ErrParam", err)
 	}
 }

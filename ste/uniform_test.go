@@ -10,11 +10,11 @@ func TestUniform(t *testing.T) {
 	g := []float32{1, -2, 3, -4, 5, -6, 7}
 	tests := []gradCase{
 		// k = 1: round(clip(x,0,1)); 0.5 rounds half to even, to 0.
-		{name: "1 bit", q: ste.Uniform{K: 1},
+		{name: "1 bit", q: ste.Uniform{Bits: 1},
 			x:     []float32{-1, 0, 0.49, 0.5, 0.51, 1, 2},
 			wantY: []float32{0, 0, 0, 0, 1, 1, 1}},
 		// k = 2: round(3·clip(x,0,1))/3; 3·0.5 = 1.5 rounds to 2.
-		{name: "2 bits", q: ste.Uniform{K: 2},
+		{name: "2 bits", q: ste.Uniform{Bits: 2},
 			x:     []float32{-0.5, 0, 0.25, 0.5, 0.75, 1, 1.5},
 			wantY: []float32{0, 0, 1. / 3, 2. / 3, 2. / 3, 1, 1}},
 		// k = 0 means 8 bits: 255 levels.

@@ -12,20 +12,17 @@ import "fmt"
 //
 // On inputs it computes the same per-row scaled sign (per sample).
 type XNOR struct {
-	GradAlpha bool
+	GradAlpha bool `q:"alpha,enum=stop|grad"`
 }
 
-func (XNOR) Name() string { return "xnor" }
-func (x XNOR) String() string {
-	if x.GradAlpha {
-		return "xnor(alpha=grad)"
-	}
-	return "xnor"
-}
-func (XNOR) Bits() int { return 1 }
+func (XNOR) Name() string     { return "xnor" }
+func (x XNOR) String() string { return Format(x) }
+func (XNOR) BitsFor(Role) int { return 1 }
+func (XNOR) Symmetric() bool  { return true }
+func (XNOR) DataInit() bool   { return false }
 func (x XNOR) Build(t Target) (Func, error) {
-	if len(t.Shape) == 0 || t.Shape[0] <= 0 {
-		return nil, fmt.Errorf("%w: xnor: empty shape", ErrParam)
+	if err := checkShape("xnor", t); err != nil {
+		return nil, err
 	}
 	return x, nil
 }
@@ -82,14 +79,5 @@ func (x XNOR) Grad(wrt int, dst, g, w, _ []float32, _ [][]float32, c Ctx) error 
 }
 
 func init() {
-	Register("xnor", "α·sign(W), α = mean|W| per output channel (XNOR-Net); params: alpha=stop|grad", func(a Args) (Quantizer, error) {
-		switch v := a.String("alpha", "stop"); v {
-		case "stop":
-			return XNOR{}, nil
-		case "grad":
-			return XNOR{GradAlpha: true}, nil
-		default:
-			return nil, fmt.Errorf("%w: xnor: alpha=%q (want stop or grad)", ErrParam, v)
-		}
-	})
+	Register(XNOR{}, "α·sign(W), α = mean|W| per output channel (XNOR-Net)")
 }

@@ -42,26 +42,7 @@ func benchAccuracy(args []string, stdout io.Writer) error {
 		return err
 	}
 	if *report {
-		cells, err := bench.LoadCells(*out)
-		if err != nil {
-			return err
-		}
-		if len(cells) == 0 {
-			return fmt.Errorf("%s holds no finished cells", *out)
-		}
-		cmd := *command
-		if cmd == "" {
-			cmd = "lowbit bench accuracy " + strings.Join(args, " ")
-		}
-		checks, err := bench.WriteAccuracyReport(*out, cells, cmd, bench.ThisMachine())
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote %s/accuracy.{md,csv,png} from %d cells\n", *out, len(cells))
-		for _, oc := range checks {
-			fmt.Fprintf(stdout, "ordering %s\n", oc)
-		}
-		return nil
+		return accuracyReportOnly(*out, *command, args, stdout)
 	}
 	rep, err := newReporter(*logFormat)
 	if err != nil {
@@ -82,31 +63,7 @@ func benchAccuracy(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	cfg.OnStart = func(c bench.Cell) {
-		rep.log.WithFields(logrus.Fields{"recipe": c.Recipe, "dataset": c.Dataset, "epochs": c.Epochs, "seed": c.Seed, "max_steps": c.MaxSteps}).Info("cell start")
-	}
-	cfg.OnEpoch = func(c bench.Cell, e recipes.EpochStats) {
-		f := logrus.Fields{"recipe": c.Recipe, "dataset": c.Dataset, "epoch": fmt.Sprintf("%d/%d", e.Epoch, e.Epochs),
-			"test_acc": round4(100 * e.TestAcc), "train_loss": round4(e.TrainLoss), "elapsed": e.Duration.Round(time.Millisecond).String()}
-		if e.FlipRatio > 0 {
-			f["flip_ratio"] = round4(e.FlipRatio)
-		}
-		rep.log.WithFields(f).Info("epoch done")
-	}
-	cfg.OnDone = func(c bench.Cell, skipped bool) {
-		if skipped {
-			rep.log.WithFields(logrus.Fields{"recipe": c.Recipe, "dataset": c.Dataset, "acc": round4(c.Acc)}).Info("cell already finished (-force to redo)")
-			return
-		}
-		f := logrus.Fields{"recipe": c.Recipe, "dataset": c.Dataset, "acc": round4(c.Acc), "seconds": round4(c.Seconds)}
-		if c.InitFrom != "" {
-			f["init_from"] = c.InitFrom
-		}
-		if c.Error != "" {
-			f["error"] = c.Error
-		}
-		rep.log.WithFields(f).Info("cell done")
-	}
+	logAccuracy(&cfg, rep.log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := bench.RunAccuracy(ctx, cfg)
@@ -118,6 +75,59 @@ func benchAccuracy(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "ordering %s\n", oc)
 	}
 	return nil
+}
+
+// accuracyReportOnly rewrites the report from the finished cells in out.
+func accuracyReportOnly(out, command string, args []string, stdout io.Writer) error {
+	cells, err := bench.LoadCells(out)
+	if err != nil {
+		return err
+	}
+	if len(cells) == 0 {
+		return fmt.Errorf("%s holds no finished cells", out)
+	}
+	cmd := command
+	if cmd == "" {
+		cmd = "lowbit bench accuracy " + strings.Join(args, " ")
+	}
+	checks, err := bench.WriteAccuracyReport(out, cells, cmd, bench.ThisMachine())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s/accuracy.{md,csv,png} from %d cells\n", out, len(cells))
+	for _, oc := range checks {
+		fmt.Fprintf(stdout, "ordering %s\n", oc)
+	}
+	return nil
+}
+
+// logAccuracy logs each cell's start, epochs and end.
+func logAccuracy(cfg *bench.AccuracyConfig, log *logrus.Logger) {
+	cfg.OnStart = func(c bench.Cell) {
+		log.WithFields(logrus.Fields{"recipe": c.Recipe, "dataset": c.Dataset, "epochs": c.Epochs, "seed": c.Seed, "max_steps": c.MaxSteps}).Info("cell start")
+	}
+	cfg.OnEpoch = func(c bench.Cell, e recipes.EpochStats) {
+		f := logrus.Fields{"recipe": c.Recipe, "dataset": c.Dataset, "epoch": fmt.Sprintf("%d/%d", e.Epoch, e.Epochs),
+			"test_acc": round4(100 * e.TestAcc), "train_loss": round4(e.TrainLoss), "elapsed": e.Duration.Round(time.Millisecond).String()}
+		if e.FlipRatio > 0 {
+			f["flip_ratio"] = round4(e.FlipRatio)
+		}
+		log.WithFields(f).Info("epoch done")
+	}
+	cfg.OnDone = func(c bench.Cell, skipped bool) {
+		if skipped {
+			log.WithFields(logrus.Fields{"recipe": c.Recipe, "dataset": c.Dataset, "acc": round4(c.Acc)}).Info("cell already finished (-force to redo)")
+			return
+		}
+		f := logrus.Fields{"recipe": c.Recipe, "dataset": c.Dataset, "acc": round4(c.Acc), "seconds": round4(c.Seconds)}
+		if c.InitFrom != "" {
+			f["init_from"] = c.InitFrom
+		}
+		if c.Error != "" {
+			f["error"] = c.Error
+		}
+		log.WithFields(f).Info("cell done")
+	}
 }
 
 func commaList(s string) []string {

@@ -101,16 +101,22 @@ func benchImageNet(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return writeImageNet(stdout, r, args, *out, *recipe)
+}
+
+// writeImageNet writes the report to out (default: bench.ReportPath; "-":
+// stdout only) and prints it.
+func writeImageNet(stdout io.Writer, r *bench.ImageNetReport, args []string, out, recipe string) error {
 	var buf bytes.Buffer
 	command := "lowbit bench imagenet " + strings.Join(args, " ")
 	if err := bench.WriteImageNetReport(&buf, r, command, bench.ThisMachine()); err != nil {
 		return err
 	}
-	path := *out
+	path := out
 	if path == "" {
 		rec := r.Recipe
 		if rec == "" {
-			rec = *recipe
+			rec = recipe
 		}
 		path = bench.ReportPath(r.Spec.Name, rec)
 	}
@@ -122,7 +128,7 @@ func benchImageNet(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	_, err = stdout.Write(buf.Bytes())
+	_, err := stdout.Write(buf.Bytes())
 	if err == nil && path != "-" {
 		_, err = fmt.Fprintf(stdout, "\nreport written to %s\n", path)
 	}

@@ -32,9 +32,9 @@ func splitList(s string) []string {
 
 func cmdBenchTrain(args []string, stdout io.Writer) error {
 	fs := newFlags("bench train")
-	modelsFlag := fs.String("models", "lenet5,resnet20", "comma-separated models (resnet20 is skipped with a note while unregistered)")
+	modelsFlag := fs.String("models", "resnet20,resnet18,lenet5", "comma-separated models (an unregistered one is skipped with a note)")
 	recipesFlag := fs.String("recipes", "", "comma-separated recipes (fp is the full-precision one); default: fp and every registered recipe on every model")
-	batch := fs.Int("batch", 0, "batch size; 0: 64 for lenet5, 128 for CIFAR models")
+	batch := fs.Int("batch", 0, "batch size; 0: 64 for lenet5, 32 for resnet18 (224 px), 128 for CIFAR models")
 	rounds := fs.Int("rounds", 5, "interleaved rounds")
 	steps := fs.Int("steps", 20, "timed steps per config per round (reduced per model to fit -budget)")
 	warmup := fs.Int("warmup", 3, "untimed steps per config before the first round")
@@ -42,7 +42,7 @@ func cmdBenchTrain(args []string, stdout io.Writer) error {
 	maxWorkers := fs.Int("max-workers", 0, "configs a model runs at once besides fp and PyTorch; 0: as many as fit in memory")
 	seed := fs.Uint64("seed", 1, "seed of the weights and the random batch")
 	torch := fs.String("torch", "/usr/bin/python3", "Python with torch for the PyTorch comparison (\"\" skips it)")
-	torchThreads := fs.Int("torch-threads", 2, "torch.set_num_threads for PyTorch")
+	torchThreads := fs.Int("torch-threads", 0, "PyTorch is timed at 1 and at this many threads, its faster median kept; 0: the CPUs")
 	inProcess := fs.Bool("inprocess", false, "serve every config in this process instead of one child each (peak RSS is then the process's)")
 	out := fs.String("out", "docs/results/train-speed.md", "report file (\"\" prints only)")
 	child := fs.Bool("child", false, "internal: serve one config on stdin/stdout (-models and -recipes name it)")

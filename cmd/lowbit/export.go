@@ -10,16 +10,18 @@ import (
 	"github.com/lowbit/lowbit/bitpack"
 	"github.com/lowbit/lowbit/datasets"
 	"github.com/lowbit/lowbit/export"
+	"github.com/lowbit/lowbit/export/onnx"
 	"github.com/lowbit/lowbit/recipes"
 )
 
 func init() {
-	register("export", "freeze a checkpoint into a packed model file (CKPT -o model.lbq)", cmdExport)
+	register("export", "freeze a checkpoint into a packed model file (CKPT -o model.lbq; -format onnx: ONNX)", cmdExport)
 }
 
 func cmdExport(args []string, stdout io.Writer) error {
 	fs := newFlags("export")
-	out := fs.String("o", "", "output model file (default: the checkpoint path with .lbq)")
+	out := fs.String("o", "", "output model file (default: the checkpoint path with .lbq or .onnx)")
+	format := fs.String("format", "lbq", "output format: lbq (lowbit's packed model) or onnx (standard ONNX, opset 13)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -27,9 +29,12 @@ func cmdExport(args []string, stdout io.Writer) error {
 	if len(pos) != 1 {
 		return fmt.Errorf("want one checkpoint path, got %d arguments", len(pos))
 	}
+	if *format != "lbq" && *format != "onnx" {
+		return usagef("-format %q: want lbq or onnx", *format)
+	}
 	path := *out
 	if path == "" {
-		path = strings.TrimSuffix(pos[0], ".ckpt") + ".lbq"
+		path = strings.TrimSuffix(pos[0], ".ckpt") + "." + *format
 	}
 	ck, err := recipes.LoadCheckpoint(pos[0])
 	if err != nil {
@@ -47,6 +52,15 @@ func cmdExport(args []string, stdout io.Writer) error {
 	bm, err := export.FreezeWith(m, info)
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	if *format == "onnx" {
+		if err := onnx.Write(path, bm); err != nil {
+			return fmt.Errorf("%s: %w", pos[0], err)
+		}
+		in := m.Spec.Input
+		fmt.Fprintf(stdout, "exported %s (%s) to %s (ONNX opset %d; input %q float32 [N,%d,%d,%d] normalised by mean %v std %v, output %q)\n",
+			pos[0], m.Spec.String(), path, onnx.Opset, onnx.Input, in[2], in[0], in[1], info.Mean, info.Std, onnx.Output)
+		return nil
 	}
 	if err := bm.Save(path); err != nil {
 		return err

@@ -5,6 +5,7 @@
 //	lowbit summary [flags|CKPT]   per-layer parameters, bits, memory and MACs
 //	lowbit recipes [show NAME]    list the paper recipes, or print one as JSON
 //	lowbit export CKPT -o M.lbq   freeze a checkpoint into a bit-packed model file
+//	lowbit convert CKPT -o M.safetensors   its float weights as a PyTorch state_dict
 //	lowbit infer M.lbq INPUT      top-k for an image, or accuracy on an IDX set
 //	lowbit sensitivity CKPT       per-layer accuracy drop when quantized alone
 //	lowbit quantize CKPT -o OUT   post-training quantization (calibration, AdaRound)

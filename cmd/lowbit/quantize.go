@@ -97,11 +97,10 @@ func lsqBits(flag, spec string) (int, error) {
 	if q == nil {
 		return 0, nil
 	}
-	l, ok := q.(ste.LSQ)
-	if !ok || l.Signed {
+	if q.Name() != "lsq" || q.Symmetric() {
 		return 0, fmt.Errorf("%s %s: post-training quantization writes uniform steps: give lsq:bits=B or fp", flag, spec)
 	}
-	return l.Bits(), nil
+	return q.BitsFor(ste.Weights), nil
 }
 
 func quantizeRun(in, out string, f quantizeFlags, cfg ptq.Config, stdout io.Writer) error {

