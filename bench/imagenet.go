@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lowbit/lowbit/datasets"
+	"github.com/lowbit/lowbit/dist"
 	"github.com/lowbit/lowbit/models"
 	"github.com/lowbit/lowbit/optim"
 	"github.com/lowbit/lowbit/recipes"
@@ -55,6 +56,10 @@ type ImageNetConfig struct {
 
 	OnStep  func(recipes.StepStats)
 	OnEpoch func(recipes.EpochStats)
+	// Comm and SyncBN train data-parallel (recipes.Config); the rest of the
+	// benchmark runs on every rank.
+	Comm   dist.Comm
+	SyncBN bool
 }
 
 // ImageNetReport holds the numbers of one run.
@@ -216,6 +221,7 @@ func imageNetRestore(ctx context.Context, cfg ImageNetConfig, rc recipes.Config,
 func imageNetTrain(ctx context.Context, cfg ImageNetConfig, rc recipes.Config, train, test datasets.Dataset, rep *ImageNetReport) (*models.Model, error) {
 	rc.Dataset, rc.DataDir, rc.Workers, rc.MaxSteps, rc.Out = cfg.Dataset, cfg.DataDir, cfg.Workers, cfg.MaxSteps, cfg.Save
 	rc.EvalBatch, rc.EvalLimit = cfg.EvalBatch, cfg.EvalLimit
+	rc.Comm, rc.SyncBN = cfg.Comm, cfg.SyncBN
 	rc.Train, rc.Test = train, test
 	var pipe pipelineClock
 	rc.OnStep = func(s recipes.StepStats) {

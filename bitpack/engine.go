@@ -124,13 +124,15 @@ func NewModel(s Spec) (*Model, error) { return newModel(s, true) }
 // layers (for tests and benchmarks comparing the two).
 func newModel(s Spec, fuse bool) (*Model, error) {
 	m := &Model{spec: s}
-	n, ok := checkCount(s.Input...)
-	if len(s.Input) != 3 || !ok {
-		return nil, fmt.Errorf("%w: input shape %v, want H,W,C", ErrModel, s.Input)
+	if err := checkInput(s.Input); err != nil {
+		return nil, err
 	}
-	m.inLen = n
+	m.inLen = s.Input[0] * s.Input[1] * s.Input[2]
 	if s.Classes < 1 {
 		return nil, fmt.Errorf("%w: %d classes", ErrModel, s.Classes)
+	}
+	if len(s.Info.ClassNames) != 0 && len(s.Info.ClassNames) != s.Classes {
+		return nil, fmt.Errorf("%w: %d class names for %d classes", ErrModel, len(s.Info.ClassNames), s.Classes)
 	}
 	if len(s.Info.Std) > 0 && (len(s.Info.Std) != s.Input[2] || len(s.Info.Mean) != s.Input[2]) {
 		return nil, fmt.Errorf("%w: normalisation for %d/%d channels, input has %d", ErrModel, len(s.Info.Mean), len(s.Info.Std), s.Input[2])
@@ -176,6 +178,9 @@ func (m *Model) build(specs []LayerSpec, in []int, path string) ([]layer, []int,
 			name = fmt.Sprintf("layer %s%d", path, i)
 		}
 		l, o, err := m.buildLayer(ls, in, path+fmt.Sprint(i)+".")
+		if err == nil {
+			err = checkActivation(ls, in, o)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %s (%s): %v", ErrModel, name, ls.Kind, err)
 		}
@@ -183,6 +188,46 @@ func (m *Model) build(specs []LayerSpec, in []int, path string) ([]layer, []int,
 		in = o
 	}
 	return out, in, nil
+}
+
+// Limits on what a model may make the engine allocate; a model file that
+// exceeds one is refused at load, before any buffer is sized from it.
+const (
+	// MaxInputSide caps the input height and width, MaxInputChannels its channels.
+	MaxInputSide, MaxInputChannels = 4096, 4096
+	// MaxActivation caps one sample's values at any layer's output, and
+	// MaxIm2col a convolution's unfolded input (OH·OW·KH·KW·C).
+	MaxActivation, MaxIm2col = 1 << 24, 1 << 26
+)
+
+// checkInput checks the per-sample input shape against the limits.
+func checkInput(in []int) error {
+	if len(in) != 3 || in[0] < 1 || in[1] < 1 || in[2] < 1 {
+		return fmt.Errorf("%w: input shape %v, want H,W,C", ErrModel, in)
+	}
+	if in[0] > MaxInputSide || in[1] > MaxInputSide || in[2] > MaxInputChannels {
+		return fmt.Errorf("%w: input shape %v exceeds the limit of %d×%d×%d", ErrModel, in, MaxInputSide, MaxInputSide, MaxInputChannels)
+	}
+	if n := in[0] * in[1] * in[2]; n > MaxActivation {
+		return fmt.Errorf("%w: input shape %v holds %d values, over the limit of %d", ErrModel, in, n, MaxActivation)
+	}
+	return nil
+}
+
+// checkActivation bounds a layer's output and, for a convolution, its unfolded input.
+func checkActivation(ls *LayerSpec, in, out []int) error {
+	if _, ok := checkCount(out...); !ok || len(out) == 0 {
+		return fmt.Errorf("output %v", out)
+	}
+	if n, _ := checkCount(out...); n > MaxActivation {
+		return fmt.Errorf("output %v holds %d values per sample, over the limit of %d", out, n, MaxActivation)
+	}
+	if ls.Kind == LayerConv && len(out) == 3 {
+		if n, ok := checkCount(out[0], out[1], ls.KH, ls.KW, in[len(in)-1]); !ok || n > MaxIm2col {
+			return fmt.Errorf("unfolded input %d×%d×%d×%d×%d is over the limit of %d values per sample", out[0], out[1], ls.KH, ls.KW, in[len(in)-1], MaxIm2col)
+		}
+	}
+	return nil
 }
 
 func (m *Model) slot() int {

@@ -1,16 +1,11 @@
 package bitpack
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"math"
-	"os"
 
 	"github.com/lowbit/lowbit/internal/atomicfile"
+	"github.com/lowbit/lowbit/internal/container"
 )
 
 // Model file layout (little endian), version 1:
@@ -30,12 +25,18 @@ import (
 // value, LSQ int-k weights k bits, DoReFa k-bit weights k bits, plus one
 // float32 scale per output row (or per layer).
 const (
-	fileMagic = "LBQMODEL"
 	// FormatVersion is the newest model file version this build reads and
 	// the one it writes.
 	FormatVersion = 1
-	maxHeaderLen  = 16 << 20
+	// MaxFileSize caps the size of a model file Load reads.
+	MaxFileSize = 2 << 30
 )
+
+// modelFormat is the internal/container envelope of model files.
+var modelFormat = container.Format{
+	Magic: "LBQMODEL", Version: FormatVersion, MaxHeader: 16 << 20, MaxFile: MaxFileSize,
+	Bad: ErrFormat, Newer: ErrVersion, Noun: "model file",
+}
 
 // Errors of Load and Decode; test with errors.Is.
 var (
@@ -46,11 +47,7 @@ var (
 	ErrVersion = errors.New("bitpack: model file from a newer lowbit")
 )
 
-type blobInfo struct {
-	Type  string `json:"type"` // "f32" or "bits"
-	Width int    `json:"width,omitempty"`
-	Len   int    `json:"len"`
-}
+type blobInfo = container.Blob
 
 // blob references are 1-based indices into the blob table; 0 means absent.
 type wireWeights struct {
@@ -97,33 +94,20 @@ type fileHeader struct {
 // encoder collects blobs.
 type encoder struct {
 	blobs []blobInfo
-	data  bytes.Buffer
+	data  []byte
 }
 
 func (e *encoder) f32(v []float32) int {
 	if v == nil {
 		return 0
 	}
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-	}
-	e.data.Write(b)
+	e.data = container.AppendF32(e.data, v)
 	e.blobs = append(e.blobs, blobInfo{Type: "f32", Len: len(v)})
 	return len(e.blobs)
 }
 
 func (e *encoder) bits(v []uint8, width int) int {
-	b := make([]byte, (len(v)*width+7)/8)
-	for i, x := range v {
-		for j := 0; j < width; j++ {
-			if x>>uint(j)&1 != 0 {
-				p := i*width + j
-				b[p/8] |= 1 << uint(p%8)
-			}
-		}
-	}
-	e.data.Write(b)
+	e.data = append(e.data, container.PackBits(v, width)...)
 	e.blobs = append(e.blobs, blobInfo{Type: "bits", Width: width, Len: len(v)})
 	return len(e.blobs)
 }
@@ -191,18 +175,11 @@ func (m *Model) Encode() ([]byte, error) {
 	h := fileHeader{Info: m.spec.Info, Input: m.spec.Input, Classes: m.spec.Classes}
 	h.Layers = e.layers(m.spec.Layers)
 	h.Blobs = e.blobs
-	hdr, err := json.Marshal(h)
+	b, err := modelFormat.EncodeJSON(h, e.data)
 	if err != nil {
-		return nil, fmt.Errorf("bitpack: model header: %w", err)
+		return nil, fmt.Errorf("bitpack: %w", err)
 	}
-	var buf bytes.Buffer
-	buf.WriteString(fileMagic)
-	binary.Write(&buf, binary.LittleEndian, uint32(FormatVersion))
-	binary.Write(&buf, binary.LittleEndian, uint32(len(hdr)))
-	buf.Write(hdr)
-	buf.Write(e.data.Bytes())
-	binary.Write(&buf, binary.LittleEndian, crc32.ChecksumIEEE(buf.Bytes()))
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // Save writes m to path atomically: a temporary file beside it, fsync,
@@ -220,8 +197,11 @@ func (m *Model) Save(path string) error {
 
 // Load reads, verifies and builds the model file at path. Errors name the
 // file and wrap ErrFormat, ErrVersion or ErrModel.
+//
+// A path that is not a regular file, is larger than MaxFileSize or does
+// not start with the magic is refused before it is read whole.
 func Load(path string) (*Model, error) {
-	b, err := os.ReadFile(path)
+	b, err := modelFormat.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("bitpack: %w", err)
 	}
@@ -265,11 +245,7 @@ func (d *decoder) f32(ref int, want int, what string) ([]float32, error) {
 	if want >= 0 && bi.Len != want {
 		return nil, fmt.Errorf("%s: %d values, want %d", what, bi.Len, want)
 	}
-	v := make([]float32, bi.Len)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return v, nil
+	return container.F32(b), nil
 }
 
 func (d *decoder) bits(ref, width, want int, what string) ([]uint8, error) {
@@ -280,16 +256,7 @@ func (d *decoder) bits(ref, width, want int, what string) ([]uint8, error) {
 	if bi.Width != width || bi.Len != want {
 		return nil, fmt.Errorf("%s: %d values of %d bits, want %d of %d", what, bi.Len, bi.Width, want, width)
 	}
-	v := make([]uint8, bi.Len)
-	for i := range v {
-		var x uint8
-		for j := 0; j < width; j++ {
-			p := i*width + j
-			x |= (b[p/8] >> uint(p%8) & 1) << uint(j)
-		}
-		v[i] = x
-	}
-	return v, nil
+	return container.UnpackBits(b, width, bi.Len), nil
 }
 
 // layers rebuilds the layer specs; in is the per-sample input shape, used
@@ -302,98 +269,126 @@ func (d *decoder) layers(ws []wireLayer, in []int, depth int) ([]LayerSpec, []in
 	for i := range ws {
 		w := &ws[i]
 		l := LayerSpec{Kind: w.Kind, Name: w.Name}
-		name := w.Name
-		if name == "" {
-			name = fmt.Sprintf("layer %d", i)
-		}
-		bad := func(err error) error { return fmt.Errorf("%s (%s): %w", name, w.Kind, err) }
 		var err error
 		switch w.Kind {
 		case LayerConv, LayerDense:
-			l.Kernel, l.In, l.Out, l.KH, l.KW, l.Stride, l.Pad = w.Kernel, w.In, w.Out, w.KH, w.KW, w.Stride, w.Pad
-			kh, kw := l.KH, l.KW
-			if w.Kind == LayerDense {
-				kh, kw = 1, 1
-			}
-			if w.Input != nil {
-				l.Input = *w.Input
-			}
-			k, ok := checkCount(kh, kw, l.In)
-			n, ok2 := checkCount(k, l.Out)
-			if !ok || !ok2 || w.Weights == nil {
-				return nil, nil, bad(fmt.Errorf("%d×%d×%d→%d weights", l.KH, l.KW, l.In, l.Out))
-			}
-			ww := w.Weights
-			l.Weights = WeightSpec{Enc: ww.Enc, Bits: ww.Bits}
-			switch ww.Enc {
-			case WeightsF32:
-				l.Weights.Float, err = d.f32(ww.Values, n, "weights")
-				if err == nil && l.Weights.Float == nil {
-					err = fmt.Errorf("weights missing")
-				}
-			case WeightsSign, WeightsInt, WeightsDoReFa:
-				if ww.Bits < 1 || ww.Bits > 8 {
-					return nil, nil, bad(fmt.Errorf("%s weights of %d bits", ww.Enc, ww.Bits))
-				}
-				var codes []uint8
-				if codes, err = d.bits(ww.Values, ww.Bits, n, "weights"); err != nil {
-					break
-				}
-				l.Weights.Levels = make([]int8, n)
-				for j, c := range codes {
-					switch ww.Enc {
-					case WeightsSign:
-						l.Weights.Levels[j] = int8(1 - 2*int(c))
-					case WeightsInt:
-						l.Weights.Levels[j] = int8(int(c) - 1<<(ww.Bits-1))
-					default:
-						l.Weights.Levels[j] = int8(c)
-					}
-				}
-				l.Weights.Scale, err = d.f32(ww.Scale, -1, "weight scales")
-			default:
-				err = fmt.Errorf("unknown weight encoding %q", ww.Enc)
-			}
-			if err == nil {
-				l.Bias, err = d.f32(w.Bias, l.Out, "bias")
-			}
+			err = d.weighted(w, &l)
 		case LayerBatchNorm:
-			c := 0
-			if len(in) > 0 {
-				c = in[len(in)-1]
-			}
-			if l.Gamma, err = d.f32(w.Gamma, c, "gamma"); err == nil {
-				if l.Beta, err = d.f32(w.Beta, c, "beta"); err == nil {
-					if l.Mean, err = d.f32(w.Mean, c, "mean"); err == nil {
-						l.Var, err = d.f32(w.Var, c, "var")
-					}
-				}
-			}
-			l.Eps = w.Eps
+			err = d.batchNorm(w, &l, in)
 		case LayerMaxPool, LayerAvgPool:
 			l.Size, l.Stride, l.Global = w.Size, w.Stride, w.Global
 		case LayerResidual:
-			var bo []int
-			if l.Body, bo, err = d.layers(w.Body, in, depth+1); err != nil {
-				return nil, nil, bad(err)
-			}
-			if w.HasShortcut {
-				if l.Shortcut, _, err = d.layers(w.Shortcut, in, depth+1); err != nil {
-					return nil, nil, bad(err)
-				}
-				if l.Shortcut == nil {
-					l.Shortcut = []LayerSpec{}
-				}
-			}
-			in = bo
+			in, err = d.residual(w, &l, in, depth)
 		}
 		if err != nil {
-			return nil, nil, bad(err)
+			name := w.Name
+			if name == "" {
+				name = fmt.Sprintf("layer %d", i)
+			}
+			return nil, nil, fmt.Errorf("%s (%s): %w", name, w.Kind, err)
 		}
 		out[i] = l
 		in = nextShape(&l, in)
 	}
 	return out, in, nil
+}
+
+// weighted decodes a conv or dense layer: geometry, input quantizer, weights, bias.
+func (d *decoder) weighted(w *wireLayer, l *LayerSpec) error {
+	l.Kernel, l.In, l.Out, l.KH, l.KW, l.Stride, l.Pad = w.Kernel, w.In, w.Out, w.KH, w.KW, w.Stride, w.Pad
+	kh, kw := l.KH, l.KW
+	if w.Kind == LayerDense {
+		kh, kw = 1, 1
+	}
+	if w.Input != nil {
+		l.Input = *w.Input
+	}
+	k, ok := checkCount(kh, kw, l.In)
+	n, ok2 := checkCount(k, l.Out)
+	if !ok || !ok2 || w.Weights == nil {
+		return fmt.Errorf("%d×%d×%d→%d weights", l.KH, l.KW, l.In, l.Out)
+	}
+	ww := w.Weights
+	l.Weights = WeightSpec{Enc: ww.Enc, Bits: ww.Bits}
+	var err error
+	switch ww.Enc {
+	case WeightsF32:
+		l.Weights.Float, err = d.f32(ww.Values, n, "weights")
+		if err == nil && l.Weights.Float == nil {
+			err = fmt.Errorf("weights missing")
+		}
+	case WeightsSign, WeightsInt, WeightsDoReFa:
+		err = d.levels(ww, &l.Weights, n)
+	default:
+		err = fmt.Errorf("unknown weight encoding %q", ww.Enc)
+	}
+	if err != nil {
+		return err
+	}
+	l.Bias, err = d.f32(w.Bias, l.Out, "bias")
+	return err
+}
+
+// levels decodes n packed weight codes and their scales.
+func (d *decoder) levels(ww *wireWeights, ws *WeightSpec, n int) error {
+	if ww.Bits < 1 || ww.Bits > 8 {
+		return fmt.Errorf("%s weights of %d bits", ww.Enc, ww.Bits)
+	}
+	codes, err := d.bits(ww.Values, ww.Bits, n, "weights")
+	if err != nil {
+		return err
+	}
+	ws.Levels = make([]int8, n)
+	for j, c := range codes {
+		switch ww.Enc {
+		case WeightsSign:
+			ws.Levels[j] = int8(1 - 2*int(c))
+		case WeightsInt:
+			ws.Levels[j] = int8(int(c) - 1<<(ww.Bits-1))
+		default:
+			ws.Levels[j] = int8(c)
+		}
+	}
+	ws.Scale, err = d.f32(ww.Scale, -1, "weight scales")
+	return err
+}
+
+// batchNorm decodes the four per-channel vectors of the input's last axis.
+func (d *decoder) batchNorm(w *wireLayer, l *LayerSpec, in []int) error {
+	c := 0
+	if len(in) > 0 {
+		c = in[len(in)-1]
+	}
+	var err error
+	for _, v := range []struct {
+		dst  *[]float32
+		ref  int
+		name string
+	}{{&l.Gamma, w.Gamma, "gamma"}, {&l.Beta, w.Beta, "beta"}, {&l.Mean, w.Mean, "mean"}, {&l.Var, w.Var, "var"}} {
+		if *v.dst, err = d.f32(v.ref, c, v.name); err != nil {
+			return err
+		}
+	}
+	l.Eps = w.Eps
+	return nil
+}
+
+// residual decodes a block's body and shortcut and returns the body's output shape.
+func (d *decoder) residual(w *wireLayer, l *LayerSpec, in []int, depth int) ([]int, error) {
+	body, bo, err := d.layers(w.Body, in, depth+1)
+	if err != nil {
+		return nil, err
+	}
+	l.Body = body
+	if w.HasShortcut {
+		if l.Shortcut, _, err = d.layers(w.Shortcut, in, depth+1); err != nil {
+			return nil, err
+		}
+		if l.Shortcut == nil {
+			l.Shortcut = []LayerSpec{}
+		}
+	}
+	return bo, nil
 }
 
 // nextShape tracks the per-sample shape well enough to size blobs (a bad
@@ -426,71 +421,34 @@ func nextShape(l *LayerSpec, in []int) []int {
 // Truncated or tampered files fail the checksum (ErrFormat); files of a
 // newer format version give ErrVersion; inconsistent layers give ErrModel.
 func Decode(b []byte) (*Model, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrFormat, fmt.Sprintf(format, args...))
+	hdr, payload, err := modelFormat.Decode(b)
+	if err != nil {
+		return nil, err
 	}
-	const fixed = len(fileMagic) + 8
-	if len(b) < fixed+4 {
-		return nil, bad("file too short (%d bytes)", len(b))
-	}
-	if string(b[:len(fileMagic)]) != fileMagic {
-		return nil, bad("not a lowbit model file (wrong magic)")
-	}
-	ver := binary.LittleEndian.Uint32(b[len(fileMagic):])
-	hlen := binary.LittleEndian.Uint32(b[len(fileMagic)+4:])
-	if ver > FormatVersion {
-		return nil, fmt.Errorf("%w: format version %d, this build reads up to %d", ErrVersion, ver, FormatVersion)
-	}
-	if ver == 0 {
-		return nil, bad("format version 0")
-	}
-	body := b[:len(b)-4]
-	if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
-		return nil, bad("checksum mismatch (file truncated or corrupted)")
-	}
-	if hlen > maxHeaderLen || int(hlen) > len(body)-fixed {
-		return nil, bad("header length %d exceeds the file", hlen)
-	}
+	return decodeBody(hdr, payload)
+}
+
+// decodeBody parses a verified header and payload and builds the model.
+func decodeBody(hdr, payload []byte) (*Model, error) {
 	var h fileHeader
-	dec := json.NewDecoder(bytes.NewReader(body[fixed : fixed+int(hlen)]))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&h); err != nil {
-		return nil, bad("header: %v", err)
+	if err := modelFormat.DecodeHeader(hdr, &h, true); err != nil {
+		return nil, err
 	}
-	data := body[fixed+int(hlen):]
-	d := &decoder{info: h.Blobs, used: make([]bool, len(h.Blobs))}
-	off := 0
-	for i, bi := range h.Blobs {
-		var size int
-		switch {
-		case bi.Len < 0 || bi.Len > len(data)*8:
-			return nil, bad("blob %d: length %d exceeds the file", i+1, bi.Len)
-		case bi.Type == "f32" && bi.Width == 0:
-			size = 4 * bi.Len
-		case bi.Type == "bits" && bi.Width >= 1 && bi.Width <= 8:
-			size = (bi.Len*bi.Width + 7) / 8
-		default:
-			return nil, bad("blob %d: type %q width %d", i+1, bi.Type, bi.Width)
-		}
-		if size > len(data)-off {
-			return nil, bad("blob %d (%d bytes) exceeds the file", i+1, size)
-		}
-		d.blobs = append(d.blobs, data[off:off+size])
-		off += size
+	blobs, err := modelFormat.SplitBlobs(payload, h.Blobs)
+	if err != nil {
+		return nil, err
 	}
-	if off != len(data) {
-		return nil, bad("%d bytes after the last blob", len(data)-off)
+	if err := checkInput(h.Input); err != nil {
+		return nil, err
 	}
-	if len(h.Input) != 3 {
-		return nil, fmt.Errorf("%w: input shape %v, want H,W,C", ErrModel, h.Input)
-	}
+	d := &decoder{blobs: blobs, info: h.Blobs, used: make([]bool, len(h.Blobs))}
 	ls, _, err := d.layers(h.Layers, h.Input, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrModel, err)
 	}
 	for i, u := range d.used {
 		if !u {
-			return nil, bad("blob %d is not used by any layer", i+1)
+			return nil, fmt.Errorf("%w: blob %d is not used by any layer", ErrFormat, i+1)
 		}
 	}
 	return NewModel(Spec{Info: h.Info, Input: h.Input, Classes: h.Classes, Layers: ls})

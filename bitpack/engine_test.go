@@ -1,6 +1,8 @@
 package bitpack
 
 import (
+	"github.com/lowbit/lowbit/internal/container"
+
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -437,20 +439,47 @@ func FuzzModel(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := Decode(b)
+		fuzzDecode(t, b)
+		// Past the checksum: the same bytes with a valid CRC reach the
+		// header, the blob table and the layer decoding.
+		b = append([]byte(nil), b...)
+		container.Reseal(b)
+		fuzzDecode(t, b)
+	})
+}
+
+// fuzzDecode decodes b and runs and re-encodes what decodes.
+func fuzzDecode(t *testing.T, b []byte) {
+	m, err := Decode(b)
+	if err != nil || m.inLen > 1<<12 {
+		return
+	}
+	x := make([]float32, 2*m.inLen)
+	if _, err := m.Predict(x, 2); err != nil {
+		t.Fatalf("decoded model fails to run: %v", err)
+	}
+	again, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode(again); err != nil {
+		t.Fatalf("re-encoded model does not decode: %v", err)
+	}
+}
+
+// FuzzModelHeader fuzzes the JSON header and the blobs behind a valid
+// envelope (lengths and CRC computed here), so every input reaches the
+// header parser, the blob table, the layer decoder and NewModel.
+func FuzzModelHeader(f *testing.F) {
+	for _, s := range fuzzSeeds(f)[:2] {
+		hdr, payload, err := modelFormat.Decode(s)
 		if err != nil {
-			return
+			f.Fatal(err)
 		}
-		if m.inLen > 1<<12 {
-			return
-		}
-		x := make([]float32, 2*m.inLen)
-		if _, err := m.Predict(x, 2); err != nil {
-			t.Fatalf("decoded model fails to run: %v", err)
-		}
-		if _, err := m.Encode(); err != nil {
-			t.Fatal(err)
-		}
+		f.Add(string(hdr), payload)
+	}
+	f.Fuzz(func(t *testing.T, hdr string, payload []byte) {
+		fuzzDecode(t, modelFormat.Encode([]byte(hdr), payload))
 	})
 }
 

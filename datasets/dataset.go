@@ -90,6 +90,10 @@ type Options struct {
 	// (ImageNet wnids) to label indices: lines "wnid index" (or
 	// "index wnid ...") or the JSON object {"0": ["n01440764", "tench"], ...}.
 	ClassIndex string
+	// Classes, for ImageFolder, is the class list in label order (the
+	// training split's, as stored in a checkpoint); a class folder not in it
+	// is an error. It takes precedence over ClassIndex.
+	Classes []string
 }
 
 // pipeline returns the transform for a dataset whose preset is def.

@@ -74,3 +74,28 @@ func FuzzImage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzClassIndex: any class-index file either fails or maps distinct names
+// to indices in [0, 2^20), and ImageFolder's class list built from it has
+// one slot per index.
+func FuzzClassIndex(f *testing.F) {
+	f.Add([]byte("n01440764 0\nn02102040 1\n"))
+	f.Add([]byte("# comment\n0 n01440764 tench\n\n2 n03445777 golf ball\n"))
+	f.Add([]byte(`{"0": ["n01440764", "tench"], "1": ["n02102040", "springer"]}`))
+	f.Add([]byte(`{"1048576": ["x"]}`))
+	f.Add([]byte("a 1\na 2\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		index, err := parseClassIndex(data)
+		if err != nil {
+			return
+		}
+		if len(index) == 0 {
+			t.Fatal("an empty index parsed")
+		}
+		for name, i := range index {
+			if i < 0 || i >= 1<<20 {
+				t.Fatalf("class %q has index %d", name, i)
+			}
+		}
+	})
+}

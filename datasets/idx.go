@@ -18,8 +18,15 @@ const (
 	MagicLabels uint32 = 0x00000801
 )
 
-// maxIDXBytes bounds the payload an IDX header may announce (4 GiB).
-const maxIDXBytes = 1 << 32
+// MaxIDXBytes caps the payload an IDX header may announce (1 GiB; the
+// largest real IDX file, EMNIST ByClass, holds 549 MB). The header is
+// checked against it, and against what the file can hold, before reading.
+const MaxIDXBytes = 1 << 30
+
+// maxDeflateRatio is deflate's largest expansion (about 1032:1): a gzip file
+// of n bytes cannot hold more, so a header announcing more is refused before
+// inflating anything.
+const maxDeflateRatio = 1032
 
 // IDX is the content of an unsigned-byte IDX file.
 type IDX struct {
@@ -39,30 +46,75 @@ func (f *IDX) RecordSize() int {
 
 // ReadIDX reads an unsigned-byte IDX file, raw or gzip-compressed (detected
 // by its magic bytes 1f 8b, whatever the file name).
+//
+// A path that is not a regular file is refused, and so is a header that
+// announces more than MaxIDXBytes or more than the file can hold.
 func ReadIDX(path string) (*IDX, error) {
+	st, err := os.Stat(path) // before opening: opening a FIFO blocks
+	if err != nil {
+		return nil, fmt.Errorf("datasets: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("datasets: %s: not a regular file (mode %v): %w", path, st.Mode().Type(), ErrFormat)
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("datasets: %w", err)
 	}
 	defer fh.Close()
-	return DecodeIDX(fh, path)
+	return decodeIDXFile(fh, path, uint64(st.Size()))
 }
 
 // DecodeIDX reads an IDX file from r; name labels errors.
 func DecodeIDX(r io.Reader, name string) (*IDX, error) {
+	return decodeIDXFile(r, name, 0)
+}
+
+// decodeIDXFile reads an IDX file of size bytes (0: unknown) from r.
+func decodeIDXFile(r io.Reader, name string, size uint64) (*IDX, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
+	limit := idxLimit{max: MaxIDXBytes, size: size}
 	if head, _ := br.Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("datasets: %s: gzip: %w", name, err)
 		}
 		defer zr.Close()
-		return decodeIDX(bufio.NewReaderSize(zr, 1<<16), name)
+		limit.gzip = true
+		return decodeIDX(bufio.NewReaderSize(zr, 1<<16), name, limit)
 	}
-	return decodeIDX(br, name)
+	return decodeIDX(br, name, limit)
 }
 
-func decodeIDX(r io.Reader, name string) (*IDX, error) {
+// idxLimit bounds the payload a header may announce.
+type idxLimit struct {
+	max  uint64 // absolute cap
+	size uint64 // the file's size when known, else 0
+	gzip bool
+}
+
+// check refuses a header whose dims announce total payload bytes after hdr
+// header bytes: over the cap, over what a gzip file of this size can
+// inflate to, or (raw) more than the file holds.
+func (l idxLimit) check(name string, f *IDX, total uint64, hdr int) error {
+	left := l.size - min(l.size, uint64(hdr))
+	switch {
+	case total > l.max:
+		return fmt.Errorf("datasets: %s: dimensions %v announce %d bytes, over the limit of %d: %w", name, f.Dims, total, l.max, ErrFormat)
+	case l.size == 0:
+	case l.gzip && total/maxDeflateRatio > l.size:
+		return fmt.Errorf("datasets: %s: truncated: dimensions %v announce %d bytes, more than a %d-byte gzip file can hold (deflate expands at most %d:1): %w", name, f.Dims, total, l.size, maxDeflateRatio, ErrFormat)
+	case !l.gzip && total > left:
+		rec := uint64(0)
+		if rs := f.RecordSize(); rs > 0 {
+			rec = left / uint64(rs)
+		}
+		return fmt.Errorf("datasets: %s: truncated at %s %d: dimensions %v announce %d bytes, the file holds %d: %w", name, recordNoun(f.Magic), rec, f.Dims, total, left, io.ErrUnexpectedEOF)
+	}
+	return nil
+}
+
+func decodeIDX(r io.Reader, name string, limit idxLimit) (*IDX, error) {
 	var magic uint32
 	if err := binary.Read(r, binary.BigEndian, &magic); err != nil {
 		return nil, fmt.Errorf("datasets: %s: truncated header: %w", name, eof(err))
@@ -79,10 +131,12 @@ func decodeIDX(r io.Reader, name string) (*IDX, error) {
 	total := uint64(1)
 	for i, d := range raw {
 		f.Dims[i] = int(d)
-		total *= uint64(d)
-		if total > maxIDXBytes {
-			return nil, fmt.Errorf("datasets: %s: dimensions %v exceed %d bytes: %w", name, raw, uint64(maxIDXBytes), ErrFormat)
+		if total *= uint64(d); total > limit.max {
+			return nil, limit.check(name, f, total, 4+4*nd)
 		}
+	}
+	if err := limit.check(name, f, total, 4+4*nd); err != nil {
+		return nil, err
 	}
 	// Grow with the data rather than trusting the header with a huge
 	// allocation up front.

@@ -5,22 +5,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-
-	// Register the decoders ImageFolder reads.
-	_ "image/jpeg"
-	_ "image/png"
 )
 
 // Folder is an ImageFolder dataset: dir/<class>/<image>, decoded on demand.
 type Folder struct {
 	dir        string
-	classes    []string
+	classes    []string // this split's class folders, sorted
+	names      []string // the class list in label order
 	paths      []string
 	labels     []int32
 	numClasses int
@@ -39,7 +37,11 @@ func imageExt(name string) bool {
 }
 
 // ImageFolder opens dir/<class>/*.{jpg,jpeg,png} (extensions in any case).
-// Labels follow the sorted class-folder order, or opts.ClassIndex when set.
+// Labels follow opts.Classes when set (the training split's class list),
+// else opts.ClassIndex, else the sorted class-folder order; a class folder
+// missing from the list is an error. Symlinked class folders and images are
+// followed; a broken one, or an image name that is not a regular file, is
+// an error.
 // Images are decoded on demand: greyscale and CMYK images become RGB, so
 // examples always have 3 channels. A corrupt image is skipped (its Example
 // error wraps ErrSkipped, and the Loader counts it) or, with opts.Strict, is
@@ -54,45 +56,26 @@ func ImageFolder(dir string, opts Options) (*Folder, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("datasets: image folder: %w", err)
-	}
 	f := &Folder{dir: dir, strict: opts.Strict, t: t}
-	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			f.classes = append(f.classes, e.Name())
-		}
+	if f.classes, err = ClassFolders(dir); err != nil {
+		return nil, err
 	}
-	slices.Sort(f.classes)
-	if len(f.classes) == 0 {
-		return nil, fmt.Errorf("datasets: %s: no class folders: %w", dir, ErrNotFound)
-	}
-	index := map[string]int{}
-	f.numClasses = len(f.classes)
-	if opts.ClassIndex != "" {
-		if index, f.numClasses, err = ReadClassIndex(opts.ClassIndex); err != nil {
-			return nil, err
-		}
-	} else {
-		for i, c := range f.classes {
-			index[c] = i
-		}
+	index, err := f.classList(opts)
+	if err != nil {
+		return nil, err
 	}
 	for _, c := range f.classes {
 		label, ok := index[c]
 		if !ok {
-			return nil, fmt.Errorf("datasets: %s: class folder %s is not in class index %s: %w", dir, c, opts.ClassIndex, ErrFormat)
+			return nil, fmt.Errorf("datasets: %s: class folder %s is not in %s: %w", dir, c, f.listSource(opts), ErrFormat)
 		}
-		files, err := os.ReadDir(filepath.Join(dir, c))
+		files, err := imageFiles(filepath.Join(dir, c))
 		if err != nil {
-			return nil, fmt.Errorf("datasets: image folder: %w", err)
+			return nil, err
 		}
-		for _, e := range files { // ReadDir sorts by name
-			if e.Type().IsRegular() && imageExt(e.Name()) {
-				f.paths = append(f.paths, filepath.Join(dir, c, e.Name()))
-				f.labels = append(f.labels, int32(label))
-			}
+		for _, name := range files {
+			f.paths = append(f.paths, filepath.Join(dir, c, name))
+			f.labels = append(f.labels, int32(label))
 		}
 	}
 	if len(f.paths) == 0 {
@@ -120,6 +103,110 @@ func ImageFolder(dir string, opts Options) (*Folder, error) {
 	return f, nil
 }
 
+// classList sets the label order (opts.Classes, opts.ClassIndex, or this
+// split's sorted folders) and returns the name → label map.
+func (f *Folder) classList(opts Options) (map[string]int, error) {
+	index := map[string]int{}
+	switch {
+	case len(opts.Classes) > 0:
+		for i, c := range opts.Classes {
+			if _, dup := index[c]; dup {
+				return nil, fmt.Errorf("datasets: class list names %s twice: %w", c, ErrFormat)
+			}
+			index[c] = i
+		}
+		f.names = slices.Clone(opts.Classes)
+	case opts.ClassIndex != "":
+		var n int
+		var err error
+		if index, n, err = ReadClassIndex(opts.ClassIndex); err != nil {
+			return nil, err
+		}
+		f.names = make([]string, n)
+		for c, i := range index {
+			f.names[i] = c
+		}
+	default:
+		for i, c := range f.classes {
+			index[c] = i
+		}
+		f.names = slices.Clone(f.classes)
+	}
+	f.numClasses = len(f.names)
+	return index, nil
+}
+
+func (f *Folder) listSource(opts Options) string {
+	switch {
+	case len(opts.Classes) > 0:
+		return fmt.Sprintf("the training class list (%d classes: %s)", len(opts.Classes), strings.Join(opts.Classes[:min(len(opts.Classes), 5)], ", "))
+	case opts.ClassIndex != "":
+		return "class index " + opts.ClassIndex
+	}
+	return f.dir
+}
+
+// ClassFolders lists the class folders of an ImageFolder split, sorted:
+// its subdirectories and symlinks to directories, except hidden ones. A
+// broken symlink is an error naming it.
+func ClassFolders(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("datasets: image folder: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		isDir := e.IsDir()
+		if e.Type()&fs.ModeSymlink != 0 {
+			st, err := os.Stat(filepath.Join(dir, e.Name()))
+			if err != nil {
+				return nil, fmt.Errorf("datasets: %s: broken symlink: %w", filepath.Join(dir, e.Name()), err)
+			}
+			isDir = st.IsDir()
+		}
+		if isDir {
+			out = append(out, e.Name())
+		}
+	}
+	slices.Sort(out)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("datasets: %s: no class folders: %w", dir, ErrNotFound)
+	}
+	return out, nil
+}
+
+// imageFiles lists the .jpg/.jpeg/.png names in a class folder, following
+// symlinks; one that is broken or is not a regular file is an error.
+func imageFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir) // sorted by name
+	if err != nil {
+		return nil, fmt.Errorf("datasets: image folder: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if !imageExt(e.Name()) {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		mode := e.Type()
+		if mode&fs.ModeSymlink != 0 {
+			st, err := os.Stat(path)
+			if err != nil {
+				return nil, fmt.Errorf("datasets: %s: broken symlink: %w", path, err)
+			}
+			mode = st.Mode().Type()
+		}
+		if !mode.IsRegular() {
+			return nil, fmt.Errorf("datasets: %s: not a regular file (mode %v): %w", path, mode, ErrFormat)
+		}
+		out = append(out, e.Name())
+	}
+	return out, nil
+}
+
 func imageSize(path string) (h, w int, err error) {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -129,6 +216,9 @@ func imageSize(path string) (h, w int, err error) {
 	cfg, _, err := image.DecodeConfig(fh)
 	if err != nil {
 		return 0, 0, fmt.Errorf("datasets: %s: corrupt image: %w", path, err)
+	}
+	if err := checkPixels(cfg, path); err != nil {
+		return 0, 0, err
 	}
 	return cfg.Height, cfg.Width, nil
 }
@@ -180,6 +270,9 @@ func parseClassIndex(data []byte) (map[string]int, error) {
 				return nil, err
 			}
 		}
+		if len(index) == 0 {
+			return nil, fmt.Errorf("empty class index: %w", ErrFormat)
+		}
 		return index, nil
 	}
 	for n, line := range strings.Split(string(data), "\n") {
@@ -213,8 +306,12 @@ func (f *Folder) Len() int             { return len(f.paths) }
 func (f *Folder) Shape() (h, w, c int) { return f.oh, f.ow, 3 }
 func (f *Folder) NumClasses() int      { return f.numClasses }
 
-// Classes returns the class folder names in sorted order.
+// Classes returns this split's class folder names in sorted order.
 func (f *Folder) Classes() []string { return slices.Clone(f.classes) }
+
+// ClassNames returns the class list in label order (NumClasses names; a
+// class index file may leave gaps as "").
+func (f *Folder) ClassNames() []string { return slices.Clone(f.names) }
 
 // Path returns the file of example i.
 func (f *Folder) Path(i int) string { return f.paths[i] }
@@ -227,16 +324,16 @@ func (f *Folder) Example(i int, x []float32, rng *rand.Rand) (int, error) {
 		return 0, fmt.Errorf("datasets: example %d of %d: %w", i, len(f.paths), ErrIndex)
 	}
 	path := f.paths[i]
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path, MaxImageFileBytes)
 	if err != nil {
-		return 0, fmt.Errorf("datasets: %w", err)
+		return 0, err
 	}
-	img, _, err := image.Decode(bytes.NewReader(data))
+	img, err := DecodeImage(data, path)
 	if err != nil {
 		if f.strict {
-			return 0, fmt.Errorf("datasets: %s: corrupt image: %w", path, err)
+			return 0, err
 		}
-		return 0, fmt.Errorf("datasets: %s: corrupt image: %w (%w)", path, err, ErrSkipped)
+		return 0, fmt.Errorf("%w (%w)", err, ErrSkipped)
 	}
 	b := img.Bounds()
 	if oh, ow := f.t.p.Size(b.Dy(), b.Dx()); oh != f.oh || ow != f.ow {

@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
@@ -19,7 +20,8 @@ func Names() []string {
 //   - "cifar100": train.bin and test.bin (CIFAR100);
 //   - "imagenette", "imagefolder": an ImageFolder of dir/train and dir/val
 //     (or dir/test) with ImageNetTrain(224) on "train" and ImageNetEval(224)
-//     otherwise, unless opts.Transform is set.
+//     otherwise, unless opts.Transform is set; the other splits take their
+//     class list from dir/train unless opts.Classes or opts.ClassIndex is set.
 func Open(name, split, dir string, opts Options) (Dataset, error) {
 	switch name {
 	case "mnist":
@@ -46,6 +48,13 @@ func Open(name, split, dir string, opts Options) (Dataset, error) {
 		p := opts.pipeline(def)
 		o := opts
 		o.Transform, o.Scaling = &p, Standardize
+		if split != "train" && len(o.Classes) == 0 && o.ClassIndex == "" && isDir(filepath.Join(root, "train")) {
+			// Label by the training split's classes, so a val/ missing a
+			// class does not renumber the others.
+			if o.Classes, err = ClassFolders(filepath.Join(root, "train")); err != nil {
+				return nil, err
+			}
+		}
 		return ImageFolder(sub, o)
 	}
 	return nil, fmt.Errorf("datasets: unknown dataset %q (known: %s)", name, strings.Join(Names(), ", "))

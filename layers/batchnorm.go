@@ -94,6 +94,9 @@ func (l *BatchNorm) Scale() []float32 {
 
 func (l *BatchNorm) Forward(g *Graph, x *gorgonia.Node) (*gorgonia.Node, error) {
 	k := &bnKernel{name: l.name, layer: l, train: g.Train}
+	if g.Train {
+		k.sync, k.first = g.SyncBN, g.Row0 == 0
+	}
 	in := []*gorgonia.Node{x}
 	if l.Gamma != nil {
 		in = append(in, g.Node(l.Gamma))
@@ -106,13 +109,19 @@ type bnKernel struct {
 	name  string
 	layer *BatchNorm
 	train bool
+	// sync sums a buffer over the ranks of a data-parallel run (-sync-bn): the
+	// batch statistics are then those of the global batch of rows rows.
+	sync  func([]float32) error
+	first bool // this rank holds the global batch's first row
+	rows  int
 	// from the last forward pass: per-channel mean and 1/√(σ²+ε) (batch or running)
 	mean, invstd []float32
 	gen          uint64 // forward passes so far
 	// Σg and Σg·x̂ per channel, shared by the three gradients of one backward pass
-	sumG, sumGX []float32
-	sumGen      uint64
-	sumSrc      *float32
+	sumG, sumGX     []float32
+	sumG64, sumGX64 []float64 // the same in float64, for sync-bn
+	sumGen          uint64
+	sumSrc          *float32
 }
 
 func (k *bnKernel) String() string {
@@ -188,15 +197,22 @@ func (k *bnKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 		s1, s2 := channelSums(m, c, func(d1, d2 []float32, lo, hi int) {
 			vec.ChannelSums(d1, d2, x[lo*c:hi*c], shift)
 		})
-		mom := k.layer.cfg.Momentum
+		k.rows = m
+		if k.sync != nil {
+			var err error
+			if shift, s1, s2, err = k.syncStats(x, s1, s2, m); err != nil {
+				return err
+			}
+		}
+		mom, rows := k.layer.cfg.Momentum, float64(k.rows)
 		for j := 0; j < c; j++ {
-			mu := s1[j] / float64(m)
-			v := max(s2[j]/float64(m)-mu*mu, 0)
+			mu := s1[j] / rows
+			v := max(s2[j]/rows-mu*mu, 0)
 			mean := mu + float64(shift[j])
 			k.mean[j] = float32(mean)
 			k.invstd[j] = float32(1 / math.Sqrt(v+eps))
 			k.layer.RunMean[j] = (1-mom)*k.layer.RunMean[j] + mom*float32(mean)
-			k.layer.RunVar[j] = (1-mom)*k.layer.RunVar[j] + mom*float32(v*float64(m)/float64(m-1))
+			k.layer.RunVar[j] = (1-mom)*k.layer.RunVar[j] + mom*float32(v*rows/(rows-1))
 		}
 	} else {
 		for j := 0; j < c; j++ {
@@ -220,6 +236,74 @@ func (k *bnKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 	return nil
 }
 
+// syncStats returns the global batch's per-channel shift and sums Σ(x−x₀), Σ(x−x₀)²
+// in one process's way: x₀ is the first row of the global batch (rank 0's, sent as
+// a sum to which the other ranks add zeros), so a channel constant over the batch
+// gets exactly its value as mean and exactly 0 as x−μ. It sets k.rows to the global count.
+func (k *bnKernel) syncStats(x []float32, s1, s2 []float64, m int) (shift []float32, t1, t2 []float64, err error) {
+	c := k.layer.cfg.C
+	shift = make([]float32, c)
+	if k.first {
+		copy(shift, x[:c])
+	}
+	if err := k.sync(shift); err != nil {
+		return nil, nil, nil, fmt.Errorf("layers: %s: sync-bn: %w", k.name, err)
+	}
+	if !k.first {
+		s1, s2 = channelSums(m, c, func(d1, d2 []float32, lo, hi int) {
+			vec.ChannelSums(d1, d2, x[lo*c:hi*c], shift)
+		})
+	}
+	// Each float64 sum travels as float32 high and low parts, which keeps
+	// about 48 bits of it: the statistics stay those of one process.
+	buf := make([]float32, 4*c+1)
+	for j := range c {
+		buf[j], buf[c+j] = split64(s1[j])
+		buf[2*c+j], buf[3*c+j] = split64(s2[j])
+	}
+	buf[4*c] = float32(m)
+	if err := k.sync(buf); err != nil {
+		return nil, nil, nil, fmt.Errorf("layers: %s: sync-bn: %w", k.name, err)
+	}
+	rows := buf[4*c]
+	if !(rows >= 2) || rows > 1<<24 {
+		return nil, nil, nil, shapeErr(k.name, "sync-bn: global batch of %v rows", rows)
+	}
+	t1, t2 = make([]float64, c), make([]float64, c)
+	for j := range c {
+		t1[j] = float64(buf[j]) + float64(buf[c+j])
+		t2[j] = float64(buf[2*c+j]) + float64(buf[3*c+j])
+	}
+	k.rows = int(rows)
+	return shift, t1, t2, nil
+}
+
+// split64 returns v's float32 rounding and the float32 rounding of the rest.
+func split64(v float64) (hi, lo float32) {
+	hi = float32(v)
+	return hi, float32(v - float64(hi))
+}
+
+// syncSums returns Σg and Σg·x̂ over the global batch (sync-bn) from this rank's
+// float64 sums, sent as float32 high and low parts (see syncStats).
+func (k *bnKernel) syncSums() (gsg, gsgx []float32, err error) {
+	c := len(k.sumG64)
+	buf := make([]float32, 4*c)
+	for j := range c {
+		buf[j], buf[c+j] = split64(k.sumG64[j])
+		buf[2*c+j], buf[3*c+j] = split64(k.sumGX64[j])
+	}
+	if err := k.sync(buf); err != nil {
+		return nil, nil, fmt.Errorf("layers: %s: sync-bn: %w", k.name, err)
+	}
+	gsg, gsgx = make([]float32, c), make([]float32, c)
+	for j := range c {
+		gsg[j] = float32(float64(buf[j]) + float64(buf[c+j]))
+		gsgx[j] = float32(float64(buf[2*c+j]) + float64(buf[3*c+j]))
+	}
+	return gsg, gsgx, nil
+}
+
 func (k *bnKernel) DiffWRT(int) bool { return true }
 
 // sums returns Σg and Σg·x̂ per channel for this backward pass, computing them once.
@@ -236,6 +320,7 @@ func (k *bnKernel) sums(x, g []float32) (sg, sgx []float32) {
 	for j := range s1 {
 		k.sumG[j], k.sumGX[j] = float32(s1[j]), float32(s2[j])
 	}
+	k.sumG64, k.sumGX64 = s1, s2
 	k.sumGen, k.sumSrc = k.gen, &g[0]
 	return k.sumG, k.sumGX
 }
@@ -263,9 +348,19 @@ func (k *bnKernel) Backward(wrt int, d graphop.Tensor, in []graphop.Tensor, _, g
 		}
 		if k.train {
 			sg, sgx := k.sums(x, g)
+			rows := m
+			if k.sync != nil {
+				// dx needs the global sums; dγ and dβ stay this rank's (the
+				// gradient allreduce adds them up).
+				var err error
+				if sg, sgx, err = k.syncSums(); err != nil {
+					return err
+				}
+				rows = k.rows
+			}
 			for j := range b1 {
-				b1[j] = sg[j] / float32(m)
-				b2[j] = sgx[j] / float32(m)
+				b1[j] = sg[j] / float32(rows)
+				b2[j] = sgx[j] / float32(rows)
 			}
 		}
 		mean, invstd, dx := k.mean, k.invstd, d.Data

@@ -61,6 +61,12 @@ type Graph struct {
 	// Step points at the global training step; Dropout derives its mask from it and the
 	// layer's seed, so a resumed run draws the same masks.
 	Step *uint64
+	// Row0 is the index of this graph's first row in the global batch of a
+	// data-parallel run (0 in one process); per-sample quantizer noise keys on it.
+	Row0 int
+	// SyncBN, when set, makes training BatchNorm use the statistics of the global
+	// batch: it must replace buf with its element-wise sum over all ranks.
+	SyncBN func(buf []float32) error
 
 	nodes map[*Param]*gorgonia.Node
 	order []*Param
@@ -166,7 +172,7 @@ func (qz *quantizer) apply(g *Graph, name string, x *gorgonia.Node) (*gorgonia.N
 	for i, p := range qz.params {
 		ps[i] = g.Node(p)
 	}
-	n, err := ste.Apply(qz.f, name+":"+qz.q.String(), x, ps...)
+	n, err := ste.ApplyAt(qz.f, name+":"+qz.q.String(), g.Row0, x, ps...)
 	if err != nil {
 		return nil, fmt.Errorf("layers: %s: %w", name, err)
 	}

@@ -28,8 +28,29 @@ type Build struct {
 	rng   *rand.Rand
 	shape []int
 	count *int
-	ls    []layers.Layer
-	err   error
+	// params counts the parameters allocated so far (shared with Sub builders).
+	params *int
+	ls     []layers.Layer
+	err    error
+}
+
+// reserve counts n more parameters (weights and bias of a layer about to be
+// allocated) and refuses, before the allocation, a layer or model over the limits.
+func (b *Build) reserve(layer string, fanIn, out int) bool {
+	if b.params == nil {
+		b.params = new(int)
+	}
+	n := int64(fanIn)*int64(out) + int64(out)
+	switch {
+	case out > MaxChannels:
+		b.err = fmt.Errorf("%s: %d output channels exceeds the limit of %d", layer, out, MaxChannels)
+	case fanIn > MaxActivation || n > MaxParams || int64(*b.params)+n > MaxParams:
+		b.err = fmt.Errorf("%s: %d×%d weights bring the model over the limit of %d parameters", layer, fanIn, out, MaxParams)
+	default:
+		*b.params += int(n)
+		return true
+	}
+	return false
 }
 
 // Shape is the current per-sample shape (H, W, C or features).
@@ -54,6 +75,10 @@ func (b *Build) add(l layers.Layer, err error) {
 	out, err := l.OutShape(b.shape)
 	if err != nil {
 		b.err = err
+		return
+	}
+	if n := prod(out); n > MaxActivation {
+		b.err = fmt.Errorf("%s: output %v holds %d values per sample, over the limit of %d", l.Name(), out, n, MaxActivation)
 		return
 	}
 	b.ls = append(b.ls, l)
@@ -111,6 +136,9 @@ func (b *Build) Conv(out, kernel, stride, pad int, p Position) {
 		return
 	}
 	name := b.name("conv")
+	if !b.reserve(name, kernel*kernel*b.shape[2], out) {
+		return
+	}
 	w, in := b.layerQuantizers(p, name)
 	l, err := layers.NewConv2D(name, layers.Conv2DConfig{
 		In: b.shape[2], Out: out, Kernel: kernel, Stride: stride, Pad: pad,
@@ -131,6 +159,9 @@ func (b *Build) dense(out int, p Position, noBias bool) {
 		b.Flatten()
 	}
 	name := b.name("dense")
+	if !b.reserve(name, prod(b.shape), out) {
+		return
+	}
 	w, in := b.layerQuantizers(p, name)
 	l, err := layers.NewDense(name, layers.DenseConfig{
 		In: prod(b.shape), Out: out, NoBias: noBias, Weights: w, Inputs: in, Grads: b.grads(p, name),
@@ -198,7 +229,10 @@ func (b *Build) Sub() *Build {
 	if b.count == nil {
 		b.count = new(int) // shared with the branch, so layer names stay unique
 	}
-	return &Build{spec: b.spec, rng: b.rng, shape: append([]int(nil), b.shape...), count: b.count, err: b.err}
+	if b.params == nil {
+		b.params = new(int)
+	}
+	return &Build{spec: b.spec, rng: b.rng, shape: append([]int(nil), b.shape...), count: b.count, params: b.params, err: b.err}
 }
 
 // Residual adds body(x) + shortcut(x); a nil shortcut is the identity.

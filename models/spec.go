@@ -43,11 +43,14 @@ const (
 
 // Spec describes a model. Its zero value plus a Name is a full-precision model.
 type Spec struct {
-	Name    string        `json:"model"`
-	Input   []int         `json:"input"` // per-sample H, W, C
-	Classes int           `json:"classes"`
-	Weights ste.Quantizer `json:"-"`
-	Inputs  ste.Quantizer `json:"-"`
+	Name    string `json:"model"`
+	Input   []int  `json:"input"` // per-sample H, W, C
+	Classes int    `json:"classes"`
+	// ClassNames, when set, names the classes in label order (an ImageFolder's
+	// training class list), so evaluation labels its data the same way.
+	ClassNames []string      `json:"class_names,omitempty"`
+	Weights    ste.Quantizer `json:"-"`
+	Inputs     ste.Quantizer `json:"-"`
 	// Grads quantizes the gradient after each quantized (body) conv/dense output (DoReFa's G).
 	Grads   ste.Quantizer `json:"-"`
 	Policy  Policy        `json:"policy,omitempty"` // "" means FP
@@ -58,7 +61,13 @@ type Spec struct {
 	Width   float64       `json:"width,omitempty"`  // channel multiplier (0 means 1)
 	// Override replaces the quantizers of named conv/dense layers (see override.go).
 	Override map[string]LayerQuant `json:"override,omitempty"`
-	Seed     uint64                `json:"seed"`
+	// Mean and Std normalise the input per channel as in training,
+	// x = (p/255 − Mean)/Std for a pixel p; recipes sets them from the
+	// dataset (datasets.InputNorm) and export carries them into the model
+	// file. They do not change the network.
+	Mean []float32 `json:"mean,omitempty"`
+	Std  []float32 `json:"std,omitempty"`
+	Seed uint64    `json:"seed"`
 }
 
 // MarshalJSON writes the quantizers by their spec strings.
@@ -159,36 +168,55 @@ func Names() []string {
 	return out
 }
 
+// CheckName reports a name that is not a registered model.
+func CheckName(name string) error {
+	if _, ok := registry[name]; !ok {
+		return fmt.Errorf("%w %q (known: %s)", ErrUnknown, name, strings.Join(Names(), ", "))
+	}
+	return nil
+}
+
+// Check reports an unknown first/last policy.
+func (p Policy) Check() error {
+	switch p {
+	case "", FP, Int8, Same, SameWeights:
+		return nil
+	}
+	return fmt.Errorf("models: unknown first/last policy %q (known: fp, 8bit, same, same-weights)", p)
+}
+
+// Check reports an unknown activation.
+func (a Act) Check() error {
+	switch a {
+	case Auto, ReLU, HardTanh, None:
+		return nil
+	}
+	return fmt.Errorf("models: unknown activation %q (known: relu, hardtanh, none)", a)
+}
+
 // ErrUnknown reports an unknown model name.
 var ErrUnknown = errors.New("models: unknown model")
 
 // New builds the model described by s. Missing Input and Classes take the model's defaults.
 func New(s Spec) (*Model, error) {
-	e, ok := registry[s.Name]
-	if !ok {
-		return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknown, s.Name, strings.Join(Names(), ", "))
+	if err := CheckName(s.Name); err != nil {
+		return nil, err
 	}
+	e := registry[s.Name]
 	if len(s.Input) == 0 {
 		s.Input = append([]int(nil), e.input...)
 	}
 	if s.Classes == 0 {
 		s.Classes = e.classes
 	}
-	if len(s.Input) != 3 || s.Input[0] <= 0 || s.Input[1] <= 0 || s.Input[2] <= 0 {
-		return nil, fmt.Errorf("models: %s: input shape %v, want H,W,C", s.Name, s.Input)
+	if err := checkLimits(&s); err != nil {
+		return nil, err
 	}
-	if s.Classes < 2 {
-		return nil, fmt.Errorf("models: %s: %d classes", s.Name, s.Classes)
+	if err := s.Policy.Check(); err != nil {
+		return nil, err
 	}
-	switch s.Policy {
-	case "", FP, Int8, Same, SameWeights:
-	default:
-		return nil, fmt.Errorf("models: unknown first/last policy %q (known: fp, 8bit, same, same-weights)", s.Policy)
-	}
-	switch s.Act {
-	case Auto, ReLU, HardTanh, None:
-	default:
-		return nil, fmt.Errorf("models: unknown activation %q (known: relu, hardtanh, none)", s.Act)
+	if err := s.Act.Check(); err != nil {
+		return nil, err
 	}
 	b := &Build{spec: s, rng: rand.New(rand.NewPCG(s.Seed, 0x1b0)), shape: append([]int(nil), s.Input...)}
 	net, err := e.build(s, b)
@@ -203,6 +231,50 @@ func New(s Spec) (*Model, error) {
 		return nil, fmt.Errorf("models: %s: output %v, want %d classes", s.Name, out, s.Classes)
 	}
 	return &Model{Spec: s, Net: net, Out: out}, nil
+}
+
+// Limits on the models New builds, checked before anything is allocated, so
+// a flag or checkpoint header asking for more is an error, not an
+// out-of-memory crash.
+const (
+	// MaxInputSide caps the input height and width; MaxChannels the input
+	// channels, every layer's output channels or features, and the classes.
+	MaxInputSide, MaxChannels = 4096, 1 << 16
+	// MaxWidth caps the channel multiplier Spec.Width.
+	MaxWidth = 64
+	// MaxActivation caps the values of one sample at any layer's output.
+	MaxActivation = 1 << 24
+	// MaxParams caps the parameter count of a model (1 GiB of float32).
+	MaxParams = 1 << 28
+)
+
+// checkLimits checks the spec's sizes against the limits.
+func checkLimits(s *Spec) error {
+	in := s.Input
+	if len(in) != 3 || in[0] <= 0 || in[1] <= 0 || in[2] <= 0 {
+		return fmt.Errorf("models: %s: input shape %v, want H,W,C", s.Name, in)
+	}
+	if in[0] > MaxInputSide || in[1] > MaxInputSide || in[2] > MaxChannels || in[0]*in[1]*in[2] > MaxActivation {
+		return fmt.Errorf("models: %s: input shape %v exceeds the limit of %d×%d per image and %d values", s.Name, in, MaxInputSide, MaxInputSide, MaxActivation)
+	}
+	if s.Classes < 2 || s.Classes > MaxChannels {
+		return fmt.Errorf("models: %s: %d classes, want 2 to %d", s.Name, s.Classes, MaxChannels)
+	}
+	if len(s.ClassNames) != 0 && len(s.ClassNames) != s.Classes {
+		return fmt.Errorf("models: %s: %d class names for %d classes", s.Name, len(s.ClassNames), s.Classes)
+	}
+	if !(s.Width >= 0 && s.Width <= MaxWidth) { // NaN fails both
+		return fmt.Errorf("models: %s: width %g outside the limit [0, %d] (0 means 1)", s.Name, s.Width, MaxWidth)
+	}
+	for i, h := range s.Hidden {
+		if h < 1 || h > MaxChannels {
+			return fmt.Errorf("models: %s: hidden width %d (layer %d) outside the limit [1, %d]", s.Name, h, i+1, MaxChannels)
+		}
+	}
+	if !(s.Dropout >= 0 && s.Dropout < 1) {
+		return fmt.Errorf("models: %s: dropout %g outside [0, 1)", s.Name, s.Dropout)
+	}
+	return nil
 }
 
 func prod(s []int) int {

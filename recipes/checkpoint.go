@@ -1,29 +1,22 @@
 package recipes
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
-	"math"
-	"os"
 
 	"github.com/lowbit/lowbit/internal/atomicfile"
+	"github.com/lowbit/lowbit/internal/container"
 	"github.com/lowbit/lowbit/models"
 )
 
-// Checkpoint file layout (little endian):
-//
-//	"LBCKPT\x00\x01" magic | uint32 format version | uint32 header length | header JSON |
-//	float32 data of every tensor in header order | optimizer state bytes | uint32 CRC-32 (IEEE) of all before
-const (
-	ckptMagic   = "LBCKPT\x00\x01"
-	ckptVersion = 1
-	maxHeader   = 64 << 20
-)
+// Checkpoint file layout: the internal/container envelope with magic
+// "LBCKPT\x00\x01" and version 1; the header is the Checkpoint as JSON and
+// the payload is the float32 data of every tensor in header order, then the
+// optimizer state bytes.
+var ckptFormat = container.Format{
+	Magic: "LBCKPT\x00\x01", Version: 1, MaxHeader: 64 << 20, MaxFile: 4 << 30,
+	Bad: ErrCheckpoint, Newer: ErrVersion, Noun: "checkpoint",
+}
 
 // Errors reported by LoadCheckpoint.
 var (
@@ -82,34 +75,39 @@ type RunConfig struct {
 // Save writes c to path atomically: a temp file in the same directory, fsync, rename.
 // A crash at any point leaves the previous file at path intact.
 func (c *Checkpoint) Save(path string) error {
-	c.OptState = len(c.OptBytes)
-	hdr, err := json.Marshal(c)
+	b, err := c.Encode()
 	if err != nil {
-		return fmt.Errorf("recipes: checkpoint header: %w", err)
+		return err
 	}
-	var buf bytes.Buffer
-	buf.WriteString(ckptMagic)
-	binary.Write(&buf, binary.LittleEndian, uint32(ckptVersion))
-	binary.Write(&buf, binary.LittleEndian, uint32(len(hdr)))
-	buf.Write(hdr)
-	for _, d := range c.Data {
-		b := make([]byte, 4*len(d))
-		for i, v := range d {
-			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-		}
-		buf.Write(b)
-	}
-	buf.Write(c.OptBytes)
-	binary.Write(&buf, binary.LittleEndian, crc32.ChecksumIEEE(buf.Bytes()))
-	if err := atomicfile.Write(path, buf.Bytes()); err != nil {
+	if err := atomicfile.Write(path, b); err != nil {
 		return fmt.Errorf("recipes: %w", err)
 	}
 	return nil
 }
 
-// LoadCheckpoint reads and verifies a checkpoint file.
+// Encode returns the checkpoint file bytes of c.
+func (c *Checkpoint) Encode() ([]byte, error) {
+	c.OptState = len(c.OptBytes)
+	n := 0
+	for _, d := range c.Data {
+		n += 4 * len(d)
+	}
+	data := make([]byte, 0, n)
+	for _, d := range c.Data {
+		data = container.AppendF32(data, d)
+	}
+	b, err := ckptFormat.EncodeJSON(c, data, c.OptBytes)
+	if err != nil {
+		return nil, fmt.Errorf("recipes: %w", err)
+	}
+	return b, nil
+}
+
+// LoadCheckpoint reads and verifies a checkpoint file. A path that is not a
+// regular file, is over the size limit or lacks the magic is refused before
+// it is read whole.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
-	b, err := os.ReadFile(path)
+	b, err := ckptFormat.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("recipes: %w", err)
 	}
@@ -120,71 +118,41 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	return c, nil
 }
 
-// DecodeCheckpoint parses checkpoint bytes.
+// DecodeCheckpoint parses and verifies checkpoint bytes.
 func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrCheckpoint, fmt.Sprintf(format, args...))
+	hdr, payload, err := ckptFormat.Decode(b)
+	if err != nil {
+		return nil, err
 	}
-	if len(b) < len(ckptMagic)+12 {
-		return nil, bad("file too short (%d bytes)", len(b))
-	}
-	if string(b[:len(ckptMagic)]) != ckptMagic {
-		return nil, bad("not a lowbit checkpoint (wrong magic)")
-	}
-	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
-	r := bytes.NewReader(b[len(ckptMagic):])
-	var ver, hlen uint32
-	binary.Read(r, binary.LittleEndian, &ver)
-	binary.Read(r, binary.LittleEndian, &hlen)
-	if ver > ckptVersion {
-		return nil, fmt.Errorf("%w: format version %d, this build reads up to %d", ErrVersion, ver, ckptVersion)
-	}
-	if ver == 0 {
-		return nil, bad("format version 0")
-	}
-	if crc32.ChecksumIEEE(body) != sum {
-		return nil, bad("checksum mismatch (truncated or corrupted)")
-	}
-	if hlen > maxHeader || int(hlen) > r.Len() {
-		return nil, bad("header length %d exceeds file", hlen)
-	}
-	hdr := make([]byte, hlen)
-	io.ReadFull(r, hdr)
+	return decodeBody(hdr, payload)
+}
+
+// decodeBody parses a verified header and payload.
+func decodeBody(hdr, payload []byte) (*Checkpoint, error) {
 	c := &Checkpoint{}
-	if err := json.Unmarshal(hdr, c); err != nil {
-		return nil, bad("header: %v", err)
+	if err := ckptFormat.DecodeHeader(hdr, c, false); err != nil {
+		return nil, err
 	}
-	rest := len(body) - len(ckptMagic) - 8 - int(hlen)
-	off := len(ckptMagic) + 8 + int(hlen)
+	p := container.NewPayload(payload)
 	for _, t := range c.Tensors {
-		n := 1
-		for _, d := range t.Shape {
-			if d <= 0 || d > 1<<30 {
-				return nil, bad("tensor %s has shape %v", t.Name, t.Shape)
-			}
-			n *= d
-			if n > rest/4 {
-				return nil, bad("tensor %s (%v) exceeds the file", t.Name, t.Shape)
-			}
+		n, ok := container.Count(p.Left()/4, t.Shape...)
+		if !ok {
+			return nil, fmt.Errorf("%w: tensor %s has shape %v, which exceeds the file (%d bytes left)", ErrCheckpoint, t.Name, t.Shape, p.Left())
 		}
-		d := make([]float32, n)
-		for i := range d {
-			d[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[off+4*i:]))
-		}
-		c.Data = append(c.Data, d)
-		off += 4 * n
-		rest -= 4 * n
+		s, _ := p.Next(4 * n)
+		c.Data = append(c.Data, container.F32(s))
 	}
-	if c.OptState < 0 || c.OptState != rest {
-		return nil, bad("optimizer state is %d bytes, header says %d", rest, c.OptState)
+	if c.OptState < 0 || c.OptState != p.Left() {
+		return nil, fmt.Errorf("%w: optimizer state is %d bytes, header says %d", ErrCheckpoint, p.Left(), c.OptState)
 	}
-	c.OptBytes = append([]byte(nil), b[off:off+rest]...)
+	rest, _ := p.Next(p.Left())
+	c.OptBytes = append([]byte(nil), rest...)
 	return c, nil
 }
 
 // Restore builds the checkpoint's model and loads its tensors into it.
 func (c *Checkpoint) Restore() (*models.Model, error) {
-	m, err := models.New(c.Model)
+	m, err := models.New(c.specWithMeta())
 	if err != nil {
 		return nil, fmt.Errorf("recipes: checkpoint model: %w", err)
 	}

@@ -1,6 +1,8 @@
 package recipes
 
 import (
+	"github.com/lowbit/lowbit/internal/container"
+
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -56,7 +58,7 @@ func TestCheckpointBadFiles(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(good)
 	newer := append([]byte(nil), raw...)
-	newer[len(ckptMagic)] = 9 // format version 9
+	newer[len(ckptFormat.Magic)] = 9 // format version 9
 	flipped := append([]byte(nil), raw...)
 	flipped[len(raw)/2] ^= 0x10
 	for _, tc := range []struct {
@@ -111,6 +113,11 @@ func FuzzCheckpoint(f *testing.F) {
 		if err == nil && len(c.Data) != len(c.Tensors) {
 			t.Fatalf("decoded %d tensors for %d entries", len(c.Data), len(c.Tensors))
 		}
+		// Past the checksum: the same bytes with a valid CRC reach the header,
+		// tensor table and model build.
+		b = append([]byte(nil), b...)
+		container.Reseal(b)
+		fuzzDecoded(t, b)
 	})
 }
 

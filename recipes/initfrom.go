@@ -56,14 +56,17 @@ func InitFromWith(m *models.Model, path string, opt InitOptions) error {
 
 // isCheckpoint reports whether path starts with the checkpoint magic.
 func isCheckpoint(path string) bool {
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+		return true // let LoadCheckpoint report it (opening a FIFO would block)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return true // let LoadCheckpoint report it
 	}
 	defer f.Close()
-	head := make([]byte, len(ckptMagic))
+	head := make([]byte, len(ckptFormat.Magic))
 	n, _ := io.ReadFull(f, head)
-	return string(head[:n]) == ckptMagic
+	return string(head[:n]) == ckptFormat.Magic
 }
 
 // InitModel is InitFrom with a loaded checkpoint; it returns how many tensors it copied.

@@ -29,10 +29,19 @@ type Net struct {
 // NewNet compiles m for batches of the given size. step is the global step counter
 // the training graph's Dropout reads (nil for evaluation).
 func NewNet(m *models.Model, batch int, train bool, step *uint64) (*Net, error) {
+	return newNet(m, batch, train, step, nil)
+}
+
+// newNet is NewNet with a hook that sets up the graph before the model is added
+// (a data-parallel rank's Row0 and SyncBN).
+func newNet(m *models.Model, batch int, train bool, step *uint64, setup func(*layers.Graph)) (*Net, error) {
 	if batch <= 0 {
 		return nil, fmt.Errorf("recipes: batch size %d", batch)
 	}
 	g := layers.NewGraph(train, step)
+	if setup != nil {
+		setup(g)
+	}
 	shape := append([]int{batch}, m.Spec.Input...)
 	xn, xt := g.Input("x", shape...)
 	yn, yt := g.Input("labels", batch)
@@ -71,6 +80,11 @@ func (n *Net) Run(x []float32, y []int32, count int) error {
 	xd := n.x.Data().([]float32)
 	copy(xd, x[:count*per])
 	clear(xd[count*per:])
+	for i, l := range y[:count] {
+		if l < 0 || int(l) >= n.Model.Spec.Classes {
+			return fmt.Errorf("recipes: label %d of example %d is outside the %d classes of model %s", l, i, n.Model.Spec.Classes, n.Model.Spec.Name)
+		}
+	}
 	yd := n.y.Data().([]float32)
 	for i := range yd {
 		if i < count {

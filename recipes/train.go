@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lowbit/lowbit/datasets"
+	"github.com/lowbit/lowbit/dist"
 	"github.com/lowbit/lowbit/internal/atomicfile"
 	"github.com/lowbit/lowbit/layers"
 	"github.com/lowbit/lowbit/models"
@@ -70,6 +71,13 @@ type Config struct {
 
 	// Train and Test, when set, are used instead of opening Dataset.
 	Train, Test datasets.Dataset
+
+	// Comm, when it has more than one process, trains data-parallel: Batch is the
+	// global batch, split over the ranks (see dataParallel). Rank 0 alone calls
+	// OnStep and OnEpoch and writes checkpoints.
+	Comm dist.Comm
+	// SyncBN makes BatchNorm use the global batch's statistics across the ranks.
+	SyncBN bool
 }
 
 // StepStats reports one training step.
@@ -80,6 +88,7 @@ type StepStats struct {
 	Acc                        float64 // the batch's top-1 accuracy
 	LR                         float32
 	Duration                   time.Duration
+	Comm                       time.Duration // gradient allreduce, part of Duration (data-parallel runs)
 }
 
 // EpochStats reports one finished epoch.
@@ -151,6 +160,15 @@ func (c *Config) defaults() {
 	}
 }
 
+// Check reports an unknown schedule name.
+func (s Schedule) Check() error {
+	switch s {
+	case Cosine, Constant, StepDecay, Exponential:
+		return nil
+	}
+	return fmt.Errorf("recipes: unknown schedule %q (known: cosine, constant, step, exponential)", s)
+}
+
 func (c *Config) schedule() (optim.Schedule, error) {
 	var s optim.Schedule
 	switch c.Schedule {
@@ -163,7 +181,7 @@ func (c *Config) schedule() (optim.Schedule, error) {
 	case Exponential:
 		s = optim.Exponential{Base: c.LR, Final: c.FinalLR, Epochs: c.Epochs}
 	default:
-		return nil, fmt.Errorf("recipes: unknown schedule %q (known: cosine, constant, step, exponential)", c.Schedule)
+		return nil, c.Schedule.Check()
 	}
 	if c.Warmup > 0 {
 		s = optim.Warmup{Steps: c.Warmup, Then: s}
@@ -205,7 +223,7 @@ func fitSpec(s *models.Spec, ds datasets.Dataset) error {
 	} else if s.Classes != ds.NumClasses() {
 		return fmt.Errorf("recipes: model %s has %d classes, data has %d", s.Name, s.Classes, ds.NumClasses())
 	}
-	return nil
+	return fitClassNames(s, ds)
 }
 
 // Train runs cfg to the end (or to ctx's cancellation, after the current step) and
@@ -240,7 +258,8 @@ type run struct {
 	m           *models.Model
 	tn          *Net
 	test        datasets.Dataset
-	loader      *datasets.Loader
+	loader      batchSource
+	dp          *dataParallel // nil in one process
 	opt         optim.Optimizer
 	sched       optim.Schedule
 	oparams     []*optim.Param
@@ -276,7 +295,7 @@ func open(cfg Config) (*run, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Out != "" {
+	if cfg.Out != "" && (cfg.Comm == nil || cfg.Comm.Rank() == 0) { // rank 0 writes it
 		if err := atomicfile.Prepare(cfg.Out); err != nil {
 			return nil, fmt.Errorf("recipes: %w", err)
 		}
@@ -290,7 +309,11 @@ func open(cfg Config) (*run, error) {
 	if err := r.build(train, ck); err != nil {
 		return nil, err
 	}
-	if r.tn, err = NewNet(r.m, r.cfg.Batch, true, &r.step); err != nil {
+	if r.tn, err = r.dp.newNet(r.m, &r.cfg, &r.step); err != nil {
+		return nil, err
+	}
+	if err := r.dp.prepare(r.m, train, &r.cfg, ck == nil, r.epoch, &r.step); err != nil {
+		r.tn.Close()
 		return nil, err
 	}
 	r.oparams = OptimParams(r.tn.Params())
@@ -304,7 +327,11 @@ func (r *run) build(train datasets.Dataset, ck *Checkpoint) error {
 	if err := fitSpec(&cfg.Model, train); err != nil {
 		return err
 	}
+	fitInputMeta(&cfg.Model, cfg.Dataset, cfg.Scaling)
 	var err error
+	if r.dp, err = newDataParallel(cfg, train, r.test); err != nil {
+		return err
+	}
 	if r.m, err = models.New(cfg.Model); err != nil {
 		return err
 	}
@@ -324,7 +351,7 @@ func (r *run) build(train datasets.Dataset, ck *Checkpoint) error {
 			return err
 		}
 	}
-	r.loader, err = datasets.NewLoader(train, datasets.LoaderConfig{Batch: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers, DropLast: true})
+	r.loader, err = r.dp.newLoader(train, cfg)
 	if err != nil {
 		return err
 	}
@@ -410,6 +437,11 @@ func (r *run) trainStep(b *datasets.Batch) error {
 	}
 	i := r.epochStepNo + 1
 	loss := r.tn.Loss()
+	c, _ := Correct(r.tn.Logits(), r.m.Spec.Classes, b.Y, b.N)
+	loss, c, n, err := r.dp.reduce(r.tn, loss, c, b.N)
+	if err != nil {
+		return err
+	}
 	if !finite(loss) {
 		return fmt.Errorf("%w: loss is %v at epoch %d step %d (last good checkpoint: %s)", ErrNonFinite, loss, r.epoch+1, i, r.lastGood())
 	}
@@ -430,12 +462,11 @@ func (r *run) trainStep(b *datasets.Batch) error {
 	dt := time.Since(ts)
 	r.stepTime += dt
 	r.nSteps++
-	c, _ := Correct(r.tn.Logits(), r.m.Spec.Classes, b.Y, b.N)
 	r.epochRight += c
-	r.epochSeen += b.N
-	r.epochLoss += float64(loss) * float64(b.N)
-	if r.cfg.OnStep != nil {
-		r.cfg.OnStep(StepStats{Epoch: r.epoch + 1, Step: i, StepsPerEpoch: r.stepsPerEp, Global: r.step, Loss: loss, Acc: float64(c) / float64(b.N), LR: lr, Duration: dt})
+	r.epochSeen += n
+	r.epochLoss += float64(loss) * float64(n)
+	if r.cfg.OnStep != nil && r.dp.root() {
+		r.cfg.OnStep(StepStats{Epoch: r.epoch + 1, Step: i, StepsPerEpoch: r.stepsPerEp, Global: r.step, Loss: loss, Acc: float64(c) / float64(n), LR: lr, Duration: dt, Comm: r.dp.commTime()})
 	}
 	return nil
 }
@@ -449,7 +480,7 @@ func (r *run) endEpoch(t0 time.Time, skipped int) error {
 	if err := checkModelFinite(r.m); err != nil {
 		return fmt.Errorf("%w at epoch %d step %d; not saved (last good checkpoint: %s)", err, shown, r.epochStepNo, r.lastGood())
 	}
-	acc, tloss, err := Evaluate(r.m, r.test, r.cfg.EvalBatch, r.cfg.Workers, r.cfg.EvalLimit)
+	acc, tloss, err := r.dp.evaluate(r.m, r.test, r.cfg.EvalBatch, r.cfg.Workers, r.cfg.EvalLimit)
 	if err != nil {
 		return err
 	}
@@ -464,12 +495,16 @@ func (r *run) endEpoch(t0 time.Time, skipped int) error {
 		es.StepTime = r.stepTime / time.Duration(max(r.nSteps, 1))
 	}
 	if r.cfg.Out != "" {
-		if err := r.save(acc); err != nil {
-			return err
+		if r.dp.root() {
+			if err := r.save(acc); err != nil {
+				return err
+			}
+		} else {
+			r.good = r.cfg.Out // rank 0 wrote it (or failed, which ends the job)
 		}
 		es.Checkpoint = r.cfg.Out
 	}
-	if r.cfg.OnEpoch != nil {
+	if r.cfg.OnEpoch != nil && r.dp.root() {
 		r.cfg.OnEpoch(es)
 	}
 	return nil

@@ -13,10 +13,18 @@ import (
 // The node owns the memory of a Stateful f (Ctx.State): two graphs built from
 // the same Func never share it.
 func Apply(f Func, name string, x *gorgonia.Node, params ...*gorgonia.Node) (*gorgonia.Node, error) {
+	return ApplyAt(f, name, 0, x, params...)
+}
+
+// ApplyAt is Apply for a graph whose row 0 is row row0 of the global batch (see Ctx.Row0).
+func ApplyAt(f Func, name string, row0 int, x *gorgonia.Node, params ...*gorgonia.Node) (*gorgonia.Node, error) {
+	if row0 < 0 {
+		return nil, fmt.Errorf("ste: %s: negative first row %d", name, row0)
+	}
 	if len(params) != len(f.Params()) {
 		return nil, fmt.Errorf("ste: %s: %d parameter nodes for %d parameters", name, len(params), len(f.Params()))
 	}
-	k := kernel{f: f, name: name}
+	k := kernel{f: f, name: name, row0: row0}
 	if s, ok := f.(Stateful); ok {
 		k.state = s.NewState()
 	}
@@ -29,6 +37,7 @@ type kernel struct {
 	f     Func
 	name  string
 	state any // the node's memory for a Stateful f, passed in Ctx.State
+	row0  int // the graph's first row in the global batch (Ctx.Row0)
 }
 
 func (k kernel) String() string { return k.name }
@@ -45,7 +54,7 @@ func (k kernel) split(in []graphop.Tensor) ([][]float32, Ctx) {
 	for i := range p {
 		p[i] = in[i+1].Data
 	}
-	return p, Ctx{Rows: in[0].Shape[0], State: k.state}
+	return p, Ctx{Rows: in[0].Shape[0], Row0: k.row0, State: k.state}
 }
 
 func (k kernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {

@@ -21,10 +21,12 @@ import (
 // The noise makes the rounding stochastic, so E[g_q] = dr. A row with m = 0 stays 0
 // (tensorpack divides by zero there).
 //
-// The noise is reproducible: call n of a built Func (counting from 0, one per backward
-// pass) draws it from ChaCha8 keyed by (Seed, n). The Func exposes n through State and
-// SetState, so a checkpoint that saves and restores it resumes bit-exactly. Funcs built
-// from the same value share the sequence, so give each layer its own Seed.
+// The noise is reproducible: on call n of a built Func (counting from 0, one per
+// backward pass) row r draws it from ChaCha8 keyed by (Seed, n, Ctx.Row0+r), so a
+// data-parallel rank holding rows [Row0, Row0+Rows) of the global batch draws what
+// one process would. The Func exposes n through State and SetState, so a checkpoint
+// that saves and restores it resumes bit-exactly. Funcs built from the same value
+// share the sequence, so give each layer its own Seed.
 //
 // Bits is the gradient bit width G; the forward values are not quantized, which the
 // optional method Identity reports (and BitsFor, which returns 32).
@@ -88,12 +90,13 @@ func (f *dorefaGradFunc) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
 	return nil
 }
 
-// noise returns the generator for call n.
-func (f *dorefaGradFunc) noise(n uint64) *rand.ChaCha8 {
+// noise returns the generator for global row row of call n.
+func (f *dorefaGradFunc) noise(n uint64, row int) *rand.ChaCha8 {
 	var key [32]byte
 	binary.LittleEndian.PutUint64(key[0:], f.seed)
 	binary.LittleEndian.PutUint64(key[8:], n)
-	copy(key[16:], "dorefagrad noise")
+	binary.LittleEndian.PutUint64(key[16:], uint64(row))
+	copy(key[24:], "dorefagq")
 	return rand.NewChaCha8(key)
 }
 
@@ -108,10 +111,11 @@ func (f *dorefaGradFunc) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, c 
 	if err != nil {
 		return err
 	}
-	rng := f.noise(f.calls.Add(1) - 1)
+	call := f.calls.Add(1) - 1
 	l := f.levels
 	for off := 0; off < len(g); off += n {
 		row, out := g[off:off+n], dst[off:off+n]
+		rng := f.noise(call, c.Row0+off/n)
 		m := maxAbs(row)
 		if m == 0 {
 			clear(out)

@@ -207,3 +207,50 @@ func TestDoReFaGradErrors(t *testing.T) {
 		t.Errorf("failed calls advanced the counter to %d", got)
 	}
 }
+
+// TestDoReFaGradShards checks that a batch split across data-parallel ranks
+// (Ctx.Row0) draws the noise one process draws for the whole batch.
+func TestDoReFaGradShards(t *testing.T) {
+	const rows, n = 6, 16
+	dr := make([]float32, rows*n)
+	for i := range dr {
+		dr[i] = float32(math.Sin(0.9 * float64(i)))
+	}
+	build := func() ste.Func {
+		f, err := ste.DoReFaGrad{Bits: 3, Seed: 7}.Build(ste.Target{Shape: []int{1, n}, Role: ste.Inputs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	whole := make([]float32, len(dr))
+	if err := build().Grad(0, whole, dr, dr, dr, nil, ste.Ctx{Rows: rows}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		splits []int // first row of each shard
+	}{{"2 ranks", []int{0, 3}}, {"3 ranks", []int{0, 2, 4}}, {"6 ranks", []int{0, 1, 2, 3, 4, 5}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make([]float32, len(dr))
+			for i, lo := range tc.splits {
+				hi := rows
+				if i+1 < len(tc.splits) {
+					hi = tc.splits[i+1]
+				}
+				c := ste.Ctx{Rows: hi - lo, Row0: lo}
+				if err := build().Grad(0, got[lo*n:hi*n], dr[lo*n:hi*n], dr[lo*n:hi*n], dr[lo*n:hi*n], nil, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			qtClose(t, "sharded", got, whole, 0)
+		})
+	}
+	shifted := make([]float32, len(dr))
+	if err := build().Grad(0, shifted, dr, dr, dr, nil, ste.Ctx{Rows: rows, Row0: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if equalF32(shifted, whole) {
+		t.Fatal("Row0 1 drew the noise of Row0 0")
+	}
+}

@@ -76,6 +76,10 @@ type Param struct {
 // Ctx is passed to every call.
 type Ctx struct {
 	Rows int // leading dimension
+	// Row0 is the index of row 0 in the global batch when a data-parallel rank
+	// holds rows [Row0, Row0+Rows) of it (0 in one process). Per-sample random
+	// draws key on Row0+row so that they do not depend on the split.
+	Row0 int
 	// State is the caller's memory for this application of the Func: the value
 	// NewState returned for a Stateful Func, nil otherwise (and for a direct
 	// call that wants no memory). Apply gives every graph node its own.

@@ -56,6 +56,7 @@ func benchImageNet(args []string, stdout io.Writer) error {
 	out := fs.String("out", "", "report path (default docs/results/imagenet-MODEL-RECIPE.md; - for stdout only)")
 	step := fs.Bool("step", false, "time -probe training steps on random data at -size (default 224) and -batch (default 32) and report peak RSS; no dataset needed")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	syncBN := fs.Bool("sync-bn", false, "-train under mpirun (-tags mpi builds): BatchNorm statistics over the global batch")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
@@ -96,10 +97,19 @@ func benchImageNet(args []string, stdout io.Writer) error {
 			cfg.Save = fmt.Sprintf("runs/imagenet-%s-%s-%s.ckpt", *model, *recipe, *dataset)
 		}
 	}
-	rep.log.WithFields(logrus.Fields{"model": *model, "recipe": *recipe, "dataset": *dataset, "checkpoint": *ckpt, "train": *train}).Info("bench imagenet")
-	r, err := bench.RunImageNet(ctx, cfg)
+	cfg.SyncBN = *syncBN
+	finish, err := joinRanks(&cfg.Comm, cfg.SyncBN, rep, &stdout)
 	if err != nil {
 		return err
+	}
+	root := cfg.Comm.Rank() == 0
+	rep.log.WithFields(logrus.Fields{"model": *model, "recipe": *recipe, "dataset": *dataset, "checkpoint": *ckpt, "train": *train}).Info("bench imagenet")
+	r, err := bench.RunImageNet(ctx, cfg)
+	if err = finish(err); err != nil {
+		return err
+	}
+	if !root {
+		return nil // rank 0 writes the report
 	}
 	return writeImageNet(stdout, r, args, *out, *recipe)
 }

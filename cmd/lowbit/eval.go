@@ -24,7 +24,7 @@ func cmdEval(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("want one checkpoint path, got %d arguments", len(pos))
+		return usagef("want one checkpoint path, got %d arguments", len(pos))
 	}
 	if *batch < 1 {
 		return usagef("-batch: %d is invalid: want ≥ 1", *batch)
@@ -52,7 +52,7 @@ func cmdEval(args []string, stdout io.Writer) error {
 	if (name == "imagenette" || name == "imagefolder") && len(m.Spec.Input) == 3 {
 		// Crop to the size the model was trained at (bench imagenet -size), not the preset 224.
 		p := datasets.ImageNetEval(m.Spec.Input[0])
-		if cfg.Test, err = datasets.Open(name, "val", *dataDir, datasets.Options{Scaling: scaling, Transform: &p}); err != nil {
+		if cfg.Test, err = datasets.Open(name, "val", *dataDir, datasets.Options{Scaling: scaling, Transform: &p, Classes: m.Spec.ClassNames}); err != nil {
 			return err
 		}
 	}

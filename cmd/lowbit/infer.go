@@ -1,19 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
-	"image"
-	"image/draw"
-	_ "image/jpeg"
-	_ "image/png"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/lowbit/lowbit/bitpack"
+	"github.com/lowbit/lowbit/classify"
 	"github.com/lowbit/lowbit/datasets"
 )
 
@@ -29,7 +26,7 @@ func cmdInfer(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 2 {
-		return fmt.Errorf("want MODEL.lbq and an image or IDX images file, got %d arguments", len(pos))
+		return usagef("want MODEL.lbq and an image or IDX images file, got %d arguments", len(pos))
 	}
 	if *top < 1 {
 		return usagef("-top: %d is invalid: want ≥ 1", *top)
@@ -38,85 +35,84 @@ func cmdInfer(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if strings.Contains(filepath.Base(pos[1]), "idx3") {
-		return inferIDX(bm, pos[1], stdout)
-	}
-	return inferImage(bm, pos[1], *top, stdout)
+	return inferInput(bm, pos[1], *top, stdout)
 }
 
-// pipeline is the model's input transform: resize the shorter side to the
-// input size, centre-crop, normalise with the statistics in the header.
-func pipeline(bm *bitpack.Model) datasets.Pipeline {
-	in, info := bm.Input(), bm.Info()
-	p := datasets.Pipeline{Resize: min(in[0], in[1]), CenterCrop: in[0]}
-	if in[0] != in[1] {
-		p.Resize, p.CenterCrop = 0, 0
+// inferInput runs an image or an IDX images file, told apart by content.
+func inferInput(bm *bitpack.Model, path string, top int, stdout io.Writer) error {
+	kind, err := detectInput(path)
+	if err != nil {
+		return err
 	}
-	for c := 0; c < 3 && len(info.Std) > 0; c++ {
-		k := min(c, len(info.Std)-1)
-		p.Mean[c], p.Std[c] = info.Mean[k], info.Std[k]
+	if kind == inputIDX {
+		return inferIDX(bm, path, stdout)
 	}
-	return p
+	return inferImage(bm, path, top, stdout)
+}
+
+const (
+	inputImage = "image"
+	inputIDX   = "idx"
+)
+
+// detectInput tells a PNG or JPEG from an IDX images file (magic
+// 00 00 08 03, raw or gzip) by its first bytes. Anything else, and a path
+// that is not a regular file, is an error naming the path.
+func detectInput(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s: not a regular file (mode %v)", path, st.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	head := make([]byte, 4096) // enough for a gzip header and the first deflate block's tables
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	return sniffInput(head[:n], path)
+}
+
+// sniffInput classifies the first bytes of an input file.
+func sniffInput(head []byte, path string) (string, error) {
+	switch {
+	case bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")), bytes.HasPrefix(head, []byte{0xff, 0xd8, 0xff}):
+		return inputImage, nil
+	case bytes.HasPrefix(head, []byte{0, 0, 8, 3}):
+		return inputIDX, nil
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		var magic [4]byte
+		zr, err := gzip.NewReader(bytes.NewReader(head))
+		if err == nil {
+			_, err = io.ReadFull(zr, magic[:])
+		}
+		if err != nil || magic != [4]byte{0, 0, 8, 3} {
+			return "", fmt.Errorf("%s: a gzip file that does not hold an IDX images file (magic 00000803)", path)
+		}
+		return inputIDX, nil
+	}
+	return "", fmt.Errorf("%s: not a PNG, JPEG or IDX images file (starts %x)", path, head[:min(len(head), 8)])
 }
 
 func inferImage(bm *bitpack.Model, path string, top int, w io.Writer) error {
-	f, err := os.Open(path)
+	c, err := classify.New(bm)
 	if err != nil {
 		return err
 	}
-	img, _, err := image.Decode(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	in := bm.Input()
-	if in[2] == 1 {
-		g := image.NewGray(img.Bounds())
-		draw.Draw(g, g.Bounds(), img, img.Bounds().Min, draw.Src)
-		img = g
-	} else if in[2] != 3 {
-		return fmt.Errorf("%s: the model takes %d channels; images give 1 or 3", path, in[2])
-	}
-	p := pipeline(bm)
-	oh, ow := p.Size(img.Bounds().Dy(), img.Bounds().Dx())
-	if oh != in[0] || ow != in[1] {
-		return fmt.Errorf("%s: a %dx%d image becomes %dx%d, the model takes %dx%d", path, img.Bounds().Dx(), img.Bounds().Dy(), ow, oh, in[1], in[0])
-	}
-	rgb := make([]float32, oh*ow*3)
-	if err := p.Apply(img, rgb, nil); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	x := rgb
-	if in[2] == 1 {
-		x = make([]float32, oh*ow)
-		for i := range x {
-			x[i] = rgb[3*i]
-		}
-	}
-	logits, err := bm.Predict(x, 1)
+	img, err := datasets.ReadImage(path)
 	if err != nil {
 		return err
 	}
-	// softmax
-	m := logits[0]
-	for _, v := range logits {
-		m = max(m, v)
+	labels, err := c.Classify(img, top)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	prob := make([]float64, len(logits))
-	var s float64
-	for i, v := range logits {
-		prob[i] = math.Exp(float64(v - m))
-		s += prob[i]
-	}
-	idx := make([]int, len(logits))
-	for i := range idx {
-		idx[i] = i
-		prob[i] /= s
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
 	fmt.Fprintf(w, "%s:\n", path)
-	for r, c := range idx[:min(max(top, 1), len(idx))] {
-		fmt.Fprintf(w, "  %d. class %d  p=%.4f  logit %.4f\n", r+1, c, prob[c], logits[c])
+	for r, l := range labels {
+		fmt.Fprintf(w, "  %d. %s  p=%.4f  logit %.4f\n", r+1, l, l.Prob, l.Logit)
 	}
 	return nil
 }
@@ -140,7 +136,11 @@ func inferIDX(bm *bitpack.Model, images string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p := pipeline(bm)
+	cl, err := classify.New(bm)
+	if err != nil {
+		return err
+	}
+	p := cl.Pipeline()
 	p.Resize, p.CenterCrop = 0, 0
 	ds, err := datasets.NewIDXSet(images, labels, bm.Classes(), p)
 	if err != nil {

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/lowbit/lowbit/models"
@@ -28,7 +28,7 @@ func cmdSummary(args []string, stdout io.Writer) error {
 	var spec models.Spec
 	switch {
 	case len(pos) > 1:
-		return fmt.Errorf("want at most one checkpoint or model file, got %d", len(pos))
+		return usagef("want at most one checkpoint or model file, got %d", len(pos))
 	case len(pos) == 1:
 		if strings.HasSuffix(pos[0], ".lbq") {
 			return summarizeModelFile(pos[0], stdout)
@@ -55,9 +55,9 @@ func cmdSummary(args []string, stdout io.Writer) error {
 	if *input != "" {
 		spec.Input = nil
 		for _, f := range strings.Split(*input, ",") {
-			var n int
-			if _, err := fmt.Sscan(f, &n); err != nil || n <= 0 {
-				return fmt.Errorf("-input: %q is not a positive size", f)
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				return usagef("-input: %q is not a positive size", f)
 			}
 			spec.Input = append(spec.Input, n)
 		}

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/lowbit/lowbit/datasets"
 	"github.com/lowbit/lowbit/internal/gemm"
 	"github.com/lowbit/lowbit/models"
+	"github.com/lowbit/lowbit/optim"
 	"github.com/lowbit/lowbit/recipes"
 	"github.com/lowbit/lowbit/ste"
 )
@@ -106,7 +108,7 @@ type trainFlags struct {
 	epochs, batch, workers, maxSteps, threads                              int
 	lr, wd, momentum, clip                                                 float64
 	seed                                                                   uint64
-	strict                                                                 bool
+	strict, syncBN                                                         bool
 	set                                                                    map[string]bool
 	given                                                                  map[string]string // set flags as typed
 }
@@ -134,6 +136,7 @@ func (f *trainFlags) add(fs *flag.FlagSet) {
 	fs.Float64Var(&f.clip, "latent-clip", 0, "clip binary latent weights to [-c,c] after each step (0: no clipping)")
 	fs.IntVar(&f.threads, "threads", 0, "GEMM threads (default GOMAXPROCS)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&f.syncBN, "sync-bn", false, "data-parallel runs (mpirun, -tags mpi builds): BatchNorm statistics over the global batch")
 }
 
 const defaultMomentum = 0.9
@@ -176,8 +179,12 @@ func runTrain(cfg recipes.Config, f *trainFlags, ck *recipes.Checkpoint, rep *re
 	if w := threadWarning(f.resume, ck, gemm.Threads()); w != "" {
 		rep.log.Warn(w)
 	}
-	cfg.OnStep, cfg.OnEpoch = rep.step, rep.epoch
+	cfg.OnStep, cfg.OnEpoch, cfg.SyncBN = rep.step, rep.epoch, f.syncBN
 	cfg.OnWarn = func(msg string) { rep.log.Warn(msg) }
+	finish, err := joinRanks(&cfg.Comm, cfg.SyncBN, rep, &stdout)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep.log.WithFields(logrus.Fields{
@@ -186,7 +193,7 @@ func runTrain(cfg recipes.Config, f *trainFlags, ck *recipes.Checkpoint, rep *re
 		"gemm": gemm.Kernel(), "threads": gemm.Threads(), "gomaxprocs": runtime.GOMAXPROCS(0),
 	}).Info("training")
 	res, err := recipes.Train(ctx, cfg)
-	if err != nil {
+	if err = finish(err); err != nil {
 		return err
 	}
 	done := fmt.Sprintf("%d epochs", res.Epochs)
@@ -264,8 +271,39 @@ func (f *trainFlags) check() error {
 			return usagef("-%s: %s is invalid: want %s", r.name, fs(f, r.name), r.want)
 		}
 	}
+	if err := f.checkNames(); err != nil {
+		return err
+	}
 	if f.set["init-from"] && f.resume != "" {
 		return usagef("-init-from: a resumed run takes its weights from -resume")
+	}
+	return nil
+}
+
+// checkNames refuses an unknown name in a set flag before any data is read.
+func (f *trainFlags) checkNames() error {
+	known := func(name string, names []string) error {
+		if slices.Contains(names, name) {
+			return nil
+		}
+		return fmt.Errorf("unknown name %q (known: %s)", name, strings.Join(names, ", "))
+	}
+	for _, c := range []struct {
+		name  string
+		check func() error
+	}{
+		{"model", func() error { return models.CheckName(f.model) }},
+		{"dataset", func() error { return known(f.dataset, datasets.Names()) }},
+		{"optimizer", func() error { return known(f.opt, optim.Names()) }},
+		{"schedule", recipes.Schedule(f.sched).Check},
+		{"policy", models.Policy(f.policy).Check},
+		{"act", models.Act(f.act).Check},
+	} {
+		if f.set[c.name] {
+			if err := c.check(); err != nil {
+				return usageErr("-"+c.name, err)
+			}
+		}
 	}
 	return nil
 }

@@ -25,7 +25,8 @@ const (
 var ErrUnsupported = errors.New("onnx: no exact ONNX form")
 
 // Encode converts a frozen model (see export.Freeze) to a serialized ONNX
-// ModelProto.
+// ModelProto. A layer or quantizer with no exact ONNX form gives an error
+// wrapping ErrUnsupported that names the layer.
 func Encode(bm *bitpack.Model) ([]byte, error) {
 	mp, err := convert(bm)
 	if err != nil {
@@ -56,6 +57,9 @@ func Write(path string, bm *bitpack.Model) error {
 type shape []int
 
 func convert(bm *bitpack.Model) (*onnxpb.ModelProto, error) {
+	if bm == nil {
+		return nil, fmt.Errorf("onnx: nil model")
+	}
 	s := bm.Spec()
 	if len(s.Input) != 3 {
 		return nil, fmt.Errorf("onnx: input shape %v, want H,W,C", s.Input)

@@ -79,6 +79,12 @@ func TestWeightsExact(t *testing.T) {
 	}
 }
 
+func TestEncodeNil(t *testing.T) {
+	if _, err := Encode(nil); err == nil || !strings.HasPrefix(err.Error(), "onnx: ") {
+		t.Fatalf("Encode(nil): %v, want an onnx: error", err)
+	}
+}
+
 // TestEncodeRefuses: a layer whose quantizer has no exact ONNX form is
 // refused with an error naming it.
 func TestEncodeRefuses(t *testing.T) {

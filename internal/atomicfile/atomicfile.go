@@ -48,15 +48,28 @@ func Write(path string, data []byte) error {
 	return nil
 }
 
-// Prepare checks, before any work, that Write(path, …) can succeed: it creates
-// path's directory if needed, refuses a path that is a directory, removes the
-// temporary files of earlier writes of path that were killed before their
-// rename, and creates and removes a temporary file. Two processes must not
-// write one path at once.
+// Prepare checks, before any work, that Write(path, …) can succeed: it refuses
+// a path that is a directory, removes the temporary files of earlier writes
+// of path that were killed before their rename, and creates and removes a
+// temporary file, creating path's missing directories for the probe and
+// removing them again (Write creates them), so a run that fails later leaves
+// nothing behind. Two processes must not write one path at once.
 func Prepare(path string) error {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return fmt.Errorf("writing %s: it is a directory", path)
 	}
+	var created []string // missing directories, deepest first
+	for d := filepath.Dir(path); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		created = append(created, d)
+	}
+	defer func() {
+		for _, d := range created {
+			os.Remove(d) // empty unless another process wrote there; then it stays
+		}
+	}()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}

@@ -61,3 +61,18 @@ func TestPrepare(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepareLeavesNothing: the probe of a path in missing directories
+// removes the directories it made, so a run failing afterwards leaves no trace.
+func TestPrepareLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	if err := Prepare(filepath.Join(dir, "a", "b", "x.ckpt")); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("Prepare left %d entries, e.g. %s", len(ents), ents[0].Name())
+	}
+	if err := Write(filepath.Join(dir, "a", "b", "x.ckpt"), []byte("x")); err != nil {
+		t.Fatalf("Write after Prepare: %v", err)
+	}
+}
