@@ -481,6 +481,9 @@ func WriteAccuracyReport(dir string, cells []Cell, command string, m Machine) ([
 	}
 	var md strings.Builder
 	writeAccuracyMarkdown(&md, cells, sets, checks, command, m)
+	if err := appendPTQSection(&md, dir); err != nil {
+		return checks, err
+	}
 	if err := writeFile(filepath.Join(dir, "accuracy.md"), []byte(md.String())); err != nil {
 		return checks, err
 	}

@@ -297,6 +297,12 @@ func encodeWeights(wq weightQuant, w []float32, rows, k int) bitpack.WeightSpec 
 	if bits > 1 && bits < 8 {
 		cands = append(cands, dorefaWeights(w, bits))
 	}
+	if len(wq.ps) == 1 && len(wq.ps[0].Data()) == rows && rows > 1 && bits <= 8 {
+		// One parameter per output row, tried as each row's step (post-training
+		// quantization's per-channel steps); exact() below keeps it only if it
+		// reproduces the quantized weights bit for bit.
+		cands = append(cands, rowWeights(w, bits, wq.ps[0].Data(), k))
+	}
 	cands = append(cands, ternaryWeights(w))
 	for _, c := range cands {
 		if exact(&c, w, rows, k) {
@@ -369,6 +375,21 @@ func lsqWeights(w []float32, bits int, s float32) bitpack.WeightSpec {
 	lo, hi := -(1 << (bits - 1)), 1<<(bits-1)-1
 	c := bitpack.WeightSpec{Enc: bitpack.WeightsInt, Bits: bits, Levels: make([]int8, len(w)), Scale: []float32{s}}
 	for i, v := range w {
+		l := math.RoundToEven(float64(v) / float64(s))
+		if l < float64(lo) || l > float64(hi) {
+			return bitpack.WeightSpec{}
+		}
+		c.Levels[i] = int8(l)
+	}
+	return c
+}
+
+// rowWeights is lsqWeights with one step per row of k weights (or one for all).
+func rowWeights(w []float32, bits int, steps []float32, k int) bitpack.WeightSpec {
+	lo, hi := -(1 << (bits - 1)), 1<<(bits-1)-1
+	c := bitpack.WeightSpec{Enc: bitpack.WeightsInt, Bits: bits, Levels: make([]int8, len(w)), Scale: clone(steps)}
+	for i, v := range w {
+		s := steps[min(i/k, len(steps)-1)]
 		l := math.RoundToEven(float64(v) / float64(s))
 		if l < float64(lo) || l > float64(hi) {
 			return bitpack.WeightSpec{}

@@ -215,3 +215,7 @@ func (c *Checkpoint) snapshot(m *models.Model) {
 		c.Data = append(c.Data, append([]float32(nil), t.Data...))
 	}
 }
+
+// Snapshot fills c's tensor list and data from m (copies), as training does before a
+// save; tools that rewrite a model's tensors (post-training quantization) use it.
+func (c *Checkpoint) Snapshot(m *models.Model) { c.snapshot(m) }

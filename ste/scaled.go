@@ -342,3 +342,28 @@ func (f *scaledFunc) learnedGrad(wrt int, dst, g, x []float32, p [][]float32, n 
 func init() {
 	Register(Scaled{}, "uniform k-bit round(clip(x/s,−Q_N,Q_P))·s with s from a method (max|meanabs|mse|percentile|learned)")
 }
+
+// Clip returns the clip value c (so s = c/Q_P) that the data-derived method picks for
+// the whole of x as one group, for a tensor of the given role (weights are signed): the
+// same choice Forward makes, exposed for post-training calibration. ScaleLearned has no
+// data-derived clip and is an error.
+func (s Scaled) Clip(x []float32, role Role) (float32, error) {
+	if s.Method == ScaleLearned {
+		return 0, fmt.Errorf("%w: scaled: method learned has no data-derived clip", ErrParam)
+	}
+	if len(x) == 0 {
+		return 0, fmt.Errorf("%w: scaled: clip of an empty tensor", ErrParam)
+	}
+	q := s
+	q.PerChannel = false
+	f, err := q.Build(Target{Shape: []int{1, len(x)}, Role: role})
+	if err != nil {
+		return 0, err
+	}
+	sf := f.(*scaledFunc)
+	var scratch []float32
+	if sf.method == ScalePercentile {
+		scratch = make([]float32, len(x))
+	}
+	return sf.clipOf(x, scratch), nil
+}

@@ -272,3 +272,28 @@ func TestScaledErrors(t *testing.T) {
 		t.Errorf("all-zero inputs: %v", err)
 	}
 }
+
+func TestScaledClip(t *testing.T) {
+	x := []float32{0.5, -3, 1, 2}
+	for _, tc := range []struct {
+		name    string
+		q       ste.Scaled
+		want    float32
+		wantErr bool
+	}{
+		{"max", ste.Scaled{Bits: 4, Method: ste.ScaleMax}, 3, false},
+		{"meanabs", ste.Scaled{Bits: 2, Method: ste.ScaleMeanAbs}, 3.25, false}, // Q_P·2·mean|x|/√Q_P, Q_P = 1, mean|x| = 1.625
+		{"percentile", ste.Scaled{Bits: 4, Method: ste.ScalePercentile, Percentile: 50}, 1.5, false},
+		{"learned", ste.Scaled{Bits: 4, Method: ste.ScaleLearned}, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.q.Clip(x, ste.Weights)
+			if (err != nil) != tc.wantErr || (!tc.wantErr && math.Abs(float64(got-tc.want)) > 1e-6) {
+				t.Errorf("Clip = %g, %v; want %g (error %v)", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+	if _, err := (ste.Scaled{Bits: 4}).Clip(nil, ste.Inputs); err == nil {
+		t.Error("empty tensor accepted")
+	}
+}

@@ -8,6 +8,7 @@
 //	lowbit convert CKPT -o M.safetensors   its float weights as a PyTorch state_dict
 //	lowbit infer M.lbq INPUT      top-k for an image, or accuracy on an IDX set
 //	lowbit sensitivity CKPT       per-layer accuracy drop when quantized alone
+//	lowbit quantize CKPT -o OUT   post-training quantization (calibration, AdaRound)
 //	lowbit bench NAME             kernels, train, accuracy, imagenet reports
 //
 // Run "lowbit COMMAND -h" for a command's flags.

@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"dist":                {},
 	"interop/torch":       {"models", "layers", "internal/atomicfile"},
 	"export":              {"layers", "ste", "models", "bitpack", "internal/gemm", "internal/atomicfile"},
+	"ptq":                 {"models", "layers", "ste", "recipes", "datasets", "export", "bitpack", "internal/gemm"},
 	"bitpack":             {"internal/gemm", "internal/atomicfile", "internal/qfunc", "internal/container"},
 	"internal/atomicfile": {},
 	"internal/benchproc":  {},
