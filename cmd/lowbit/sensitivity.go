@@ -21,8 +21,10 @@ func cmdSensitivity(args []string, stdout io.Writer) error {
 	inputs := fs.String("inputs", "", "quantizer tried on each layer's inputs too (default: leave them)")
 	budget := fs.Float64("budget", 0, "suggest weight bits per layer for this average (weighted by weight count); 0: no suggestion")
 	high := fs.Int("high", 8, "bits of the layers the suggestion keeps above the -weights quantizer")
-	out := fs.String("out", "", "bar chart PNG (default docs/results/sensitivity-CKPTNAME.png; - for none)")
-	evalLimit := fs.Int("eval-limit", 0, "evaluate on the first N test examples (0: all)")
+	out := fs.String("o", "", "bar chart PNG (default docs/results/sensitivity-CKPTNAME.png; - for none)")
+	alias(fs, "o", "out")
+	evalLimit := fs.Int("limit", 0, "evaluate on the first N test examples (0: all)")
+	alias(fs, "limit", "eval-limit")
 	dataDir := fs.String("data", "", "dataset directory (default: $LOWBIT_DATA or the built-in search)")
 	workers := fs.Int("workers", 0, "data loader workers (default GOMAXPROCS)")
 	pos, err := parseInterleaved(fs, args)
@@ -30,14 +32,14 @@ func cmdSensitivity(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("usage: lowbit sensitivity CKPT -weights QUANT [-inputs QUANT] [-budget BITS]")
+		return usagef("want one checkpoint or run directory, got %d arguments (usage: lowbit sensitivity CKPT -weights QUANT [-inputs QUANT] [-budget BITS])", len(pos))
 	}
 	cfg := bench.SensitivityConfig{Checkpoint: pos[0], Budget: *budget, High: *high, EvalLimit: *evalLimit, DataDir: *dataDir, Workers: *workers}
 	if cfg.Weights, err = ste.Parse(*weights); err != nil {
-		return fmt.Errorf("-weights: %w", err)
+		return usageErr("-weights", err)
 	}
 	if cfg.Inputs, err = ste.Parse(*inputs); err != nil {
-		return fmt.Errorf("-inputs: %w", err)
+		return usageErr("-inputs", err)
 	}
 	rep, err := bench.Sensitivity(cfg)
 	if err != nil {

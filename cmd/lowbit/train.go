@@ -127,7 +127,8 @@ func (f *trainFlags) add(fs *flag.FlagSet) {
 	fs.Float64Var(&f.momentum, "momentum", defaultMomentum, "SGD momentum")
 	fs.StringVar(&f.sched, "schedule", string(d.Schedule), "learning-rate schedule: cosine, constant, step, exponential")
 	fs.Uint64Var(&f.seed, "seed", d.Seed, "random seed (init, shuffling, dropout)")
-	fs.StringVar(&f.out, "out", "", "checkpoint path, written after every epoch (default: the -resume path, else runs/MODEL-DATASET.ckpt)")
+	fs.StringVar(&f.out, "o", "", "checkpoint path, written after every epoch (default: the -resume path, else runs/MODEL-DATASET.ckpt)")
+	alias(fs, "o", "out")
 	fs.StringVar(&f.resume, "resume", "", "resume from this checkpoint, with every setting it was trained with")
 	fs.StringVar(&f.initFrom, "init-from", "", "initialise from this (full-precision) checkpoint or PyTorch state_dict (.safetensors, .pt): copy its tensors, re-derive quantizer steps (LSQ's recipe)")
 	fs.BoolVar(&f.strict, "strict", true, "with -init-from a PyTorch file: fail on missing, unexpected or mis-shaped tensors (false: warn and load the rest)")
@@ -404,7 +405,7 @@ func (f *trainFlags) overlay(cfg *recipes.Config) error {
 func (f *trainFlags) agree(ck recipes.Config) error {
 	for name := range f.set {
 		switch name {
-		case "data", "out", "resume", "workers", "max-steps", "threads", "log-format":
+		case "data", "o", "out", "resume", "workers", "max-steps", "threads", "log-format":
 			continue // per invocation, not a run setting
 		case "recipe":
 			if f.recipe != ck.Recipe {
