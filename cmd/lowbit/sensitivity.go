@@ -21,7 +21,7 @@ func cmdSensitivity(args []string, stdout io.Writer) error {
 	inputs := fs.String("inputs", "", "quantizer tried on each layer's inputs too (default: leave them)")
 	budget := fs.Float64("budget", 0, "suggest weight bits per layer for this average (weighted by weight count); 0: no suggestion")
 	high := fs.Int("high", 8, "bits of the layers the suggestion keeps above the -weights quantizer")
-	out := fs.String("o", "", "bar chart PNG (default docs/results/sensitivity-CKPTNAME.png; - for none)")
+	out := fs.String("o", "", "bar chart PNG (default: sensitivity-CKPTNAME.png next to the checkpoint, in its run directory; - for none)")
 	alias(fs, "o", "out")
 	evalLimit := fs.Int("limit", 0, "evaluate on the first N test examples (0: all)")
 	alias(fs, "limit", "eval-limit")
@@ -33,6 +33,9 @@ func cmdSensitivity(args []string, stdout io.Writer) error {
 	}
 	if len(pos) != 1 {
 		return usagef("want one checkpoint or run directory, got %d arguments (usage: lowbit sensitivity CKPT -weights QUANT [-inputs QUANT] [-budget BITS])", len(pos))
+	}
+	if pos[0], err = checkpointPath(pos[0]); err != nil {
+		return err
 	}
 	cfg := bench.SensitivityConfig{Checkpoint: pos[0], Budget: *budget, High: *high, EvalLimit: *evalLimit, DataDir: *dataDir, Workers: *workers}
 	if cfg.Weights, err = ste.Parse(*weights); err != nil {
@@ -52,7 +55,7 @@ func cmdSensitivity(args []string, stdout io.Writer) error {
 	path := *out
 	if path == "" {
 		name := strings.TrimSuffix(filepath.Base(pos[0]), filepath.Ext(pos[0]))
-		path = filepath.Join("docs", "results", "sensitivity-"+name+".png")
+		path = filepath.Join(filepath.Dir(pos[0]), "sensitivity-"+name+".png")
 	}
 	png, err := rep.PNG()
 	if err != nil {
