@@ -61,7 +61,7 @@ func (r *reporter) step(s recipes.StepStats) {
 		}
 		r.last = time.Now()
 		r.bar = r.barState(s)
-		fmt.Fprint(r.w, "\r"+renderBar(termWidth(r.w), r.bar, ""))
+		fmt.Fprint(r.w, "\r"+renderBar(termWidth(r.w), r.bar))
 		return
 	}
 	if s.Step%r.every == 0 {
@@ -87,8 +87,7 @@ func (r *reporter) epoch(e recipes.EpochStats) {
 	if r.tty {
 		r.bar.epoch, r.bar.epochs, r.bar.step, r.bar.eta = e.Epoch, e.Epochs, r.bar.of, 0
 		r.bar.elapsed = e.Duration
-		tail := fmt.Sprintf("%s_loss %.4f %s_acc %.2f%%", split, e.TestLoss, split, 100*e.TestAcc)
-		fmt.Fprintln(r.w, "\r"+renderBar(termWidth(r.w), r.bar, tail))
+		fmt.Fprintln(r.w, "\r"+renderBar(termWidth(r.w), r.bar, fmt.Sprintf("%s_loss %.4f", split, e.TestLoss), fmt.Sprintf("%s_acc %.2f%%", split, 100*e.TestAcc)))
 	}
 	r.start, r.n, r.stepTime = time.Now(), 0, 0
 	f := logrus.Fields{
@@ -122,35 +121,36 @@ type barState struct {
 // renderBar draws the bar's line in at most cols-1 columns (the last column
 // would wrap on some terminals): the bar takes the room the fields leave, and
 // fields are dropped, least useful first, when even a short bar does not fit.
-// tail (the epoch's evaluation) replaces the ETA at an epoch's end.
-func renderBar(cols int, b barState, tail string) string {
+// tail (the epoch's evaluation: loss, accuracy) follows at an epoch's end, and the elapsed time replaces the ETA.
+func renderBar(cols int, b barState, tail ...string) string {
 	head := fmt.Sprintf("epoch %d/%d", b.epoch, b.epochs)
 	if b.epochs == 0 {
 		head = fmt.Sprintf("epoch %d", b.epoch)
 	}
 	count := fmt.Sprintf("%d/%d", b.step, b.of)
 	timing := "ETA " + clock(b.eta)
-	if tail != "" || b.step >= b.of {
+	if len(tail) > 0 || b.step >= b.of {
 		timing = clock(b.elapsed)
 	}
 	fields := []string{count, fmt.Sprintf("%.1f steps/s", b.rate), timing, fmt.Sprintf("loss %.4f", b.loss), fmt.Sprintf("acc %.2f%%", b.acc)}
-	if tail != "" {
-		fields = append(fields, "- "+tail)
+	drop := []int{1, 3, 0, 4} // least useful first
+	if len(tail) > 0 {
+		fields = append(append(fields, "-"), tail...)
+		drop = append(drop, 6) // the evaluation's loss
 	}
-	// Fields dropped, least useful first, until a bar of 10 columns fits.
-	drop := []int{1, 3, 0, 4}
-	for k := 0; ; k++ {
+	// Fields are dropped until a bar of 10 columns fits; else the line goes without a bar.
+	for k := 0; k <= len(drop); k++ {
 		rest := strings.Join(nonEmpty(fields), " ")
 		if room := cols - 1 - len([]rune(head+" [] "+rest)); room >= 10 {
 			w := min(room, 30)
 			done := w * min(b.step, b.of) / max(b.of, 1)
 			return head + " [" + strings.Repeat("=", done) + strings.Repeat(" ", w-done) + "] " + rest
 		}
-		if k == len(drop) {
-			return cut(head+" "+rest, cols-1)
+		if k < len(drop) {
+			fields[drop[k]] = ""
 		}
-		fields[drop[k]] = ""
 	}
+	return cut(head+" "+strings.Join(nonEmpty(fields), " "), cols-1)
 }
 
 func nonEmpty(xs []string) []string {
