@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -59,7 +58,7 @@ func defaultRunDir(cfg recipes.Config, now time.Time) string {
 
 func exists(p string) bool {
 	_, err := os.Stat(p)
-	return !errors.Is(err, os.ErrNotExist)
+	return err == nil
 }
 
 // runPaths returns the run directory and checkpoint path of a train invocation:
@@ -78,12 +77,17 @@ func runPaths(o, resume string, cfg recipes.Config, now time.Time) (dir, ckpt st
 	return dir, filepath.Join(dir, ckptName)
 }
 
-// checkFresh refuses to start a new run over an existing one unless force is set.
+// checkFresh refuses to start a new run over an existing one unless force is
+// set: its checkpoint, and for a run directory its settings.json.
 func checkFresh(dir, ckpt string, force bool) error {
 	if force {
 		return nil
 	}
-	for _, p := range []string{ckpt, filepath.Join(dir, settingsName)} {
+	check := []string{ckpt}
+	if filepath.Base(ckpt) == ckptName {
+		check = append(check, filepath.Join(dir, settingsName))
+	}
+	for _, p := range check {
 		if exists(p) {
 			return usagef("%s exists: a new run never overwrites another; pass -force, -resume %s, or another -o", p, dir)
 		}
