@@ -94,6 +94,7 @@ func curvesPNG(rows []metricRow, title string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	lp.Legend.Top = true // loss falls: the top right is empty
 	ap, err := panel(title+": accuracy", "top-1 (%)", acc[:])
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lowbit/lowbit/bench"
 	"github.com/lowbit/lowbit/internal/atomicfile"
+	"github.com/lowbit/lowbit/recipes"
 	"github.com/lowbit/lowbit/ste"
 )
 
@@ -25,6 +26,7 @@ func cmdSensitivity(args []string, stdout io.Writer) error {
 	alias(fs, "o", "out")
 	evalLimit := fs.Int("limit", 0, "evaluate on the first N test examples (0: all)")
 	alias(fs, "limit", "eval-limit")
+	configOut := fs.String("config-out", "", "with -budget: the suggested mixed precision as a run config file for 'train -config' (default: mixed-precision.json next to the checkpoint; - for none)")
 	dataDir := fs.String("data", "", "dataset directory (default: $LOWBIT_DATA or the built-in search)")
 	workers := fs.Int("workers", 0, "data loader workers (default GOMAXPROCS)")
 	pos, err := parseInterleaved(fs, args)
@@ -49,6 +51,9 @@ func cmdSensitivity(args []string, stdout io.Writer) error {
 		return err
 	}
 	rep.WriteTable(stdout)
+	if err := writeSuggestion(rep, cfg, pos[0], *configOut, stdout); err != nil {
+		return err
+	}
 	if *out == "-" {
 		return nil
 	}
@@ -65,5 +70,28 @@ func cmdSensitivity(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", path)
+	return nil
+}
+
+// writeSuggestion writes the -budget suggestion as a run config file.
+func writeSuggestion(rep *bench.SensitivityReport, cfg bench.SensitivityConfig, ckpt, out string, stdout io.Writer) error {
+	if cfg.Budget <= 0 || !rep.Feasible || len(rep.Assignment) == 0 || out == "-" {
+		return nil
+	}
+	ck, err := recipes.LoadCheckpoint(ckpt)
+	if err != nil {
+		return err
+	}
+	rf, err := sensitivityConfig(rep, ck.Model, ck.Dataset, cfg.Weights, cfg.Inputs)
+	if err != nil {
+		return err
+	}
+	if out == "" {
+		out = filepath.Join(filepath.Dir(ckpt), "mixed-precision.json")
+	}
+	if err := writeRunFile(out, rf); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (train it: lowbit train -config %s)\n", out, out)
 	return nil
 }

@@ -110,6 +110,8 @@ type trainFlags struct {
 	lr, wd, momentum, clip, val                                            float64
 	seed                                                                   uint64
 	strict, syncBN, force                                                  bool
+	config                                                                 string
+	override                                                               map[string]models.LayerQuant // from -config
 	set                                                                    map[string]bool
 	given                                                                  map[string]string // set flags as typed
 }
@@ -118,6 +120,7 @@ func (f *trainFlags) add(fs *flag.FlagSet) {
 	d := recipes.Defaults()
 	f.modelFlags.add(fs)
 	fs.StringVar(&f.recipe, "recipe", "", "paper recipe (see 'lowbit recipes'); flags override its settings")
+	fs.StringVar(&f.config, "config", "", "run config file (JSON: recipe, model, data, per-layer \"override\"; 'lowbit sensitivity -budget' writes one); flags override it")
 	fs.StringVar(&f.dataset, "dataset", d.Dataset, "dataset: "+strings.Join(datasets.Names(), ", "))
 	fs.StringVar(&f.dataDir, "data", "", "dataset directory (default: $LOWBIT_DATA or the built-in search)")
 	fs.IntVar(&f.epochs, "epochs", d.Epochs, "epochs (the schedule's length)")
@@ -156,6 +159,14 @@ func cmdTrain(args []string, stdout io.Writer) error {
 	}
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q (train takes flags only)", pos[0])
+	}
+	if f.config != "" {
+		if f.resume != "" {
+			return usagef("-config: a resumed run takes its settings from -resume")
+		}
+		if f.override, err = applyConfigFile(fs, f.config, setFlags(fs)); err != nil {
+			return err
+		}
 	}
 	f.set, f.given = setFlags(fs), map[string]string{}
 	fs.Visit(func(fl *flag.Flag) { f.given[fl.Name] = fl.Value.String() })
@@ -396,6 +407,9 @@ func (f *trainFlags) overlay(cfg *recipes.Config) error {
 		return err
 	}
 	s := f.set
+	if f.override != nil {
+		cfg.Model.Override = f.override
+	}
 	if s["dataset"] {
 		cfg.Dataset = f.dataset
 	}
@@ -433,7 +447,7 @@ func (f *trainFlags) overlay(cfg *recipes.Config) error {
 func (f *trainFlags) agree(ck recipes.Config) error {
 	for name := range f.set {
 		switch name {
-		case "data", "o", "out", "resume", "workers", "max-steps", "threads", "log-format", "force", "val", "patience":
+		case "data", "o", "out", "resume", "workers", "max-steps", "threads", "log-format", "force", "val", "patience", "config":
 			continue // per invocation, not a run setting
 		case "recipe":
 			if f.recipe != ck.Recipe {
