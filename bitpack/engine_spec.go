@@ -94,8 +94,13 @@ type ModelInfo struct {
 	Name    string `json:"name,omitempty"`    // model name, e.g. "lenet5"
 	Recipe  string `json:"recipe,omitempty"`  // training recipe
 	Dataset string `json:"dataset,omitempty"` // training dataset
+	// RawInput marks a model whose input is not an image normalised by
+	// Mean and Std (a raw tensor): export.Write then accepts empty Mean
+	// and Std, and image classification (package classify) refuses it.
+	RawInput bool `json:"raw_input,omitempty"`
 	// Mean and Std (one per input channel) normalise pixels in [0, 1]:
-	// x = (p/255 − Mean)/Std. Empty Std means no normalisation.
+	// x = (p/255 − Mean)/Std. Files written by export.Write always carry
+	// them unless RawInput; older files may not.
 	Mean []float32 `json:"mean,omitempty"`
 	Std  []float32 `json:"std,omitempty"`
 	// TestAcc is the checkpoint's test accuracy (0 when unknown).

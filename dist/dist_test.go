@@ -108,3 +108,19 @@ func TestLocal(t *testing.T) {
 		t.Fatal("NewGroup(0) succeeded")
 	}
 }
+
+// TestGroupMemberLeaves: a member that leaves fails the others' collectives
+// instead of leaving them waiting.
+func TestGroupMemberLeaves(t *testing.T) {
+	errs := runGroup(t, 3, func(c Comm) error {
+		if c.Rank() == 1 {
+			return c.Close()
+		}
+		return c.Barrier()
+	})
+	for _, r := range []int{0, 2} {
+		if !errors.Is(errs[r], errLeft) {
+			t.Errorf("rank %d: %v, want errLeft", r, errs[r])
+		}
+	}
+}

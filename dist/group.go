@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -27,6 +28,7 @@ type group struct {
 	n       int
 	arrived int
 	left    int
+	closed  int // members that left: collectives then fail instead of waiting forever
 	gen     uint64
 	bufs    []any
 	err     error
@@ -41,6 +43,9 @@ func (g *group) collective(rank int, buf any, combine func(bufs []any) error) er
 		g.cond.Wait()
 	}
 	gen := g.gen
+	if g.closed > 0 {
+		return errLeft
+	}
 	g.bufs[rank] = buf
 	g.arrived++
 	if g.arrived == g.n {
@@ -50,6 +55,10 @@ func (g *group) collective(rank int, buf any, combine func(bufs []any) error) er
 		g.cond.Broadcast()
 	} else {
 		for g.gen == gen {
+			if g.closed > 0 {
+				g.arrived--
+				return errLeft
+			}
 			g.cond.Wait()
 		}
 	}
@@ -61,6 +70,8 @@ func (g *group) collective(rank int, buf any, combine func(bufs []any) error) er
 	return err
 }
 
+var errLeft = errors.New("dist: a member left the group during a collective")
+
 type member struct {
 	g    *group
 	rank int
@@ -71,7 +82,16 @@ func (m *member) Size() int { return m.g.n }
 func (m *member) Barrier() error {
 	return m.g.collective(m.rank, nil, func([]any) error { return nil })
 }
-func (m *member) Close() error   { return nil }
+
+// Close leaves the group: the other members' collectives then fail (as MPI's
+// launcher ends a job whose rank exited) instead of waiting forever.
+func (m *member) Close() error {
+	m.g.mu.Lock()
+	defer m.g.mu.Unlock()
+	m.g.closed++
+	m.g.cond.Broadcast()
+	return nil
+}
 func (m *member) String() string { return fmt.Sprintf("in-process group of %d", m.g.n) }
 
 func (m *member) AllReduceF32(buf []float32) error {

@@ -16,21 +16,31 @@ import (
 // reproduce exactly.
 var ErrUnsupported = errors.New("export: not supported by the packed engine")
 
-// Freeze converts a trained model into a packed bitpack.Model (with no
-// dataset metadata; see FreezeWith).
+// Freeze converts a trained model into a packed bitpack.Model. The model
+// keeps the input normalisation and class names its spec holds (recipes
+// records them from the training data, and Checkpoint.Restore from the
+// checkpoint's dataset), so that Write can save it; see FreezeWith for
+// the rest of the metadata.
 func Freeze(m *models.Model) (*bitpack.Model, error) {
 	return FreezeWith(m, bitpack.ModelInfo{})
 }
 
 // FreezeWith is Freeze with the model metadata info (recipe, dataset,
-// input normalisation) stored in the file header. An empty info.Name
-// takes the model's name.
+// input normalisation, class names) stored in the file header. Empty
+// fields of info take the model's: Name, Mean and Std (unless
+// info.RawInput), ClassNames.
 func FreezeWith(m *models.Model, info bitpack.ModelInfo) (*bitpack.Model, error) {
 	if m == nil || m.Net == nil {
 		return nil, fmt.Errorf("export: nil model")
 	}
 	if info.Name == "" {
 		info.Name = m.Spec.Name
+	}
+	if len(info.Std) == 0 && !info.RawInput {
+		info.Mean, info.Std = m.Spec.Mean, m.Spec.Std
+	}
+	if len(info.ClassNames) == 0 {
+		info.ClassNames = m.Spec.ClassNames
 	}
 	ls, err := freezeLayers(m.Net.Layers)
 	if err != nil {
@@ -43,8 +53,42 @@ func FreezeWith(m *models.Model, info bitpack.ModelInfo) (*bitpack.Model, error)
 	return bm, nil
 }
 
-// Write saves bm to path atomically (temporary file, fsync, rename).
-func Write(path string, bm *bitpack.Model) error { return bm.Save(path) }
+// ErrMetadata reports a model Write refuses: one without the input
+// normalisation or the class names that a user of the file needs to feed
+// it images and read its output.
+var ErrMetadata = errors.New("export: model file metadata missing")
+
+// Write saves bm to path atomically (temporary file, fsync, rename). It
+// refuses, with ErrMetadata, a model without class names (one per class)
+// or without input normalisation (Mean and Std, one per input channel):
+// a model exported without them reads images wrongly and silently. A
+// model whose input is not an image opts out of the normalisation with
+// ModelInfo.RawInput. (bitpack.Model.Save writes any model unchecked.)
+func Write(path string, bm *bitpack.Model) error {
+	if err := CheckMetadata(bm); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return bm.Save(path)
+}
+
+// CheckMetadata returns the error Write reports for bm's metadata, or nil.
+func CheckMetadata(bm *bitpack.Model) error {
+	info, c := bm.Info(), bm.Input()[2]
+	switch {
+	case len(info.ClassNames) != bm.Classes():
+		return fmt.Errorf("%w: %d class names for %d classes (train with recipes, which records them, or set ModelInfo.ClassNames)", ErrMetadata, len(info.ClassNames), bm.Classes())
+	case info.RawInput:
+		return nil
+	case len(info.Std) != c || len(info.Mean) != c:
+		return fmt.Errorf("%w: input normalisation for %d/%d channels, the input has %d (train with recipes, which records it, set ModelInfo.Mean and Std, or ModelInfo.RawInput for a non-image input)", ErrMetadata, len(info.Mean), len(info.Std), c)
+	}
+	for i, s := range info.Std {
+		if !(s > 0) || math.IsInf(float64(s), 0) || math.IsNaN(float64(info.Mean[i])) || math.IsInf(float64(info.Mean[i]), 0) {
+			return fmt.Errorf("%w: channel %d normalised by mean %g, std %g", ErrMetadata, i, info.Mean[i], s)
+		}
+	}
+	return nil
+}
 
 func freezeLayers(ls []layers.Layer) ([]bitpack.LayerSpec, error) {
 	var out []bitpack.LayerSpec

@@ -61,7 +61,13 @@ type Spec struct {
 	Width   float64       `json:"width,omitempty"`  // channel multiplier (0 means 1)
 	// Override replaces the quantizers of named conv/dense layers (see override.go).
 	Override map[string]LayerQuant `json:"override,omitempty"`
-	Seed     uint64                `json:"seed"`
+	// Mean and Std normalise the input per channel as in training,
+	// x = (p/255 − Mean)/Std for a pixel p; recipes sets them from the
+	// dataset (datasets.InputNorm) and export carries them into the model
+	// file. They do not change the network.
+	Mean []float32 `json:"mean,omitempty"`
+	Std  []float32 `json:"std,omitempty"`
+	Seed uint64    `json:"seed"`
 }
 
 // MarshalJSON writes the quantizers by their spec strings.

@@ -152,7 +152,7 @@ func decodeBody(hdr, payload []byte) (*Checkpoint, error) {
 
 // Restore builds the checkpoint's model and loads its tensors into it.
 func (c *Checkpoint) Restore() (*models.Model, error) {
-	m, err := models.New(c.Model)
+	m, err := models.New(c.specWithMeta())
 	if err != nil {
 		return nil, fmt.Errorf("recipes: checkpoint model: %w", err)
 	}

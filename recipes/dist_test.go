@@ -53,6 +53,7 @@ func trainRanks(t *testing.T, cfg recipes.Config, n int) (*recipes.Checkpoint, [
 			defer wg.Done()
 			c := cfg
 			c.Comm = comms[r]
+			defer comms[r].Close() // a rank that fails makes the others' collectives fail
 			_, errs[r] = recipes.Train(context.Background(), c)
 		}()
 	}
@@ -171,6 +172,7 @@ func TestDataParallelFailures(t *testing.T) {
 				cfg := recipeConfig(t, "fp", train, test, filepath.Join(dir, fmt.Sprintf("mis%d.ckpt", r)))
 				cfg.LR = 0.01 * float32(r+1)
 				cfg.Comm = comms[r]
+				defer comms[r].Close()
 				_, errs[r] = recipes.Train(context.Background(), cfg)
 			}()
 		}

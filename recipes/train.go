@@ -295,7 +295,7 @@ func open(cfg Config) (*run, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Out != "" {
+	if cfg.Out != "" && (cfg.Comm == nil || cfg.Comm.Rank() == 0) { // rank 0 writes it
 		if err := atomicfile.Prepare(cfg.Out); err != nil {
 			return nil, fmt.Errorf("recipes: %w", err)
 		}
@@ -327,6 +327,7 @@ func (r *run) build(train datasets.Dataset, ck *Checkpoint) error {
 	if err := fitSpec(&cfg.Model, train); err != nil {
 		return err
 	}
+	fitInputMeta(&cfg.Model, cfg.Dataset, cfg.Scaling)
 	var err error
 	if r.dp, err = newDataParallel(cfg, train, r.test); err != nil {
 		return err

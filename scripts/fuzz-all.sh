@@ -22,7 +22,7 @@ if [ ! -e "$bins/bitpack.test" ] && [ -e "$bins/bins.tar.gz" ]; then
 fi
 targets=${FUZZ_TARGETS:-"bitpack:FuzzModel bitpack:FuzzModelHeader recipes:FuzzCheckpoint recipes:FuzzCheckpointHeader
 ste:FuzzParse datasets:FuzzIDX datasets:FuzzCIFAR datasets:FuzzImage datasets:FuzzClassIndex
-optim:FuzzSetState cmd/lowbit:FuzzInferInput"}
+optim:FuzzSetState cmd/lowbit:FuzzInferInput serve:FuzzClassifyRequest interop/torch:FuzzReadFile"}
 n=$(echo $targets | wc -w)
 par=${FUZZ_PARALLEL:-$(( ($(nproc) + n - 1) / n ))}
 [ "$par" -ge 1 ] || par=1

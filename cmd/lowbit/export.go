@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/lowbit/lowbit/bitpack"
-	"github.com/lowbit/lowbit/datasets"
 	"github.com/lowbit/lowbit/export"
 	"github.com/lowbit/lowbit/export/onnx"
 	"github.com/lowbit/lowbit/recipes"
@@ -50,8 +49,9 @@ func cmdExport(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
-	info := bitpack.ModelInfo{Recipe: ck.Recipe, Dataset: ck.Dataset, TestAcc: ck.TestAcc, ClassNames: m.Spec.ClassNames}
-	info.Mean, info.Std = normalisation(ck.Dataset, ck.Config.Scaling, m.Spec.Input[2])
+	// Restore filled the input normalisation and class names of the
+	// checkpoint's dataset; more than 3 channels is not an image.
+	info := bitpack.ModelInfo{Recipe: ck.Recipe, Dataset: ck.Dataset, TestAcc: ck.TestAcc, RawInput: m.Spec.Input[2] > 3}
 	bm, err := export.FreezeWith(m, info)
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
@@ -62,45 +62,14 @@ func cmdExport(args []string, stdout io.Writer) error {
 		}
 		in := m.Spec.Input
 		fmt.Fprintf(stdout, "exported %s (%s) to %s (ONNX opset %d; input %q float32 [N,%d,%d,%d] normalised by mean %v std %v, output %q)\n",
-			pos[0], m.Spec.String(), path, onnx.Opset, onnx.Input, in[2], in[0], in[1], info.Mean, info.Std, onnx.Output)
+			pos[0], m.Spec.String(), path, onnx.Opset, onnx.Input, in[2], in[0], in[1], bm.Info().Mean, bm.Info().Std, onnx.Output)
 		return nil
 	}
-	if err := bm.Save(path); err != nil {
+	if err := export.Write(path, bm); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "exported %s (%s) to %s\n", pos[0], m.Spec.String(), path)
 	return writeModelReport(stdout, bm, path)
-}
-
-// normalisation returns the per-channel mean and std that map a pixel in
-// [0, 1] to the model input, as the dataset's loader did in training.
-func normalisation(dataset, scaling string, c int) (mean, std []float32) {
-	var m3, s3 [3]float32
-	switch scaling {
-	case datasets.Unit.String():
-		s3 = [3]float32{1, 1, 1}
-	case datasets.Symmetric.String():
-		m3, s3 = [3]float32{0.5, 0.5, 0.5}, [3]float32{0.5, 0.5, 0.5}
-	default:
-		switch dataset {
-		case "mnist", "":
-			m3 = [3]float32{datasets.MNISTMean, datasets.MNISTMean, datasets.MNISTMean}
-			s3 = [3]float32{datasets.MNISTStd, datasets.MNISTStd, datasets.MNISTStd}
-		case "fashion-mnist":
-			m3 = [3]float32{datasets.FashionMean, datasets.FashionMean, datasets.FashionMean}
-			s3 = [3]float32{datasets.FashionStd, datasets.FashionStd, datasets.FashionStd}
-		case "cifar10", "cifar100":
-			p := datasets.CIFAREval()
-			m3, s3 = p.Mean, p.Std
-		default:
-			p := datasets.ImageNetEval(224)
-			m3, s3 = p.Mean, p.Std
-		}
-	}
-	if c > 3 {
-		return nil, nil
-	}
-	return append([]float32(nil), m3[:c]...), append([]float32(nil), s3[:c]...)
 }
 
 // writeModelReport prints each layer's kernel and size, and the file size

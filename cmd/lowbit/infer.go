@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
-	"image"
-	"image/draw"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/lowbit/lowbit/bitpack"
+	"github.com/lowbit/lowbit/classify"
 	"github.com/lowbit/lowbit/datasets"
 )
 
@@ -100,78 +97,22 @@ func sniffInput(head []byte, path string) (string, error) {
 	return "", fmt.Errorf("%s: not a PNG, JPEG or IDX images file (starts %x)", path, head[:min(len(head), 8)])
 }
 
-// pipeline is the model's input transform: resize the shorter side to the
-// input size, centre-crop, normalise with the statistics in the header.
-func pipeline(bm *bitpack.Model) datasets.Pipeline {
-	in, info := bm.Input(), bm.Info()
-	p := datasets.Pipeline{Resize: min(in[0], in[1]), CenterCrop: in[0]}
-	if in[0] != in[1] {
-		p.Resize, p.CenterCrop = 0, 0
-	}
-	for c := 0; c < 3 && len(info.Std) > 0; c++ {
-		k := min(c, len(info.Std)-1)
-		p.Mean[c], p.Std[c] = info.Mean[k], info.Std[k]
-	}
-	return p
-}
-
 func inferImage(bm *bitpack.Model, path string, top int, w io.Writer) error {
+	c, err := classify.New(bm)
+	if err != nil {
+		return err
+	}
 	img, err := datasets.ReadImage(path)
 	if err != nil {
 		return err
 	}
-	in := bm.Input()
-	if in[2] == 1 {
-		g := image.NewGray(img.Bounds())
-		draw.Draw(g, g.Bounds(), img, img.Bounds().Min, draw.Src)
-		img = g
-	} else if in[2] != 3 {
-		return fmt.Errorf("%s: the model takes %d channels; images give 1 or 3", path, in[2])
-	}
-	p := pipeline(bm)
-	oh, ow := p.Size(img.Bounds().Dy(), img.Bounds().Dx())
-	if oh != in[0] || ow != in[1] {
-		return fmt.Errorf("%s: a %dx%d image becomes %dx%d, the model takes %dx%d", path, img.Bounds().Dx(), img.Bounds().Dy(), ow, oh, in[1], in[0])
-	}
-	rgb := make([]float32, oh*ow*3)
-	if err := p.Apply(img, rgb, nil); err != nil {
+	labels, err := c.Classify(img, top)
+	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	x := rgb
-	if in[2] == 1 {
-		x = make([]float32, oh*ow)
-		for i := range x {
-			x[i] = rgb[3*i]
-		}
-	}
-	logits, err := bm.Predict(x, 1)
-	if err != nil {
-		return err
-	}
-	// softmax
-	m := logits[0]
-	for _, v := range logits {
-		m = max(m, v)
-	}
-	prob := make([]float64, len(logits))
-	var s float64
-	for i, v := range logits {
-		prob[i] = math.Exp(float64(v - m))
-		s += prob[i]
-	}
-	idx := make([]int, len(logits))
-	for i := range idx {
-		idx[i] = i
-		prob[i] /= s
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
 	fmt.Fprintf(w, "%s:\n", path)
-	for r, c := range idx[:min(max(top, 1), len(idx))] {
-		label := fmt.Sprintf("class %d", c)
-		if names := bm.Info().ClassNames; c < len(names) && names[c] != "" {
-			label += " (" + names[c] + ")"
-		}
-		fmt.Fprintf(w, "  %d. %s  p=%.4f  logit %.4f\n", r+1, label, prob[c], logits[c])
+	for r, l := range labels {
+		fmt.Fprintf(w, "  %d. %s  p=%.4f  logit %.4f\n", r+1, l, l.Prob, l.Logit)
 	}
 	return nil
 }
@@ -195,7 +136,11 @@ func inferIDX(bm *bitpack.Model, images string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p := pipeline(bm)
+	cl, err := classify.New(bm)
+	if err != nil {
+		return err
+	}
+	p := cl.Pipeline()
 	p.Resize, p.CenterCrop = 0, 0
 	ds, err := datasets.NewIDXSet(images, labels, bm.Classes(), p)
 	if err != nil {

