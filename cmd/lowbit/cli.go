@@ -28,6 +28,8 @@ var synopses = map[string]string{
 	"bench accuracy": "[flags]",
 	"bench imagenet": "[flags]",
 	"bench dist":     "[flags]",
+	"bench serve":    "[flags] MODEL.lbq",
+	"serve":          "[flags] MODEL.lbq",
 }
 
 // flagOut receives flag errors and -h output; run points it at its stderr,
