@@ -2,8 +2,8 @@ package bench
 
 import (
 	"bytes"
-	"image/color"
 	"fmt"
+	"image/color"
 	"math"
 	"sort"
 
