@@ -240,3 +240,39 @@ func TestRunDirectoryCLI(t *testing.T) {
 		t.Errorf("-force: exit %d %q", code, errs)
 	}
 }
+
+// TestTrainSize: -size sets the crop of image-folder data (the model's input),
+// a resume keeps it, and -size on a fixed-size dataset is a usage error.
+func TestTrainSize(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "folder")
+	writeImageFolder(t, data, 8)
+	run := filepath.Join(t.TempDir(), "run")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		size int
+	}{
+		{"-size 16", []string{"train", "-dataset", "imagefolder", "-data", data, "-size", "16", "-model", "mlp", "-hidden", "8", "-batch", "2", "-epochs", "2", "-max-steps", "2", "-o", run}, 0, 16},
+		{"resume keeps it", []string{"train", "-resume", run, "-data", data, "-max-steps", "3"}, 0, 16},
+		{"mnist has a fixed size", []string{"train", "-size", "16", "-max-steps", "1"}, 2, 0},
+		{"negative", []string{"train", "-size", "-1"}, 2, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := runCLI(append(tc.args, "-log-format", "json")...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d: %s %s", code, tc.code, out, errs)
+			}
+			if tc.size == 0 {
+				if !strings.Contains(errs, "-size") {
+					t.Errorf("error %q does not name -size", errs)
+				}
+				return
+			}
+			ck, err := recipes.LoadCheckpoint(filepath.Join(run, ckptName))
+			if err != nil || ck.Model.Input[0] != tc.size || ck.Model.Input[1] != tc.size {
+				t.Errorf("checkpoint input %v (%v), want %d×%d", ck.Model.Input, err, tc.size, tc.size)
+			}
+		})
+	}
+}

@@ -106,7 +106,7 @@ func init() {
 type trainFlags struct {
 	modelFlags
 	recipe, dataset, dataDir, opt, sched, out, resume, initFrom, logFormat string
-	epochs, batch, workers, maxSteps, threads, patience                    int
+	epochs, batch, workers, maxSteps, threads, patience, size              int
 	lr, wd, momentum, clip, val                                            float64
 	seed                                                                   uint64
 	strict, syncBN, force                                                  bool
@@ -123,6 +123,7 @@ func (f *trainFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", "run config file (JSON: recipe, model, data, per-layer \"override\"; 'lowbit sensitivity -budget' writes one); flags override it")
 	fs.StringVar(&f.dataset, "dataset", d.Dataset, "dataset: "+strings.Join(datasets.Names(), ", "))
 	fs.StringVar(&f.dataDir, "data", "", "dataset directory (default: $LOWBIT_DATA or the built-in search)")
+	fs.IntVar(&f.size, "size", 0, "image-folder datasets (imagefolder, imagenette): crop side of the ImageNet train/eval transforms (default 224; a resume keeps the checkpoint's)")
 	fs.IntVar(&f.epochs, "epochs", d.Epochs, "epochs (the schedule's length)")
 	fs.IntVar(&f.batch, "batch", d.Batch, "batch size")
 	fs.Float64Var(&f.lr, "lr", float64(d.LR), "learning rate")
@@ -302,6 +303,7 @@ func (f *trainFlags) check() error {
 		{"threads", f.threads < 0, "≥ 0 (0: GOMAXPROCS)"},
 		{"val", !(f.val >= 0 && f.val < 1), "in [0, 1)"},
 		{"patience", f.patience < 0, "≥ 0 (0: never stop early)"},
+		{"size", f.size < 0 || f.size > 4096, "in [1, 4096] (0: 224)"},
 	} {
 		if f.set[r.name] && r.bad {
 			return usagef("-%s: %s is invalid: want %s", r.name, fs(f, r.name), r.want)
@@ -367,6 +369,8 @@ func fs(f *trainFlags, name string) string {
 		return fmt.Sprint(f.val)
 	case "patience":
 		return strconv.Itoa(f.patience)
+	case "size":
+		return strconv.Itoa(f.size)
 	}
 	return fmt.Sprint(f.clip)
 }
@@ -447,7 +451,7 @@ func (f *trainFlags) overlay(cfg *recipes.Config) error {
 func (f *trainFlags) agree(ck recipes.Config) error {
 	for name := range f.set {
 		switch name {
-		case "data", "o", "out", "resume", "workers", "max-steps", "threads", "log-format", "force", "val", "patience", "config":
+		case "data", "o", "out", "resume", "workers", "max-steps", "threads", "log-format", "force", "val", "patience", "config", "size":
 			continue // per invocation, not a run setting
 		case "recipe":
 			if f.recipe != ck.Recipe {

@@ -48,6 +48,9 @@ func startTracking(cfg *recipes.Config, f *trainFlags, ck *recipes.Checkpoint, r
 			return nil, err
 		}
 	}
+	if err := openSized(cfg, f.size, ck); err != nil {
+		return nil, err
+	}
 	if f.val > 0 {
 		if err := t.carveVal(cfg); err != nil {
 			return nil, err
@@ -177,4 +180,30 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return atomicfile.Write(dst, b)
+}
+
+// openSized opens an image-folder dataset with the ImageNet transforms at
+// -size (or, resuming, at the checkpoint's input size). Other datasets have a
+// fixed size: -size is a usage error there.
+func openSized(cfg *recipes.Config, size int, ck *recipes.Checkpoint) error {
+	folder := cfg.Dataset == "imagefolder" || cfg.Dataset == "imagenette"
+	if !folder {
+		if size > 0 {
+			return usagef("-size: %s has a fixed image size; -size is for imagefolder and imagenette", cfg.Dataset)
+		}
+		return nil
+	}
+	if size == 0 && ck != nil && len(ck.Model.Input) == 3 {
+		size = ck.Model.Input[0]
+	}
+	if size == 0 {
+		return nil // the datasets' default, 224
+	}
+	tr, ev := datasets.ImageNetTrain(size), datasets.ImageNetEval(size)
+	var err error
+	if cfg.Train, err = datasets.Open(cfg.Dataset, "train", cfg.DataDir, datasets.Options{Transform: &tr}); err != nil {
+		return err
+	}
+	cfg.Test, err = datasets.Open(cfg.Dataset, "val", cfg.DataDir, datasets.Options{Transform: &ev})
+	return err
 }
