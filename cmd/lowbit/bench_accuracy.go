@@ -38,7 +38,7 @@ func benchAccuracy(args []string, stdout io.Writer) error {
 	workers := fs.Int("workers", 0, "data loader workers (default GOMAXPROCS)")
 	threads := fs.Int("threads", 0, "GEMM threads (default GOMAXPROCS)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
-	report := fs.Bool("report", false, "only rewrite the report from the finished cells in -out (no training)")
+	report := fs.Bool("report", false, "only rewrite the report from the finished cells in -o (no training)")
 	command := fs.String("command", "", "with -report: the command line(s) that trained the cells, for the report header")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
