@@ -109,7 +109,7 @@ func logAccuracy(cfg *bench.AccuracyConfig, log *logrus.Logger) {
 		log.WithFields(logrus.Fields{"recipe": c.Recipe, "dataset": c.Dataset, "epochs": c.Epochs, "seed": c.Seed, "max_steps": c.MaxSteps}).Info("cell start")
 	}
 	cfg.OnEpoch = func(c bench.Cell, e recipes.EpochStats) {
-		f := logrus.Fields{"recipe": c.Recipe, "dataset": c.Dataset, "epoch": fmt.Sprintf("%d/%d", e.Epoch, e.Epochs),
+		f := logrus.Fields{"recipe": c.Recipe, "dataset": c.Dataset, "epoch": e.Epoch, "epochs": e.Epochs,
 			"test_acc": round4(100 * e.TestAcc), "train_loss": round4(e.TrainLoss), "elapsed": e.Duration.Round(time.Millisecond).String()}
 		if e.FlipRatio > 0 {
 			f["flip_ratio"] = round4(e.FlipRatio)

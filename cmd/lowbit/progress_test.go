@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
+	"github.com/lowbit/lowbit/bench"
 	"github.com/lowbit/lowbit/recipes"
 )
 
@@ -73,5 +76,23 @@ func TestReporterJSON(t *testing.T) {
 				t.Errorf("line %d: %s = %#v, want the number %v", i, k, m[k], v)
 			}
 		}
+	}
+}
+
+// TestBenchAccuracyEpochJSON: bench accuracy's epoch lines carry the epoch as a number too.
+func TestBenchAccuracyEpochJSON(t *testing.T) {
+	var buf bytes.Buffer
+	log := logrus.New()
+	log.SetOutput(&buf)
+	log.SetFormatter(&logrus.JSONFormatter{})
+	var cfg bench.AccuracyConfig
+	logAccuracy(&cfg, log)
+	cfg.OnEpoch(bench.Cell{Recipe: "fp", Dataset: "mnist"}, recipes.EpochStats{Epoch: 2, Epochs: 3, TestAcc: 0.99})
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["epoch"] != 2.0 || m["epochs"] != 3.0 || m["test_acc"] != 99.0 {
+		t.Errorf("epoch line %v: want epoch 2, epochs 3, test_acc 99 as numbers", m)
 	}
 }
