@@ -229,16 +229,16 @@ func runTrain(cfg recipes.Config, f *trainFlags, ck *recipes.Checkpoint, rep *re
 	if err = finish(err); err != nil {
 		return err
 	}
-	if err := tr.finish(stdout); err != nil {
-		return err
-	}
 	done := fmt.Sprintf("%d epochs", res.Epochs)
 	if res.EpochStep > 0 {
 		done += fmt.Sprintf(" and %d steps of epoch %d", res.EpochStep, res.Epochs+1)
 	}
 	fmt.Fprintf(stdout, "%s on %s: %s accuracy %.2f%% after %s (%d steps, %.1f ms/step); checkpoint %s\n",
 		res.Model.Spec.String(), cfg.Dataset, tr.split, 100*res.TestAcc, done, res.Steps, float64(res.StepTime.Microseconds())/1e3, cfg.Out)
-	return tr.testBest(cfg, stdout)
+	if err := tr.testBest(cfg, stdout); err != nil {
+		return err
+	}
+	return tr.finish(stdout)
 }
 
 // threadWarning says when a resume runs GEMM on another thread count than the
