@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"fmt"
+	"image/color"
 	"math"
 	"sort"
 
@@ -114,7 +115,7 @@ func accuracyPanel(cells []Cell, ds string, fams []string, pos map[wa]float64, l
 		if err != nil {
 			return nil, fmt.Errorf("bench: plot: %w", err)
 		}
-		col := plotutil.Color(fi)
+		col := familyColor(fi)
 		l.Color = col
 		l.Width = vg.Points(1.5)
 		s.Color = col
@@ -129,10 +130,21 @@ func accuracyPanel(cells []Cell, ds string, fams []string, pos map[wa]float64, l
 	}
 	if lo <= hi {
 		span := max(hi-lo, 1)
-		p.Y.Min, p.Y.Max = lo-0.1*span, hi+0.1*span+0.06*span*float64(len(fams))
+		p.Y.Min, p.Y.Max = lo-0.1*span, min(hi+0.1*span+0.06*span*float64(len(fams)), 100)
 	}
 	return p, nil
 }
+
+// familyPalette is 12 distinct colours (ColorBrewer's Paired, dark shades first),
+// so families do not share a colour as plotutil's 7 do.
+var familyPalette = []color.RGBA{
+	{31, 120, 180, 255}, {51, 160, 44, 255}, {227, 26, 28, 255}, {255, 127, 0, 255}, {106, 61, 154, 255}, {177, 89, 40, 255},
+	{166, 206, 227, 255}, {178, 223, 138, 255}, {251, 154, 153, 255}, {253, 191, 111, 255}, {202, 178, 214, 255}, {0, 0, 0, 255},
+}
+
+// familyColor is family i's colour; past 12 families the palette repeats
+// (their shapes, plotutil.Shape, still differ).
+func familyColor(i int) color.Color { return familyPalette[i%len(familyPalette)] }
 
 // barPlot draws one bar per label and returns the PNG (the sensitivity chart).
 func barPlot(titleText, yLabel string, labels []string, values []float64) ([]byte, error) {

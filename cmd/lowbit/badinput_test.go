@@ -180,7 +180,7 @@ func TestNonFiniteRefused(t *testing.T) {
 		if err := ck.Save(bad); err != nil {
 			t.Fatal(err)
 		}
-		keep := []string{"good.ckpt", "bad.ckpt"}
+		keep := []string{"good.ckpt", "bad.ckpt", settingsName, metricsJSONL, metricsCSV} // the good run's directory
 		checkCLI(t, dir, keep, 1, []string{"eval", "-limit", "100", bad}, "bad.ckpt", "non-finite")
 		checkCLI(t, dir, keep, 1, []string{"export", bad, "-o", filepath.Join(dir, "bad.lbq")}, "bad.ckpt", "non-finite")
 	}

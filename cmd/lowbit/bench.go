@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -33,11 +34,15 @@ func benchNames() []string {
 
 func cmdBench(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: lowbit bench {%s} [flags]", strings.Join(benchNames(), "|"))
+		return usagef("usage: lowbit bench {%s} [flags]", strings.Join(benchNames(), "|"))
+	}
+	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		fmt.Fprintf(flagOut, "usage: lowbit bench {%s} [flags]\nrun \"lowbit bench NAME -h\" for a benchmark's flags\n", strings.Join(benchNames(), "|"))
+		return flag.ErrHelp
 	}
 	b, ok := benches[args[0]]
 	if !ok {
-		return fmt.Errorf("unknown benchmark %q (known: %s)", args[0], strings.Join(benchNames(), ", "))
+		return usagef("unknown benchmark %q (known: %s)", args[0], strings.Join(benchNames(), ", "))
 	}
 	return b.run(args[1:], stdout)
 }

@@ -27,8 +27,10 @@ func benchAccuracy(args []string, stdout io.Writer) error {
 	epochs := fs.Int("epochs", 0, "epochs of every cell (default: the recipe's own, 3 unless set, on MNIST; at least 5 on Fashion-MNIST)")
 	seed := fs.Uint64("seed", 1, "random seed of every cell (init, shuffling, dropout)")
 	maxSteps := fs.Int("max-steps", 0, "stop each cell after N steps: a smoke run (0: no limit)")
-	evalLimit := fs.Int("eval-limit", 0, "evaluate on the first N test examples (0: all)")
-	out := fs.String("out", "docs/results", "report directory (accuracy.md, .csv, .png and the per-cell accuracy-runs.json)")
+	evalLimit := fs.Int("limit", 0, "evaluate on the first N test examples (0: all)")
+	alias(fs, "limit", "eval-limit")
+	out := fs.String("o", "docs/results", "report directory (accuracy.md, .csv, .png and the per-cell accuracy-runs.json)")
+	alias(fs, "o", "out")
 	ckpt := fs.String("ckpt", "runs/accuracy", "directory of each cell's checkpoint (\"\" for none; the fp ones seed -init-fp)")
 	initFP := fs.Bool("init-fp", true, "start LSQ recipes from the fp checkpoint of the same dataset, as the paper does")
 	force := fs.Bool("force", false, "rerun cells already finished with the same settings")
@@ -36,7 +38,7 @@ func benchAccuracy(args []string, stdout io.Writer) error {
 	workers := fs.Int("workers", 0, "data loader workers (default GOMAXPROCS)")
 	threads := fs.Int("threads", 0, "GEMM threads (default GOMAXPROCS)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
-	report := fs.Bool("report", false, "only rewrite the report from the finished cells in -out (no training)")
+	report := fs.Bool("report", false, "only rewrite the report from the finished cells in -o (no training)")
 	command := fs.String("command", "", "with -report: the command line(s) that trained the cells, for the report header")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
@@ -107,7 +109,7 @@ func logAccuracy(cfg *bench.AccuracyConfig, log *logrus.Logger) {
 		log.WithFields(logrus.Fields{"recipe": c.Recipe, "dataset": c.Dataset, "epochs": c.Epochs, "seed": c.Seed, "max_steps": c.MaxSteps}).Info("cell start")
 	}
 	cfg.OnEpoch = func(c bench.Cell, e recipes.EpochStats) {
-		f := logrus.Fields{"recipe": c.Recipe, "dataset": c.Dataset, "epoch": fmt.Sprintf("%d/%d", e.Epoch, e.Epochs),
+		f := logrus.Fields{"recipe": c.Recipe, "dataset": c.Dataset, "epoch": e.Epoch, "epochs": e.Epochs,
 			"test_acc": round4(100 * e.TestAcc), "train_loss": round4(e.TrainLoss), "elapsed": e.Duration.Round(time.Millisecond).String()}
 		if e.FlipRatio > 0 {
 			f["flip_ratio"] = round4(e.FlipRatio)

@@ -27,13 +27,15 @@ func cmdBenchKernels(args []string, stdout io.Writer) error {
 	sample := fs.Duration("sample", 80*time.Millisecond, "least time of one timed sample (fast kernels repeat within it)")
 	reruns := fs.Int("reruns", 3, "re-runs of a round of a group disturbed by other processes or a busy sibling hyperthread (0: none)")
 	nets := fs.String("networks", "xnor,bnn,dorefa-w1a2,lsq-w4a4", "recipes whose exported LeNet-5 is timed against its graph forward (\"\" skips)")
-	out := fs.String("out", "docs/results/kernels.md", "report file (\"\" prints only)")
+	out := fs.String("o", "docs/results/kernels.md", "report file (\"\" prints only)")
+	alias(fs, "o", "out")
 	native := fs.Bool("openblas-native", true, "in -tags openblas builds, re-run without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE so OpenBLAS picks its own kernel (false: keep them; the report says so)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench kernels: unexpected arguments %q", fs.Args())
+	if len(pos) > 0 {
+		return usagef("bench kernels: unexpected arguments %q", pos)
 	}
 	if removed := benchproc.Removed(os.Environ(), benchproc.OpenBLASForcing()); *native && gemm.OpenBLAS != nil && len(removed) > 0 {
 		return rerunNativeOpenBLAS(args, stdout, removed)

@@ -44,13 +44,15 @@ func cmdBenchTrain(args []string, stdout io.Writer) error {
 	torch := fs.String("torch", "/usr/bin/python3", "Python with torch for the PyTorch comparison (\"\" skips it)")
 	torchThreads := fs.Int("torch-threads", 0, "PyTorch is timed at 1 and at this many threads, its faster median kept; 0: the CPUs")
 	inProcess := fs.Bool("inprocess", false, "serve every config in this process instead of one child each (peak RSS is then the process's)")
-	out := fs.String("out", "docs/results/train-speed.md", "report file (\"\" prints only)")
+	out := fs.String("o", "docs/results/train-speed.md", "report file (\"\" prints only)")
+	alias(fs, "o", "out")
 	child := fs.Bool("child", false, "internal: serve one config on stdin/stdout (-models and -recipes name it)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench train: unexpected arguments %q", fs.Args())
+	if len(pos) > 0 {
+		return usagef("bench train: unexpected arguments %q", pos)
 	}
 	if *child {
 		ms, rs := splitList(*modelsFlag), splitList(*recipesFlag)

@@ -24,7 +24,10 @@ func cmdEval(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("want one checkpoint path, got %d arguments", len(pos))
+		return usagef("want one checkpoint or run directory, got %d arguments", len(pos))
+	}
+	if pos[0], err = checkpointPath(pos[0]); err != nil {
+		return err
 	}
 	if *batch < 1 {
 		return usagef("-batch: %d is invalid: want ≥ 1", *batch)

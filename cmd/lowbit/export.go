@@ -26,7 +26,10 @@ func cmdExport(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("want one checkpoint path, got %d arguments", len(pos))
+		return usagef("want one checkpoint or run directory, got %d arguments", len(pos))
+	}
+	if pos[0], err = checkpointPath(pos[0]); err != nil {
+		return err
 	}
 	if *format != "lbq" && *format != "onnx" {
 		return usagef("-format %q: want lbq or onnx", *format)

@@ -10,8 +10,10 @@
 //	lowbit sensitivity CKPT       per-layer accuracy drop when quantized alone
 //	lowbit quantize CKPT -o OUT   post-training quantization (calibration, AdaRound)
 //	lowbit bench NAME             kernels, train, accuracy, imagenet reports
+//	lowbit plot RUNDIR            loss and accuracy curves of a run as PNG
+//	lowbit version                module version and VCS revision
 //
-// Run "lowbit COMMAND -h" for a command's flags.
+// Run "lowbit COMMAND -h" or "lowbit help COMMAND" for a command's flags.
 package main
 
 import (
@@ -52,6 +54,11 @@ func usage(w io.Writer) {
 
 // run executes one command line and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	defer func(w io.Writer) { flagOut = w }(flagOut)
+	flagOut = stderr
+	if len(args) > 1 && args[0] == "help" {
+		return runHelp(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -83,13 +90,6 @@ func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", ";
 func main() {
 	logrus.SetOutput(os.Stderr)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// newFlags makes a FlagSet that reports errors instead of exiting.
-func newFlags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("lowbit "+name, flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-	return fs
 }
 
 // parseInterleaved parses flags that may come after positional arguments.

@@ -15,9 +15,14 @@ func init() {
 }
 
 func cmdRecipes(args []string, stdout io.Writer) error {
+	fs := newFlags("recipes")
+	args, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
 	if len(args) >= 1 && args[0] == "show" {
 		if len(args) != 2 {
-			return fmt.Errorf("usage: lowbit recipes show NAME")
+			return usagef("usage: lowbit recipes show NAME")
 		}
 		r, err := recipes.Lookup(args[1])
 		if err != nil {
@@ -31,7 +36,7 @@ func cmdRecipes(args []string, stdout io.Writer) error {
 		return nil
 	}
 	if len(args) > 0 {
-		return fmt.Errorf("unknown arguments %q (usage: lowbit recipes [show NAME])", args)
+		return usagef("unknown arguments %q (usage: lowbit recipes [show NAME])", args)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tWEIGHTS\tINPUTS\tFIRST/LAST\tABOUT")

@@ -78,7 +78,7 @@ func trainCases() []relCase {
 		rc("train output", 1, "{file}", "train", "-out", "{file}/x.ckpt", "-data", "{nodata}"),
 		rc("train nothing to train", 1, "fewer than one batch", "train", "-batch", "100000", "-model", "mlp", "-hidden", "8", "-out", "{out}/x.ckpt"),
 		rc("train non-finite", 1, "non-finite", "train", "-lr", "1e30", "-max-steps", "1", "-model", "mlp", "-hidden", "8", "-out", "{out}/x.ckpt"),
-		rc("train output", 1, "{dir}", "train", "-out", "{dir}", "-data", "{nodata}"),
+		rc("train output", 1, "{nodata}", "train", "-out", "{dir}", "-data", "{nodata}"),
 		rc("train resume", 1, "missing.ckpt", "train", "-resume", "{missing}/missing.ckpt"),
 		rc("train resume", 1, "not a regular file", "train", "-resume", "/dev/zero"),
 		rc("train resume", 1, "checksum", "train", "-resume", "{flip.ckpt}"),
@@ -111,7 +111,7 @@ func dataCases() []relCase {
 func fileCases() []relCase {
 	var cs []relCase
 	ck := []struct{ file, want string }{
-		{"{missing}/none.ckpt", "none.ckpt"}, {"/dev/zero", "not a regular file"}, {"{dir}", "not a regular file"},
+		{"{missing}/none.ckpt", "none.ckpt"}, {"/dev/zero", "not a regular file"}, {"{dir}", "no run directory"},
 		{"{fifo}", "not a regular file"}, {"{empty}", "too short"}, {"{junk.txt}", "wrong magic"}, {"{good.lbq}", "wrong magic"},
 		{"{trunc.ckpt}", "checksum"}, {"{flip.ckpt}", "checksum"}, {"{newer.ckpt}", "version 9"}, {"{v0.ckpt}", "version 0"},
 		{"{hdrlen.ckpt}", "header length"}, {"{badjson.ckpt}", "header"}, {"{width.ckpt}", "width 1e+06"},
@@ -131,14 +131,14 @@ func fileCases() []relCase {
 		}
 	}
 	cs = append(cs,
-		rc("eval flag", 2, "checkpoint path", "eval"),
-		rc("eval flag", 2, "checkpoint path", "eval", "{good.ckpt}", "{good.ckpt}"),
+		rc("eval flag", 2, "checkpoint or run directory", "eval"),
+		rc("eval flag", 2, "checkpoint or run directory", "eval", "{good.ckpt}", "{good.ckpt}"),
 		rc("eval flag", 2, "-batch", "eval", "-batch", "0", "{good.ckpt}"),
 		rc("eval flag", 2, "-limit", "eval", "-limit", "-1", "{good.ckpt}"),
 		rc("eval flag", 1, "nope", "eval", "-dataset", "nope", "{good.ckpt}"),
 		rc("export output", 1, "{file}", "export", "{good.ckpt}", "-o", "{file}/x.lbq"),
 		rc("export output", 1, "{dir}", "export", "{good.ckpt}", "-o", "{dir}"),
-		rc("export flag", 2, "checkpoint path", "export"),
+		rc("export flag", 2, "checkpoint or run directory", "export"),
 		rc("export checkpoint", 1, "non-finite", "export", "{nan.ckpt}", "-o", "{out}/x.lbq"),
 		rc("export checkpoint", 1, "width", "export", "{width.ckpt}", "-o", "{out}/x.lbq"),
 		rc("export checkpoint", 1, "exceeds the limit", "export", "{input.ckpt}", "-o", "{out}/x.lbq"),

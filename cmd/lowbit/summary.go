@@ -33,7 +33,11 @@ func cmdSummary(args []string, stdout io.Writer) error {
 		if strings.HasSuffix(pos[0], ".lbq") {
 			return summarizeModelFile(pos[0], stdout)
 		}
-		ck, err := recipes.LoadCheckpoint(pos[0])
+		path, err := checkpointPath(pos[0])
+		if err != nil {
+			return err
+		}
+		ck, err := recipes.LoadCheckpoint(path)
 		if err != nil {
 			return err
 		}

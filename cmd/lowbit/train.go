@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
@@ -105,10 +106,12 @@ func init() {
 type trainFlags struct {
 	modelFlags
 	recipe, dataset, dataDir, opt, sched, out, resume, initFrom, logFormat string
-	epochs, batch, workers, maxSteps, threads                              int
-	lr, wd, momentum, clip                                                 float64
+	epochs, batch, workers, maxSteps, threads, patience, size              int
+	lr, wd, momentum, clip, val                                            float64
 	seed                                                                   uint64
-	strict, syncBN                                                         bool
+	strict, syncBN, force                                                  bool
+	config                                                                 string
+	override                                                               map[string]models.LayerQuant // from -config
 	set                                                                    map[string]bool
 	given                                                                  map[string]string // set flags as typed
 }
@@ -117,8 +120,10 @@ func (f *trainFlags) add(fs *flag.FlagSet) {
 	d := recipes.Defaults()
 	f.modelFlags.add(fs)
 	fs.StringVar(&f.recipe, "recipe", "", "paper recipe (see 'lowbit recipes'); flags override its settings")
+	fs.StringVar(&f.config, "config", "", "run config file (JSON: recipe, model, data, per-layer \"override\"; 'lowbit sensitivity -budget' writes one); flags override it")
 	fs.StringVar(&f.dataset, "dataset", d.Dataset, "dataset: "+strings.Join(datasets.Names(), ", "))
 	fs.StringVar(&f.dataDir, "data", "", "dataset directory (default: $LOWBIT_DATA or the built-in search)")
+	fs.IntVar(&f.size, "size", 0, "image-folder datasets (imagefolder, imagenette): crop side of the ImageNet train/eval transforms (default 224; a resume keeps the checkpoint's)")
 	fs.IntVar(&f.epochs, "epochs", d.Epochs, "epochs (the schedule's length)")
 	fs.IntVar(&f.batch, "batch", d.Batch, "batch size")
 	fs.Float64Var(&f.lr, "lr", float64(d.LR), "learning rate")
@@ -127,8 +132,12 @@ func (f *trainFlags) add(fs *flag.FlagSet) {
 	fs.Float64Var(&f.momentum, "momentum", defaultMomentum, "SGD momentum")
 	fs.StringVar(&f.sched, "schedule", string(d.Schedule), "learning-rate schedule: cosine, constant, step, exponential")
 	fs.Uint64Var(&f.seed, "seed", d.Seed, "random seed (init, shuffling, dropout)")
-	fs.StringVar(&f.out, "out", "", "checkpoint path, written after every epoch (default: the -resume path, else runs/MODEL-DATASET.ckpt)")
-	fs.StringVar(&f.resume, "resume", "", "resume from this checkpoint, with every setting it was trained with")
+	fs.StringVar(&f.out, "o", "", "run directory (checkpoint model.ckpt, settings.json, metrics), or a checkpoint path ending in .ckpt (default: the -resume run, else runs/MODEL-DATASET[-RECIPE]-YYYYMMDD-HHMMSS)")
+	alias(fs, "o", "out")
+	fs.BoolVar(&f.force, "force", false, "start a new run even where -o holds a run already (overwriting it)")
+	fs.Float64Var(&f.val, "val", 0, "carve this fraction of the training set (seeded by -seed) out as a validation set: epochs report it, best.ckpt keeps the best; the test set is evaluated at the end")
+	fs.IntVar(&f.patience, "patience", 0, "with -val: stop after this many epochs without a better validation accuracy (0: never)")
+	fs.StringVar(&f.resume, "resume", "", "resume this run directory or checkpoint, with every setting it was trained with")
 	fs.StringVar(&f.initFrom, "init-from", "", "initialise from this (full-precision) checkpoint or PyTorch state_dict (.safetensors, .pt): copy its tensors, re-derive quantizer steps (LSQ's recipe)")
 	fs.BoolVar(&f.strict, "strict", true, "with -init-from a PyTorch file: fail on missing, unexpected or mis-shaped tensors (false: warn and load the rest)")
 	fs.IntVar(&f.workers, "workers", 0, "data loader workers (default GOMAXPROCS)")
@@ -152,12 +161,26 @@ func cmdTrain(args []string, stdout io.Writer) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q (train takes flags only)", pos[0])
 	}
+	if f.config != "" {
+		if f.resume != "" {
+			return usagef("-config: a resumed run takes its settings from -resume")
+		}
+		if f.override, err = applyConfigFile(fs, f.config, setFlags(fs)); err != nil {
+			return err
+		}
+	}
 	f.set, f.given = setFlags(fs), map[string]string{}
 	fs.Visit(func(fl *flag.Flag) { f.given[fl.Name] = fl.Value.String() })
 	var ck *recipes.Checkpoint
 	if f.resume != "" {
+		if f.resume, err = checkpointPath(f.resume); err != nil {
+			return err
+		}
 		if ck, err = recipes.LoadCheckpoint(f.resume); err != nil {
 			return err
+		}
+		if s, err := readSettings(filepath.Dir(f.resume)); err == nil {
+			f.val, f.patience = cmp(f.val, s.Val), cmp(f.patience, s.Patience) // the run's split and patience
 		}
 	}
 	cfg, err := trainConfig(&f, ck)
@@ -185,14 +208,24 @@ func runTrain(cfg recipes.Config, f *trainFlags, ck *recipes.Checkpoint, rep *re
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	ctx, cancel := context.WithCancelCause(sig)
+	defer cancel(nil)
+	rep.epochs = cfg.Epochs
+	tr, err := startTracking(&cfg, f, ck, rep, cancel)
+	if err != nil {
+		return err
+	}
 	rep.log.WithFields(logrus.Fields{
 		"model": cfg.Model.String(), "dataset": cfg.Dataset, "epochs": cfg.Epochs, "batch": cfg.Batch,
 		"optimizer": cfg.Optimizer, "lr": cfg.LR, "schedule": cfg.Schedule, "seed": cfg.Seed, "recipe": cfg.Recipe,
 		"gemm": gemm.Kernel(), "threads": gemm.Threads(), "gomaxprocs": runtime.GOMAXPROCS(0),
 	}).Info("training")
 	res, err := recipes.Train(ctx, cfg)
+	if errors.Is(context.Cause(ctx), errEarlyStop) && res != nil {
+		err = nil
+	}
 	if err = finish(err); err != nil {
 		return err
 	}
@@ -200,9 +233,12 @@ func runTrain(cfg recipes.Config, f *trainFlags, ck *recipes.Checkpoint, rep *re
 	if res.EpochStep > 0 {
 		done += fmt.Sprintf(" and %d steps of epoch %d", res.EpochStep, res.Epochs+1)
 	}
-	fmt.Fprintf(stdout, "%s on %s: test accuracy %.2f%% after %s (%d steps, %.1f ms/step); checkpoint %s\n",
-		res.Model.Spec.String(), cfg.Dataset, 100*res.TestAcc, done, res.Steps, float64(res.StepTime.Microseconds())/1e3, cfg.Out)
-	return nil
+	fmt.Fprintf(stdout, "%s on %s: %s accuracy %.2f%% after %s (%d steps, %.1f ms/step); checkpoint %s\n",
+		res.Model.Spec.String(), cfg.Dataset, tr.split, 100*res.TestAcc, done, res.Steps, float64(res.StepTime.Microseconds())/1e3, cfg.Out)
+	if err := tr.testBest(cfg, stdout); err != nil {
+		return err
+	}
+	return tr.finish(stdout)
 }
 
 // threadWarning says when a resume runs GEMM on another thread count than the
@@ -245,7 +281,6 @@ func trainConfig(f *trainFlags, ck *recipes.Checkpoint) (recipes.Config, error) 
 		cfg.Model.Seed, cfg.InitFrom, cfg.InitLenient = cfg.Seed, f.initFrom, !f.strict
 	}
 	cfg.DataDir, cfg.Resume, cfg.Workers, cfg.MaxSteps = f.dataDir, f.resume, f.workers, f.maxSteps
-	cfg.Out = f.outPath(cfg)
 	return cfg, nil
 }
 
@@ -266,6 +301,9 @@ func (f *trainFlags) check() error {
 		{"workers", f.workers < 0, "≥ 0 (0: GOMAXPROCS)"},
 		{"max-steps", f.maxSteps < 0, "≥ 0 (0: no limit)"},
 		{"threads", f.threads < 0, "≥ 0 (0: GOMAXPROCS)"},
+		{"val", !(f.val >= 0 && f.val < 1), "in [0, 1)"},
+		{"patience", f.patience < 0, "≥ 0 (0: never stop early)"},
+		{"size", f.size < 0 || f.size > 4096, "in [1, 4096] (0: 224)"},
 	} {
 		if f.set[r.name] && r.bad {
 			return usagef("-%s: %s is invalid: want %s", r.name, fs(f, r.name), r.want)
@@ -327,6 +365,12 @@ func fs(f *trainFlags, name string) string {
 		return fmt.Sprint(f.wd)
 	case "momentum":
 		return fmt.Sprint(f.momentum)
+	case "val":
+		return fmt.Sprint(f.val)
+	case "patience":
+		return strconv.Itoa(f.patience)
+	case "size":
+		return strconv.Itoa(f.size)
 	}
 	return fmt.Sprint(f.clip)
 }
@@ -367,6 +411,9 @@ func (f *trainFlags) overlay(cfg *recipes.Config) error {
 		return err
 	}
 	s := f.set
+	if f.override != nil {
+		cfg.Model.Override = f.override
+	}
 	if s["dataset"] {
 		cfg.Dataset = f.dataset
 	}
@@ -404,7 +451,7 @@ func (f *trainFlags) overlay(cfg *recipes.Config) error {
 func (f *trainFlags) agree(ck recipes.Config) error {
 	for name := range f.set {
 		switch name {
-		case "data", "out", "resume", "workers", "max-steps", "threads", "log-format":
+		case "data", "o", "out", "resume", "workers", "max-steps", "threads", "log-format", "force", "val", "patience", "config", "size":
 			continue // per invocation, not a run setting
 		case "recipe":
 			if f.recipe != ck.Recipe {
@@ -438,19 +485,6 @@ func describe(name string, c recipes.Config) string {
 		"model": c.Model.Name, "hidden": c.Model.Hidden, "width": c.Model.Width, "weights": ste.SpecOf(c.Model.Weights),
 		"inputs": ste.SpecOf(c.Model.Inputs), "policy": c.Model.Policy, "act": c.Model.Act}[name]
 	return fmt.Sprintf("%s %v", name, v)
-}
-
-// outPath is -out, else the resumed checkpoint, else runs/[RECIPE-]MODEL-DATASET.ckpt.
-func (f *trainFlags) outPath(cfg recipes.Config) string {
-	switch {
-	case f.out != "":
-		return f.out
-	case f.resume != "":
-		return f.resume
-	case cfg.Recipe != "":
-		return fmt.Sprintf("runs/%s-%s-%s.ckpt", cfg.Recipe, cfg.Model.Name, cfg.Dataset)
-	}
-	return fmt.Sprintf("runs/%s-%s.ckpt", cfg.Model.Name, cfg.Dataset)
 }
 
 // usageError is a bad command line: the CLI exits 2.
