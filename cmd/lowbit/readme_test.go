@@ -113,6 +113,7 @@ func timeBox(text, root string) (cmd, skip string) {
 		"bench accuracy": "-recipes fp -datasets mnist -max-steps 10 -limit 200 -ckpt runs/accuracy -o results",
 		"bench train":    "-models lenet5 -recipes fp -rounds 1 -steps 2 -warmup 1 -torch '' -inprocess -o ''",
 		"bench imagenet": "-max-steps 2 -limit 16 -batch 8 -probe 1 -o -",
+		"bench ptq":      "-bits 8/8 -calib 64 -ada-iters 5 -qat-epochs 0 -torch ''",
 	}[verb]; {
 	case verb == "train" && strings.Contains(text, "-resume"):
 		kept = append(kept, "-max-steps", "40")
