@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/lowbit/lowbit/datasets"
 	"github.com/lowbit/lowbit/interop/torch"
 	"github.com/lowbit/lowbit/layers"
 	"github.com/lowbit/lowbit/models"
@@ -102,4 +103,27 @@ func (c *Checkpoint) CopyMatching(m *models.Model) (copied int, err error) {
 		return 0, fmt.Errorf("%w: no tensor matches model %s by name and size (checkpoint model %s)", ErrCheckpoint, m.Spec.Name, c.Model.Name)
 	}
 	return copied, nil
+}
+
+// ImportCheckpoint makes a float checkpoint of model spec s for dataset from a
+// PyTorch state_dict at path (.safetensors or a torch.save zip, strict: every
+// tensor must match), without training: post-training quantization starts
+// from it as from a trained lowbit checkpoint. The data's input
+// normalisation (standardised, training's default) and class names are
+// recorded as training records them.
+func ImportCheckpoint(path string, s models.Spec, dataset string) (*Checkpoint, error) {
+	if isCheckpoint(path) {
+		return nil, fmt.Errorf("recipes: %s is a lowbit checkpoint, not a PyTorch file: give it without a model", path)
+	}
+	m, err := models.New(s)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := torch.LoadFile(m, path, true); err != nil {
+		return nil, err
+	}
+	ck := &Checkpoint{Model: m.Spec, Dataset: dataset, Config: RunConfig{Scaling: datasets.Standardize.String(), Seed: s.Seed}}
+	fitInputMeta(&ck.Model, dataset, datasets.Standardize)
+	ck.Snapshot(m)
+	return ck, nil
 }

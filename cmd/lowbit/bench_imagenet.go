@@ -94,10 +94,7 @@ func benchImageNet(args []string, stdout io.Writer) error {
 		cfg.Recipe = ""
 	}
 	if *ckpt == "" {
-		cfg.Save = *save
-		if cfg.Save == "" {
-			cfg.Save = fmt.Sprintf("runs/imagenet-%s-%s-%s.ckpt", *model, *recipe, *dataset)
-		}
+		cfg.Save = savePath(*save, *model, *recipe, *dataset)
 	}
 	cfg.SyncBN = *syncBN
 	finish, err := joinRanks(&cfg.Comm, cfg.SyncBN, rep, &stdout)
@@ -114,6 +111,15 @@ func benchImageNet(args []string, stdout io.Writer) error {
 		return nil // rank 0 writes the report
 	}
 	return writeImageNet(stdout, r, args, *out, *recipe)
+}
+
+// savePath is where bench imagenet -train writes its checkpoint: -save, else
+// runs/imagenet-MODEL-RECIPE-DATASET.ckpt.
+func savePath(save, model, recipe, dataset string) string {
+	if save != "" {
+		return save
+	}
+	return fmt.Sprintf("runs/imagenet-%s-%s-%s.ckpt", model, recipe, dataset)
 }
 
 // writeImageNet writes the report to out (default: bench.ReportPath; "-":

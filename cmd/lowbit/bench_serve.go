@@ -43,7 +43,8 @@ func cmdBenchServe(args []string, stdout io.Writer) error {
 	clients := fs.String("clients", "1,4,16,64", "comma-separated concurrent client counts")
 	fs.IntVar(&b.cfg.MaxBatch, "max-batch", 32, "server -max-batch (each level also runs with 1: no batching)")
 	fs.DurationVar(&b.cfg.MaxWait, "max-wait", 2*time.Millisecond, "server -max-wait")
-	fs.StringVar(&b.out, "out", "docs/results/serve.md", "report file (\"\" prints only)")
+	fs.StringVar(&b.out, "o", "docs/results/serve.md", "report file (\"\" prints only)")
+	alias(fs, "o", "out")
 	fs.StringVar(&b.note, "note", "", "a line on how the model was made, for the report")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,6 +22,7 @@ func init() {
 
 type quantizeFlags struct {
 	weights, inputs, method, wmethod, policy, dataDir, out string
+	model, dataset                                         string
 	calib, adaIters                                        int
 	pct                                                    float64
 	perChannel, biasCorrect, adaround, eval                bool
@@ -42,6 +45,8 @@ func cmdQuantize(args []string, stdout io.Writer) error {
 	fs.IntVar(&f.adaIters, "ada-iters", 1000, "AdaRound steps per layer")
 	fs.StringVar(&f.dataDir, "data", "", "dataset directory (default: $LOWBIT_DATA or the built-in search)")
 	fs.StringVar(&f.out, "o", "", "output checkpoint (default: CKPT with -ptq.ckpt)")
+	fs.StringVar(&f.model, "model", "", "with a PyTorch file (.safetensors, .pt) as CKPT: its lowbit model (PyTorch layout, see 'lowbit convert')")
+	fs.StringVar(&f.dataset, "dataset", "", "with a PyTorch file as CKPT: the dataset it was trained on (calibration and test data)")
 	fs.BoolVar(&f.eval, "eval", true, "evaluate the quantized checkpoint on the test split")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the calibration sample and AdaRound")
 	pos, err := parseInterleaved(fs, args)
@@ -57,7 +62,7 @@ func cmdQuantize(args []string, stdout io.Writer) error {
 	}
 	out := f.out
 	if out == "" {
-		out = strings.TrimSuffix(pos[0], ".ckpt") + "-ptq.ckpt"
+		out = strings.TrimSuffix(pos[0], filepath.Ext(pos[0])) + "-ptq.ckpt"
 	}
 	return quantizeRun(pos[0], out, f, cfg, stdout)
 }
@@ -105,7 +110,7 @@ func lsqBits(flag, spec string) (int, error) {
 
 func quantizeRun(in, out string, f quantizeFlags, cfg ptq.Config, stdout io.Writer) error {
 	start := time.Now()
-	ck, err := recipes.LoadCheckpoint(in)
+	ck, err := f.load(in)
 	if err != nil {
 		return err
 	}
@@ -137,6 +142,24 @@ func quantizeRun(in, out string, f quantizeFlags, cfg ptq.Config, stdout io.Writ
 	}
 	fmt.Fprintf(stdout, "wrote %s (%s)\n", out, q.Model)
 	return nil
+}
+
+// load reads the float model to quantize: a lowbit checkpoint, or with -model
+// and -dataset a PyTorch state_dict in that model's layout.
+func (f quantizeFlags) load(in string) (*recipes.Checkpoint, error) {
+	if f.model == "" && f.dataset == "" {
+		return recipes.LoadCheckpoint(in)
+	}
+	if f.model == "" || f.dataset == "" {
+		return nil, usagef("-model and -dataset: give both with a PyTorch file, neither with a lowbit checkpoint")
+	}
+	if err := models.CheckName(f.model); err != nil {
+		return nil, usageErr("-model", err)
+	}
+	if !slices.Contains(datasets.Names(), f.dataset) {
+		return nil, usagef("-dataset: unknown dataset %q (known: %s)", f.dataset, strings.Join(datasets.Names(), ", "))
+	}
+	return recipes.ImportCheckpoint(in, models.Spec{Name: f.model, Seed: f.seed}, f.dataset)
 }
 
 // evalCheckpoint returns a checkpoint's top-1 accuracy on its test split.

@@ -58,3 +58,50 @@ func TestQuantizeCLI(t *testing.T) {
 		})
 	}
 }
+
+// TestQuantizePyTorchFile: a PyTorch state_dict quantizes like the lowbit
+// checkpoint it came from. The checkpoint is converted to safetensors
+// (PyTorch's names and layouts), then both are quantized W8A8 with the same
+// calibration sample: the test accuracies must be equal.
+func TestQuantizePyTorchFile(t *testing.T) {
+	dir := t.TempDir()
+	fp := filepath.Join(dir, "fp.ckpt")
+	st := filepath.Join(dir, "fp.safetensors")
+	if code, _, errs := runCLI("train", "-max-steps", "40", "-o", fp, "-log-format", "json"); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, errs)
+	}
+	if code, _, errs := runCLI("convert", fp, "-o", st); code != 0 {
+		t.Fatalf("convert: exit %d: %s", code, errs)
+	}
+	acc := func(args ...string) string {
+		t.Helper()
+		code, out, errs := runCLI(append([]string{"quantize", "-calib", "200"}, args...)...)
+		if code != 0 {
+			t.Fatalf("quantize %v: exit %d\n%s\n%s", args, code, out, errs)
+		}
+		i := strings.Index(out, "test accuracy")
+		if i < 0 {
+			t.Fatalf("quantize %v printed no test accuracy:\n%s", args, out)
+		}
+		return strings.TrimSpace(strings.SplitN(out[i:], "\n", 2)[0])
+	}
+	fromCkpt := acc(fp, "-o", filepath.Join(dir, "a.ckpt"))
+	fromTorch := acc(st, "-model", "lenet5", "-dataset", "mnist", "-o", filepath.Join(dir, "b.ckpt"))
+	t.Logf("from the checkpoint: %s; from safetensors: %s", fromCkpt, fromTorch)
+	if fromCkpt != fromTorch {
+		t.Errorf("quantized from the checkpoint: %s; from its safetensors export: %s", fromCkpt, fromTorch)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"model without dataset", []string{st, "-model", "lenet5"}},
+		{"unknown model", []string{st, "-model", "nope", "-dataset", "mnist"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, _, errs := runCLI(append([]string{"quantize", "-eval=false", "-o", filepath.Join(dir, "x.ckpt")}, tc.args...)...); code != 2 {
+				t.Errorf("exit %d (%s), want 2", code, errs)
+			}
+		})
+	}
+}
