@@ -264,7 +264,7 @@ func writeDistTargets(w io.Writer, res []distResult, base map[string]float64) {
 	if !found {
 		fmt.Fprintf(w, "- not measured: the run had no ResNet-18 at 2 ranks.\n")
 	}
-	fmt.Fprintf(w, "\nRead the speed-up against `lscpu` and the load average above: two vCPUs that are hyperthreads of one core (threads per core 2) share its execution units, and with more runnable threads than CPUs the two ranks compete with the rest of the machine; either way the speed-up then measures the machine rather than the data-parallel code. The allreduce share (and the allreduce alone) is the part that belongs to lowbit.\n")
+	fmt.Fprintf(w, "\nRead the speed-up against `lscpu` and the load average above: where two vCPUs are hyperthreads of one core (threads per core 2) they share its execution units, and with more runnable threads than CPUs (a load average above the CPU count) the ranks compete with the rest of the machine; either way the speed-up then measures the machine rather than the data-parallel code. The allreduce share (and the allreduce alone) is the part that belongs to lowbit.\n")
 }
 
 func passFail(ok bool) string {
