@@ -306,7 +306,7 @@ func (f *trainFlags) check() error {
 		{"size", f.size < 0 || f.size > 4096, "in [1, 4096] (0: 224)"},
 	} {
 		if f.set[r.name] && r.bad {
-			return usagef("-%s: %s is invalid: want %s", r.name, fs(f, r.name), r.want)
+			return usagef("-%s: %s is invalid: want %s", r.name, f.given[r.name], r.want)
 		}
 	}
 	if err := f.checkNames(); err != nil {
@@ -344,35 +344,6 @@ func (f *trainFlags) checkNames() error {
 		}
 	}
 	return nil
-}
-
-// fs prints the value of train flag name as the user gave it.
-func fs(f *trainFlags, name string) string {
-	switch name {
-	case "epochs":
-		return strconv.Itoa(f.epochs)
-	case "batch":
-		return strconv.Itoa(f.batch)
-	case "workers":
-		return strconv.Itoa(f.workers)
-	case "max-steps":
-		return strconv.Itoa(f.maxSteps)
-	case "threads":
-		return strconv.Itoa(f.threads)
-	case "lr":
-		return fmt.Sprint(f.lr)
-	case "wd":
-		return fmt.Sprint(f.wd)
-	case "momentum":
-		return fmt.Sprint(f.momentum)
-	case "val":
-		return fmt.Sprint(f.val)
-	case "patience":
-		return strconv.Itoa(f.patience)
-	case "size":
-		return strconv.Itoa(f.size)
-	}
-	return fmt.Sprint(f.clip)
 }
 
 // base is the run before the set flags: the defaults, overlaid with the recipe's settings.
