@@ -14,6 +14,7 @@ import (
 	"github.com/lowbit/lowbit/datasets"
 	"github.com/lowbit/lowbit/export"
 	"github.com/lowbit/lowbit/internal/datatest"
+	"github.com/lowbit/lowbit/internal/evaltest"
 	"github.com/lowbit/lowbit/models"
 	"github.com/lowbit/lowbit/recipes"
 )
@@ -132,23 +133,7 @@ func trained(t testing.TB, recipe, model, dataset string, steps, evalLimit int) 
 // graphLogits runs the training graph's eval forward over the set.
 func graphLogits(t testing.TB, m *models.Model, x []float32, y []int32) []float32 {
 	t.Helper()
-	batch := min(500, len(y))
-	per := len(x) / len(y)
-	net, err := recipes.NewNet(m, batch, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer net.Close()
-	classes := m.Spec.Classes
-	out := make([]float32, 0, len(y)*classes)
-	for i := 0; i < len(y); i += batch {
-		n := min(batch, len(y)-i)
-		if err := net.Run(x[i*per:(i+n)*per], y[i:i+n], n); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, net.Logits()[:n*classes]...)
-	}
-	return out
+	return evaltest.GraphLogits(t, m, x, y, 500)
 }
 
 // toNCHW reorders n NHWC samples to NCHW.

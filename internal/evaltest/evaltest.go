@@ -1,0 +1,34 @@
+// Package evaltest holds test helpers shared by the packages that check a
+// trained model against the training graph (export, export/onnx).
+package evaltest
+
+import (
+	"testing"
+
+	"github.com/lowbit/lowbit/models"
+	"github.com/lowbit/lowbit/recipes"
+)
+
+// GraphLogits runs the training graph's eval forward of m over the examples
+// x (len(y) samples, flattened) in batches of at most batch, and returns the
+// logits, len(y)·classes values in example order.
+func GraphLogits(t testing.TB, m *models.Model, x []float32, y []int32, batch int) []float32 {
+	t.Helper()
+	batch = min(batch, len(y))
+	per := len(x) / len(y)
+	net, err := recipes.NewNet(m, batch, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	classes := m.Spec.Classes
+	out := make([]float32, 0, len(y)*classes)
+	for i := 0; i < len(y); i += batch {
+		n := min(batch, len(y)-i)
+		if err := net.Run(x[i*per:(i+n)*per], y[i:i+n], n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, net.Logits()[:n*classes]...)
+	}
+	return out
+}
