@@ -1,7 +1,6 @@
 package export_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"sync"
@@ -85,15 +84,6 @@ func mnist(t testing.TB, s datasets.Scaling) *mnistSet {
 	return m
 }
 
-type trainedModel struct {
-	once sync.Once
-	m    *models.Model
-	acc  float64
-	err  error
-}
-
-var trainedModels sync.Map // recipe name → *trainedModel
-
 // trained trains LeNet-5 on MNIST with the recipe for equivSteps steps,
 // once per test binary.
 func trained(t testing.TB, recipe string) (*models.Model, *mnistSet) {
@@ -103,23 +93,11 @@ func trained(t testing.TB, recipe string) (*models.Model, *mnistSet) {
 		t.Fatal(err)
 	}
 	data := mnist(t, r.Scaling)
-	v, _ := trainedModels.LoadOrStore(recipe, &trainedModel{})
-	tm := v.(*trainedModel)
-	tm.once.Do(func() {
-		cfg := r.Config("lenet5", "mnist")
-		cfg.MaxSteps, cfg.Seed, cfg.EvalLimit = equivSteps(), 1, 500
-		cfg.Train, cfg.Test = data.train, data.test
-		res, err := recipes.Train(context.Background(), cfg)
-		if err != nil {
-			tm.err = err
-			return
-		}
-		tm.m, tm.acc = res.Model, res.TestAcc
-	})
-	if tm.err != nil {
-		t.Fatalf("training %s: %v", recipe, tm.err)
-	}
-	return tm.m, data
+	cfg := r.Config("lenet5", "mnist")
+	cfg.MaxSteps, cfg.Seed, cfg.EvalLimit = equivSteps(), 1, 500
+	cfg.Train, cfg.Test = data.train, data.test
+	m, _ := evaltest.Trained(t, recipe, cfg)
+	return m, data
 }
 
 // graphLogits runs the training graph's eval forward over the whole set.

@@ -1,7 +1,6 @@
 package onnx
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -94,14 +93,6 @@ func openData(t testing.TB, name string, s datasets.Scaling, limit int) *dataSet
 	return d
 }
 
-type trainedModel struct {
-	once sync.Once
-	m    *models.Model
-	err  error
-}
-
-var trainedModels sync.Map // recipe, model, dataset, steps, images → *trainedModel
-
 // trained trains the model with the recipe for steps steps, once per test
 // binary.
 func trained(t testing.TB, recipe, model, dataset string, steps, evalLimit int) (*models.Model, *dataSet) {
@@ -111,23 +102,11 @@ func trained(t testing.TB, recipe, model, dataset string, steps, evalLimit int) 
 		t.Fatal(err)
 	}
 	data := openData(t, dataset, r.Scaling, evalLimit)
-	v, _ := trainedModels.LoadOrStore(fmt.Sprintf("%s/%s/%s/%d/%d", recipe, model, dataset, steps, evalLimit), &trainedModel{})
-	tm := v.(*trainedModel)
-	tm.once.Do(func() {
-		cfg := r.Config(model, dataset)
-		cfg.MaxSteps, cfg.Seed, cfg.EvalLimit = steps, 1, min(evalLimit, 500)
-		cfg.Train, cfg.Test = data.train, data.test
-		res, err := recipes.Train(context.Background(), cfg)
-		if err != nil {
-			tm.err = err
-			return
-		}
-		tm.m = res.Model
-	})
-	if tm.err != nil {
-		t.Fatalf("training %s %s: %v", recipe, model, tm.err)
-	}
-	return tm.m, data
+	cfg := r.Config(model, dataset)
+	cfg.MaxSteps, cfg.Seed, cfg.EvalLimit = steps, 1, min(evalLimit, 500)
+	cfg.Train, cfg.Test = data.train, data.test
+	m, _ := evaltest.Trained(t, fmt.Sprintf("%s/%s/%s/%d/%d", recipe, model, dataset, steps, evalLimit), cfg)
+	return m, data
 }
 
 // graphLogits runs the training graph's eval forward over the set.

@@ -3,6 +3,8 @@
 package evaltest
 
 import (
+	"context"
+	"sync"
 	"testing"
 
 	"github.com/lowbit/lowbit/models"
@@ -31,4 +33,34 @@ func GraphLogits(t testing.TB, m *models.Model, x []float32, y []int32, batch in
 		out = append(out, net.Logits()[:n*classes]...)
 	}
 	return out
+}
+
+type trainedModel struct {
+	once sync.Once
+	m    *models.Model
+	acc  float64
+	err  error
+}
+
+var trainedModels sync.Map // key → *trainedModel
+
+// Trained runs recipes.Train with cfg once per test binary and key (the
+// first caller's cfg trains; later callers with the same key get its model)
+// and returns the trained model and its test accuracy.
+func Trained(t testing.TB, key string, cfg recipes.Config) (*models.Model, float64) {
+	t.Helper()
+	v, _ := trainedModels.LoadOrStore(key, &trainedModel{})
+	tm := v.(*trainedModel)
+	tm.once.Do(func() {
+		res, err := recipes.Train(context.Background(), cfg)
+		if err != nil {
+			tm.err = err
+			return
+		}
+		tm.m, tm.acc = res.Model, res.TestAcc
+	})
+	if tm.err != nil {
+		t.Fatalf("training %s: %v", key, tm.err)
+	}
+	return tm.m, tm.acc
 }
