@@ -147,6 +147,10 @@ func rowScale(w *WeightSpec, rows int) error {
 	return nil
 }
 
+// Check validates w for rows×k weights: the encoding's level range, the
+// value and scale counts, finite scales.
+func (w *WeightSpec) Check(rows, k int) error { return w.check(rows, k) }
+
 // check validates w for rows×k weights.
 func (w *WeightSpec) check(rows, k int) error {
 	n := rows * k
