@@ -67,6 +67,7 @@ type slot struct {
 	conv   *Conv
 	bmap   *Map // packed input of an xnor layer
 	planes Planes
+	isc    intScratch // integer kernels (engine_int.go)
 	// fused chains (producer's slot): sign output before pooling, pooled
 	// output before the flatten repack, and a view of the consumer's input
 	sig, pooled, view Map
@@ -745,16 +746,7 @@ func (l *linear) forward(e *exec, x []float32, n int) ([]float32, error) {
 			return nil, err
 		}
 	case KernelBitSerial, KernelInt8:
-		s.i32 = grow32(s.i32, rows*l.cout)
-		acc = s.i32
-		l.integer(s, acc, x, n, rows)
-		for r := 0; r < rows; r++ {
-			ar, yr := acc[r*l.cout:(r+1)*l.cout], y[r*l.cout:(r+1)*l.cout]
-			for o, d := range ar {
-				yr[o] = float32(l.scale[o] * float64(d))
-			}
-		}
-		l.addBias(y, rows)
+		acc = l.integerForward(s, y, x, n, rows)
 	}
 	if e.trace != nil {
 		t := Trace{Name: l.name, Kernel: l.kernel, N: n, InDims: l.in, In: x, Acc: acc, Out: y}
@@ -802,103 +794,5 @@ func (l *linear) addBias(y []float32, rows int) {
 		for j, b := range l.bias {
 			yr[j] += b
 		}
-	}
-}
-
-// integer computes the accumulators of the bit-serial and int8 kernels:
-// input codes, a byte im2col (padding holds the code of 0), the GEMM and,
-// for int8, the offset correction Σ(c − off)·w = Σ c·w − off·Σw.
-func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int) {
-	off := l.q.Offset()
-	kp := l.k
-	if l.kernel == KernelInt8 {
-		kp = (l.k + 3) &^ 3
-	}
-	nx := len(x)
-	s.u8 = growU8(s.u8, nx+rows*kp)
-	codes, col := s.u8[:nx], s.u8[nx:nx+rows*kp]
-	l.q.Codes(codes, x)
-	if l.pointwise() && kp == l.k {
-		copy(col, codes)
-	} else {
-		im2colU8(col, kp, codes, n, l.h, l.w, l.cin, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow, uint8(off))
-	}
-	threads := runtime.GOMAXPROCS(0)
-	if rows*l.cout*l.k < 1<<16 {
-		threads = 1
-	}
-	if l.kernel == KernelBitSerial {
-		planes := &s.planes
-		packPlanesInto(planes, col, rows, l.k, l.bits)
-		parallelRows(rows, threads, func(r0, r1 int) { bitSerialGEMM(acc, l.cout, planes, l.pp, r0, r1) })
-		return
-	}
-	a := &U8Matrix{Rows: rows, K: l.k, Kp: kp, Data: col}
-	parallelRows(rows, threads, func(r0, r1 int) { gemmU8S8(acc, l.cout, a, l.s8, r0, r1) })
-	if off != 0 {
-		for r := 0; r < rows; r++ {
-			ar := acc[r*l.cout : (r+1)*l.cout]
-			for o := range ar {
-				ar[o] -= int32(off) * l.lsum[o]
-			}
-		}
-	}
-}
-
-// im2colU8 writes one row of ld bytes per output pixel: the kh·kw·c codes
-// under the kernel in (ky, kx, c) order, pad where the tap falls outside
-// the input, and zeros in the ld − kh·kw·c tail.
-func im2colU8(dst []uint8, ld int, src []uint8, n, h, w, c, kh, kw, stride, pad, oh, ow int, padCode uint8) {
-	k := kh * kw * c
-	r := 0
-	for b := 0; b < n; b++ {
-		for y := 0; y < oh; y++ {
-			for x := 0; x < ow; x++ {
-				row := dst[r*ld : (r+1)*ld]
-				for ky := 0; ky < kh; ky++ {
-					iy := y*stride - pad + ky
-					for kx := 0; kx < kw; kx++ {
-						ix := x*stride - pad + kx
-						d := row[(ky*kw+kx)*c : (ky*kw+kx+1)*c]
-						if iy < 0 || iy >= h || ix < 0 || ix >= w {
-							for i := range d {
-								d[i] = padCode
-							}
-							continue
-						}
-						copy(d, src[((b*h+iy)*w+ix)*c:])
-					}
-				}
-				clear(row[k:])
-				r++
-			}
-		}
-	}
-}
-
-// packPlanesInto is PackPlanes into p's buffers, 64 codes per word, for
-// codes known to fit nbits (1 or 2).
-func packPlanesInto(p *Planes, q []uint8, rows, k, nbits int) {
-	w := wordsFor(k)
-	p.Rows, p.K, p.Bits, p.Words = rows, k, nbits, w
-	p.Data = grow(p.Data, rows*w*nbits)
-	p.RowSum = grow32(p.RowSum, rows)
-	for r := 0; r < rows; r++ {
-		row := q[r*k : (r+1)*k]
-		var s int32
-		for j := 0; j < w; j++ {
-			var b0, b1 uint64
-			for i, v := range row[j*64 : min((j+1)*64, k)] {
-				s += int32(v)
-				b0 |= uint64(v&1) << uint(i)
-				b1 |= uint64(v>>1&1) << uint(i)
-			}
-			base := (r*w + j) * nbits
-			p.Data[base] = b0
-			if nbits == 2 {
-				p.Data[base+1] = b1
-			}
-		}
-		p.RowSum[r] = s
 	}
 }

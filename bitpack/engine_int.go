@@ -1,0 +1,257 @@
+package bitpack
+
+import (
+	"encoding/binary"
+	"runtime"
+)
+
+// The integer layer paths of the engine: KernelBitSerial and KernelInt8.
+//
+// Both compute the layer's input codes once per input pixel. The int8
+// path unfolds them into a byte im2col (rows of Kp bytes) for the u8×s8
+// GEMM. The bit-serial path packs each pixel's codes into bit planes once
+// and, when the input channels are a multiple of 64 (every tap then
+// starts on a word), unfolds the packed words instead of the bytes; other
+// shapes unfold the bytes and pack each row. The float epilogue
+// y = float32(scale·float64(acc)) (+ bias) is one pass with the same
+// per-element operations as before.
+
+// intScratch is a slot's scratch for the integer kernels.
+type intScratch struct {
+	codes, col []uint8
+	pix        Planes // bit-serial: the packed planes of every input pixel
+}
+
+// integerForward runs a bit-serial or int8 layer: y = scale·acc + bias.
+// It returns the accumulators (in s.i32).
+func (l *linear) integerForward(s *slot, y, x []float32, n, rows int) []int32 {
+	s.i32 = grow32(s.i32, rows*l.cout)
+	acc := s.i32
+	l.integer(s, acc, x, n, rows)
+	scaleBias(y, acc, l.scale, l.bias, rows, l.cout)
+	return acc
+}
+
+// scaleBias writes y = float32(scale[o]·float64(acc)), then adds bias[o]
+// (when not nil), per element in that order.
+func scaleBias(y []float32, acc []int32, scale []float64, bias []float32, rows, cout int) {
+	for r := 0; r < rows; r++ {
+		ar, yr := acc[r*cout:(r+1)*cout], y[r*cout:(r+1)*cout]
+		sc := scale[:len(ar)]
+		if bias == nil {
+			for o, d := range ar {
+				yr[o] = float32(sc[o] * float64(d))
+			}
+			continue
+		}
+		b := bias[:len(ar)]
+		for o, d := range ar {
+			yr[o] = float32(sc[o]*float64(d)) + b[o]
+		}
+	}
+}
+
+// threads is how many goroutines a layer's GEMM of the given size uses.
+func gemmThreads(rows, cout, k int) int {
+	if rows*cout*k < 1<<16 {
+		return 1
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// integer computes the accumulators of the bit-serial and int8 kernels.
+// For int8 the input offset is corrected: Σ(c − off)·w = Σ c·w − off·Σw.
+func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int) {
+	sc := &s.isc
+	sc.codes = growU8(sc.codes, len(x))
+	codes := sc.codes
+	l.q.Codes(codes, x)
+	threads := gemmThreads(rows, l.cout, l.k)
+	if l.kernel == KernelBitSerial {
+		planes := l.bitPlanes(s, codes, n, rows)
+		parallelRows(rows, threads, func(r0, r1 int) { bitSerialGEMM(acc, l.cout, planes, l.pp, r0, r1) })
+		return
+	}
+	off := l.q.Offset()
+	kp := (l.k + 3) &^ 3
+	col := codes
+	if !l.pointwise() || kp != l.k {
+		sc.col = growU8(sc.col, rows*kp)
+		col = sc.col
+		im2colU8(col, kp, codes, n, l.h, l.w, l.cin, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow, uint8(off))
+	}
+	a := &U8Matrix{Rows: rows, K: l.k, Kp: kp, Data: col}
+	parallelRows(rows, threads, func(r0, r1 int) {
+		gemmU8S8(acc, l.cout, a, l.s8, r0, r1)
+		if off == 0 {
+			return
+		}
+		for r := r0; r < r1; r++ {
+			ar := acc[r*l.cout : (r+1)*l.cout]
+			ls := l.lsum[:len(ar)]
+			for o := range ar {
+				ar[o] -= int32(off) * ls[o]
+			}
+		}
+	})
+}
+
+// bitPlanes returns the bit planes of the layer's unfolded input codes
+// (n samples, rows output pixels), in the slot's scratch.
+func (l *linear) bitPlanes(s *slot, codes []uint8, n, rows int) *Planes {
+	if l.cin%64 != 0 {
+		sc := &s.isc
+		sc.col = growU8(sc.col, rows*l.k)
+		col := sc.col
+		if l.pointwise() {
+			col = codes
+		} else {
+			im2colU8(col, l.k, codes, n, l.h, l.w, l.cin, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow, 0)
+		}
+		packPlanesInto(&s.planes, col, rows, l.k, l.bits)
+		return &s.planes
+	}
+	pix := &s.isc.pix
+	packPlanesInto(pix, codes, n*l.h*l.w, l.cin, l.bits)
+	if l.pointwise() {
+		return pix
+	}
+	im2colPlanes(&s.planes, pix, n, l.h, l.w, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow)
+	return &s.planes
+}
+
+// im2colPlanes unfolds the per-pixel planes pix (whose rows are whole
+// words) into p: one row per output pixel, the kh·kw taps' words in (ky,
+// kx) order, zero words (code 0) where a tap falls outside the input. A
+// row's sum is the sum of its valid taps' pixel sums.
+func im2colPlanes(p, pix *Planes, n, h, w, kh, kw, stride, pad, oh, ow int) {
+	blk := pix.Words * pix.Bits
+	rows := n * oh * ow
+	p.Rows, p.K, p.Bits, p.Words = rows, kh*kw*pix.K, pix.Bits, kh*kw*pix.Words
+	ld := kh * kw * blk
+	p.Data = grow(p.Data, rows*ld)
+	p.RowSum = grow32(p.RowSum, rows)
+	r := 0
+	for b := 0; b < n; b++ {
+		for y := 0; y < oh; y++ {
+			for x := 0; x < ow; x++ {
+				row := p.Data[r*ld : (r+1)*ld]
+				var sum int32
+				for ky := 0; ky < kh; ky++ {
+					iy := y*stride - pad + ky
+					for kx := 0; kx < kw; kx++ {
+						ix := x*stride - pad + kx
+						d := row[(ky*kw+kx)*blk : (ky*kw+kx+1)*blk]
+						if iy < 0 || iy >= h || ix < 0 || ix >= w {
+							clear(d)
+							continue
+						}
+						q := (b*h+iy)*w + ix
+						copy(d, pix.Data[q*blk:])
+						sum += pix.RowSum[q]
+					}
+				}
+				p.RowSum[r] = sum
+				r++
+			}
+		}
+	}
+}
+
+// im2colU8 writes one row of ld bytes per output pixel: the kh·kw·c codes
+// under the kernel in (ky, kx, c) order, pad where the tap falls outside
+// the input, and zeros in the ld − kh·kw·c tail.
+func im2colU8(dst []uint8, ld int, src []uint8, n, h, w, c, kh, kw, stride, pad, oh, ow int, padCode uint8) {
+	k := kh * kw * c
+	r := 0
+	for b := 0; b < n; b++ {
+		for y := 0; y < oh; y++ {
+			for x := 0; x < ow; x++ {
+				row := dst[r*ld : (r+1)*ld]
+				for ky := 0; ky < kh; ky++ {
+					iy := y*stride - pad + ky
+					if iy < 0 || iy >= h {
+						fillU8(row[ky*kw*c:(ky+1)*kw*c], padCode)
+						continue
+					}
+					for kx := 0; kx < kw; kx++ {
+						ix := x*stride - pad + kx
+						d := row[(ky*kw+kx)*c : (ky*kw+kx+1)*c]
+						if ix < 0 || ix >= w {
+							fillU8(d, padCode)
+							continue
+						}
+						copy(d, src[((b*h+iy)*w+ix)*c:])
+					}
+				}
+				clear(row[k:])
+				r++
+			}
+		}
+	}
+}
+
+func fillU8(d []uint8, v uint8) {
+	if v == 0 {
+		clear(d)
+		return
+	}
+	for i := range d {
+		d[i] = v
+	}
+}
+
+// packPlanesInto is PackPlanes into p's buffers, 64 codes per word, for
+// codes known to fit nbits (1 or 2).
+func packPlanesInto(p *Planes, q []uint8, rows, k, nbits int) {
+	w := wordsFor(k)
+	p.Rows, p.K, p.Bits, p.Words = rows, k, nbits, w
+	p.Data = grow(p.Data, rows*w*nbits)
+	p.RowSum = grow32(p.RowSum, rows)
+	for r := 0; r < rows; r++ {
+		p.RowSum[r] = packRow(p.Data[r*w*nbits:(r+1)*w*nbits], q[r*k:(r+1)*k], nbits)
+	}
+}
+
+// Byte-parallel bit gathering: (v & lsb8)·gather8 >> 56 collects bit 0 of
+// each byte of v (byte i → bit i) without carries, and v·sum8 >> 56 is
+// the sum of v's bytes while it stays below 256.
+const (
+	lsb8    = 0x0101010101010101
+	gather8 = 0x0102040810204080
+)
+
+// packRow packs one row of codes (< 2^nbits, nbits 1 or 2) into dst, its
+// planes interleaved per word, and returns the sum of the codes.
+func packRow(dst []uint64, q []uint8, nbits int) int32 {
+	var sum uint64
+	j := 0
+	for ; len(q) >= 64; j, q = j+1, q[64:] {
+		var b0, b1, s uint64
+		for i := 0; i < 8; i++ {
+			v := binary.LittleEndian.Uint64(q[8*i:])
+			b0 |= ((v & lsb8) * gather8 >> 56) << (8 * i)
+			b1 |= ((v >> 1 & lsb8) * gather8 >> 56) << (8 * i)
+			s += v * lsb8 >> 56
+		}
+		sum += s
+		dst[j*nbits] = b0
+		if nbits == 2 {
+			dst[j*nbits+1] = b1
+		}
+	}
+	if len(q) == 0 {
+		return int32(sum)
+	}
+	var b0, b1 uint64
+	for i, v := range q {
+		sum += uint64(v)
+		b0 |= uint64(v&1) << uint(i)
+		b1 |= uint64(v>>1&1) << uint(i)
+	}
+	dst[j*nbits] = b0
+	if nbits == 2 {
+		dst[j*nbits+1] = b1
+	}
+	return int32(sum)
+}
