@@ -65,7 +65,7 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int) {
 	sc := &s.isc
 	sc.codes = growU8(sc.codes, len(x))
 	codes := sc.codes
-	l.q.Codes(codes, x)
+	inputCodes(l.q, codes, x)
 	threads := gemmThreads(rows, l.cout, l.k)
 	if l.kernel == KernelBitSerial {
 		planes := l.bitPlanes(s, codes, n, rows)

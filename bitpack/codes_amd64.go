@@ -1,0 +1,12 @@
+//go:build amd64
+
+package bitpack
+
+import "golang.org/x/sys/cpu"
+
+var cpuHasAVX512 = cpu.X86.HasAVX512F
+
+// codesAVX512 writes the codes of the first n&^15 values (see inputCodes).
+//
+//go:noescape
+func codesAVX512(dst *uint8, src *float32, n int, mul, lo, hi float32, off int32)

@@ -1,0 +1,9 @@
+//go:build !amd64
+
+package bitpack
+
+const cpuHasAVX512 = false
+
+func codesAVX512(dst *uint8, src *float32, n int, mul, lo, hi float32, off int32) {
+	panic("unreachable")
+}
