@@ -526,7 +526,8 @@ type linear struct {
 	k                                            int // kh·kw·cin
 
 	q      InputQuant
-	wf     []float32 // float kernel: dequantized [cout][k]
+	wf     []float32    // float kernel: dequantized [cout][k] (without AVX-512)
+	fp     *floatPanels // float kernel with AVX-512: prepacked weights
 	bias   []float32
 	scale  []float64 // integer kernels: per-row weight scale × input scale
 	scale1 []float32 // xnor: per-row weight scale
@@ -588,7 +589,7 @@ func (m *Model) buildLinear(ls *LayerSpec, in []int) (layer, []int, error) {
 // kernel fits the input quantizer and the weight levels.
 func (l *linear) prepare(ws *WeightSpec) error {
 	if l.kernel == KernelFloat {
-		l.wf = ws.Dequantize(l.cout, l.k)
+		l.prepareFloat(ws)
 		return nil
 	}
 	levels, wscale, ok := ws.intLevels(l.cout, l.k)
@@ -717,28 +718,8 @@ func (l *linear) forward(e *exec, x []float32, n int) ([]float32, error) {
 	var acc []int32
 	switch l.kernel {
 	case KernelFloat:
-		xq := x
-		if l.q.Kind != QuantNone {
-			s.f32 = growF(s.f32, len(x)+rows*l.k)
-			xq = s.f32[:len(x)]
-			l.q.Quantize(xq, x)
-		}
-		col := xq
-		if !l.pointwise() {
-			s.f32 = growF(s.f32, len(x)+rows*l.k)
-			col = s.f32[len(x) : len(x)+rows*l.k]
-			gemm.Im2col(l.convShape(n), xq, col)
-		}
-		if err := gemm.Sgemm(false, true, rows, l.cout, l.k, 1, col, l.k, l.wf, l.k, 0, y, l.cout); err != nil {
-			return nil, fmt.Errorf("bitpack: %s: %w", l.name, err)
-		}
-		if l.bias != nil {
-			for r := 0; r < rows; r++ {
-				yr := y[r*l.cout : (r+1)*l.cout]
-				for j := range yr {
-					yr[j] += l.bias[j]
-				}
-			}
+		if err := l.floatForward(s, y, x, n, rows); err != nil {
+			return nil, err
 		}
 	case KernelXNOR:
 		var err error
