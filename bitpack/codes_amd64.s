@@ -36,3 +36,47 @@ cloop:
 cdone:
 	VZEROUPPER
 	RET
+
+// func scaleBiasAVX512(y *float32, acc *int32, scale *float64, bias *float32, n int)
+// y[j] = float32(scale[j]·float64(acc[j])) (+ bias[j] when bias != nil)
+// for the first n&^7 values: an exact int32→float64 conversion, one
+// float64 multiply, one round-to-nearest narrowing and one float32 add.
+TEXT ·scaleBiasAVX512(SB), NOSPLIT, $0-40
+	MOVQ y+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ scale+16(FP), DX
+	MOVQ bias+24(FP), R8
+	MOVQ n+32(FP), CX
+	SHRQ $3, CX
+	JZ sdone
+	TESTQ R8, R8
+	JZ snobias
+
+sloop:
+	VCVTDQ2PD (SI), Z0
+	VMULPD (DX), Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VADDPS (R8), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $64, DX
+	ADDQ $32, R8
+	ADDQ $32, DI
+	DECQ CX
+	JNZ sloop
+	JMP sdone
+
+snobias:
+	VCVTDQ2PD (SI), Z0
+	VMULPD (DX), Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $64, DX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ snobias
+
+sdone:
+	VZEROUPPER
+	RET

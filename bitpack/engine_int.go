@@ -33,20 +33,33 @@ func (l *linear) integerForward(s *slot, y, x []float32, n, rows int) []int32 {
 }
 
 // scaleBias writes y = float32(scale[o]·float64(acc)), then adds bias[o]
-// (when not nil), per element in that order.
+// (when not nil), per element in that order; with AVX-512 eight at a
+// time by the same operations (the conversions are exact or round to
+// nearest, as Go's).
 func scaleBias(y []float32, acc []int32, scale []float64, bias []float32, rows, cout int) {
+	vec := 0
+	if kernels.popcnt && cpuHasAVX512 {
+		vec = cout &^ 7
+	}
 	for r := 0; r < rows; r++ {
 		ar, yr := acc[r*cout:(r+1)*cout], y[r*cout:(r+1)*cout]
 		sc := scale[:len(ar)]
+		if vec > 0 {
+			var bp *float32
+			if bias != nil {
+				bp = &bias[0]
+			}
+			scaleBiasAVX512(&yr[0], &ar[0], &sc[0], bp, vec)
+		}
 		if bias == nil {
-			for o, d := range ar {
-				yr[o] = float32(sc[o] * float64(d))
+			for o := vec; o < len(ar); o++ {
+				yr[o] = float32(sc[o] * float64(ar[o]))
 			}
 			continue
 		}
 		b := bias[:len(ar)]
-		for o, d := range ar {
-			yr[o] = float32(sc[o]*float64(d)) + b[o]
+		for o := vec; o < len(ar); o++ {
+			yr[o] = float32(sc[o]*float64(ar[o])) + b[o]
 		}
 	}
 }
