@@ -60,6 +60,12 @@ func (l *linear) prepareFloat(ws *WeightSpec) {
 // floatForward runs a float layer: y = W·q(x) + bias over rows output
 // pixels.
 func (l *linear) floatForward(s *slot, y, x []float32, n, rows int) error {
+	if l.fp != nil && !l.dense && !l.pointwise() {
+		xp := l.padInput(s, x, n)
+		parallelRows(rows, gemmThreads(rows, l.cout, l.k), func(r0, r1 int) { l.floatDirect(y, xp, r0, r1) })
+		l.addBias(y, rows)
+		return nil
+	}
 	xq := x
 	if l.q.Kind != QuantNone {
 		s.f32 = growF(s.f32, len(x)+rows*l.k)
@@ -114,6 +120,72 @@ func floatGEMM(out []float32, ldo int, a []float32, lda int, w *floatPanels, r0,
 				for i := 0; i < mr; i++ {
 					copy(out[(r+i)*ldo+c0:(r+i)*ldo+c0+nr], tmp[i*pw:])
 				}
+			}
+		}
+	}
+}
+
+// padInput returns the layer's quantized input with pad zeros around
+// every sample (n×(h+2·pad)×(w+2·pad)×cin), in the slot's scratch, or x
+// itself when there is nothing to do.
+func (l *linear) padInput(s *slot, x []float32, n int) []float32 {
+	if l.pad == 0 && l.q.Kind == QuantNone {
+		return x
+	}
+	hp, wp, c := l.h+2*l.pad, l.w+2*l.pad, l.cin
+	s.f32 = growF(s.f32, n*hp*wp*c)
+	xp := s.f32
+	if l.pad > 0 {
+		clear(xp)
+	}
+	for b := 0; b < n; b++ {
+		for iy := 0; iy < l.h; iy++ {
+			src := x[(b*l.h+iy)*l.w*c:][:l.w*c]
+			dst := xp[((b*hp+iy+l.pad)*wp+l.pad)*c:][:l.w*c]
+			if l.q.Kind == QuantNone {
+				copy(dst, src)
+			} else {
+				l.q.Quantize(dst, src)
+			}
+		}
+	}
+	return xp
+}
+
+// floatDirect computes output pixels [r0, r1) of a convolution from the
+// padded input xp without unfolding it: for each tap row ky the kw·cin
+// inputs under the kernel are contiguous, so the kernel reads them in
+// place and continues the FMA chain of the previous tap row. The chain
+// runs over k in the unfolded order, so the result equals floatGEMM's on
+// the im2col bit for bit.
+func (l *linear) floatDirect(y, xp []float32, r0, r1 int) {
+	const pw = floatPanelWidth
+	var tmp [4 * pw]float32
+	w := l.fp
+	wp, seg, plane := l.w+2*l.pad, l.kw*l.cin, l.oh*l.ow
+	hp := l.h + 2*l.pad
+	for p := 0; p*pw < w.n; p++ {
+		c0, nr := p*pw, min(pw, w.n-p*pw)
+		for r := r0; r < r1; r += 4 {
+			mr := min(4, r1-r)
+			var base [4]int
+			for i := range base {
+				rr := r + min(i, mr-1)
+				b, q := rr/plane, rr%plane
+				base[i] = ((b*hp+q/l.ow*l.stride)*wp + q%l.ow*l.stride) * l.cin
+			}
+			dst, ldo := &y[r*l.cout+c0], l.cout
+			direct := mr == 4 && nr == pw
+			if !direct {
+				dst, ldo = &tmp[0], pw
+			}
+			for ky := 0; ky < l.kh; ky++ {
+				off := ky * wp * l.cin
+				fma4x64(&xp[base[0]+off], &xp[base[1]+off], &xp[base[2]+off], &xp[base[3]+off],
+					&w.data[(p*w.k+ky*seg)*pw], seg, dst, ldo, min(ky, 1))
+			}
+			for i := 0; i < mr && !direct; i++ {
+				copy(y[(r+i)*l.cout+c0:(r+i)*l.cout+c0+nr], tmp[i*pw:])
 			}
 		}
 	}

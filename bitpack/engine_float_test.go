@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/lowbit/lowbit/internal/gemm"
 	"github.com/lowbit/lowbit/internal/qfunc"
 )
 
@@ -94,6 +95,9 @@ func TestEngineFloatPaths(t *testing.T) {
 			if !floatAsm { // gemm.Sgemm's sums depend on the shape and threads
 				return
 			}
+			if !c.dense {
+				checkDirect(t, m, x, c.n, first)
+			}
 			per := len(first) / c.n
 			one := predictThreads(t, m, x[(c.n-1)*c.h*c.w*c.cin:], 1, 1)
 			for j, v := range one {
@@ -113,4 +117,22 @@ func predictThreads(t *testing.T, m *Model, x []float32, n, threads int) []float
 		t.Fatal(err)
 	}
 	return y
+}
+
+// checkDirect: the direct convolution equals floatGEMM on the im2col.
+func checkDirect(t *testing.T, m *Model, x []float32, n int, got []float32) {
+	t.Helper()
+	l := m.layers[0].(*linear)
+	xq := make([]float32, len(x))
+	l.q.Quantize(xq, x)
+	rows := n * l.oh * l.ow
+	col, want := make([]float32, rows*l.k), make([]float32, rows*l.cout)
+	gemm.Im2col(l.convShape(n), xq, col)
+	floatGEMM(want, l.cout, col, l.k, l.fp, 0, rows)
+	l.addBias(want, rows)
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("out[%d] = %g, floatGEMM on the im2col %g", i, got[i], want[i])
+		}
+	}
 }
