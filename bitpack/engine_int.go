@@ -76,16 +76,24 @@ func gemmThreads(rows, cout, k int) int {
 // For int8 the input offset is corrected: Σ(c − off)·w = Σ c·w − off·Σw.
 func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int) {
 	sc := &s.isc
+	threads := gemmThreads(rows, l.cout, l.k)
+	off := l.q.Offset()
+	if l.kernel == KernelInt8 && kernels.vnni && !l.dense && !l.pointwise() && l.kw*l.cin%4 == 0 {
+		xp := l.padCodes(sc, x, n)
+		parallelRows(rows, threads, func(r0, r1 int) {
+			l.int8Direct(acc, xp, r0, r1)
+			l.offsetRows(acc, off, r0, r1)
+		})
+		return
+	}
 	sc.codes = growU8(sc.codes, len(x))
 	codes := sc.codes
 	inputCodes(l.q, codes, x)
-	threads := gemmThreads(rows, l.cout, l.k)
 	if l.kernel == KernelBitSerial {
 		planes := l.bitPlanes(s, codes, n, rows)
 		parallelRows(rows, threads, func(r0, r1 int) { bitSerialGEMM(acc, l.cout, planes, l.pp, r0, r1) })
 		return
 	}
-	off := l.q.Offset()
 	kp := (l.k + 3) &^ 3
 	col := codes
 	if !l.pointwise() || kp != l.k {
@@ -96,17 +104,79 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int) {
 	a := &U8Matrix{Rows: rows, K: l.k, Kp: kp, Data: col}
 	parallelRows(rows, threads, func(r0, r1 int) {
 		gemmU8S8(acc, l.cout, a, l.s8, r0, r1)
-		if off == 0 {
-			return
+		l.offsetRows(acc, off, r0, r1)
+	})
+}
+
+// offsetRows subtracts off·Σw from the accumulators of rows [r0, r1).
+func (l *linear) offsetRows(acc []int32, off, r0, r1 int) {
+	if off == 0 {
+		return
+	}
+	for r := r0; r < r1; r++ {
+		ar := acc[r*l.cout : (r+1)*l.cout]
+		ls := l.lsum[:len(ar)]
+		for o := range ar {
+			ar[o] -= int32(off) * ls[o]
 		}
-		for r := r0; r < r1; r++ {
-			ar := acc[r*l.cout : (r+1)*l.cout]
-			ls := l.lsum[:len(ar)]
-			for o := range ar {
-				ar[o] -= int32(off) * ls[o]
+	}
+}
+
+// padCodes returns the input codes of x with pad pixels holding the code
+// of 0 around every sample (n×(h+2·pad)×(w+2·pad)×cin), in sc.codes.
+func (l *linear) padCodes(sc *intScratch, x []float32, n int) []uint8 {
+	hp, wp, c := l.h+2*l.pad, l.w+2*l.pad, l.cin
+	sc.codes = growU8(sc.codes, n*hp*wp*c)
+	xp := sc.codes
+	if l.pad > 0 {
+		fillU8(xp, uint8(l.q.Offset()))
+	}
+	for b := 0; b < n; b++ {
+		for iy := 0; iy < l.h; iy++ {
+			inputCodes(l.q, xp[((b*hp+iy+l.pad)*wp+l.pad)*c:][:l.w*c], x[(b*l.h+iy)*l.w*c:][:l.w*c])
+		}
+	}
+	return xp
+}
+
+// int8Direct computes the accumulators of output pixels [r0, r1) from the
+// padded codes xp without unfolding them: for each tap row ky the kw·cin
+// codes under the kernel are contiguous (a whole number of 4-byte groups),
+// so the VNNI kernel reads them in place and adds to the previous tap
+// rows' sums (int32 wrap-around, as one pass over the unfolded row).
+func (l *linear) int8Direct(acc []int32, xp []uint8, r0, r1 int) {
+	const pw = S8PanelWidth
+	var tmp [4 * pw]int32
+	w := l.s8
+	pLen := w.Kp * pw
+	wp, gseg, plane := l.w+2*l.pad, l.kw*l.cin/4, l.oh*l.ow
+	hp := l.h + 2*l.pad
+	for p := 0; p*pw < w.N; p++ {
+		c0, nr := p*pw, min(pw, w.N-p*pw)
+		pd := w.Data[p*pLen : (p+1)*pLen]
+		for r := r0; r < r1; r += 4 {
+			mr := min(4, r1-r)
+			var base [4]int
+			for i := range base {
+				rr := r + min(i, mr-1)
+				b, q := rr/plane, rr%plane
+				base[i] = ((b*hp+q/l.ow*l.stride)*wp + q%l.ow*l.stride) * l.cin
+			}
+			dst, ldo := &acc[r*l.cout+c0], l.cout
+			direct := mr == 4 && nr == pw
+			if !direct {
+				dst, ldo = &tmp[0], pw
+			}
+			for ky := 0; ky < l.kh; ky++ {
+				off := ky * wp * l.cin
+				vnni4x64(&xp[base[0]+off], &xp[base[1]+off], &xp[base[2]+off], &xp[base[3]+off],
+					&pd[ky*gseg*pw*4], gseg, dst, ldo, min(ky, 1))
+			}
+			for i := 0; i < mr && !direct; i++ {
+				copy(acc[(r+i)*l.cout+c0:(r+i)*l.cout+c0+nr], tmp[i*pw:])
 			}
 		}
-	})
+	}
 }
 
 // bitPlanes returns the bit planes of the layer's unfolded input codes

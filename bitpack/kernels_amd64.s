@@ -235,6 +235,12 @@ aloop:
 	VPDPBUSD Z2, A, C2; \
 	VPDPBUSD Z3, A, C3
 
+#define VLOAD4(C0, C1, C2, C3) \
+	VMOVDQU32 (DX), C0; \
+	VMOVDQU32 64(DX), C1; \
+	VMOVDQU32 128(DX), C2; \
+	VMOVDQU32 192(DX), C3
+
 #define VSTORE4(C0, C1, C2, C3) \
 	VMOVDQU32 C0, (DX); \
 	VMOVDQU32 C1, 64(DX); \
@@ -242,7 +248,7 @@ aloop:
 	VMOVDQU32 C3, 192(DX)
 
 // func vnni4x64(a0, a1, a2, a3 *uint8, w *int8, groups int, out *int32, ldo int)
-TEXT ·vnni4x64(SB), NOSPLIT, $0-64
+TEXT ·vnni4x64(SB), NOSPLIT, $0-72
 	MOVQ a0+0(FP), R8
 	MOVQ a1+8(FP), R9
 	MOVQ a2+16(FP), R10
@@ -253,7 +259,23 @@ TEXT ·vnni4x64(SB), NOSPLIT, $0-64
 	MOVQ ldo+56(FP), SI
 	SHLQ $2, SI
 	XORQ BX, BX
+	MOVQ acc+64(FP), AX
+	TESTQ AX, AX
+	JNZ vload
 	ZERO16
+	JMP vloop
+
+vload:
+	MOVQ DX, R12
+	VLOAD4(Z16, Z17, Z18, Z19)
+	ADDQ SI, DX
+	VLOAD4(Z20, Z21, Z22, Z23)
+	ADDQ SI, DX
+	VLOAD4(Z24, Z25, Z26, Z27)
+	ADDQ SI, DX
+	VLOAD4(Z28, Z29, Z30, Z31)
+	MOVQ R12, DX
+
 vloop:
 	VMOVDQU32 (DI), Z0
 	VMOVDQU32 64(DI), Z1
