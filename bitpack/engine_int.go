@@ -19,7 +19,8 @@ import (
 // intScratch is a slot's scratch for the integer kernels.
 type intScratch struct {
 	codes, col []uint8
-	pix        Planes // bit-serial: the packed planes of every input pixel
+	pix        Planes  // bit-serial: the packed planes of every input pixel
+	rsum       []int32 // bit-serial direct: the code sum of each output row
 }
 
 // integerForward runs a bit-serial or int8 layer: y = scale·acc + bias.
@@ -89,6 +90,12 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int) {
 	sc.codes = growU8(sc.codes, len(x))
 	codes := sc.codes
 	inputCodes(l.q, codes, x)
+	if l.kernel == KernelBitSerial && kernels.popcnt && l.bits == 2 && l.cin%64 == 0 && !l.dense && !l.pointwise() {
+		pix := l.padPlanes(sc, codes, n)
+		rsum := l.rowSums(sc, pix, n, rows)
+		parallelRows(rows, threads, func(r0, r1 int) { l.bitSerialDirect(acc, pix, rsum, r0, r1) })
+		return
+	}
 	if l.kernel == KernelBitSerial {
 		planes := l.bitPlanes(s, codes, n, rows)
 		parallelRows(rows, threads, func(r0, r1 int) { bitSerialGEMM(acc, l.cout, planes, l.pp, r0, r1) })
@@ -337,4 +344,96 @@ func packRow(dst []uint64, q []uint8, nbits int) int32 {
 		dst[j*nbits+1] = b1
 	}
 	return int32(sum)
+}
+
+// padPlanes packs the 2-bit codes of every input pixel (cin a multiple of
+// 64) into sc.pix with pad pixels of code 0 around every sample:
+// n×(h+2·pad)×(w+2·pad) rows of cin/64 words.
+func (l *linear) padPlanes(sc *intScratch, codes []uint8, n int) *Planes {
+	hp, wp, c := l.h+2*l.pad, l.w+2*l.pad, l.cin
+	p := &sc.pix
+	p.Rows, p.K, p.Bits, p.Words = n*hp*wp, c, 2, c/64
+	blk := 2 * p.Words
+	p.Data = grow(p.Data, p.Rows*blk)
+	p.RowSum = grow32(p.RowSum, p.Rows)
+	if l.pad > 0 {
+		clear(p.Data)
+		clear(p.RowSum)
+	}
+	for b := 0; b < n; b++ {
+		for iy := 0; iy < l.h; iy++ {
+			for ix := 0; ix < l.w; ix++ {
+				q := (b*hp+iy+l.pad)*wp + ix + l.pad
+				p.RowSum[q] = packRow(p.Data[q*blk:(q+1)*blk], codes[((b*l.h+iy)*l.w+ix)*c:][:c], 2)
+			}
+		}
+	}
+	return p
+}
+
+// rowSums returns the code sum of every output row: the sum of its taps'
+// pixel sums in the padded planes pix.
+func (l *linear) rowSums(sc *intScratch, pix *Planes, n, rows int) []int32 {
+	sc.rsum = grow32(sc.rsum, rows)
+	hp, wp := l.h+2*l.pad, l.w+2*l.pad
+	r := 0
+	for b := 0; b < n; b++ {
+		for y := 0; y < l.oh; y++ {
+			for x := 0; x < l.ow; x++ {
+				var s int32
+				for ky := 0; ky < l.kh; ky++ {
+					row := pix.RowSum[(b*hp+y*l.stride+ky)*wp+x*l.stride:][:l.kw]
+					for _, v := range row {
+						s += v
+					}
+				}
+				sc.rsum[r] = s
+				r++
+			}
+		}
+	}
+	return sc.rsum
+}
+
+// bitSerialDirect computes the accumulators of output pixels [r0, r1)
+// from the padded pixel planes pix without unfolding them: for each tap
+// row ky the kw pixels' words are contiguous, so the kernel reads them in
+// place, per weight plane, adding to the sums before it (integer
+// arithmetic: the same result as one pass over the unfolded row).
+func (l *linear) bitSerialDirect(acc []int32, pix *Planes, rsum []int32, r0, r1 int) {
+	w := l.pp
+	c, offMul := w.affine()
+	np := panelsFor(w.N)
+	pwLen := w.Words * PanelWidth
+	blk := 2 * pix.Words
+	hp, wp, plane, segw := l.h+2*l.pad, l.w+2*l.pad, l.oh*l.ow, l.kw*pix.Words
+	var tmp [2 * PanelWidth]int32
+	for p := 0; p < np; p++ {
+		c0, nr := p*PanelWidth, min(PanelWidth, w.N-p*PanelWidth)
+		for r := r0; r < r1; r += 2 {
+			mr := min(2, r1-r)
+			var base [2]int
+			for i := range base {
+				rr := r + min(i, mr-1)
+				b, q := rr/plane, rr%plane
+				base[i] = ((b*hp+q/l.ow*l.stride)*wp + q%l.ow*l.stride) * blk
+			}
+			off0, off1 := offMul*int(rsum[r]), offMul*int(rsum[r+mr-1])
+			dst, ldo := &acc[r*l.cout+c0], l.cout
+			direct := mr == 2 && nr == PanelWidth
+			if !direct {
+				dst, ldo = &tmp[0], PanelWidth
+			}
+			for ky := 0; ky < l.kh; ky++ {
+				aoff := ky * wp * blk
+				for b := 0; b < w.Bits; b++ {
+					and2x32(&pix.Data[base[0]+aoff], &pix.Data[base[1]+aoff], &w.Data[(b*np+p)*pwLen+ky*segw*PanelWidth],
+						segw, dst, ldo, c<<uint(b), off0, off1, ky+b)
+				}
+			}
+			for i := 0; i < mr && !direct; i++ {
+				copy(acc[(r+i)*l.cout+c0:(r+i)*l.cout+c0+nr], tmp[i*PanelWidth:])
+			}
+		}
+	}
 }

@@ -64,12 +64,13 @@ func intCases() []layerCase {
 	} {
 		for _, n := range []int{1, 3} {
 			c := layerCase{h: g.h, w: g.w, cin: g.cin, cout: g.cout, k: g.k, stride: g.stride, pad: g.pad, n: n, bias: n == 3}
-			b1, b2, i4, i8 := c, c, c, c
+			b1, b2, b3, i4, i8 := c, c, c, c, c
 			b1.kernel, b1.q, b1.wenc = KernelBitSerial, a2, WeightsSign
 			b2.kernel, b2.q, b2.wenc = KernelBitSerial, a1, WeightsDoReFa
+			b3.kernel, b3.q, b3.wenc = KernelBitSerial, a2, WeightsDoReFa
 			i4.kernel, i4.q, i4.wenc = KernelInt8, lsq, WeightsInt
 			i8.kernel, i8.q, i8.wenc = KernelInt8, pact, WeightsSign
-			cs = append(cs, b1, b2, i4, i8)
+			cs = append(cs, b1, b2, b3, i4, i8)
 		}
 	}
 	d := layerCase{kernel: KernelInt8, dense: true, h: 1, w: 1, cin: 200, cout: 77, k: 1, stride: 1, n: 2, q: lsq, wenc: WeightsInt, bias: true}
