@@ -62,8 +62,10 @@ func (l *linear) prepareFloat(ws *WeightSpec) {
 func (l *linear) floatForward(s *slot, y, x []float32, n, rows int) error {
 	if l.fp != nil && !l.dense && !l.pointwise() {
 		xp := l.padInput(s, x, n)
-		parallelRows(rows, gemmThreads(rows, l.cout, l.k), func(r0, r1 int) { l.floatDirect(y, xp, r0, r1) })
-		l.addBias(y, rows)
+		parallelRows(rows, gemmThreads(rows, l.cout, l.k), func(r0, r1 int) {
+			l.floatDirect(y, xp, r0, r1)
+			l.addBias(y[r0*l.cout:r1*l.cout], r1-r0)
+		})
 		return nil
 	}
 	xq := x
@@ -81,8 +83,11 @@ func (l *linear) floatForward(s *slot, y, x []float32, n, rows int) error {
 	if l.fp != nil {
 		parallelRows(rows, gemmThreads(rows, l.cout, l.k), func(r0, r1 int) {
 			floatGEMM(y, l.cout, col, l.k, l.fp, r0, r1)
+			l.addBias(y[r0*l.cout:r1*l.cout], r1-r0)
 		})
-	} else if err := gemm.Sgemm(false, true, rows, l.cout, l.k, 1, col, l.k, l.wf, l.k, 0, y, l.cout); err != nil {
+		return nil
+	}
+	if err := gemm.Sgemm(false, true, rows, l.cout, l.k, 1, col, l.k, l.wf, l.k, 0, y, l.cout); err != nil {
 		return fmt.Errorf("bitpack: %s: %w", l.name, err)
 	}
 	l.addBias(y, rows)

@@ -28,8 +28,9 @@ type intScratch struct {
 func (l *linear) integerForward(s *slot, y, x []float32, n, rows int) []int32 {
 	s.i32 = grow32(s.i32, rows*l.cout)
 	acc := s.i32
-	l.integer(s, acc, x, n, rows)
-	scaleBias(y, acc, l.scale, l.bias, rows, l.cout)
+	l.integer(s, acc, x, n, rows, func(r0, r1 int) {
+		scaleBias(y[r0*l.cout:r1*l.cout], acc[r0*l.cout:r1*l.cout], l.scale, l.bias, r1-r0, l.cout)
+	})
 	return acc
 }
 
@@ -73,9 +74,10 @@ func gemmThreads(rows, cout, k int) int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// integer computes the accumulators of the bit-serial and int8 kernels.
-// For int8 the input offset is corrected: Σ(c − off)·w = Σ c·w − off·Σw.
-func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int) {
+// integer computes the accumulators of the bit-serial and int8 kernels
+// and runs epi on each finished block of rows (in the thread computing
+// it). For int8 the input offset is corrected: Σ(c − off)·w = Σ c·w − off·Σw.
+func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi func(r0, r1 int)) {
 	sc := &s.isc
 	threads := gemmThreads(rows, l.cout, l.k)
 	off := l.q.Offset()
@@ -84,6 +86,7 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int) {
 		parallelRows(rows, threads, func(r0, r1 int) {
 			l.int8Direct(acc, xp, r0, r1)
 			l.offsetRows(acc, off, r0, r1)
+			epi(r0, r1)
 		})
 		return
 	}
@@ -93,12 +96,18 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int) {
 	if l.kernel == KernelBitSerial && kernels.popcnt && l.bits == 2 && l.cin%64 == 0 && !l.dense && !l.pointwise() {
 		pix := l.padPlanes(sc, codes, n)
 		rsum := l.rowSums(sc, pix, n, rows)
-		parallelRows(rows, threads, func(r0, r1 int) { l.bitSerialDirect(acc, pix, rsum, r0, r1) })
+		parallelRows(rows, threads, func(r0, r1 int) {
+			l.bitSerialDirect(acc, pix, rsum, r0, r1)
+			epi(r0, r1)
+		})
 		return
 	}
 	if l.kernel == KernelBitSerial {
 		planes := l.bitPlanes(s, codes, n, rows)
-		parallelRows(rows, threads, func(r0, r1 int) { bitSerialGEMM(acc, l.cout, planes, l.pp, r0, r1) })
+		parallelRows(rows, threads, func(r0, r1 int) {
+			bitSerialGEMM(acc, l.cout, planes, l.pp, r0, r1)
+			epi(r0, r1)
+		})
 		return
 	}
 	kp := (l.k + 3) &^ 3
@@ -112,6 +121,7 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int) {
 	parallelRows(rows, threads, func(r0, r1 int) {
 		gemmU8S8(acc, l.cout, a, l.s8, r0, r1)
 		l.offsetRows(acc, off, r0, r1)
+		epi(r0, r1)
 	})
 }
 
