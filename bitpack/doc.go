@@ -79,6 +79,19 @@
 // path. [FoldBN] is the standalone fold of the documented float64
 // formula; the engine does not use it.
 //
+// The integer and float layers avoid unfolding their input where the
+// geometry allows (engine_int.go, engine_float.go): the input codes are
+// computed once per pixel (AVX-512, bit-identical to the training
+// quantizer), padded, and the int8 VNNI, bit-serial and float kernels
+// read each tap row of the window in place, continuing their sums across
+// tap rows (integer sums are exact; the float sum is one fused
+// multiply-add chain over k in the unfolded order, so a sample's float
+// outputs do not depend on batch size or threads, though they are not
+// bit-identical to the training graph's sgemm: export's equivalence test
+// bounds the logits). The integer epilogue float32(scale·float64(acc)) +
+// bias keeps its per-element operations. Other shapes unfold the codes
+// (byte im2col) and pack bit planes 64 codes at a time.
+//
 // # Operation counts
 //
 // Benchmarks report GOPS = 2·M·N·K / time (one multiply-accumulate counts
