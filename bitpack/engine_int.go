@@ -66,7 +66,7 @@ func scaleBias(y []float32, acc []int32, scale []float64, bias []float32, rows, 
 	}
 }
 
-// threads is how many goroutines a layer's GEMM of the given size uses.
+// gemmThreads is how many goroutines a layer's GEMM of the given size uses.
 func gemmThreads(rows, cout, k int) int {
 	if rows*cout*k < 1<<16 {
 		return 1
@@ -200,12 +200,11 @@ func (l *linear) int8Direct(acc []int32, xp []uint8, r0, r1 int) {
 // (n samples, rows output pixels), in the slot's scratch.
 func (l *linear) bitPlanes(s *slot, codes []uint8, n, rows int) *Planes {
 	if l.cin%64 != 0 {
-		sc := &s.isc
-		sc.col = growU8(sc.col, rows*l.k)
-		col := sc.col
-		if l.pointwise() {
-			col = codes
-		} else {
+		col := codes
+		if !l.pointwise() {
+			sc := &s.isc
+			sc.col = growU8(sc.col, rows*l.k)
+			col = sc.col
 			im2colU8(col, l.k, codes, n, l.h, l.w, l.cin, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow, 0)
 		}
 		packPlanesInto(&s.planes, col, rows, l.k, l.bits)
