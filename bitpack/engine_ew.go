@@ -231,9 +231,13 @@ func (l *ewLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 	return y, nil
 }
 
+// ewMinParallel is the fewest values an elementwise pass splits over
+// threads (a variable for the tests).
+var ewMinParallel = 1 << 15
+
 // threadsFor returns the goroutines for an elementwise pass over n values.
 func (e *exec) threadsFor(n int) int {
-	if n < 1<<15 {
+	if n < ewMinParallel {
 		return 1
 	}
 	return e.threads
