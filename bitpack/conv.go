@@ -318,35 +318,71 @@ func (c *Conv) borderCorrection(in *Map, oh, ow int, f func(row int, corr []int3
 
 // Forward computes the integer dots out[((n*OH+y)*OW+x)*Cout+o] (NHWC).
 func (c *Conv) Forward(out []int32, in *Map) error {
+	return c.forwardThen(out, in, nil)
+}
+
+// forwardThen is Forward, calling then(r0, r1) (when not nil) on each
+// chunk of output rows as soon as their dots are final, in the goroutine
+// that computed them: a fused epilogue needs no second parallel pass.
+func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int)) error {
 	oh, ow, err := c.check(in)
 	if err != nil {
 		return err
 	}
 	cout := c.Weights.Cout
-	if len(out) < in.N*oh*ow*cout {
-		return shapeErr("Conv.Forward: len(out)=%d, want %d", len(out), in.N*oh*ow*cout)
+	nrows := in.N * oh * ow
+	if len(out) < nrows*cout {
+		return shapeErr("Conv.Forward: len(out)=%d, want %d", len(out), nrows*cout)
 	}
+	var bRows []int
+	var bCorr []int32
+	if c.Pad == PadZero {
+		bRows, bCorr = c.borders(in, oh, ow)
+	}
+	threads := c.splitThreads(nrows)
+	var a *Matrix
+	var scratch func(int) ([]*uint64, []uint64)
 	if kernels.popcnt {
-		rows, threads := in.N*oh*ow, max(c.Threads, 1)
-		scratch := c.tileScratch(threads, c.Weights.Panels.Words)
-		parallelChunks(rows, threads, func(t, r0, r1 int) {
+		scratch = c.tileScratch(threads, c.Weights.Panels.Words)
+	} else {
+		a = c.im2col(in, oh, ow)
+	}
+	parallelChunks(nrows, threads, func(t, r0, r1 int) {
+		if a == nil {
 			ptrs, buf := scratch(t)
 			c.implicitGEMM(out, in, oh, ow, r0, r1, ptrs, buf)
-		})
-	} else {
-		a := c.im2col(in, oh, ow)
-		parallelRows(a.Rows, c.Threads, func(r0, r1 int) { xnorGEMM(out, cout, a, c.Weights.Panels, r0, r1) })
-	}
-	if c.Pad == PadZero {
-		rows, corrs := c.borders(in, oh, ow)
-		for i, r := range rows {
-			o, corr := out[r*cout:(r+1)*cout], corrs[i*cout:(i+1)*cout]
+		} else {
+			xnorGEMM(out, cout, a, c.Weights.Panels, r0, r1)
+		}
+		for i, r := range bRows {
+			if r < r0 || r >= r1 {
+				continue
+			}
+			o, corr := out[r*cout:(r+1)*cout], bCorr[i*cout:(i+1)*cout]
 			for j := range o {
 				o[j] += corr[j]
 			}
 		}
-	}
+		if then != nil {
+			then(r0, r1)
+		}
+	})
 	return nil
+}
+
+// gemmMinParallel is the fewest tile words (4-row tiles × panels × words)
+// a conv splits over threads: about 20 µs of kernel time (a variable for
+// the tests).
+var gemmMinParallel = 1 << 13
+
+// splitThreads returns the goroutines for a GEMM over rows output rows:
+// c.Threads, or 1 when the work is too small to repay waking another.
+func (c *Conv) splitThreads(rows int) int {
+	w := c.Weights.Panels
+	if (rows+3)/4*panelsFor(w.N)*w.Words < gemmMinParallel {
+		return 1
+	}
+	return max(c.Threads, 1)
 }
 
 // borders returns the output rows whose window covers padding and their
@@ -389,7 +425,7 @@ func (c *Conv) ForwardSign(out *Map, in *Map, t *Thresholds) error {
 	popThr, flip := t.popThresholds(k)
 	var a *Matrix
 	var scratch func(int) ([]*uint64, []uint64)
-	threads := max(c.Threads, 1)
+	threads := c.splitThreads(nrows)
 	if kernels.popcnt {
 		scratch = c.tileScratch(threads, words)
 	} else {
@@ -422,7 +458,7 @@ func (c *Conv) ForwardSign(out *Map, in *Map, t *Thresholds) error {
 			cout := cw.Cout
 			c.bDots = grow32(c.bDots, len(rows)*cout)
 			dots := c.bDots
-			parallelRows(b.Rows, c.Threads, func(r0, r1 int) { xnorGEMM(dots, cout, b, cw.Panels, r0, r1) })
+			parallelRows(b.Rows, c.splitThreads(b.Rows), func(r0, r1 int) { xnorGEMM(dots, cout, b, cw.Panels, r0, r1) })
 			for i, r := range rows {
 				d, corr := dots[i*cout:(i+1)*cout], corrs[i*cout:(i+1)*cout]
 				for ch := range d {

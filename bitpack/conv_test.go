@@ -60,6 +60,7 @@ var convCases = []convCase{
 }
 
 func TestConv(t *testing.T) {
+	defer splitSmall()() // the conv with Threads 2 really splits
 	bothPaths(t, func(t *testing.T) {
 		for i, cc := range convCases {
 			for _, pad := range []PadMode{PadOne, PadZero} {

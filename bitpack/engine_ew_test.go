@@ -55,9 +55,7 @@ func resnetSpec(seed uint64, act string) Spec {
 // to the unfused layers, on float inputs with exact zeros and −0, for
 // batch 1 and 3, on 1 and 2 threads, with the assembly and Go kernels.
 func TestFusedResidual(t *testing.T) {
-	old := ewMinParallel
-	ewMinParallel = 64 // split even these small passes over the threads
-	defer func() { ewMinParallel = old }()
+	defer splitSmall()()
 	bothPaths(t, func(t *testing.T) {
 		for _, threads := range []int{1, 2} {
 			for seed, act := range []string{LayerHardTanh, LayerReLU} {
@@ -133,4 +131,12 @@ func fusedKinds(ls []layer) fuseCounts {
 	}
 	walk(ls)
 	return c
+}
+
+// splitSmall makes the engine split even tiny passes and convs over the
+// threads, for the tests, and returns the function restoring the limits.
+func splitSmall() (restore func()) {
+	ew, gemm := ewMinParallel, gemmMinParallel
+	ewMinParallel, gemmMinParallel = 64, 1
+	return func() { ewMinParallel, gemmMinParallel = ew, gemm }
 }

@@ -92,13 +92,10 @@ func (f *fusedXNOR) run(e *exec, x []float32, n int, res []float32, post []stage
 	rows := n * l.oh * l.ow
 	s.i32 = grow32(s.i32, rows*l.cout)
 	acc := s.i32
-	if err := s.conv.Forward(acc, bm); err != nil {
-		return nil, fmt.Errorf("bitpack: %s: %w", l.name, err)
-	}
 	s.out = growF(s.out, rows*l.cout)
 	y, c := s.out, l.cout
 	pm := s.packMap(packTo, n)
-	parallelRows(rows, e.threadsFor(len(y)), func(r0, r1 int) {
+	err := s.conv.forwardThen(acc, bm, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
 			yr := y[r*c : (r+1)*c]
 			xnorOutRow(yr, acc[r*c:(r+1)*c], l.scale1, l.bias)
@@ -112,6 +109,9 @@ func (f *fusedXNOR) run(e *exec, x []float32, n int, res []float32, post []stage
 			packRows(pm, y, c, r0, r1)
 		}
 	})
+	if err != nil {
+		return nil, fmt.Errorf("bitpack: %s: %w", l.name, err)
+	}
 	if pm != nil {
 		e.packs.put(y, pm)
 	}
