@@ -406,6 +406,12 @@ func (c *Conv) borders(in *Map, oh, ow int) (rows []int, corrs []int32) {
 // writes the packed result into out (N×OH×OW×Cout), ready for the next
 // binary layer. The threshold is applied inside the micro-kernel.
 func (c *Conv) ForwardSign(out *Map, in *Map, t *Thresholds) error {
+	return c.forwardSign(out, in, t, nil, nil)
+}
+
+// forwardSign is ForwardSign with t's popcount thresholds precomputed
+// (t.popThresholds(K); nil: computed here).
+func (c *Conv) forwardSign(out *Map, in *Map, t *Thresholds, pop []int64, flipMask []uint32) error {
 	oh, ow, err := c.check(in)
 	if err != nil {
 		return err
@@ -422,7 +428,10 @@ func (c *Conv) ForwardSign(out *Map, in *Map, t *Thresholds) error {
 			out.N, out.H, out.W, out.C, in.N, oh, ow, cw.Cout)
 	}
 	k, words, nrows := cw.Panels.K, cw.Panels.Words, in.N*oh*ow
-	popThr, flip := t.popThresholds(k)
+	popThr, flip := pop, flipMask
+	if popThr == nil {
+		popThr, flip = t.popThresholds(k)
+	}
 	var a *Matrix
 	var scratch func(int) ([]*uint64, []uint64)
 	threads := c.splitThreads(nrows)

@@ -44,6 +44,8 @@ type signLink struct {
 	pool    *poolLayer // nil: no pooling
 	orMask  []uint64   // pooled channels combined by OR (nil: all AND)
 	repack  bool       // the consumer is dense and the map's words are not its packed input
+	popThr  []int64    // thr.popThresholds(l.k), computed once
+	flip    []uint32
 }
 
 // fusedXNOR is a KernelXNOR layer of the fused path. Its input is packed
@@ -232,7 +234,7 @@ func (k *signLink) forward(e *exec, s *slot, in *Map, n int) error {
 	} else {
 		sig = s.sig.reshape(n, l.oh, l.ow, l.cout)
 	}
-	if err := s.conv.ForwardSign(sig, in, k.thr); err != nil {
+	if err := s.conv.forwardSign(sig, in, k.thr, k.popThr, k.flip); err != nil {
 		return err
 	}
 	cur := sig
@@ -453,6 +455,7 @@ func chainAt(ls []layer, i int) (*signLink, int) {
 	if k.thr, k.orMask, ok2 = fold(l, pre, post, pool != nil); !ok2 {
 		return nil, 0
 	}
+	k.popThr, k.flip = k.thr.popThresholds(l.k)
 	return k, j
 }
 
