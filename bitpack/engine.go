@@ -484,28 +484,51 @@ func (l *poolLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 }
 
 // poolRow computes output row i of sample b, running pre on each input
-// row through buf.
+// row through buf (in one pass with the max where the stages fit
+// bnActRowAVX).
 func (l *poolLayer) poolRow(y, x []float32, b, i int, buf []float32) {
 	c := l.c
 	inv := 1 / float32(l.kh*l.kw)
+	o, fits := oneStepOf(l.pre, nil)
+	vec := 0
+	var pa, pb *float32
+	if buf != nil && l.max && fits {
+		vec = vecLen(c)
+		if o.bn != nil {
+			pa, pb = &o.bn.a[0], &o.bn.b[0]
+		}
+	}
 	for j := 0; j < l.ow; j++ {
 		dst := y[((b*l.oh+i)*l.ow+j)*c:][:c]
 		for di := 0; di < l.kh; di++ {
 			for dj := 0; dj < l.kw; dj++ {
 				row := x[((b*l.h+i*l.st+di)*l.w+j*l.st+dj)*c:][:c]
+				first := di == 0 && dj == 0
+				if vec > 0 {
+					maxInto := 1
+					if first {
+						maxInto = 0
+					}
+					bnActRowAVX(&dst[0], &row[0], pa, pb, vec, o.act1, maxInto)
+				}
+				if vec == c {
+					continue
+				}
+				src, d := row[vec:], dst[vec:]
 				if buf != nil {
-					copy(buf, row)
-					applyStages(l.pre, buf, 0)
-					row = buf
+					t := buf[vec:c]
+					copy(t, src)
+					applyStages(l.pre, t, vec)
+					src = t
 				}
 				switch {
-				case di == 0 && dj == 0:
-					copy(dst, row)
+				case first:
+					copy(d, src)
 				case l.max:
-					maxRow(dst, row)
+					maxRow(d, src)
 				default:
-					for ch, v := range row {
-						dst[ch] += v
+					for ch, v := range src {
+						d[ch] += v
 					}
 				}
 			}

@@ -242,3 +242,86 @@ func (e *exec) threadsFor(n int) int {
 	}
 	return e.threads
 }
+
+// epiRow is the parameter block of epiRowAVX (the field order is the
+// assembly's).
+type epiRow struct {
+	scale, bias, bnA, bnB, res *float32
+	act1, act2                 int
+}
+
+// oneStep describes elementwise stages the one-pass row kernels run: an
+// optional BatchNorm, then an optional activation (act codes: 0 none, 1
+// HardTanh, 2 ReLU); act2 is the activation after a residual sum.
+type oneStep struct {
+	bn         *stage
+	act1, act2 int
+}
+
+func actCode(st *stage) int {
+	if st.kind == opHardTanh {
+		return 1
+	}
+	return 2
+}
+
+// oneStepOf returns pre (and post, after a residual sum) as a oneStep,
+// or false when they do not fit its shape.
+func oneStepOf(pre, post []stage) (oneStep, bool) {
+	var o oneStep
+	i := 0
+	if i < len(pre) && pre[i].kind == opBN {
+		o.bn = &pre[i]
+		i++
+	}
+	if i < len(pre) && pre[i].kind != opBN {
+		o.act1 = actCode(&pre[i])
+		i++
+	}
+	if i != len(pre) || len(post) > 1 || len(post) == 1 && post[0].kind == opBN {
+		return o, false
+	}
+	if len(post) == 1 {
+		o.act2 = actCode(&post[0])
+	}
+	return o, true
+}
+
+// epilogueRow is one output row of a float-output fusedXNOR: y =
+// scale·dot (+ bias), pre, and with the residual row rr: + rr, post. The
+// leading multiple of 16 runs in one pass of epiRowAVX when the stages
+// fit it (o, fits), the rest through the stage loops.
+func (f *fusedXNOR) epilogueRow(y []float32, acc []int32, rr []float32, post []stage, o *oneStep, fits bool) {
+	l := f.l
+	j := 0
+	if fits {
+		j = vecLen(len(y))
+	}
+	if j > 0 {
+		p := epiRow{scale: &l.scale1[0], act1: o.act1}
+		if l.bias != nil {
+			p.bias = &l.bias[0]
+		}
+		if o.bn != nil {
+			p.bnA, p.bnB = &o.bn.a[0], &o.bn.b[0]
+		}
+		if rr != nil {
+			p.res, p.act2 = &rr[0], o.act2
+		}
+		epiRowAVX(&y[0], &acc[0], &p, j)
+	}
+	if j == len(y) {
+		return
+	}
+	var bias []float32
+	if l.bias != nil {
+		bias = l.bias[j:]
+	}
+	t := y[j:]
+	xnorOutRow(t, acc[j:], l.scale1[j:], bias)
+	applyStages(f.pre, t, j)
+	if rr != nil {
+		addRow(t, rr[j:])
+		applyStages(post, t, j)
+	}
+}

@@ -97,15 +97,14 @@ func (f *fusedXNOR) run(e *exec, x []float32, n int, res []float32, post []stage
 	s.out = growF(s.out, rows*l.cout)
 	y, c := s.out, l.cout
 	pm := s.packMap(packTo, n)
+	o, fits := oneStepOf(f.pre, post)
 	err := s.conv.forwardThen(acc, bm, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
-			yr := y[r*c : (r+1)*c]
-			xnorOutRow(yr, acc[r*c:(r+1)*c], l.scale1, l.bias)
-			applyStages(f.pre, yr, 0)
+			var rr []float32
 			if res != nil {
-				addRow(yr, res[r*c:(r+1)*c])
-				applyStages(post, yr, 0)
+				rr = res[r*c : (r+1)*c]
 			}
+			f.epilogueRow(y[r*c:(r+1)*c], acc[r*c:(r+1)*c], rr, post, &o, fits)
 		}
 		if pm != nil {
 			packRows(pm, y, c, r0, r1)

@@ -28,3 +28,9 @@ func xnorOutRowAVX(y *float32, acc *int32, scale, bias *float32, n int)
 
 //go:noescape
 func packSignsAVX(dst *uint64, x *float32, words int)
+
+//go:noescape
+func epiRowAVX(y *float32, acc *int32, p *epiRow, n int)
+
+//go:noescape
+func bnActRowAVX(dst, src, a, b *float32, n, act, maxInto int)

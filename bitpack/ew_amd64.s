@@ -208,3 +208,119 @@ pkloop:
 pkdone:
 	VZEROUPPER
 	RET
+
+// Activations on Z0 with the constants Z1 = −1, Z2 = 1, Z3 = 0 (see
+// hardTanhRowAVX and reluRowAVX); R selects: 1 HardTanh, 2 ReLU, else none.
+#define ACT(R, LRELU, LDONE) \
+	CMPQ R, $1; \
+	JNE  LRELU; \
+	VMAXPS Z0, Z1, Z0; \
+	VMINPS Z0, Z2, Z0; \
+	JMP  LDONE; \
+LRELU: \
+	CMPQ R, $2; \
+	JNE  LDONE; \
+	VMAXPS Z0, Z3, Z0; \
+	VADDPS Z3, Z0, Z0; \
+LDONE:
+
+#define ACTCONSTS \
+	MOVL         $0xBF800000, AX; \
+	VPBROADCASTD AX, Z1; \
+	MOVL         $0x3F800000, AX; \
+	VPBROADCASTD AX, Z2; \
+	VXORPS       Z3, Z3, Z3
+
+// func epiRowAVX(y *float32, acc *int32, p *epiRow, n int)
+// One row of a fused xnor epilogue: v = float32(scale·float32(acc)),
+// + bias, BatchNorm v·a + b, act1, + res, act2, each step skipped when
+// its pointer (or act) is zero; the Go code's operations in its order.
+TEXT ·epiRowAVX(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ p+16(FP), AX
+	MOVQ n+24(FP), CX
+	MOVQ 0(AX), R8
+	MOVQ 8(AX), R9
+	MOVQ 16(AX), R10
+	MOVQ 24(AX), R11
+	MOVQ 32(AX), R12
+	MOVQ 40(AX), R13
+	MOVQ 48(AX), R14
+	ACTCONSTS
+	SHRQ $4, CX
+	JZ   epdone
+	XORQ BX, BX
+
+eploop:
+	VCVTDQ2PS (SI)(BX*1), Z0
+	VMULPS    (R8)(BX*1), Z0, Z0
+	TESTQ     R9, R9
+	JZ        epnobias
+	VADDPS    (R9)(BX*1), Z0, Z0
+
+epnobias:
+	TESTQ  R10, R10
+	JZ     epnobn
+	VMULPS (R10)(BX*1), Z0, Z0
+	VADDPS (R11)(BX*1), Z0, Z0
+
+epnobn:
+	ACT(R13, epa1relu, epa1done)
+	TESTQ  R12, R12
+	JZ     epnores
+	VADDPS (R12)(BX*1), Z0, Z0
+
+epnores:
+	ACT(R14, epa2relu, epa2done)
+	VMOVUPS Z0, (DI)(BX*1)
+	ADDQ    $64, BX
+	DECQ    CX
+	JNZ     eploop
+
+epdone:
+	VZEROUPPER
+	RET
+
+// func bnActRowAVX(dst, src, a, b *float32, n, act, maxInto int)
+// v = act(src·a + b) (no BatchNorm when a is nil); dst = v, or with
+// maxInto != 0 dst = max(dst, v) as maxRowAVX.
+TEXT ·bnActRowAVX(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ a+16(FP), R10
+	MOVQ b+24(FP), R11
+	MOVQ n+32(FP), CX
+	MOVQ act+40(FP), R13
+	MOVQ maxInto+48(FP), R14
+	ACTCONSTS
+	SHRQ $4, CX
+	JZ   badone
+	XORQ BX, BX
+
+baloop:
+	VMOVUPS (SI)(BX*1), Z0
+	TESTQ   R10, R10
+	JZ      banobn
+	VMULPS  (R10)(BX*1), Z0, Z0
+	VADDPS  (R11)(BX*1), Z0, Z0
+
+banobn:
+	ACT(R13, baarelu, baadone)
+	TESTQ    R14, R14
+	JZ       bastore
+	VMOVUPS  (DI)(BX*1), Z4
+	VCMPPS   $3, Z0, Z4, K1
+	VRANGEPS $5, Z0, Z4, Z5
+	VADDPS   Z0, Z4, K1, Z5
+	VMOVAPS  Z5, Z0
+
+bastore:
+	VMOVUPS Z0, (DI)(BX*1)
+	ADDQ    $64, BX
+	DECQ    CX
+	JNZ     baloop
+
+badone:
+	VZEROUPPER
+	RET

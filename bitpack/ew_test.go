@@ -43,6 +43,19 @@ func TestRowKernels(t *testing.T) {
 		{"max", func(y, r []float32, _ []int32) { maxRow(y, r) }},
 		{"xnor", func(y, _ []float32, acc []int32) { xnorOutRow(y, acc, a[:len(y)], nil) }},
 		{"xnor bias", func(y, _ []float32, acc []int32) { xnorOutRow(y, acc, a[:len(y)], b[:len(y)]) }},
+		{"epilogue", func(y, r []float32, acc []int32) {
+			bn := stage{kind: opBN, a: a[:len(y)], b: b[:len(y)]}
+			f := &fusedXNOR{l: &linear{scale1: a[:len(y)], bias: b[:len(y)]}, pre: []stage{bn, {kind: opReLU}}}
+			post := []stage{{kind: opHardTanh}}
+			o, fits := oneStepOf(f.pre, post)
+			f.epilogueRow(y, acc, r, post, &o, fits && kernels.ew)
+		}},
+		{"bn act max", func(y, r []float32, _ []int32) {
+			p := &poolLayer{max: true, h: 1, w: 2, c: len(y), kh: 1, kw: 2, st: 1, oh: 1, ow: 1,
+				pre: []stage{{kind: opBN, a: a[:len(y)], b: b[:len(y)]}, {kind: opHardTanh}}}
+			x := append(append([]float32(nil), y...), r...)
+			p.poolRow(y, x, 0, 0, make([]float32, len(y)))
+		}},
 		{"pack", func(y, _ []float32, _ []int32) {
 			w := make([]uint64, wordsFor(len(y)))
 			packSigns(w, y)
