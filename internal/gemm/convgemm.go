@@ -1,0 +1,288 @@
+package gemm
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Implicit-GEMM convolution: the products of a convolution's forward and
+// backward passes, with the im2col matrix never materialised. The GEMM
+// driver packs its panels of im2col(x) straight from the NHWC image (see
+// packConvA and packConvB), so the only copies are the cache-sized packed
+// panels the micro-kernels need anyway.
+
+// convOperand is an im2col(x) matrix standing in for op(A) or op(B).
+type convOperand struct {
+	s ConvShape
+	x []float32
+}
+
+// ConvForward sets out = im2col(x) × wᵀ, the convolution of the NHWC input
+// x with the OHWI filter w ([o][KH][KW][C]): out is [N*OH*OW][o] row-major
+// (NHWC). Results equal Sgemm on Im2col's matrix bit for bit.
+func ConvForward(s ConvShape, x, w []float32, o int, out []float32) error {
+	if err := convCheck("ConvForward", s, x, o); err != nil {
+		return err
+	}
+	k := s.KH * s.KW * s.C
+	m := s.N * s.OutH() * s.OutW()
+	if err := checkMatrix("B", w, o, k, k); err != nil {
+		return err
+	}
+	if err := checkMatrix("C", out, m, o, o); err != nil {
+		return err
+	}
+	if useBLAS.Load() {
+		return viaCol(s, x, func(col []float32) error {
+			return Sgemm(false, true, m, o, k, 1, col, k, w, k, 0, out, o)
+		})
+	}
+	g := newCall(active.Load(), false, true, m, o, k, nil, k, w, k, out, o)
+	g.ca = convOperand{s: s, x: x}
+	g.run(Threads())
+	return nil
+}
+
+// ConvGradWeights sets dw = gᵀ × im2col(x): the gradient of the loss with
+// respect to the OHWI filter, given the output gradient g ([N*OH*OW][o]).
+// dw is [o][KH*KW*C]. Results equal Sgemm on Im2col's matrix bit for bit.
+func ConvGradWeights(s ConvShape, g, x []float32, o int, dw []float32) error {
+	if err := convCheck("ConvGradWeights", s, x, o); err != nil {
+		return err
+	}
+	k := s.KH * s.KW * s.C
+	m := s.N * s.OutH() * s.OutW()
+	if err := checkMatrix("A", g, m, o, o); err != nil {
+		return err
+	}
+	if err := checkMatrix("C", dw, o, k, k); err != nil {
+		return err
+	}
+	if useBLAS.Load() {
+		return viaCol(s, x, func(col []float32) error {
+			return Sgemm(true, false, o, k, m, 1, g, o, col, k, 0, dw, k)
+		})
+	}
+	c := newCall(active.Load(), true, false, o, k, m, g, o, nil, k, dw, k)
+	c.cb = convOperand{s: s, x: x}
+	c.run(Threads())
+	return nil
+}
+
+// ConvGradInput sets dx, the gradient with respect to the NHWC input, from
+// the output gradient g ([N*OH*OW][o]) and the OHWI filter w. A stride-1
+// convolution's input gradient is itself a convolution: of g, padded by
+// K-1-P, with w flipped in space and its O and C axes swapped, so it runs
+// as ConvForward with no col2im. Other strides multiply g by w into a
+// scratch im2col-shaped matrix and scatter it with Col2im.
+func ConvGradInput(s ConvShape, g, w []float32, o int, dx []float32) error {
+	if err := convCheck("ConvGradInput", s, dx, o); err != nil {
+		return err
+	}
+	k := s.KH * s.KW * s.C
+	m := s.N * s.OutH() * s.OutW()
+	if err := checkMatrix("A", g, m, o, o); err != nil {
+		return err
+	}
+	if err := checkMatrix("B", w, o, k, k); err != nil {
+		return err
+	}
+	if t, ok := transposedShape(s, o); ok {
+		p := scratchFloats(o * k)
+		defer scratchPool.Put(p)
+		flipFilter(*p, w, s, o)
+		return ConvForward(t, g, *p, s.C, dx)
+	}
+	p := scratchFloats(m * k)
+	defer scratchPool.Put(p)
+	dcol := *p
+	if err := Sgemm(false, false, m, k, o, 1, g, o, w, k, 0, dcol, k); err != nil {
+		return err
+	}
+	clear(dx[:s.InputLen()])
+	Col2im(s, dcol, dx)
+	return nil
+}
+
+// convCheck validates s and the length of the image slice x.
+func convCheck(op string, s ConvShape, x []float32, o int) error {
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("gemm: %s: %w", op, err)
+	}
+	if o < 1 {
+		return fmt.Errorf("gemm: %s: %d output channels: %w", op, o, ErrShape)
+	}
+	if len(x) < s.InputLen() {
+		return fmt.Errorf("gemm: %s: %+v needs %d image floats, have %d: %w", op, s, s.InputLen(), len(x), ErrShape)
+	}
+	return nil
+}
+
+// transposedShape is the stride-1 convolution whose forward pass computes
+// s's input gradient from an [N][OH][OW][o] output gradient: pad K-1-P
+// keeps the output at H×W. ok is false for strides above 1 or P > K-1.
+func transposedShape(s ConvShape, o int) (ConvShape, bool) {
+	if s.StrideH != 1 || s.StrideW != 1 || s.PadH > s.KH-1 || s.PadW > s.KW-1 {
+		return ConvShape{}, false
+	}
+	t := ConvShape{N: s.N, H: s.OutH(), W: s.OutW(), C: o, KH: s.KH, KW: s.KW,
+		StrideH: 1, StrideW: 1, PadH: s.KH - 1 - s.PadH, PadW: s.KW - 1 - s.PadW}
+	return t, t.Validate() == nil && t.OutH() == s.H && t.OutW() == s.W
+}
+
+// flipFilter sets wt[c][kh][kw][o] = w[o][KH-1-kh][KW-1-kw][c].
+func flipFilter(wt, w []float32, s ConvShape, o int) {
+	kh, kw, c := s.KH, s.KW, s.C
+	for oi := range o {
+		for r := range kh {
+			for q := range kw {
+				src := w[((oi*kh+r)*kw+q)*c:][:c]
+				base := ((kh-1-r)*kw+(kw-1-q))*o + oi
+				for ci, v := range src {
+					wt[ci*kh*kw*o+base] = v
+				}
+			}
+		}
+	}
+}
+
+// viaCol materialises im2col(x) in scratch for the OpenBLAS route.
+func viaCol(s ConvShape, x []float32, f func(col []float32) error) error {
+	p := scratchFloats(s.ColLen())
+	defer scratchPool.Put(p)
+	Im2col(s, x, *p)
+	return f(*p)
+}
+
+// scratchPool holds the large temporary buffers of ConvGradInput and the
+// OpenBLAS route; pooling keeps a training step from allocating them.
+var scratchPool sync.Pool
+
+// scratchFloats returns a pooled buffer of n floats (old contents are
+// garbage); the caller puts it back in scratchPool.
+func scratchFloats(n int) *[]float32 {
+	p, _ := scratchPool.Get().(*[]float32)
+	if p == nil || cap(*p) < n {
+		b := make([]float32, n)
+		p = &b
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+// colCursor walks the rows of im2col(x), one output pixel each, without
+// dividing per row.
+type colCursor struct {
+	s        *ConvShape
+	oh, ow   int
+	n, y, xo int
+}
+
+func newColCursor(s *ConvShape, row int) colCursor {
+	oh, ow := s.OutH(), s.OutW()
+	n := row / (oh * ow)
+	r := row - n*oh*ow
+	return colCursor{s: s, oh: oh, ow: ow, n: n, y: r / ow, xo: r % ow}
+}
+
+func (c *colCursor) next() {
+	if c.xo++; c.xo == c.ow {
+		c.xo = 0
+		if c.y++; c.y == c.oh {
+			c.y = 0
+			c.n++
+		}
+	}
+}
+
+// seg writes im2col row (the cursor's pixel) columns p0..p0+len(dst) into
+// dst, zeros where the receptive field overlaps the padding.
+func (c *colCursor) seg(x []float32, p0 int, dst []float32) {
+	s := c.s
+	ch, wc := s.C, s.W*s.C
+	kwc := s.KW * ch
+	ih0 := c.y*s.StrideH - s.PadH
+	iw0 := c.xo*s.StrideW - s.PadW
+	lo, hi := max(0, -iw0)*ch, min(s.KW, s.W-iw0)*ch // in-bounds part of a kernel row
+	base := c.n*s.H*wc + iw0*ch
+	r := p0 / kwc
+	q := p0 - r*kwc
+	for len(dst) > 0 {
+		take := min(len(dst), kwc-q)
+		d := dst[:take]
+		ih := ih0 + r
+		if ih < 0 || ih >= s.H || lo >= hi {
+			clear(d)
+		} else {
+			a, b := max(q, lo), min(q+take, hi)
+			if a >= b {
+				clear(d)
+			} else {
+				for i := range d[:a-q] {
+					d[i] = 0
+				}
+				o := base + ih*wc
+				copyShort(d[a-q:b-q], x[o+a:o+b])
+				for i := b - q; i < take; i++ {
+					d[i] = 0
+				}
+			}
+		}
+		dst = dst[take:]
+		q = 0
+		r++
+	}
+}
+
+// packConvA packs rows i0..i0+mc, columns p0..p0+kc of im2col(x) in
+// panels of mr rows. With a general kernel (kern.gen), which reads A
+// through strides, a panel holds its rows as they are, kc floats each,
+// zero rows past mc; otherwise each is built in w.rows and transposed
+// into packA's layout.
+func (w *workspace) packConvA(kern *microKernel, dst []float32, op *convOperand, i0, mc, p0, kc, mr int) {
+	cur := newColCursor(&op.s, i0)
+	if kern.gen != nil {
+		for ir := 0; ir < mc; ir += mr {
+			rows := min(mr, mc-ir)
+			d := dst[ir*kc : ir*kc+mr*kc]
+			for r := range rows {
+				cur.seg(op.x, p0, d[r*kc:r*kc+kc])
+				cur.next()
+			}
+			clear(d[rows*kc:])
+		}
+		return
+	}
+	w.rows = grow(w.rows, mr*kc)
+	for ir := 0; ir < mc; ir += mr {
+		rows := min(mr, mc-ir)
+		for r := range rows {
+			cur.seg(op.x, p0, w.rows[r*kc:r*kc+kc])
+			cur.next()
+		}
+		packRowsStrided(dst[ir*kc:ir*kc+mr*kc], w.rows, kc, 0, rows, 0, kc, mr)
+	}
+}
+
+// packConvB packs rows p0..p0+kc, columns j0..j0+nc of im2col(x) as packB
+// does: a B panel holds nr consecutive columns of each row. Each row's
+// segment is built once in w.rows and dealt out to the panels.
+func (w *workspace) packConvB(dst []float32, op *convOperand, p0, kc, j0, nc, nr int) {
+	w.rows = grow(w.rows, ceilDiv(nc, nr)*nr)
+	row := w.rows
+	clear(row[nc:])
+	cur := newColCursor(&op.s, p0)
+	for p := range kc {
+		cur.seg(op.x, j0, row[:nc])
+		cur.next()
+		if nr == 32 {
+			for jr := 0; jr < nc; jr += 32 {
+				*(*[32]float32)(dst[jr*kc+p*32:]) = *(*[32]float32)(row[jr:])
+			}
+			continue
+		}
+		for jr := 0; jr < nc; jr += nr {
+			copy(dst[jr*kc+p*nr:jr*kc+p*nr+nr], row[jr:jr+nr])
+		}
+	}
+}
