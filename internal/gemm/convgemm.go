@@ -205,6 +205,14 @@ func (c *colCursor) seg(x []float32, p0 int, dst []float32) {
 	iw0 := c.xo*s.StrideW - s.PadW
 	lo, hi := max(0, -iw0)*ch, min(s.KW, s.W-iw0)*ch // in-bounds part of a kernel row
 	base := c.n*s.H*wc + iw0*ch
+	if p0 == 0 && len(dst) == s.KH*kwc && lo == 0 && hi == kwc && ih0 >= 0 && ih0+s.KH <= s.H {
+		// The whole receptive field, inside the image: KH runs of KW*C.
+		o := base + ih0*wc
+		for r := range s.KH {
+			copyShort(dst[r*kwc:r*kwc+kwc], x[o+r*wc:o+r*wc+kwc])
+		}
+		return
+	}
 	r := p0 / kwc
 	q := p0 - r*kwc
 	for len(dst) > 0 {
