@@ -73,8 +73,9 @@ func ConvGradWeights(s ConvShape, g, x []float32, o int, dw []float32) error {
 // the output gradient g ([N*OH*OW][o]) and the OHWI filter w. A stride-1
 // convolution's input gradient is itself a convolution: of g, padded by
 // K-1-P, with w flipped in space and its O and C axes swapped, so it runs
-// as ConvForward with no col2im. Other strides multiply g by w into a
-// scratch im2col-shaped matrix and scatter it with Col2im.
+// as ConvForward with no col2im. Other convolutions multiply g by w, a
+// few images at a time, into a cache-sized im2col-shaped scratch matrix
+// and scatter that as Col2im does.
 func ConvGradInput(s ConvShape, g, w []float32, o int, dx []float32) error {
 	if err := convCheck("ConvGradInput", s, dx, o); err != nil {
 		return err
@@ -88,20 +89,54 @@ func ConvGradInput(s ConvShape, g, w []float32, o int, dx []float32) error {
 		return err
 	}
 	if t, ok := transposedShape(s, o); ok {
-		p := scratchFloats(o * k)
-		defer scratchPool.Put(p)
+		p := scratchFloats(&filterPool, o*k)
+		defer filterPool.Put(p)
 		flipFilter(*p, w, s, o)
 		return ConvForward(t, g, *p, s.C, dx)
 	}
-	p := scratchFloats(m * k)
-	defer scratchPool.Put(p)
-	dcol := *p
-	if err := Sgemm(false, false, m, k, o, 1, g, o, w, k, 0, dcol, k); err != nil {
-		return err
-	}
-	clear(dx[:s.InputLen()])
-	Col2im(s, dcol, dx)
+	j := gradInputPool.Get().(*gradInputJob)
+	perImage := s.OutH() * s.OutW() * k
+	*j = gradInputJob{s: s, g: g, w: w, dx: dx, o: o, chunk: max(1, maxScatterCol/perImage)}
+	parallel(j, ceilDiv(s.N, j.chunk), Threads())
+	*j = gradInputJob{}
+	gradInputPool.Put(j)
 	return nil
+}
+
+// maxScatterCol bounds, in floats, the im2col-shaped scratch one part of
+// a strided ConvGradInput fills before scattering it (at least one image).
+const maxScatterCol = 1 << 18
+
+// gradInputJob is a strided ConvGradInput split over chunks of images:
+// each part multiplies its images' rows of g by w into scratch and
+// scatters that with Col2im, all on one goroutine, so the result does not
+// depend on the thread count.
+type gradInputJob struct {
+	s        ConvShape
+	g, w, dx []float32
+	o, chunk int
+}
+
+var gradInputPool = sync.Pool{New: func() any { return new(gradInputJob) }}
+
+func (j *gradInputJob) runPart(i int) {
+	s := j.s
+	n0 := i * j.chunk
+	s.N = min(j.s.N, n0+j.chunk) - n0
+	m, k := s.N*s.OutH()*s.OutW(), s.KH*s.KW*s.C
+	p := scratchFloats(&scratchPool, m*k)
+	defer scratchPool.Put(p)
+	g := j.g[n0*s.OutH()*s.OutW()*j.o:]
+	if useBLAS.Load() {
+		OpenBLAS(false, false, m, k, j.o, 1, g, j.o, j.w, k, 0, *p, k)
+	} else {
+		sgemm(active.Load(), 1, false, false, m, k, j.o, 1, g, j.o, j.w, k, 0, *p, k)
+	}
+	dx := j.dx[n0*s.H*s.W*s.C : (n0+s.N)*s.H*s.W*s.C]
+	clear(dx)
+	for n := range s.N {
+		convImage(&s, dx, *p, n, true)
+	}
 }
 
 // convCheck validates s and the length of the image slice x.
@@ -148,20 +183,21 @@ func flipFilter(wt, w []float32, s ConvShape, o int) {
 
 // viaCol materialises im2col(x) in scratch for the OpenBLAS route.
 func viaCol(s ConvShape, x []float32, f func(col []float32) error) error {
-	p := scratchFloats(s.ColLen())
+	p := scratchFloats(&scratchPool, s.ColLen())
 	defer scratchPool.Put(p)
 	Im2col(s, x, *p)
 	return f(*p)
 }
 
-// scratchPool holds the large temporary buffers of ConvGradInput and the
-// OpenBLAS route; pooling keeps a training step from allocating them.
-var scratchPool sync.Pool
+// Pooled temporary buffers keep a training step from allocating:
+// scratchPool holds the im2col-shaped ones (a strided ConvGradInput's
+// parts, the OpenBLAS route), filterPool ConvGradInput's flipped filters.
+var scratchPool, filterPool sync.Pool
 
-// scratchFloats returns a pooled buffer of n floats (old contents are
-// garbage); the caller puts it back in scratchPool.
-func scratchFloats(n int) *[]float32 {
-	p, _ := scratchPool.Get().(*[]float32)
+// scratchFloats returns a buffer of n floats from pool (old contents are
+// garbage); the caller puts it back.
+func scratchFloats(pool *sync.Pool, n int) *[]float32 {
+	p, _ := pool.Get().(*[]float32)
 	if p == nil || cap(*p) < n {
 		b := make([]float32, n)
 		p = &b
