@@ -96,12 +96,19 @@ func ConvGradInput(s ConvShape, g, w []float32, o int, dx []float32) error {
 	}
 	j := gradInputPool.Get().(*gradInputJob)
 	perImage := s.OutH() * s.OutW() * k
-	*j = gradInputJob{s: s, g: g, w: w, dx: dx, o: o, chunk: max(1, maxScatterCol/perImage)}
-	parallel(j, ceilDiv(s.N, j.chunk), Threads())
+	t := Threads()
+	// Chunks fit maxScatterCol, and there are at least two per goroutine.
+	chunk := max(1, min(maxScatterCol/perImage, ceilDiv(s.N, 2*t)))
+	*j = gradInputJob{s: s, g: g, w: w, dx: dx, o: o, chunk: chunk}
+	parallel(j, ceilDiv(s.N, j.chunk), t)
 	*j = gradInputJob{}
 	gradInputPool.Put(j)
 	return nil
 }
+
+// minTransposedC is the fewest input channels for which ConvGradInput
+// runs a stride-1 convolution's input gradient as a transposed conv.
+const minTransposedC = 16
 
 // maxScatterCol bounds, in floats, the im2col-shaped scratch one part of
 // a strided ConvGradInput fills before scattering it (at least one image).
@@ -155,9 +162,17 @@ func convCheck(op string, s ConvShape, x []float32, o int) error {
 
 // transposedShape is the stride-1 convolution whose forward pass computes
 // s's input gradient from an [N][OH][OW][o] output gradient: pad K-1-P
-// keeps the output at H×W. ok is false for strides above 1 or P > K-1.
+// keeps the output at H×W. ok is false for strides above 1, P > K-1, and
+// where the scatter path is faster (see below).
 func transposedShape(s ConvShape, o int) (ConvShape, bool) {
 	if s.StrideH != 1 || s.StrideW != 1 || s.PadH > s.KH-1 || s.PadW > s.KW-1 {
+		return ConvShape{}, false
+	}
+	// The transposed conv multiplies the padding's zeros too, and its C
+	// is the GEMM's N: with few channels (LeNet's 6) or much more padding
+	// than the original (LeNet's unpadded 5×5: pad 4), scattering is
+	// cheaper.
+	if s.C < minTransposedC || 2*(s.KH-1-s.PadH) > s.KH || 2*(s.KW-1-s.PadW) > s.KW {
 		return ConvShape{}, false
 	}
 	t := ConvShape{N: s.N, H: s.OutH(), W: s.OutW(), C: o, KH: s.KH, KW: s.KW,
