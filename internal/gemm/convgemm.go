@@ -19,7 +19,10 @@ type convOperand struct {
 
 // ConvForward sets out = im2col(x) × wᵀ, the convolution of the NHWC input
 // x with the OHWI filter w ([o][KH][KW][C]): out is [N*OH*OW][o] row-major
-// (NHWC). Results equal Sgemm on Im2col's matrix bit for bit.
+// (NHWC). A filter that fits in cache runs as a direct convolution
+// (convdirect.go), summing kernel rows one at a time; others equal Sgemm
+// on Im2col's matrix bit for bit. Either way the result does not depend
+// on the thread count.
 func ConvForward(s ConvShape, x, w []float32, o int, out []float32) error {
 	if err := convCheck("ConvForward", s, x, o); err != nil {
 		return err
@@ -37,7 +40,12 @@ func ConvForward(s ConvShape, x, w []float32, o int, out []float32) error {
 			return Sgemm(false, true, m, o, k, 1, col, k, w, k, 0, out, o)
 		})
 	}
-	g := newCall(active.Load(), false, true, m, o, k, nil, k, w, k, out, o)
+	kern := active.Load()
+	if directOK(kern, s, o) {
+		convDirect(kern, s, x, w, o, out)
+		return nil
+	}
+	g := newCall(kern, false, true, m, o, k, nil, k, w, k, out, o)
 	g.ca = convOperand{s: s, x: x}
 	g.run(Threads())
 	return nil

@@ -52,7 +52,7 @@ func checkConvImplicit(t *testing.T, rng *rand.Rand, s ConvShape, o int) {
 	if err := ConvForward(s, x, w, o, got); err != nil {
 		t.Fatal(err)
 	}
-	compareClose(t, "ConvForward", got, want, 0)
+	compareClose(t, "ConvForward", got, want, 1e-4)
 
 	want, got = make([]float32, o*k), randSlice(rng, o*k)
 	if err := Sgemm(true, false, o, k, m, 1, g, o, col, k, 0, want, k); err != nil {
