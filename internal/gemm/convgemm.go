@@ -53,7 +53,9 @@ func ConvForward(s ConvShape, x, w []float32, o int, out []float32) error {
 
 // ConvGradWeights sets dw = gᵀ × im2col(x): the gradient of the loss with
 // respect to the OHWI filter, given the output gradient g ([N*OH*OW][o]).
-// dw is [o][KH*KW*C]. Results equal Sgemm on Im2col's matrix bit for bit.
+// dw is [o][KH*KW*C]. A stride-1 conv whose filter fits in cache runs
+// directly (convdirect_grad.go); others equal Sgemm on Im2col's matrix
+// bit for bit.
 func ConvGradWeights(s ConvShape, g, x []float32, o int, dw []float32) error {
 	if err := convCheck("ConvGradWeights", s, x, o); err != nil {
 		return err
@@ -71,7 +73,12 @@ func ConvGradWeights(s ConvShape, g, x []float32, o int, dw []float32) error {
 			return Sgemm(true, false, o, k, m, 1, g, o, col, k, 0, dw, k)
 		})
 	}
-	c := newCall(active.Load(), true, false, o, k, m, g, o, nil, k, dw, k)
+	kern := active.Load()
+	if directGradOK(kern, s, o) {
+		convGradWeightsDirect(kern, s, g, x, o, dw)
+		return nil
+	}
+	c := newCall(kern, true, false, o, k, m, g, o, nil, k, dw, k)
 	c.cb = convOperand{s: s, x: x}
 	c.run(Threads())
 	return nil

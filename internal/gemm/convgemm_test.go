@@ -14,11 +14,13 @@ var convGemmShapes = append([]ConvShape{
 	{N: 3, H: 9, W: 9, C: 40, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 	{N: 2, H: 10, W: 11, C: 8, KH: 1, KW: 1, StrideH: 2, StrideW: 2},
 	{N: 2, H: 16, W: 16, C: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+	{N: 16, H: 32, W: 32, C: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}, // direct ∂W in two chunks
 }, convShapes...)
 
 // TestConvImplicit checks ConvForward and ConvGradWeights against Sgemm on
-// the materialised im2col matrix (exactly, when the same kernel packs both),
-// and ConvGradInput against Sgemm + Col2im, for every kernel and thread count.
+// the materialised im2col matrix, and ConvGradInput against Sgemm + Col2im,
+// for every kernel and thread count. The direct paths sum in another order,
+// hence the tolerances.
 func TestConvImplicit(t *testing.T) {
 	rng := rand.New(rand.NewPCG(6, 6))
 	for _, kern := range kernels {
@@ -61,7 +63,7 @@ func checkConvImplicit(t *testing.T, rng *rand.Rand, s ConvShape, o int) {
 	if err := ConvGradWeights(s, g, x, o, got); err != nil {
 		t.Fatal(err)
 	}
-	compareClose(t, "ConvGradWeights", got, want, 0)
+	compareClose(t, "ConvGradWeights", got, want, 1e-4)
 
 	dcol := make([]float32, m*k)
 	if err := Sgemm(false, false, m, k, o, 1, g, o, w, k, 0, dcol, k); err != nil {
