@@ -31,16 +31,13 @@ type directJob struct {
 	padRows int       // rows of the padded image, stride Wp*C
 }
 
-var (
-	directPool = sync.Pool{New: func() any { return new(directJob) }}
-	padPool    sync.Pool // *[]float32: one image, zero-padded
-)
+var directPool = sync.Pool{New: func() any { return new(directJob) }}
 
 func convDirect(kern *microKernel, s ConvShape, x, w []float32, o int, out []float32) {
 	k := s.KH * s.KW * s.C
 	nr := kern.nr
-	wp := scratchFloats(&filterPool, ceilDiv(o, nr)*nr*k)
-	defer filterPool.Put(wp)
+	wp := getFloats(ceilDiv(o, nr) * nr * k)
+	defer putFloats(wp)
 	packB(*wp, true, w, k, 0, k, 0, o, nr)
 	j := directPool.Get().(*directJob)
 	*j = directJob{kern: kern, s: s, x: x, out: out, o: o, wp: *wp}
@@ -60,8 +57,8 @@ func (j *directJob) runPart(n int) {
 	c, wpad := s.C, s.W+2*s.PadW
 	rowLen := wpad * c
 	// Slack past the last row: the kernel addresses all mr rows of a tile.
-	p := scratchFloats(&padPool, (s.H+2*s.PadH)*rowLen+mr*s.StrideW*c)
-	defer padPool.Put(p)
+	p := getFloats((s.H+2*s.PadH)*rowLen + mr*s.StrideW*c)
+	defer putFloats(p)
 	img := *p
 	clear(img)
 	src := j.x[n*s.H*s.W*c:]

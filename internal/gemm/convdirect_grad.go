@@ -43,8 +43,8 @@ func convGradWeightsDirect(kern *microKernel, s ConvShape, g, x []float32, o int
 	per := (s.H + 2*s.PadH) * (s.W + 2*s.PadW) * max(s.C, o)
 	chunk := max(1, min(maxGradChunk/per, s.N))
 	n := ceilDiv(s.N, chunk)
-	p := scratchFloats(&scratchPool, n*o*k)
-	defer scratchPool.Put(p)
+	p := getFloats(n * o * k)
+	defer putFloats(p)
 	j := gradWPool.Get().(*gradWJob)
 	*j = gradWJob{kern: kern, s: s, g: g, x: x, o: o, chunk: chunk, parts: *p}
 	parallel(j, n, Threads())
@@ -68,10 +68,10 @@ func (j *gradWJob) runPart(i int) {
 	oh, ow := s.OutH(), s.OutW()
 	v := cn * hp * wp
 	// Slack: the last kernel row reads (KH-1)*Wp+KW-1 positions past v.
-	xb := scratchFloats(&padPool, (v+s.KH*wp)*c)
-	defer padPool.Put(xb)
-	gb := scratchFloats(&padPool, v*o)
-	defer padPool.Put(gb)
+	xb := getFloats((v + s.KH*wp) * c)
+	defer putFloats(xb)
+	gb := getFloats(v * o)
+	defer putFloats(gb)
 	xp, gp := *xb, *gb
 	clear(xp)
 	clear(gp)

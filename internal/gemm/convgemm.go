@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"fmt"
+	"math/bits"
 	"sync"
 )
 
@@ -104,8 +105,8 @@ func ConvGradInput(s ConvShape, g, w []float32, o int, dx []float32) error {
 		return err
 	}
 	if t, ok := transposedShape(s, o); ok {
-		p := scratchFloats(&filterPool, o*k)
-		defer filterPool.Put(p)
+		p := getFloats(o * k)
+		defer putFloats(p)
 		flipFilter(*p, w, s, o)
 		return ConvForward(t, g, *p, s.C, dx)
 	}
@@ -146,8 +147,8 @@ func (j *gradInputJob) runPart(i int) {
 	n0 := i * j.chunk
 	s.N = min(j.s.N, n0+j.chunk) - n0
 	m, k := s.N*s.OutH()*s.OutW(), s.KH*s.KW*s.C
-	p := scratchFloats(&scratchPool, m*k)
-	defer scratchPool.Put(p)
+	p := getFloats(m * k)
+	defer putFloats(p)
 	g := j.g[n0*s.OutH()*s.OutW()*j.o:]
 	if useBLAS.Load() {
 		OpenBLAS(false, false, m, k, j.o, 1, g, j.o, j.w, k, 0, *p, k)
@@ -213,27 +214,32 @@ func flipFilter(wt, w []float32, s ConvShape, o int) {
 
 // viaCol materialises im2col(x) in scratch for the OpenBLAS route.
 func viaCol(s ConvShape, x []float32, f func(col []float32) error) error {
-	p := scratchFloats(&scratchPool, s.ColLen())
-	defer scratchPool.Put(p)
+	p := getFloats(s.ColLen())
+	defer putFloats(p)
 	Im2col(s, x, *p)
 	return f(*p)
 }
 
-// Pooled temporary buffers keep a training step from allocating:
-// scratchPool holds the im2col-shaped ones (a strided ConvGradInput's
-// parts, the OpenBLAS route), filterPool ConvGradInput's flipped filters.
-var scratchPool, filterPool sync.Pool
+// floatPools hold temporary float buffers (padded images, flipped
+// filters, scatter scratch) by size class: class b holds capacity 1<<b,
+// so a call finds one of the size it needs, and a training step, whose
+// layers ask for many sizes, does not allocate.
+var floatPools [48]sync.Pool
 
-// scratchFloats returns a buffer of n floats from pool (old contents are
-// garbage); the caller puts it back.
-func scratchFloats(pool *sync.Pool, n int) *[]float32 {
-	p, _ := pool.Get().(*[]float32)
-	if p == nil || cap(*p) < n {
-		b := make([]float32, n)
-		p = &b
+// getFloats returns a buffer of n floats (old contents are garbage); the
+// caller gives it back with putFloats.
+func getFloats(n int) *[]float32 {
+	b := bits.Len(uint(max(n, 1) - 1))
+	if p, _ := floatPools[b].Get().(*[]float32); p != nil {
+		*p = (*p)[:n]
+		return p
 	}
-	*p = (*p)[:n]
-	return p
+	s := make([]float32, n, 1<<b)
+	return &s
+}
+
+func putFloats(p *[]float32) {
+	floatPools[bits.Len(uint(cap(*p)-1))].Put(p)
 }
 
 // colCursor walks the rows of im2col(x), one output pixel each, without
