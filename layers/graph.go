@@ -206,22 +206,6 @@ func (qz *quantizer) counterState(name string) []State {
 	}}
 }
 
-// exactXNOR reports whether an evaluation graph computes a conv or dense
-// layer with input quantizer iq and weight quantizer wq as α·dot rounded
-// once (xnorForward): iq yields ±1 (its inference descriptor is sign) and
-// wq is XNOR-Net's ±α_o. Training graphs keep the plain float GEMM, so
-// training is unchanged.
-func exactXNOR(g *Graph, iq, wq *quantizer) bool {
-	if g.Train || iq == nil || wq == nil {
-		return false
-	}
-	if _, ok := wq.q.(ste.XNOR); !ok {
-		return false
-	}
-	d, ok, err := ste.Infer(iq.f, nil)
-	return ok && err == nil && d.Kind == ste.DescSign
-}
-
 func (qz *quantizer) paramList() []*Param {
 	if qz == nil {
 		return nil

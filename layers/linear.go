@@ -14,13 +14,15 @@ import (
 // itself (dense: M = batch, K = features) or its im2col matrix (conv: M = N·OH·OW,
 // K = KH·KW·C). Backward: dA = g·W, dW = gᵀ·A, db = Σ_rows g.
 
-func linearForward(y, a, w, b []float32, m, k, o int, xnor bool) error {
-	if xnor && k < 1<<24 {
-		if err := xnorForward(y, a, w, m, k, o); err != nil {
+func linearForward(y, a, w, b []float32, m, k, o int, exact *intLinear) error {
+	done, err := exact.forward(y, a, w, m, k, o)
+	if err != nil {
+		return err
+	}
+	if !done {
+		if err := gemm.Sgemm(false, true, m, o, k, 1, a, k, w, k, 0, y, o); err != nil {
 			return err
 		}
-	} else if err := gemm.Sgemm(false, true, m, o, k, 1, a, k, w, k, 0, y, o); err != nil {
-		return err
 	}
 	if b != nil {
 		for r := 0; r < m; r++ {
@@ -31,51 +33,6 @@ func linearForward(y, a, w, b []float32, m, k, o int, xnor bool) error {
 		}
 	}
 	return nil
-}
-
-// xnorForward computes y = a·wᵀ for inputs a in {−1, 0, +1} (sign codes,
-// 0 at zero padding) and weight rows w_o = ±α_o (XNOR-Net weights) as
-// α_o·dot rounded once: the ±1 dot products are integers below 2^24, which
-// float32 sums exactly in any order, and y = float32(α_o·dot). That is the
-// packed engine's xnor output (bitpack's xnorValue), bit for bit. Summing
-// the ±α_o products themselves, as the general sgemm does, rounds at every
-// partial sum, in an order that depends on the GEMM's blocking, and moves
-// values that feed the next sign by a few ulps.
-func xnorForward(y, a, w []float32, m, k, o int) error {
-	ws, release := scratch(o * k)
-	defer release()
-	alpha := make([]float32, o)
-	for r := range o {
-		row, sr := w[r*k:(r+1)*k], ws[r*k:(r+1)*k]
-		for i, v := range row {
-			switch {
-			case v > 0:
-				sr[i] = 1
-			case v < 0:
-				sr[i] = -1
-			default:
-				sr[i] = 0
-			}
-			alpha[r] = max(alpha[r], abs32(v))
-		}
-	}
-	if err := gemm.Sgemm(false, true, m, o, k, 1, a, k, ws, k, 0, y, o); err != nil {
-		return err
-	}
-	for r := range m {
-		row := y[r*o : (r+1)*o]
-		for j, d := range row {
-			row[j] = float32(alpha[j] * d)
-		}
-	}
-	return nil
-}
-
-func abs32(v float32) float32 {
-	if v < 0 {
-		return -v
-	}
-	return v
 }
 
 func linearGradA(da, g, w []float32, m, k, o int) error {
@@ -100,7 +57,7 @@ func sumRows(db, g []float32, m, o int) {
 type denseKernel struct {
 	name    string
 	hasBias bool
-	xnor    bool // sign inputs and XNOR weights in an evaluation graph: see xnorForward
+	exact   *intLinear // integer semantics in evaluation graphs (nil: none)
 }
 
 func (k *denseKernel) String() string { return k.name }
@@ -126,7 +83,7 @@ func (k *denseKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 	if k.hasBias {
 		b = in[2].Data
 	}
-	return linearForward(out.Data, in[0].Data, in[1].Data, b, m, kk, o, k.xnor)
+	return linearForward(out.Data, in[0].Data, in[1].Data, b, m, kk, o, k.exact)
 }
 
 func (k *denseKernel) DiffWRT(int) bool { return true }
@@ -151,7 +108,7 @@ type convKernel struct {
 	strideH, strideW int
 	padH, padW       int
 	hasBias          bool
-	xnor             bool // sign inputs and XNOR weights in an evaluation graph: see xnorForward
+	exact            *intLinear // integer semantics in evaluation graphs (nil: none)
 
 	cols colCache // this node's im2col memory between Forward and Backward
 }
@@ -254,7 +211,7 @@ func (k *convKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 	if k.hasBias {
 		b = in[2].Data
 	}
-	return linearForward(out.Data, col, in[1].Data, b, s.N*s.OutH()*s.OutW(), s.KH*s.KW*s.C, in[1].Shape[0], k.xnor)
+	return linearForward(out.Data, col, in[1].Data, b, s.N*s.OutH()*s.OutW(), s.KH*s.KW*s.C, in[1].Shape[0], k.exact)
 }
 
 func (k *convKernel) DiffWRT(int) bool { return true }
