@@ -130,19 +130,11 @@ func (e *intLinear) forward(y, a, w []float32, m, k, o int) (bool, error) {
 	if !ok || float64(k)*float64(maxC)*float64(maxL) >= 1<<24 {
 		return false, nil
 	}
-	codes := a
-	if !signIn {
-		buf, release := scratch(m * k)
-		defer release()
-		// a = code·step within a few ulps, |code| <= 255: the product
-		// with the reciprocal is within 1e-4 of the code, far from a tie.
-		inv := 1 / step
-		for i, v := range a {
-			buf[i] = float32(math.Round(float64(v) * inv))
+	if signIn {
+		if err := gemm.Sgemm(false, true, m, o, k, 1, a, k, lv, k, 0, y, o); err != nil {
+			return false, err
 		}
-		codes = buf
-	}
-	if err := gemm.Sgemm(false, true, m, o, k, 1, codes, k, lv, k, 0, y, o); err != nil {
+	} else if err := codeGEMM(y, a, lv, m, k, o, step); err != nil {
 		return false, err
 	}
 	s := make([]float64, o)
@@ -156,6 +148,30 @@ func (e *intLinear) forward(y, a, w []float32, m, k, o int) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// codeRows is how many rows of input codes codeGEMM converts at a time.
+const codeRows = 1024
+
+// codeGEMM computes y = c·lvᵀ where c = a/step are the input codes, in
+// blocks of codeRows rows (a bounded buffer instead of a copy of a).
+func codeGEMM(y, a, lv []float32, m, k, o int, step float64) error {
+	buf, release := scratch(min(m, codeRows) * k)
+	defer release()
+	// a = code·step within a few ulps, |code| <= 255: the product with
+	// the reciprocal is within 1e-4 of the code, far from a tie.
+	inv := 1 / step
+	for r0 := 0; r0 < m; r0 += codeRows {
+		r1 := min(m, r0+codeRows)
+		c := buf[:(r1-r0)*k]
+		for i, v := range a[r0*k : r1*k] {
+			c[i] = float32(math.Round(float64(v) * inv))
+		}
+		if err := gemm.Sgemm(false, true, r1-r0, o, k, 1, c, k, lv, k, 0, y[r0*o:r1*o], o); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func abs32(v float32) float32 {
