@@ -57,7 +57,7 @@ func equivCIFARImages(n int) int {
 
 // cifarGraphBatch is the graph's evaluation batch; the per-layer
 // comparison covers the first batch.
-const cifarGraphBatch = 250
+const cifarGraphBatch = 100
 
 type cifarSet struct {
 	once        sync.Once
@@ -128,7 +128,7 @@ func trainedResNet20(t testing.TB, recipe string) (*models.Model, *cifarSet) {
 // XNOR-Net, BNN and LSQ W4A4, frozen, written and read back, gives the
 // training graph's eval forward bit for bit on the 2000 test images:
 // every conv and dense layer's input and output (Trace, the first graph
-// batch of 250 images) and every logit (Predict, with the binary chains
+// batch of 100 images) and every logit (Predict, with the binary chains
 // fused into integer thresholds). Bit-exactness holds layer by layer (see bitpack's package
 // documentation): the float first conv and classifier run the same sgemm
 // on the same values, BatchNorm is v·a+b with the same a and b, the
