@@ -82,18 +82,15 @@
 // path. [FoldBN] is the standalone fold of the documented float64
 // formula; the engine does not use it.
 //
-// The integer and float layers avoid unfolding their input where the
-// geometry allows (engine_int.go, engine_float.go): the input codes are
-// computed once per pixel (AVX-512, bit-identical to the training
-// quantizer), padded, and the int8 VNNI, bit-serial and float kernels
-// read each tap row of the window in place, continuing their sums across
-// tap rows (integer sums are exact; the float sum is one fused
-// multiply-add chain over k in the unfolded order, so a sample's float
-// outputs do not depend on batch size or threads, though they are not
-// bit-identical to the training graph's sgemm: export's equivalence test
-// bounds the logits). The integer epilogue float32(scale·float64(acc)) +
-// bias keeps its per-element operations. Other shapes unfold the codes
-// (byte im2col) and pack bit planes 64 codes at a time.
+// The integer layers avoid unfolding their input where the geometry
+// allows (engine_int.go): the input codes are computed once per pixel
+// (AVX-512, bit-identical to the training quantizer), padded, and the int8
+// VNNI and bit-serial kernels read each tap row of the window in place,
+// continuing their exact integer sums across tap rows. The integer
+// epilogue float32(scale·float64(acc)) + bias keeps its per-element
+// operations. Other shapes unfold the codes (byte im2col) and pack bit
+// planes 64 codes at a time. Float layers (engine_float.go) call the
+// training graph's own kernels, gemm.ConvForward and gemm.Sgemm.
 //
 // The float glue between binary layers is fused too (engine_ew.go): a
 // KernelXNOR layer with float output runs the BatchNorm and activation
@@ -106,6 +103,47 @@
 // assembly kernels a binary conv reads its input map in place (an
 // implicit GEMM over kernel-row segments; only border tiles are
 // unfolded), and each layer is one parallel region over rows.
+//
+// # Exactness
+//
+// The engine gives the training graph's evaluation forward bit for bit on
+// the exported ResNet-20 (xnor, bnn, lsq-w4a4) and LeNet-5 models
+// (export's TestCIFAREquivalence and TestEquivalence compare every conv
+// and dense layer's input and output and every logit). Each layer keeps
+// the float32 operations of the graph, in the same order:
+//
+//   - KernelFloat conv and dense (the first conv, the classifier): the
+//     functions the graph's evaluation forward calls, gemm.ConvForward
+//     for a convolution and gemm.Sgemm for a dense or pointwise layer,
+//     over the dequantized weights, in the same process settings; then +
+//     bias.
+//   - KernelXNOR: y = float32(α_o·float32(dot)) (xnorValue), then + bias.
+//   - KernelInt8 and KernelBitSerial: y = float32(S_o·float64(acc)) with
+//     S_o = float64(weight scale_o)·(input step Num/Den, float64), then +
+//     bias. The graph computes these layers the same way (package layers,
+//     intLinear: exact integer dot products, one rounding); summing the
+//     dequantized float products instead rounds at every partial sum and
+//     moved values that feed the next sign or rounding by a few ulps
+//     (99.85–99.90% argmax agreement on CIFAR-10 before).
+//   - BatchNorm: a = float32(1/√(float64(var)+float64(eps)))·γ,
+//     b = β − mean·a, y = float32(v·a) + b (bnValue: the product rounded
+//     before the add, never fused).
+//   - ReLU max(v, 0), HardTanh min(max(v, −1), 1), sign(±0) = +1.
+//   - Residual: one float32 add per element, body + shortcut.
+//   - Average pooling (global included): the first window element copied,
+//     the others added in window order, then one multiplication by
+//     float32(1/(kh·kw)).
+//   - Fused binary chains: thresholds found by evaluating the float path's
+//     own operations (see above), so they change no bit.
+//
+// Not bit-exact: integer-kernel layers the graph cannot compute as exact
+// integers — weights without a per-row magnitude or a Linear step (DoReFa
+// multi-bit weights on the bit-serial kernel, per-channel steps, ternary)
+// and layers whose Σ|codes·levels| could reach 2^24 (8-bit input codes
+// with more than 513 inputs per output). There the graph sums float products
+// and the engine integers: logits agree within the tolerances of export's
+// TestEquivalence, and a value within an ulp of a rounding boundary can
+// take the neighbouring code.
 //
 // # Operation counts
 //

@@ -584,8 +584,7 @@ type linear struct {
 	k                                            int // kh·kw·cin
 
 	q      InputQuant
-	wf     []float32    // float kernel: dequantized [cout][k] (without AVX-512)
-	fp     *floatPanels // float kernel with AVX-512: prepacked weights
+	wf     []float32 // float kernel: dequantized [cout][k] (without AVX-512)
 	bias   []float32
 	scale  []float64 // integer kernels: per-row weight scale × input scale
 	scale1 []float32 // xnor: per-row weight scale

@@ -112,7 +112,7 @@ func (l *Conv2D) Forward(g *Graph, x *gorgonia.Node) (*gorgonia.Node, error) {
 	if l.B != nil {
 		in = append(in, g.Node(l.B))
 	}
-	k := &convKernel{name: l.name, strideH: l.cfg.Stride, strideW: l.cfg.Stride, padH: l.cfg.Pad, padW: l.cfg.Pad, hasBias: l.B != nil}
+	k := &convKernel{name: l.name, strideH: l.cfg.Stride, strideW: l.cfg.Stride, padH: l.cfg.Pad, padW: l.cfg.Pad, hasBias: l.B != nil, exact: newIntLinear(g, l.iq, l.wq)}
 	n, err := graphop.Apply(k, in...)
 	if err != nil {
 		return nil, fmt.Errorf("layers: %s: %w", l.name, err)

@@ -99,7 +99,7 @@ func (l *Dense) Forward(g *Graph, x *gorgonia.Node) (*gorgonia.Node, error) {
 	if l.B != nil {
 		in = append(in, g.Node(l.B))
 	}
-	n, err := graphop.Apply(&denseKernel{name: l.name, hasBias: l.B != nil}, in...)
+	n, err := graphop.Apply(&denseKernel{name: l.name, hasBias: l.B != nil, exact: newIntLinear(g, l.iq, l.wq)}, in...)
 	if err != nil {
 		return nil, fmt.Errorf("layers: %s: %w", l.name, err)
 	}

@@ -13,9 +13,15 @@ import (
 // itself (dense: M = batch, K = features) or its im2col matrix (conv: M = N·OH·OW,
 // K = KH·KW·C). Backward: dA = g·W, dW = gᵀ·A, db = Σ_rows g.
 
-func linearForward(y, a, w, b []float32, m, k, o int) error {
-	if err := gemm.Sgemm(false, true, m, o, k, 1, a, k, w, k, 0, y, o); err != nil {
+func linearForward(y, a, w, b []float32, m, k, o int, exact *intLinear) error {
+	done, err := exact.forward(y, a, w, m, k, o)
+	if err != nil {
 		return err
+	}
+	if !done {
+		if err := gemm.Sgemm(false, true, m, o, k, 1, a, k, w, k, 0, y, o); err != nil {
+			return err
+		}
 	}
 	addBias(y, b, m, o)
 	return nil
@@ -56,6 +62,7 @@ func sumRows(db, g []float32, m, o int) {
 type denseKernel struct {
 	name    string
 	hasBias bool
+	exact   *intLinear // integer semantics in evaluation graphs (nil: none)
 }
 
 func (k *denseKernel) String() string { return k.name }
@@ -81,7 +88,7 @@ func (k *denseKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 	if k.hasBias {
 		b = in[2].Data
 	}
-	return linearForward(out.Data, in[0].Data, in[1].Data, b, m, kk, o)
+	return linearForward(out.Data, in[0].Data, in[1].Data, b, m, kk, o, k.exact)
 }
 
 func (k *denseKernel) DiffWRT(int) bool { return true }
@@ -108,6 +115,7 @@ type convKernel struct {
 	strideH, strideW int
 	padH, padW       int
 	hasBias          bool
+	exact            *intLinear // integer semantics in evaluation graphs (nil: none)
 }
 
 func (k *convKernel) String() string { return k.name }
@@ -157,7 +165,15 @@ func (k *convKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 		b = in[2].Data
 	}
 	if k.pointwise(s) {
-		return linearForward(out.Data, in[0].Data, in[1].Data, b, m, kk, o)
+		return linearForward(out.Data, in[0].Data, in[1].Data, b, m, kk, o, k.exact)
+	}
+	if k.exact != nil {
+		// Evaluation graphs of integer layers: the exact integer sum over
+		// the unfolded input, as the packed engine computes it.
+		col, release := scratch(m * kk)
+		defer release()
+		gemm.Im2col(s, in[0].Data, col)
+		return linearForward(out.Data, col, in[1].Data, b, m, kk, o, k.exact)
 	}
 	if err := gemm.ConvForward(s, in[0].Data, in[1].Data, o, out.Data); err != nil {
 		return err
