@@ -1,0 +1,174 @@
+package ste
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/lowbit/lowbit/internal/parallel"
+	"github.com/lowbit/lowbit/internal/qfunc"
+)
+
+// The fast paths of the quantizers (node state reused from the forward pass,
+// vector loops, parallel chunks) against the plain scalar code they replaced,
+// bit for bit, over several training steps of one node whose tensor changes in
+// place between steps. Sizes cross parallel.MinWork, so the chunked paths run.
+
+// stepSizes are tensor sizes below and above parallel.MinWork.
+var stepSizes = []int{7, 300, parallel.MinWork + 123}
+
+// randWeights draws n values in ±2 with exact duplicates of the extremes.
+func randWeights(rng *rand.Rand, n int) []float32 {
+	w := make([]float32, n)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64() * 0.7)
+	}
+	if n > 3 {
+		w[n-1], w[n/2] = 2.5, -2.5 // ties of max|w|
+	}
+	return w
+}
+
+// refDoReFaWeights is DoReFa's k>1 weight quantizer as written before the
+// node state: tanh evaluated in every pass.
+func refDoReFaWeights(levels float32, y, dst, g, w []float32) {
+	var m float32
+	for _, v := range w {
+		m = max(m, abs(tanh32(v)))
+	}
+	for i, v := range w {
+		y[i] = 2*quantizeK(tanh32(v)/(2*m)+0.5, levels) - 1
+	}
+	var gu float64
+	ties := 0
+	for i, v := range w {
+		u := tanh32(v)
+		gu += float64(g[i]) * float64(u)
+		if abs(u) == m {
+			ties++
+		}
+		dst[i] = g[i] * (1 - u*u) / m
+	}
+	shared := float32(gu) / (m * m) / float32(ties)
+	for i, v := range w {
+		if u := tanh32(v); abs(u) == m {
+			dst[i] -= sign(u) * (1 - u*u) * shared
+		}
+	}
+}
+
+// sameBits reports bit-identical slices (NaNs of any payload equal).
+func sameBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+			t.Fatalf("%s[%d] = %g, want %g", what, i, got[i], want[i])
+		}
+	}
+}
+
+func TestDoReFaWeightsState(t *testing.T) {
+	for _, n := range stepSizes {
+		rng := rand.New(rand.NewPCG(3, uint64(n)))
+		f := dorefaWeights{levels: 3}
+		c := Ctx{Rows: 1, State: f.NewState()}
+		w := randWeights(rng, n)
+		y, dst := make([]float32, n), make([]float32, n)
+		wantY, wantD := make([]float32, n), make([]float32, n)
+		for step := range 3 {
+			g := randWeights(rng, n)
+			if err := f.Forward(y, w, nil, c); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Grad(0, dst, g, w, y, nil, c); err != nil {
+				t.Fatal(err)
+			}
+			refDoReFaWeights(3, wantY, wantD, g, w)
+			sameBits(t, "y", y, wantY)
+			sameBits(t, "dw", dst, wantD)
+			for i := range w { // the optimizer's in-place update
+				w[i] -= 0.1 * g[i] * float32(step+1)
+			}
+		}
+		// Without a state (a direct call), Grad computes tanh itself.
+		g := randWeights(rng, n)
+		if err := f.Grad(0, dst, g, w, nil, nil, Ctx{Rows: 1}); err != nil {
+			t.Fatal(err)
+		}
+		refDoReFaWeights(3, wantY, wantD, g, w)
+		sameBits(t, "dw without state", dst, wantD)
+	}
+}
+
+// TestLevelsAndPACTLoops: DoReFa's input quantizer and PACT's forward pass
+// equal their descriptor's scalar Apply; the gradients ∂x equal the old
+// branches; PACT's ∂α equals a float64 sum to 1e-6 relative and does not
+// depend on which gradient is asked first.
+func TestLevelsAndPACTLoops(t *testing.T) {
+	for _, n := range stepSizes {
+		rng := rand.New(rand.NewPCG(5, uint64(n)))
+		x := randWeights(rng, n)
+		x[0], x[1] = 1, 0 // the closed bounds of 1{0 ≤ x ≤ 1}
+		g := randWeights(rng, n)
+		y, want := make([]float32, n), make([]float32, n)
+
+		lv := levelsFunc{name: "dorefa", desc: qfunc.Levels(3), clipped: true}
+		if err := lv.Forward(y, x, nil, Ctx{Rows: 1}); err != nil {
+			t.Fatal(err)
+		}
+		lv.desc.Apply(want, x)
+		sameBits(t, "levels y", y, want)
+		if err := lv.Grad(0, y, g, x, nil, nil, Ctx{Rows: 1}); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range x {
+			want[i] = 0
+			if v >= 0 && v <= 1 {
+				want[i] = g[i]
+			}
+		}
+		sameBits(t, "levels dx", y, want)
+
+		pf := &pactFunc{levels: 3, alpha: 1}
+		a := x[2] // an activation exactly at α
+		p := [][]float32{{a}}
+		if err := pf.Forward(y, x, p, Ctx{Rows: 1}); err != nil {
+			t.Fatal(err)
+		}
+		qfunc.Clipped(a, 3).Apply(want, x)
+		sameBits(t, "pact y", y, want)
+		var wantDA float64
+		for i, v := range x {
+			want[i] = 0
+			if v >= 0 && v < a {
+				want[i] = g[i]
+			}
+			if v >= a {
+				wantDA += float64(g[i])
+			}
+		}
+		var das []float32
+		for _, order := range [][]int{{0, 1}, {1, 0}} {
+			c := Ctx{Rows: 1, State: pf.NewState()}
+			if err := pf.Forward(y, x, p, c); err != nil {
+				t.Fatal(err)
+			}
+			da := []float32{0}
+			for _, wrt := range order {
+				d := y
+				if wrt == 1 {
+					d = da
+				}
+				if err := pf.Grad(wrt, d, g, x, nil, p, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sameBits(t, "pact dx", y, want)
+			das = append(das, da[0])
+		}
+		if das[0] != das[1] || math.Abs(float64(das[0])-wantDA) > 1e-6*(1+math.Abs(wantDA)) {
+			t.Fatalf("n=%d: ∂α %v (both orders), want %g", n, das, wantDA)
+		}
+	}
+}
+
