@@ -171,4 +171,3 @@ func TestLevelsAndPACTLoops(t *testing.T) {
 		}
 	}
 }
-
