@@ -1,6 +1,7 @@
 package ste
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -168,6 +169,48 @@ func TestLevelsAndPACTLoops(t *testing.T) {
 		}
 		if das[0] != das[1] || math.Abs(float64(das[0])-wantDA) > 1e-6*(1+math.Abs(wantDA)) {
 			t.Fatalf("n=%d: ∂α %v (both orders), want %g", n, das, wantDA)
+		}
+	}
+}
+
+// refDoReFaGradRow is DoReFa's gradient quantizer on one row as written
+// before the vector loop: scalar, one fresh generator per row.
+func refDoReFaGradRow(f *dorefaGradFunc, out, row []float32, call uint64, r int) {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[0:], f.seed)
+	binary.LittleEndian.PutUint64(key[8:], call)
+	binary.LittleEndian.PutUint64(key[16:], uint64(r))
+	copy(key[24:], "dorefagq")
+	rng := rand.NewChaCha8(key)
+	m := maxAbs(row)
+	if m == 0 {
+		clear(out)
+		return
+	}
+	inv, l := 1/(2*m), f.levels
+	for i, v := range row {
+		u := float32(rng.Uint64()>>40) * 0x1p-24
+		q := clip(v*inv+0.5+(u-0.5)/l, 0, 1)
+		out[i] = 2 * m * (quantizeK(q, l) - 0.5)
+	}
+}
+
+func TestDoReFaGradRows(t *testing.T) {
+	for _, tc := range []struct{ rows, n, row0 int }{{3, 5, 0}, {4, 300, 7}, {16, parallel.MinWork / 8, 2}} {
+		rng := rand.New(rand.NewPCG(9, uint64(tc.n)))
+		g := randWeights(rng, tc.rows*tc.n)
+		clear(g[tc.n : 2*tc.n]) // an all-zero row
+		f := &dorefaGradFunc{levels: 63, seed: 11}
+		c := Ctx{Rows: tc.rows, Row0: tc.row0}
+		got, want := make([]float32, len(g)), make([]float32, len(g))
+		for call := range uint64(2) {
+			if err := f.Grad(0, got, g, g, nil, nil, c); err != nil {
+				t.Fatal(err)
+			}
+			for r := range tc.rows {
+				refDoReFaGradRow(f, want[r*tc.n:(r+1)*tc.n], g[r*tc.n:(r+1)*tc.n], call, tc.row0+r)
+			}
+			sameBits(t, "quantized gradient", got, want)
 		}
 	}
 }
