@@ -214,3 +214,146 @@ func TestDoReFaGradRows(t *testing.T) {
 		}
 	}
 }
+
+// refTTQ is TTQ's forward pass and gradients as written before the branch-free loops.
+func refTTQ(y, dw, g, w []float32, thr, wp, wn float32) (dp, dn float32) {
+	var sp, sn float64
+	for i, v := range w {
+		switch {
+		case v > thr:
+			y[i], dw[i] = wp, wp*g[i]
+			sp += float64(g[i])
+		case v < -thr:
+			y[i], dw[i] = -wn, wn*g[i]
+			sn -= float64(g[i])
+		default:
+			y[i], dw[i] = 0, g[i]
+		}
+	}
+	return float32(sp), float32(sn)
+}
+
+func TestTTQState(t *testing.T) {
+	for _, n := range stepSizes {
+		rng := rand.New(rand.NewPCG(13, uint64(n)))
+		f := &ttqFunc{threshold: 0.05, wp: 1, wn: 1, weights: true}
+		w := randWeights(rng, n)
+		w[0] = f.threshold * 2.5 // exactly at Δ
+		p := [][]float32{{0.8}, {1.3}}
+		y, dw, wantY, wantDW := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+		for _, order := range [][]int{{0, 1, 2}, {2, 1, 0}, {1, 0, 2}} {
+			c := Ctx{Rows: 1, State: f.NewState()}
+			for step := range 2 {
+				g := randWeights(rng, n)
+				if err := f.Forward(y, w, p, c); err != nil {
+					t.Fatal(err)
+				}
+				got := make([]float32, 3)
+				for _, wrt := range order {
+					d := dw
+					if wrt > 0 {
+						d = got[wrt : wrt+1]
+					}
+					if err := f.Grad(wrt, d, g, w, y, p, c); err != nil {
+						t.Fatal(err)
+					}
+				}
+				dp, dn := refTTQ(wantY, wantDW, g, w, f.threshold*maxAbs(w), p[0][0], p[1][0])
+				sameBits(t, "y", y, wantY)
+				sameBits(t, "dw", dw, wantDW)
+				sameBits(t, "dWp, dWn", got[1:], []float32{dp, dn})
+				p[0][0] += 0.01 * float32(step+1)
+			}
+		}
+	}
+}
+
+// refKMeans is k-means' forward pass and centroid gradient as written before
+// the node state: a linear scan for the nearest centroid (ties to the lower index).
+func refKMeans(y, dc, g, w, c []float32) {
+	sum := make([]float64, len(c))
+	for i, v := range w {
+		best, bd := 0, math.Inf(1)
+		for k, ck := range c {
+			if d := math.Abs(float64(v) - float64(ck)); d < bd {
+				best, bd = k, d
+			}
+		}
+		y[i] = c[best]
+		sum[best] += float64(g[i])
+	}
+	for k, s := range sum {
+		dc[k] = float32(s)
+	}
+}
+
+func TestKMeansState(t *testing.T) {
+	for _, n := range stepSizes {
+		rng := rand.New(rand.NewPCG(17, uint64(n)))
+		w := randWeights(rng, n)
+		f := &kmeansFunc{init: make([]float32, 16)}
+		if err := linearCentroids(f.init, w); err != nil {
+			t.Fatal(err)
+		}
+		p := [][]float32{append([]float32(nil), f.init...)}
+		p[0][3] = p[0][5] // a duplicate centroid
+		w[1] = (p[0][7] + p[0][8]) / 2
+		st := Ctx{Rows: 1, State: f.NewState()}
+		y, dc, wantY, wantDC := make([]float32, n), make([]float32, 16), make([]float32, n), make([]float32, 16)
+		for step := range 3 {
+			g := randWeights(rng, n)
+			for _, c := range []Ctx{st, {Rows: 1}} {
+				if err := f.Forward(y, w, p, c); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.Grad(1, dc, g, w, y, p, c); err != nil {
+					t.Fatal(err)
+				}
+				refKMeans(wantY, wantDC, g, w, p[0])
+				sameBits(t, "y", y, wantY)
+				sameBits(t, "dc", dc, wantDC)
+			}
+			for i := range w {
+				w[i] -= 0.05 * g[i]
+			}
+			p[0][0] -= 0.1 * float32(step)
+		}
+	}
+}
+
+// refTWN is TWN's forward pass over one group as written before the branch-free loops.
+func refTWN(y, w []float32) {
+	delta := 0.7 * meanAbs(w)
+	var sum float64
+	cnt := 0
+	for _, v := range w {
+		if a := abs(v); a > delta {
+			sum += float64(a)
+			cnt++
+		}
+	}
+	alpha := float32(sum / float64(cnt))
+	for i, v := range w {
+		switch {
+		case v > delta:
+			y[i] = alpha
+		case v < -delta:
+			y[i] = -alpha
+		default:
+			y[i] = 0
+		}
+	}
+}
+
+func TestTWNLoops(t *testing.T) {
+	for _, n := range stepSizes {
+		rng := rand.New(rand.NewPCG(19, uint64(n)))
+		w := randWeights(rng, n)
+		y, want := make([]float32, n), make([]float32, n)
+		if err := (twnFunc{weights: true}).Forward(y, w, nil, Ctx{Rows: 1}); err != nil {
+			t.Fatal(err)
+		}
+		refTWN(want, w)
+		sameBits(t, "y", y, want)
+	}
+}

@@ -100,7 +100,28 @@ func (f *ttqFunc) setup(w []float32, p [][]float32) (thr, wp, wn float32, err er
 	return f.threshold * m, wp, wn, nil
 }
 
-func (f *ttqFunc) Forward(y, w []float32, p [][]float32, _ Ctx) error {
+// ttqState is the memory of one TTQ graph node (Ctx.State): ∂W_p and ∂W_n
+// of forward pass number pass (ok: computed) at threshold thr and scales wp,
+// wn, found by the pass that computes ∂w, so the two scalar gradients do not
+// each read the weights again.
+type ttqState struct {
+	forward, pass uint64
+	ok            bool
+	thr, wp, wn   float32
+	dp, dn        float32
+}
+
+// NewState returns the memory of one graph node.
+func (f *ttqFunc) NewState() any { return &ttqState{} }
+
+// sel is a when ok and b otherwise, without a branch (ternary weights
+// mispredict one in two).
+func sel(ok bool, a, b float32) float32 {
+	m := -uint32(b2i(ok))
+	return math.Float32frombits(math.Float32bits(a)&m | math.Float32bits(b)&^m)
+}
+
+func (f *ttqFunc) Forward(y, w []float32, p [][]float32, c Ctx) error {
 	if err := checkLenOf("ttq", y, w); err != nil {
 		return err
 	}
@@ -108,54 +129,61 @@ func (f *ttqFunc) Forward(y, w []float32, p [][]float32, _ Ctx) error {
 	if err != nil {
 		return err
 	}
+	if st, _ := c.State.(*ttqState); st != nil {
+		st.forward++
+	}
+	y = y[:len(w)]
 	for i, v := range w {
-		switch {
-		case v > thr:
-			y[i] = wp
-		case v < -thr:
-			y[i] = -wn
-		default:
-			y[i] = 0
-		}
+		y[i] = sel(v > thr, wp, sel(v < -thr, -wn, 0))
 	}
 	return nil
 }
 
-func (f *ttqFunc) Grad(wrt int, dst, g, w, _ []float32, p [][]float32, _ Ctx) error {
+// ttqGrad writes ∂w into dst (unless nil) and returns ∂W_p and ∂W_n, summed
+// in float64 in index order. A weight outside a set adds +0, which leaves the
+// sum's bits as skipping it would (the sums start at +0 and never become −0).
+func ttqGrad(dst, g, w []float32, thr, wp, wn float32) (dp, dn float32) {
+	var sp, sn float64
+	g = g[:len(w)]
+	for i, v := range w {
+		up, down := v > thr, v < -thr
+		sp += float64(keep(g[i], up))
+		sn -= float64(keep(g[i], down))
+		if dst != nil {
+			dst[i] = sel(up, wp*g[i], sel(down, wn*g[i], g[i]))
+		}
+	}
+	return float32(sp), float32(sn)
+}
+
+func (f *ttqFunc) Grad(wrt int, dst, g, w, _ []float32, p [][]float32, c Ctx) error {
 	thr, wp, wn, err := f.setup(w, p)
 	if err != nil {
 		return err
 	}
+	st, _ := c.State.(*ttqState)
+	var dp, dn float32
 	switch wrt {
 	case 0:
 		if err := checkGradLen("ttq", dst, g, w); err != nil {
 			return err
 		}
-		for i, v := range w {
-			switch {
-			case v > thr:
-				dst[i] = wp * g[i]
-			case v < -thr:
-				dst[i] = wn * g[i]
-			default:
-				dst[i] = g[i]
-			}
-		}
+		dp, dn = ttqGrad(dst, g, w, thr, wp, wn)
 	case 1, 2:
 		if len(dst) != 1 || len(g) != len(w) {
 			return fmt.Errorf("ste: ttq: gradient lengths dst %d (want 1), upstream %d, input %d", len(dst), len(g), len(w))
 		}
-		var s float64
-		for i, v := range w {
-			if wrt == 1 && v > thr {
-				s += float64(g[i])
-			} else if wrt == 2 && v < -thr {
-				s -= float64(g[i])
-			}
+		if st != nil && st.ok && st.pass == st.forward && st.thr == thr && st.wp == wp && st.wn == wn {
+			dp, dn = st.dp, st.dn
+		} else {
+			dp, dn = ttqGrad(nil, g, w, thr, wp, wn)
 		}
-		dst[0] = float32(s)
+		dst[0] = sel(wrt == 1, dp, dn)
 	default:
 		return errWRT("ttq", wrt)
+	}
+	if st != nil {
+		st.ok, st.pass, st.thr, st.wp, st.wn, st.dp, st.dn = true, st.forward, thr, wp, wn, dp, dn
 	}
 	return nil
 }
