@@ -103,12 +103,24 @@ func allZero(x []float32) bool {
 	return true
 }
 
-// nearest finds the nearest centroid by binary search over the distinct sorted values.
+// nearest finds the nearest centroid: a bucket table over the sorted distinct
+// values narrows the search to the values that share x's bucket, usually none
+// or one, then exact float64 distances decide (ties to the lower index).
+//
+// The bucket of v is b(v) = clamp(floor((v−v0)·scale), 0, B−1), a monotone
+// function of v: a value in a lower bucket than x is below x and one in a
+// higher bucket above it, so only the values in x's bucket need comparing.
 type nearest struct {
 	vals  []float64 // distinct centroid values, ascending
 	idx   []int     // lowest centroid index holding vals[j]
 	order []int     // scratch of reset
+	// first[k] is the first j with b(vals[j]) ≥ k, for k in [0, B]; first[B] = len(vals).
+	first     []int32
+	v0, scale float64
 }
+
+// bucketsPer is the number of buckets per distinct value.
+const bucketsPer = 8
 
 func newNearest(c []float32) (nearest, error) {
 	var n nearest
@@ -139,32 +151,46 @@ func (n *nearest) reset(c []float32) error {
 		n.vals = append(n.vals, v)
 		n.idx = append(n.idx, i)
 	}
+	nb := bucketsPer * len(n.vals)
+	n.v0 = n.vals[0]
+	n.scale = float64(nb) / (n.vals[len(n.vals)-1] - n.v0) // +Inf for one value: b is then 0 or B−1
+	n.first = slices.Grow(n.first[:0], nb+1)[:nb+1]
+	j := 0
+	for k := range n.first {
+		for j < len(n.vals) && n.bucket(n.vals[j]) < k {
+			j++
+		}
+		n.first[k] = int32(j)
+	}
 	return nil
 }
 
+// bucket is b(v); a NaN v goes to bucket 0.
+func (n *nearest) bucket(v float64) int {
+	t := (v - n.v0) * n.scale
+	if !(t > 0) {
+		return 0
+	}
+	return int(min(t, float64(len(n.first)-2)))
+}
+
 // find returns argmin_k |x − c_k|, ties to the lower index. Distances are exact in float64.
-// The search is branch-free (conditional moves): weights fall on random sides of
-// the centroids, so branches would mispredict.
+// The choice between the two neighbours is branch-free: weights fall on random
+// sides of the centroids, so branches would mispredict.
 func (n *nearest) find(x float32) int {
 	v := float64(x)
 	vals := n.vals
 	// lo = the first j with vals[j] ≥ v (len(vals) if none); a NaN v gives 0.
-	base, size := 0, len(vals)
-	for size > 1 {
-		half := size / 2
-		if vals[base+half-1] < v {
-			base += half
-		}
-		size -= half
+	k := n.bucket(v)
+	lo := int(n.first[k])
+	for j := lo; j < int(n.first[k+1]); j++ {
+		lo += b2i(vals[j] < v)
 	}
-	lo := base + b2i(vals[base] < v)
 	l, r := max(lo-1, 0), min(lo, len(vals)-1) // equal at either end
 	dl, dr := v-vals[l], vals[r]-v
 	il, ir := n.idx[l], n.idx[r]
-	if dl < dr || (dl == dr && il < ir) {
-		ir = il
-	}
-	return ir
+	left := b2i(dl < dr) | b2i(dl == dr)&b2i(il < ir)
+	return ir + (il-ir)&-left
 }
 
 // kmeansState is the memory of one k-means graph node (Ctx.State): the
