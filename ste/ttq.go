@@ -3,6 +3,7 @@ package ste
 import (
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // TTQ is Trained Ternary Quantization (Zhu et al. 2017, https://arxiv.org/abs/1612.01064),
@@ -75,8 +76,9 @@ func (f *ttqFunc) Params() []Param {
 	return []Param{{Name: "wp", Data: []float32{f.wp}}, {Name: "wn", Data: []float32{f.wn}}}
 }
 
-// setup validates the call and returns Δ·max|w|, W_p and W_n.
-func (f *ttqFunc) setup(w []float32, p [][]float32) (thr, wp, wn float32, err error) {
+// setup validates the call and returns Δ·max|w|, W_p and W_n; max|w| comes
+// from the node state st (may be nil) when its forward pass saw w.
+func (f *ttqFunc) setup(w []float32, p [][]float32, st *ttqState) (thr, wp, wn float32, err error) {
 	if err := scalarParams("ttq", p, 2); err != nil {
 		return 0, 0, 0, err
 	}
@@ -90,7 +92,12 @@ func (f *ttqFunc) setup(w []float32, p [][]float32) (thr, wp, wn float32, err er
 	if len(w) == 0 {
 		return 0, 0, 0, fmt.Errorf("ste: ttq: empty input")
 	}
-	m := maxAbs(w)
+	var m float32
+	if st != nil && st.fwd && st.src == unsafe.SliceData(w) && st.n == len(w) {
+		m = st.m // this node's forward pass saw these weights
+	} else {
+		m = maxAbs(w)
+	}
 	if m == 0 && f.weights {
 		return 0, 0, 0, fmt.Errorf("%w: ttq: all weights are zero", ErrParam)
 	}
@@ -104,11 +111,19 @@ func (f *ttqFunc) setup(w []float32, p [][]float32) (thr, wp, wn float32, err er
 // of forward pass number pass (ok: computed) at threshold thr and scales wp,
 // wn, found by the pass that computes ∂w, so the two scalar gradients do not
 // each read the weights again.
+//
+// It also keeps max|w| of the forward pass (fwd: set) for weights src of
+// length n, which the gradients of that pass reuse.
 type ttqState struct {
 	forward, pass uint64
 	ok            bool
 	thr, wp, wn   float32
 	dp, dn        float32
+
+	fwd bool
+	m   float32
+	src *float32
+	n   int
 }
 
 // NewState returns the memory of one graph node.
@@ -125,12 +140,14 @@ func (f *ttqFunc) Forward(y, w []float32, p [][]float32, c Ctx) error {
 	if err := checkLenOf("ttq", y, w); err != nil {
 		return err
 	}
-	thr, wp, wn, err := f.setup(w, p)
+	st, _ := c.State.(*ttqState)
+	if st != nil {
+		st.forward++
+		st.fwd, st.m, st.src, st.n = true, maxAbs(w), unsafe.SliceData(w), len(w)
+	}
+	thr, wp, wn, err := f.setup(w, p, st)
 	if err != nil {
 		return err
-	}
-	if st, _ := c.State.(*ttqState); st != nil {
-		st.forward++
 	}
 	y = y[:len(w)]
 	for i, v := range w {
@@ -157,11 +174,11 @@ func ttqGrad(dst, g, w []float32, thr, wp, wn float32) (dp, dn float32) {
 }
 
 func (f *ttqFunc) Grad(wrt int, dst, g, w, _ []float32, p [][]float32, c Ctx) error {
-	thr, wp, wn, err := f.setup(w, p)
+	st, _ := c.State.(*ttqState)
+	thr, wp, wn, err := f.setup(w, p, st)
 	if err != nil {
 		return err
 	}
-	st, _ := c.State.(*ttqState)
 	var dp, dn float32
 	switch wrt {
 	case 0:
