@@ -7,6 +7,7 @@ import (
 
 	"github.com/lowbit/lowbit/internal/parallel"
 	"github.com/lowbit/lowbit/internal/qfunc"
+	"github.com/lowbit/lowbit/internal/vec"
 )
 
 // DoReFa is DoReFa-Net's quantizer (Zhou et al. 2016, https://arxiv.org/abs/1606.06160),
@@ -174,10 +175,9 @@ func (d dorefaWeights) Forward(y, w []float32, _ [][]float32, c Ctx) error {
 	if err != nil {
 		return err
 	}
-	t.normalize(y)
-	for i, r := range y {
-		y[i] = 2*quantizeK(r, d.levels) - 1
-	}
+	// y = 2·quantizeK(u/(2M) + ½) − 1, each operation in the scalar order.
+	m2 := 2 * t.m
+	parallel.Rows(len(w), 1, func(_, lo, hi int) { vec.TanhLevels(y[lo:hi], t.u[lo:hi], m2, d.levels) })
 	return nil
 }
 
@@ -216,12 +216,12 @@ func (d dorefaWeights) Grad(wrt int, dst, g, w, _ []float32, _ [][]float32, c Ct
 		return err
 	}
 	m := t.m
-	var gu float64
+	parallel.Rows(len(w), 1, func(_, lo, hi int) { vec.TanhGrad(dst[lo:hi], g[lo:hi], t.u[lo:hi], m) })
+	var gu float64 // in index order, as the scalar loop summed it
 	ties := 0
 	for i, u := range t.u {
 		gu += float64(g[i]) * float64(u)
 		ties += b2i(abs(u) == m)
-		dst[i] = g[i] * (1 - u*u) / m
 	}
 	shared := float32(gu) / (m * m) / float32(ties)
 	for i, u := range t.u {

@@ -75,3 +75,36 @@ func NoisyLevels(out, g, u []float32, inv, l, m2 float32) {
 		out[i] = m2 * (q/l - 0.5)
 	}
 }
+
+// TanhLevels is DoReFa's k-bit weight quantizer applied to u = tanh(w), with
+// m2 = 2·max|u| and l = 2^k−1:
+//
+//	y[i] = 2·(round(l·(u[i]/m2 + ½))/l) − 1
+//
+// each operation rounded to float32 in that order. u lies in [−1, 1], so
+// l·(·) stays far below 2^22.
+func TanhLevels(y, u []float32, m2, l float32) {
+	y = y[:len(u)]
+	if useAsm && len(u) > 0 {
+		tanhLevelsAVX512(&y[0], &u[0], len(u), m2, l)
+		return
+	}
+	for i, v := range u {
+		r := v/m2 + 0.5
+		q := float32(l*r) + magic - magic
+		y[i] = 2*(q/l) - 1
+	}
+}
+
+// TanhGrad is the elementwise part of DoReFa's k-bit weight gradient:
+// dst[i] = g[i]·(1 − u[i]·u[i])/m, each operation rounded to float32 in that order.
+func TanhGrad(dst, g, u []float32, m float32) {
+	dst, g = dst[:len(u)], g[:len(u)]
+	if useAsm && len(u) > 0 {
+		tanhGradAVX512(&dst[0], &g[0], &u[0], len(u), m)
+		return
+	}
+	for i, v := range u {
+		dst[i] = g[i] * (1 - float32(v*v)) / m
+	}
+}

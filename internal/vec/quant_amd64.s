@@ -152,3 +152,79 @@ nlBody:
 nlDone:
 	VZEROUPPER
 	RET
+
+// func tanhLevelsAVX512(y, u *float32, n int, m2, l float32)
+TEXT ·tanhLevelsAVX512(SB), NOSPLIT, $0-32
+	MOVQ         y+0(FP), DI
+	MOVQ         u+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS m2+24(FP), Z1
+	VBROADCASTSS l+28(FP), Z2
+	MOVL         MAGIC, AX
+	VPBROADCASTD AX, Z5
+	MOVL         $0x3f000000, AX
+	VPBROADCASTD AX, Z6 // ½
+	MOVL         $0x3f800000, AX
+	VPBROADCASTD AX, Z7 // 1
+	MOVL         $0xffff, AX
+	KMOVW        AX, K1
+
+tlLoop:
+	CMPQ CX, $16
+	JGE  tlBody
+	TAIL(tlDone)
+
+tlBody:
+	VMOVUPS.Z (SI), K1, Z0
+	VDIVPS    Z1, Z0, Z0   // u/m2
+	VADDPS    Z6, Z0, Z0   // + ½
+	VMULPS    Z2, Z0, Z0   // l·r
+	VADDPS    Z5, Z0, Z0
+	VSUBPS    Z5, Z0, Z0   // round half to even
+	VDIVPS    Z2, Z0, Z0   // /l
+	VADDPS    Z0, Z0, Z0   // 2·
+	VSUBPS    Z7, Z0, Z0   // − 1
+	VMOVUPS   Z0, K1, (DI)
+	ADDQ      $64, SI
+	ADDQ      $64, DI
+	SUBQ      $16, CX
+	JMP       tlLoop
+
+tlDone:
+	VZEROUPPER
+	RET
+
+// func tanhGradAVX512(dst, grad, u *float32, n int, m float32)
+TEXT ·tanhGradAVX512(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         grad+8(FP), DX
+	MOVQ         u+16(FP), SI
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS m+32(FP), Z1
+	MOVL         $0x3f800000, AX
+	VPBROADCASTD AX, Z7 // 1
+	MOVL         $0xffff, AX
+	KMOVW        AX, K1
+
+tgLoop:
+	CMPQ CX, $16
+	JGE  tgBody
+	TAIL(tgDone)
+
+tgBody:
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z8
+	VMULPS    Z0, Z0, Z0   // u·u
+	VSUBPS    Z0, Z7, Z0   // 1 − u·u
+	VMULPS    Z0, Z8, Z0   // g·
+	VDIVPS    Z1, Z0, Z0   // /m
+	VMOVUPS   Z0, K1, (DI)
+	ADDQ      $64, SI
+	ADDQ      $64, DX
+	ADDQ      $64, DI
+	SUBQ      $16, CX
+	JMP       tgLoop
+
+tgDone:
+	VZEROUPPER
+	RET

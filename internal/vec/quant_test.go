@@ -119,3 +119,44 @@ func TestNoisyLevels(t *testing.T) {
 		}
 	})
 }
+
+// TestTanhLoops compares DoReFa's weight loops with the scalar code they replaced.
+func TestTanhLoops(t *testing.T) {
+	withAsm(t, func(t testing.TB, asm bool) {
+		for _, n := range lengths {
+			x := inputs(n, uint64(n)+23)
+			u := make([]float32, n)
+			var m float32
+			for i, v := range x {
+				u[i] = float32(math.Tanh(float64(v)))
+				if a := float32(math.Abs(float64(u[i]))); a > m {
+					m = a
+				}
+			}
+			g := inputs(n, uint64(n)+29)
+			y := make([]float32, n+1)
+			for _, l := range []float32{1, 3, 15, 255} {
+				y[n] = 42
+				TanhLevels(y[:n], u, 2*m, l)
+				for i, v := range u {
+					r := v/(2*m) + 0.5
+					want := 2*(refRound(l*r)/l) - 1
+					if !same(y[i], want) {
+						t.Fatalf("asm=%v n=%d u[%d]=%g l=%g: got %g want %g", asm, n, i, v, l, y[i], want)
+					}
+				}
+				if y[n] != 42 {
+					t.Fatalf("asm=%v n=%d: wrote past the end", asm, n)
+				}
+			}
+			TanhGrad(y[:n], g, u, m)
+			for i, v := range u {
+				uu := v * v
+				want := g[i] * (1 - uu) / m
+				if !same(y[i], want) {
+					t.Fatalf("asm=%v n=%d u[%d]=%g g=%g: got %g want %g", asm, n, i, v, g[i], y[i], want)
+				}
+			}
+		}
+	})
+}
