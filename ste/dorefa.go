@@ -3,8 +3,11 @@ package ste
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
+	"github.com/lowbit/lowbit/internal/parallel"
 	"github.com/lowbit/lowbit/internal/qfunc"
+	"github.com/lowbit/lowbit/internal/vec"
 )
 
 // DoReFa is DoReFa-Net's quantizer (Zhou et al. 2016, https://arxiv.org/abs/1606.06160),
@@ -102,66 +105,127 @@ type dorefaWeights struct {
 
 func tanh32(x float32) float32 { return float32(math.Tanh(float64(x))) }
 
-// maxAbsTanh returns max|tanh(w)| over the layer.
-func maxAbsTanh(w []float32) float32 {
+// dorefaTanh is the memory of one DoReFa weight node (Ctx.State): u = tanh(w)
+// and M = max|u| of its last forward pass, which the gradient of that pass
+// reuses instead of evaluating tanh again (the step's dominant cost). src and
+// len(u) name the weight tensor they were computed from.
+type dorefaTanh struct {
+	u   []float32
+	m   float32
+	src *float32
+	ok  bool
+}
+
+// NewState returns the memory of one graph node.
+func (dorefaWeights) NewState() any { return &dorefaTanh{} }
+
+// fill sets u = tanh(w) and m = max|u|, over parallel chunks (each element is
+// independent and max does not depend on the order).
+func (t *dorefaTanh) fill(w []float32) error {
+	if cap(t.u) < len(w) {
+		t.u = make([]float32, len(w))
+	}
+	t.u = t.u[:len(w)]
+	var parts [parallel.MaxParts]float32
+	n := parallel.Rows(len(w), 1, func(part, lo, hi int) {
+		parts[part] = tanhMax(t.u[lo:hi], w[lo:hi])
+	})
+	t.m = 0
+	for _, v := range parts[:n] {
+		t.m = max(t.m, v)
+	}
+	t.src, t.ok = unsafe.SliceData(w), false
+	if t.m == 0 {
+		return fmt.Errorf("ste: dorefa: all weights are zero")
+	}
+	t.ok = true
+	return nil
+}
+
+// tanhMax sets u = tanh(w) and returns max|u|.
+func tanhMax(u, w []float32) float32 {
 	var m float32
-	for _, v := range w {
-		if a := abs(tanh32(v)); a > m {
+	u = u[:len(w)]
+	for i, v := range w {
+		u[i] = tanh32(v)
+		if a := abs(u[i]); a > m {
 			m = a
 		}
 	}
 	return m
 }
 
-// dorefaNormalize is the smooth part: r = tanh(w)/(2·max|tanh(w)|) + ½.
-func dorefaNormalize(r, w []float32) error {
-	m := maxAbsTanh(w)
-	if m == 0 {
-		return fmt.Errorf("ste: dorefa: all weights are zero")
+// tanhOf returns tanh(w) and max|u| for w: from the node's state when its last
+// forward pass saw this tensor, else computed (into the state when there is one).
+func tanhOf(w []float32, c Ctx, forward bool) (*dorefaTanh, error) {
+	t, _ := c.State.(*dorefaTanh)
+	if t == nil {
+		t = &dorefaTanh{}
+	} else if !forward && t.ok && t.src == unsafe.SliceData(w) && len(t.u) == len(w) {
+		return t, nil
 	}
-	for i, v := range w {
-		r[i] = tanh32(v)/(2*m) + 0.5
-	}
-	return nil
+	return t, t.fill(w)
 }
 
-func (d dorefaWeights) Forward(y, w []float32, _ [][]float32, _ Ctx) error {
+func (d dorefaWeights) Forward(y, w []float32, _ [][]float32, c Ctx) error {
 	if err := checkLen(y, w); err != nil {
 		return err
 	}
-	if err := dorefaNormalize(y, w); err != nil {
+	t, err := tanhOf(w, c, true)
+	if err != nil {
 		return err
 	}
-	for i, r := range y {
-		y[i] = 2*quantizeK(r, d.levels) - 1
+	// y = 2·quantizeK(u/(2M) + ½) − 1, each operation in the scalar order.
+	m2 := 2 * t.m
+	parallel.Rows(len(w), 1, func(_, lo, hi int) { vec.TanhLevels(y[lo:hi], t.u[lo:hi], m2, d.levels) })
+	return nil
+}
+
+// normalize writes the smooth part r = u/(2M) + ½.
+func (t *dorefaTanh) normalize(r []float32) {
+	m := t.m
+	for i, u := range t.u {
+		r[i] = u/(2*m) + 0.5
 	}
+}
+
+// dorefaNormalize is the smooth part r = tanh(w)/(2·max|tanh(w)|) + ½.
+func dorefaNormalize(r, w []float32) error {
+	var t dorefaTanh
+	if err := t.fill(w); err != nil {
+		return err
+	}
+	t.normalize(r)
 	return nil
 }
 
 // Grad: with u = tanh(w), M = max|u|, r = u/(2M)+½ and q = 2·quantize(r)−1 (STE through round),
 //
 //	∂L/∂w_i = g_i·(1−u_i²)/M − [i ∈ argmax]/|argmax| · sign(u_i)(1−u_i²) · Σ_j g_j·u_j / M².
-func (d dorefaWeights) Grad(wrt int, dst, g, w, _ []float32, _ [][]float32, _ Ctx) error {
+//
+// u and M come from the node's state when its forward pass computed them.
+func (d dorefaWeights) Grad(wrt int, dst, g, w, _ []float32, _ [][]float32, c Ctx) error {
 	if wrt != 0 {
 		return errWRT("dorefa", wrt)
 	}
-	m := maxAbsTanh(w)
-	if m == 0 {
-		return fmt.Errorf("ste: dorefa: all weights are zero")
+	if err := checkGradLen("dorefa", dst, g, w); err != nil {
+		return err
 	}
-	var gu float64
+	t, err := tanhOf(w, c, false)
+	if err != nil {
+		return err
+	}
+	m := t.m
+	parallel.Rows(len(w), 1, func(_, lo, hi int) { vec.TanhGrad(dst[lo:hi], g[lo:hi], t.u[lo:hi], m) })
+	var gu float64 // in index order, as the scalar loop summed it
 	ties := 0
-	for i, v := range w {
-		u := tanh32(v)
+	for i, u := range t.u {
 		gu += float64(g[i]) * float64(u)
-		if abs(u) == m {
-			ties++
-		}
-		dst[i] = g[i] * (1 - u*u) / m
+		ties += b2i(abs(u) == m)
 	}
 	shared := float32(gu) / (m * m) / float32(ties)
-	for i, v := range w {
-		if u := tanh32(v); abs(u) == m {
+	for i, u := range t.u {
+		if abs(u) == m {
 			dst[i] -= sign(u) * (1 - u*u) * shared
 		}
 	}

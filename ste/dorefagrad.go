@@ -5,7 +5,9 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 
+	"github.com/lowbit/lowbit/internal/parallel"
 	"github.com/lowbit/lowbit/internal/qfunc"
+	"github.com/lowbit/lowbit/internal/vec"
 )
 
 // DoReFaGrad is DoReFa-Net's G-bit gradient quantizer (Zhou et al. 2016,
@@ -90,16 +92,18 @@ func (f *dorefaGradFunc) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
 	return nil
 }
 
-// noise returns the generator for global row row of call n.
-func (f *dorefaGradFunc) noise(n uint64, row int) *rand.ChaCha8 {
+// seedNoise keys rng for global row row of call n.
+func (f *dorefaGradFunc) seedNoise(rng *rand.ChaCha8, n uint64, row int) {
 	var key [32]byte
 	binary.LittleEndian.PutUint64(key[0:], f.seed)
 	binary.LittleEndian.PutUint64(key[8:], n)
 	binary.LittleEndian.PutUint64(key[16:], uint64(row))
 	copy(key[24:], "dorefagq")
-	return rand.NewChaCha8(key)
+	rng.Seed(key)
 }
 
+// Grad quantizes each row of g with its own noise stream, so the rows run in
+// parallel chunks with the same result.
 func (f *dorefaGradFunc) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, c Ctx) error {
 	if wrt != 0 {
 		return errWRT("dorefagrad", wrt)
@@ -112,23 +116,36 @@ func (f *dorefaGradFunc) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, c 
 		return err
 	}
 	call := f.calls.Add(1) - 1
-	l := f.levels
-	for off := 0; off < len(g); off += n {
-		row, out := g[off:off+n], dst[off:off+n]
-		rng := f.noise(call, c.Row0+off/n)
-		m := maxAbs(row)
-		if m == 0 {
-			clear(out)
-			continue
+	parallel.Rows(len(g)/n, n, func(_, lo, hi int) {
+		var rng rand.ChaCha8
+		for r := lo; r < hi; r++ {
+			f.seedNoise(&rng, call, c.Row0+r)
+			f.quantizeRow(dst[r*n:(r+1)*n], g[r*n:(r+1)*n], &rng)
 		}
-		inv := 1 / (2 * m)
-		for i, v := range row {
-			u := float32(rng.Uint64()>>40) * 0x1p-24 // U[0,1) with 24 bits
-			r := clip(v*inv+0.5+(u-0.5)/l, 0, 1)
-			out[i] = 2 * m * (quantizeK(r, l) - 0.5)
-		}
-	}
+	})
 	return nil
+}
+
+// noiseBlock is the number of noise values drawn ahead of one vector loop.
+const noiseBlock = 256
+
+// quantizeRow writes the noisy G-bit quantization of one row, drawing one
+// noise value per element in order.
+func (f *dorefaGradFunc) quantizeRow(out, row []float32, rng *rand.ChaCha8) {
+	m := maxAbs(row)
+	if m == 0 {
+		clear(out)
+		return
+	}
+	inv := 1 / (2 * m)
+	var u [noiseBlock]float32
+	for off := 0; off < len(row); off += noiseBlock {
+		k := min(noiseBlock, len(row)-off)
+		for i := range u[:k] {
+			u[i] = float32(rng.Uint64()>>40) * 0x1p-24 // U[0,1) with 24 bits
+		}
+		vec.NoisyLevels(out[off:off+k], row[off:off+k], u[:k], inv, f.levels, 2*m)
+	}
 }
 
 func init() {

@@ -1,9 +1,13 @@
 package ste
 
 import (
+	"cmp"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
+	"unsafe"
+
+	"github.com/lowbit/lowbit/internal/parallel"
 )
 
 // KMeans is k-means weight sharing (Deep Compression, Han et al. 2016,
@@ -99,26 +103,47 @@ func allZero(x []float32) bool {
 	return true
 }
 
-// nearest finds the nearest centroid by binary search over the distinct sorted values.
+// nearest finds the nearest centroid: a bucket table over the sorted distinct
+// values narrows the search to the values that share x's bucket, usually none
+// or one, then exact float64 distances decide (ties to the lower index).
+//
+// The bucket of v is b(v) = clamp(floor((v−v0)·scale), 0, B−1), a monotone
+// function of v: a value in a lower bucket than x is below x and one in a
+// higher bucket above it, so only the values in x's bucket need comparing.
 type nearest struct {
-	vals []float64 // distinct centroid values, ascending
-	idx  []int     // lowest centroid index holding vals[j]
+	vals  []float64 // distinct centroid values, ascending
+	idx   []int     // lowest centroid index holding vals[j]
+	order []int     // scratch of reset
+	// first[k] is the first j with b(vals[j]) ≥ k, for k in [0, B]; first[B] = len(vals).
+	first     []int32
+	v0, scale float64
 }
 
+// bucketsPer is the number of buckets per distinct value.
+const bucketsPer = 8
+
 func newNearest(c []float32) (nearest, error) {
-	order := make([]int, len(c))
+	var n nearest
+	return n, n.reset(c)
+}
+
+// reset rebuilds n for centroids c, reusing its memory.
+func (n *nearest) reset(c []float32) error {
+	if len(c) == 0 {
+		return fmt.Errorf("%w: kmeans: no centroids", ErrParam)
+	}
 	for i, v := range c {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nearest{}, fmt.Errorf("%w: kmeans: centroid %d is %g", ErrParam, i, v)
+			return fmt.Errorf("%w: kmeans: centroid %d is %g", ErrParam, i, v)
 		}
-		order[i] = i
 	}
-	if len(c) == 0 {
-		return nearest{}, fmt.Errorf("%w: kmeans: no centroids", ErrParam)
+	n.order = n.order[:0]
+	for i := range c {
+		n.order = append(n.order, i)
 	}
-	sort.SliceStable(order, func(a, b int) bool { return c[order[a]] < c[order[b]] })
-	n := nearest{vals: make([]float64, 0, len(c)), idx: make([]int, 0, len(c))}
-	for _, i := range order {
+	slices.SortStableFunc(n.order, func(a, b int) int { return cmp.Compare(c[a], c[b]) })
+	n.vals, n.idx = n.vals[:0], n.idx[:0]
+	for _, i := range n.order {
 		v := float64(c[i])
 		if k := len(n.vals); k > 0 && n.vals[k-1] == v {
 			continue // stable sort: the first of equal values has the lowest index
@@ -126,56 +151,96 @@ func newNearest(c []float32) (nearest, error) {
 		n.vals = append(n.vals, v)
 		n.idx = append(n.idx, i)
 	}
-	return n, nil
-}
-
-// find returns argmin_k |x − c_k|, ties to the lower index. Distances are exact in float64.
-func (n *nearest) find(x float32) int {
-	v := float64(x)
-	lo, hi := 0, len(n.vals) // first j with vals[j] ≥ v
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if n.vals[m] < v {
-			lo = m + 1
-		} else {
-			hi = m
+	nb := bucketsPer * len(n.vals)
+	n.v0 = n.vals[0]
+	n.scale = float64(nb) / (n.vals[len(n.vals)-1] - n.v0) // +Inf for one value: b is then 0 or B−1
+	n.first = slices.Grow(n.first[:0], nb+1)[:nb+1]
+	j := 0
+	for k := range n.first {
+		for j < len(n.vals) && n.bucket(n.vals[j]) < k {
+			j++
 		}
-	}
-	switch {
-	case lo == 0:
-		return n.idx[0]
-	case lo == len(n.vals):
-		return n.idx[lo-1]
-	}
-	dl, dr := v-n.vals[lo-1], n.vals[lo]-v
-	switch {
-	case dl < dr:
-		return n.idx[lo-1]
-	case dr < dl:
-		return n.idx[lo]
-	}
-	return min(n.idx[lo-1], n.idx[lo])
-}
-
-func (f *kmeansFunc) Forward(y, w []float32, p [][]float32, _ Ctx) error {
-	if err := checkLenOf("kmeans", y, w); err != nil {
-		return err
-	}
-	c, err := f.centroids(w, p)
-	if err != nil {
-		return err
-	}
-	nn, err := newNearest(c)
-	if err != nil {
-		return err
-	}
-	for i, v := range w {
-		y[i] = c[nn.find(v)]
+		n.first[k] = int32(j)
 	}
 	return nil
 }
 
-func (f *kmeansFunc) Grad(wrt int, dst, g, w, _ []float32, p [][]float32, _ Ctx) error {
+// bucket is b(v); a NaN v goes to bucket 0.
+func (n *nearest) bucket(v float64) int {
+	t := (v - n.v0) * n.scale
+	if !(t > 0) {
+		return 0
+	}
+	return int(min(t, float64(len(n.first)-2)))
+}
+
+// find returns argmin_k |x − c_k|, ties to the lower index. Distances are exact in float64.
+// The choice between the two neighbours is branch-free: weights fall on random
+// sides of the centroids, so branches would mispredict.
+func (n *nearest) find(x float32) int {
+	v := float64(x)
+	vals := n.vals
+	// lo = the first j with vals[j] ≥ v (len(vals) if none); a NaN v gives 0.
+	k := n.bucket(v)
+	lo := int(n.first[k])
+	for j := lo; j < int(n.first[k+1]); j++ {
+		lo += b2i(vals[j] < v)
+	}
+	l, r := max(lo-1, 0), min(lo, len(vals)-1) // equal at either end
+	dl, dr := v-vals[l], vals[r]-v
+	il, ir := n.idx[l], n.idx[r]
+	left := b2i(dl < dr) | b2i(dl == dr)&b2i(il < ir)
+	return ir + (il-ir)&-left
+}
+
+// kmeansState is the memory of one k-means graph node (Ctx.State): the
+// nearest-centroid search and each weight's centroid from the forward pass
+// (weights src at centroids c), which the centroid gradient of that pass
+// reuses instead of searching again, and its sums.
+type kmeansState struct {
+	nn     nearest
+	assign []uint16
+	c      []float32
+	src    *float32
+	ok     bool
+	sum    []float64
+}
+
+// NewState returns the memory of one graph node.
+func (f *kmeansFunc) NewState() any { return &kmeansState{} }
+
+func (f *kmeansFunc) Forward(y, w []float32, p [][]float32, c Ctx) error {
+	if err := checkLenOf("kmeans", y, w); err != nil {
+		return err
+	}
+	cs, err := f.centroids(w, p)
+	if err != nil {
+		return err
+	}
+	st, _ := c.State.(*kmeansState)
+	if st == nil {
+		st = &kmeansState{}
+	}
+	st.ok = false
+	if err := st.nn.reset(cs); err != nil {
+		return err
+	}
+	if cap(st.assign) < len(w) {
+		st.assign = make([]uint16, len(w))
+	}
+	a := st.assign[:len(w)]
+	parallel.Rows(len(w), 1, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			k := st.nn.find(w[i])
+			a[i] = uint16(k)
+			y[i] = cs[k]
+		}
+	})
+	st.assign, st.c, st.src, st.ok = a, append(st.c[:0], cs...), unsafe.SliceData(w), true
+	return nil
+}
+
+func (f *kmeansFunc) Grad(wrt int, dst, g, w, _ []float32, p [][]float32, ctx Ctx) error {
 	switch wrt {
 	case 0:
 		if err := checkGradLen("kmeans", dst, g, w); err != nil {
@@ -190,13 +255,24 @@ func (f *kmeansFunc) Grad(wrt int, dst, g, w, _ []float32, p [][]float32, _ Ctx)
 		if len(dst) != len(c) || len(g) != len(w) {
 			return fmt.Errorf("ste: kmeans: gradient lengths dst %d (want %d), upstream %d, input %d", len(dst), len(c), len(g), len(w))
 		}
-		nn, err := newNearest(c)
-		if err != nil {
-			return err
+		st, _ := ctx.State.(*kmeansState)
+		if st == nil || !st.ok || st.src != unsafe.SliceData(w) || len(st.assign) != len(w) || !slices.Equal(st.c, c) {
+			st = &kmeansState{} // not this node's last forward pass: search again
+			if err := st.nn.reset(c); err != nil {
+				return err
+			}
+			st.assign = make([]uint16, len(w))
+			for i, v := range w {
+				st.assign[i] = uint16(st.nn.find(v))
+			}
 		}
-		sum := make([]float64, len(c))
-		for i, v := range w {
-			sum[nn.find(v)] += float64(g[i])
+		if cap(st.sum) < len(c) {
+			st.sum = make([]float64, len(c))
+		}
+		sum := st.sum[:len(c)]
+		clear(sum)
+		for i, k := range st.assign {
+			sum[k] += float64(g[i])
 		}
 		for k, s := range sum {
 			dst[k] = float32(s)

@@ -3,7 +3,9 @@ package ste
 import (
 	"fmt"
 
+	"github.com/lowbit/lowbit/internal/parallel"
 	"github.com/lowbit/lowbit/internal/qfunc"
+	"github.com/lowbit/lowbit/internal/vec"
 )
 
 // PACT is Parameterized Clipping Activation (Choi et al. 2018, https://arxiv.org/abs/1805.06085)
@@ -58,7 +60,21 @@ func (f *pactFunc) a(p [][]float32) (float32, error) {
 	return a, positive("pact", "alpha", a)
 }
 
-func (f *pactFunc) Forward(y, x []float32, p [][]float32, _ Ctx) error {
+// pactState is the memory of one PACT graph node (Ctx.State): the fused
+// backward pass computes ∂x and ∂α together; da is the ∂α of forward pass
+// number pass (ok: it was computed) at clip level a, which the separate ∂α
+// gradient then returns instead of a second pass over the activations.
+type pactState struct {
+	forward uint64 // forward passes so far
+	pass    uint64
+	ok      bool
+	a, da   float32
+}
+
+// NewState returns the memory of one graph node.
+func (f *pactFunc) NewState() any { return &pactState{} }
+
+func (f *pactFunc) Forward(y, x []float32, p [][]float32, c Ctx) error {
 	if err := checkLenOf("pact", y, x); err != nil {
 		return err
 	}
@@ -66,7 +82,13 @@ func (f *pactFunc) Forward(y, x []float32, p [][]float32, _ Ctx) error {
 	if err != nil {
 		return err
 	}
-	qfunc.Clipped(a, f.levels).Apply(y, x)
+	if st, _ := c.State.(*pactState); st != nil {
+		st.forward++
+	}
+	d := qfunc.Clipped(a, f.levels) // vec.QuantLinear is Desc.Apply's arithmetic
+	parallel.Rows(len(x), 1, func(_, lo, hi int) {
+		vec.QuantLinear(y[lo:hi], x[lo:hi], d.Mul, d.Lo, d.Hi, d.Num, d.Den)
+	})
 	return nil
 }
 
@@ -76,38 +98,57 @@ func (f *pactFunc) Infer(p [][]float32) (qfunc.Desc, error) {
 	return qfunc.Clipped(a, f.levels), err
 }
 
-func (f *pactFunc) Grad(wrt int, dst, g, x, _ []float32, p [][]float32, _ Ctx) error {
+// Grad: ∂x = g·1{0 ≤ x < α}, ∂α = Σ g·1{x ≥ α} (float64 partial sums per
+// parallel chunk and vector lane, added in a fixed order: deterministic and
+// independent of GOMAXPROCS). Asking for ∂x computes both in one pass; with a
+// node state, ∂α of the same forward pass is then served from it.
+func (f *pactFunc) Grad(wrt int, dst, g, x, _ []float32, p [][]float32, c Ctx) error {
 	a, err := f.a(p)
 	if err != nil {
 		return err
 	}
+	st, _ := c.State.(*pactState)
+	var da float32
 	switch wrt {
 	case 0:
 		if err := checkGradLen("pact", dst, g, x); err != nil {
 			return err
 		}
-		for i, v := range x {
-			if v >= 0 && v < a {
-				dst[i] = g[i]
-			} else {
-				dst[i] = 0
-			}
-		}
+		da = pactGrad(dst, g, x, a)
 	case 1:
 		if len(dst) != 1 || len(g) != len(x) {
 			return fmt.Errorf("ste: pact: gradient lengths dst %d (want 1), upstream %d, input %d", len(dst), len(g), len(x))
 		}
-		var s float64
-		for i, v := range x {
-			if v >= a {
-				s += float64(g[i])
-			}
+		if st != nil && st.ok && st.pass == st.forward && st.a == a {
+			da = st.da
+		} else {
+			da = pactGrad(nil, g, x, a)
 		}
-		dst[0] = float32(s)
+		dst[0] = da
 	default:
 		return errWRT("pact", wrt)
 	}
+	if st != nil {
+		st.ok, st.pass, st.a, st.da = true, st.forward, a, da
+	}
 	return nil
+}
+
+// pactGrad writes ∂x into dx (unless nil) and returns ∂α.
+func pactGrad(dx, g, x []float32, a float32) float32 {
+	var parts [parallel.MaxParts]float64
+	n := parallel.Rows(len(x), 1, func(part, lo, hi int) {
+		var d []float32
+		if dx != nil {
+			d = dx[lo:hi]
+		}
+		parts[part] = vec.PACTGrad(d, g[lo:hi], x[lo:hi], a)
+	})
+	var s float64
+	for _, v := range parts[:n] {
+		s += v
+	}
+	return float32(s)
 }
 
 func init() {

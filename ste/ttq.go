@@ -3,6 +3,7 @@ package ste
 import (
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // TTQ is Trained Ternary Quantization (Zhu et al. 2017, https://arxiv.org/abs/1612.01064),
@@ -75,8 +76,9 @@ func (f *ttqFunc) Params() []Param {
 	return []Param{{Name: "wp", Data: []float32{f.wp}}, {Name: "wn", Data: []float32{f.wn}}}
 }
 
-// setup validates the call and returns Δ·max|w|, W_p and W_n.
-func (f *ttqFunc) setup(w []float32, p [][]float32) (thr, wp, wn float32, err error) {
+// setup validates the call and returns Δ·max|w|, W_p and W_n; max|w| comes
+// from the node state st (may be nil) when its forward pass saw w.
+func (f *ttqFunc) setup(w []float32, p [][]float32, st *ttqState) (thr, wp, wn float32, err error) {
 	if err := scalarParams("ttq", p, 2); err != nil {
 		return 0, 0, 0, err
 	}
@@ -90,7 +92,12 @@ func (f *ttqFunc) setup(w []float32, p [][]float32) (thr, wp, wn float32, err er
 	if len(w) == 0 {
 		return 0, 0, 0, fmt.Errorf("ste: ttq: empty input")
 	}
-	m := maxAbs(w)
+	var m float32
+	if st != nil && st.fwd && st.src == unsafe.SliceData(w) && st.n == len(w) {
+		m = st.m // this node's forward pass saw these weights
+	} else {
+		m = maxAbs(w)
+	}
 	if m == 0 && f.weights {
 		return 0, 0, 0, fmt.Errorf("%w: ttq: all weights are zero", ErrParam)
 	}
@@ -100,62 +107,100 @@ func (f *ttqFunc) setup(w []float32, p [][]float32) (thr, wp, wn float32, err er
 	return f.threshold * m, wp, wn, nil
 }
 
-func (f *ttqFunc) Forward(y, w []float32, p [][]float32, _ Ctx) error {
+// ttqState is the memory of one TTQ graph node (Ctx.State): ∂W_p and ∂W_n
+// of forward pass number pass (ok: computed) at threshold thr and scales wp,
+// wn, found by the pass that computes ∂w, so the two scalar gradients do not
+// each read the weights again.
+//
+// It also keeps max|w| of the forward pass (fwd: set) for weights src of
+// length n, which the gradients of that pass reuse.
+type ttqState struct {
+	forward, pass uint64
+	ok            bool
+	thr, wp, wn   float32
+	dp, dn        float32
+
+	fwd bool
+	m   float32
+	src *float32
+	n   int
+}
+
+// NewState returns the memory of one graph node.
+func (f *ttqFunc) NewState() any { return &ttqState{} }
+
+// sel is a when ok and b otherwise, without a branch (ternary weights
+// mispredict one in two).
+func sel(ok bool, a, b float32) float32 {
+	m := -uint32(b2i(ok))
+	return math.Float32frombits(math.Float32bits(a)&m | math.Float32bits(b)&^m)
+}
+
+func (f *ttqFunc) Forward(y, w []float32, p [][]float32, c Ctx) error {
 	if err := checkLenOf("ttq", y, w); err != nil {
 		return err
 	}
-	thr, wp, wn, err := f.setup(w, p)
+	st, _ := c.State.(*ttqState)
+	if st != nil {
+		st.forward++
+		st.fwd, st.m, st.src, st.n = true, maxAbs(w), unsafe.SliceData(w), len(w)
+	}
+	thr, wp, wn, err := f.setup(w, p, st)
 	if err != nil {
 		return err
 	}
+	y = y[:len(w)]
 	for i, v := range w {
-		switch {
-		case v > thr:
-			y[i] = wp
-		case v < -thr:
-			y[i] = -wn
-		default:
-			y[i] = 0
-		}
+		y[i] = sel(v > thr, wp, sel(v < -thr, -wn, 0))
 	}
 	return nil
 }
 
-func (f *ttqFunc) Grad(wrt int, dst, g, w, _ []float32, p [][]float32, _ Ctx) error {
-	thr, wp, wn, err := f.setup(w, p)
+// ttqGrad writes ∂w into dst (unless nil) and returns ∂W_p and ∂W_n, summed
+// in float64 in index order. A weight outside a set adds +0, which leaves the
+// sum's bits as skipping it would (the sums start at +0 and never become −0).
+func ttqGrad(dst, g, w []float32, thr, wp, wn float32) (dp, dn float32) {
+	var sp, sn float64
+	g = g[:len(w)]
+	for i, v := range w {
+		up, down := v > thr, v < -thr
+		sp += float64(keep(g[i], up))
+		sn -= float64(keep(g[i], down))
+		if dst != nil {
+			dst[i] = sel(up, wp*g[i], sel(down, wn*g[i], g[i]))
+		}
+	}
+	return float32(sp), float32(sn)
+}
+
+func (f *ttqFunc) Grad(wrt int, dst, g, w, _ []float32, p [][]float32, c Ctx) error {
+	st, _ := c.State.(*ttqState)
+	thr, wp, wn, err := f.setup(w, p, st)
 	if err != nil {
 		return err
 	}
+	var dp, dn float32
 	switch wrt {
 	case 0:
 		if err := checkGradLen("ttq", dst, g, w); err != nil {
 			return err
 		}
-		for i, v := range w {
-			switch {
-			case v > thr:
-				dst[i] = wp * g[i]
-			case v < -thr:
-				dst[i] = wn * g[i]
-			default:
-				dst[i] = g[i]
-			}
-		}
+		dp, dn = ttqGrad(dst, g, w, thr, wp, wn)
 	case 1, 2:
 		if len(dst) != 1 || len(g) != len(w) {
 			return fmt.Errorf("ste: ttq: gradient lengths dst %d (want 1), upstream %d, input %d", len(dst), len(g), len(w))
 		}
-		var s float64
-		for i, v := range w {
-			if wrt == 1 && v > thr {
-				s += float64(g[i])
-			} else if wrt == 2 && v < -thr {
-				s -= float64(g[i])
-			}
+		if st != nil && st.ok && st.pass == st.forward && st.thr == thr && st.wp == wp && st.wn == wn {
+			dp, dn = st.dp, st.dn
+		} else {
+			dp, dn = ttqGrad(nil, g, w, thr, wp, wn)
 		}
-		dst[0] = float32(s)
+		dst[0] = sel(wrt == 1, dp, dn)
 	default:
 		return errWRT("ttq", wrt)
+	}
+	if st != nil {
+		st.ok, st.pass, st.thr, st.wp, st.wn, st.dp, st.dn = true, st.forward, thr, wp, wn, dp, dn
 	}
 	return nil
 }

@@ -1,6 +1,11 @@
 package ste
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/lowbit/lowbit/internal/parallel"
+	"github.com/lowbit/lowbit/internal/vec"
+)
 
 // TWN is Ternary Weight Networks (Li et al. 2016, https://arxiv.org/abs/1605.04711):
 //
@@ -52,28 +57,21 @@ func (f twnFunc) Forward(y, w []float32, _ [][]float32, c Ctx) error {
 	for off := 0; off < len(w); off += n {
 		row, out := w[off:off+n], y[off:off+n]
 		delta := 0.7 * meanAbs(row)
-		var sum float64
+		var sum float64 // +0 for a weight at or under Δ leaves the sum's bits (branch-free)
 		cnt := 0
 		for _, v := range row {
-			if a := abs(v); a > delta {
-				sum += float64(a)
-				cnt++
-			}
+			a := abs(v)
+			sum += float64(keep(a, a > delta))
+			cnt += b2i(a > delta)
 		}
 		var alpha float32
 		if cnt > 0 { // cnt = 0 only when the row is all zero
 			alpha = float32(sum / float64(cnt))
 			nonzero = true
 		}
+		out = out[:len(row)]
 		for i, v := range row {
-			switch {
-			case v > delta:
-				out[i] = alpha
-			case v < -delta:
-				out[i] = -alpha
-			default:
-				out[i] = 0
-			}
+			out[i] = sel(v > delta, alpha, sel(v < -delta, -alpha, 0))
 		}
 	}
 	if f.weights && !nonzero {
@@ -93,13 +91,7 @@ func (f twnFunc) Grad(wrt int, dst, g, w, _ []float32, _ [][]float32, _ Ctx) err
 		copy(dst, g)
 		return nil
 	}
-	for i, v := range w {
-		if abs(v) <= f.Clip {
-			dst[i] = g[i]
-		} else {
-			dst[i] = 0
-		}
-	}
+	parallel.Rows(len(w), 1, func(_, lo, hi int) { vec.KeepAbsLE(dst[lo:hi], g[lo:hi], w[lo:hi], f.Clip) })
 	return nil
 }
 

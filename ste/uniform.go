@@ -1,6 +1,12 @@
 package ste
 
-import "github.com/lowbit/lowbit/internal/qfunc"
+import (
+	"math"
+
+	"github.com/lowbit/lowbit/internal/parallel"
+	"github.com/lowbit/lowbit/internal/qfunc"
+	"github.com/lowbit/lowbit/internal/vec"
+)
 
 // Uniform is the k-bit uniform quantizer on [0,1], DoReFa's building block
 // (Zhou et al. 2016, https://arxiv.org/abs/1606.06160):
@@ -37,25 +43,28 @@ func (f levelsFunc) Forward(y, x []float32, _ [][]float32, _ Ctx) error {
 	if err := checkLen(y, x); err != nil {
 		return err
 	}
-	f.desc.Apply(y, x)
+	d := f.desc // Linear: vec.QuantLinear is Desc.Apply's arithmetic
+	parallel.Rows(len(x), 1, func(_, lo, hi int) {
+		vec.QuantLinear(y[lo:hi], x[lo:hi], d.Mul, d.Lo, d.Hi, d.Num, d.Den)
+	})
 	return nil
 }
 
+// Grad: 1{0 ≤ x ≤ 1} is 1{−min < x < next(1)} with the float32 neighbours of the
+// bounds (no float32 lies strictly between), the open interval vec.KeepInside tests.
 func (f levelsFunc) Grad(wrt int, dst, g, x, _ []float32, _ [][]float32, _ Ctx) error {
 	if wrt != 0 {
 		return errWRT(f.name, wrt)
+	}
+	if err := checkGradLen(f.name, dst, g, x); err != nil {
+		return err
 	}
 	if !f.clipped {
 		copy(dst, g)
 		return nil
 	}
-	for i, v := range x {
-		if v >= 0 && v <= 1 {
-			dst[i] = g[i]
-		} else {
-			dst[i] = 0
-		}
-	}
+	lo, hi := -float32(math.SmallestNonzeroFloat32), math.Nextafter32(1, 2)
+	parallel.Rows(len(x), 1, func(_, a, b int) { vec.KeepInside(dst[a:b], g[a:b], x[a:b], lo, hi) })
 	return nil
 }
 
