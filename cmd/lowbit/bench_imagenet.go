@@ -39,6 +39,8 @@ func benchImageNet(args []string, stdout io.Writer) error {
 	dataDir := fs.String("data", "", "dataset directory (default: $LOWBIT_DATA or the built-in search)")
 	model := fs.String("model", "resnet18", "model: "+strings.Join(models.Names(), ", "))
 	recipe := fs.String("recipe", "fp", "paper recipe to train (see 'lowbit recipes')")
+	setup := fs.String("setup", "", "named training setup replacing the recipe's optimizer, schedule, batch and epochs (known: "+strings.Join(recipes.Setups(), ", ")+"); -epochs and -batch override it")
+	initFrom := fs.String("init-from", "", "-train: initialise from this checkpoint (e.g. LSQ from a trained FP model)")
 	ckpt := fs.String("ckpt", "", "evaluate this checkpoint (its model and recipe need no flags)")
 	train := fs.Bool("train", false, "train the recipe first")
 	epochs := fs.Int("epochs", 0, "training epochs (default: the recipe's)")
@@ -80,7 +82,7 @@ func benchImageNet(args []string, stdout io.Writer) error {
 	}
 	cfg := bench.ImageNetConfig{
 		Dataset: *dataset, DataDir: *dataDir, Size: *size, ClassIndex: *classIndex,
-		Checkpoint: *ckpt, Train: *train, Recipe: *recipe, Epochs: *epochs, Batch: *batch,
+		Checkpoint: *ckpt, Train: *train, Recipe: *recipe, Setup: *setup, InitFrom: *initFrom, Epochs: *epochs, Batch: *batch,
 		MaxSteps: *maxSteps, Seed: *seed, EvalBatch: *evalBatch, EvalLimit: *evalLimit, Workers: *workers,
 		ProbeBatches: *probe, Export: packedExporter, OnStep: rep.step, OnEpoch: rep.epoch,
 	}
