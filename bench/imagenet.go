@@ -34,8 +34,8 @@ type ImageNetConfig struct {
 	// Checkpoint, when set, is evaluated; its Spec and recipe need no other flags.
 	Checkpoint string
 	// Train trains Recipe on Model first (ignored with Checkpoint).
-	Train    bool
-	Recipe   string
+	Train  bool
+	Recipe string
 	// Setup names a recipes.Setup (e.g. "cifar") whose optimizer, schedule,
 	// batch and epochs replace the recipe's; Epochs and Batch still override it.
 	Setup string
@@ -69,23 +69,23 @@ type ImageNetConfig struct {
 
 // ImageNetReport holds the numbers of one run.
 type ImageNetReport struct {
-	Dataset, DataDir, Recipe string
+	Dataset, DataDir, Recipe   string
 	Setup, Optimizer, InitFrom string
 	LR                         float32
 	Schedule                   string
 	EpochLog                   []EpochRow // one row per trained epoch
-	Spec                     models.Spec
-	Params                   int
-	TrainN, TestN            int
-	TestSplit                string
-	Batch, EvalBatch         int
-	Workers                  int
-	Checkpoint               string // evaluated or written
-	Trained                  bool
-	Epochs                   int
-	Steps                    uint64
-	TrainTime                time.Duration // wall time of recipes.Train, evaluations included
-	Eval                     *EvalResult
+	Spec                       models.Spec
+	Params                     int
+	TrainN, TestN              int
+	TestSplit                  string
+	Batch, EvalBatch           int
+	Workers                    int
+	Checkpoint                 string // evaluated or written
+	Trained                    bool
+	Epochs                     int
+	Steps                      uint64
+	TrainTime                  time.Duration // wall time of recipes.Train, evaluations included
+	Eval                       *EvalResult
 
 	LoaderIPS   float64 // loader alone: decode + transform + batching
 	StepIPS     float64 // training step: forward, backward, optimizer update

@@ -106,14 +106,14 @@ func init() {
 type trainFlags struct {
 	modelFlags
 	recipe, setup, dataset, dataDir, opt, sched, out, resume, initFrom, logFormat string
-	epochs, batch, workers, maxSteps, threads, patience, size              int
-	lr, wd, momentum, clip, val                                            float64
-	seed                                                                   uint64
-	strict, syncBN, force                                                  bool
-	config                                                                 string
-	override                                                               map[string]models.LayerQuant // from -config
-	set                                                                    map[string]bool
-	given                                                                  map[string]string // set flags as typed
+	epochs, batch, workers, maxSteps, threads, patience, size                     int
+	lr, wd, momentum, clip, val                                                   float64
+	seed                                                                          uint64
+	strict, syncBN, force                                                         bool
+	config                                                                        string
+	override                                                                      map[string]models.LayerQuant // from -config
+	set                                                                           map[string]bool
+	given                                                                         map[string]string // set flags as typed
 }
 
 func (f *trainFlags) add(fs *flag.FlagSet) {
