@@ -41,6 +41,7 @@ type ImageNetConfig struct {
 	Setup string
 	// InitFrom initialises the trained model from this checkpoint (LSQ from FP).
 	InitFrom string
+	LR       float32 // learning rate; 0 keeps the setup's or recipe's
 	Model    string  // "" keeps the recipe's
 	Width    float64 // channel multiplier (0 or 1: full width)
 	Epochs   int     // 0 keeps the recipe's
@@ -199,6 +200,9 @@ func imageNetPlan(cfg *ImageNetConfig, rep *ImageNetReport) (recipes.Config, *re
 		rc.InitFrom, rep.InitFrom = cfg.InitFrom, cfg.InitFrom
 		if cfg.Epochs > 0 {
 			rc.Epochs = cfg.Epochs
+		}
+		if cfg.LR > 0 {
+			rc.LR = cfg.LR
 		}
 		rc.Seed, rc.Model.Seed = cfg.Seed, cfg.Seed
 		rep.Checkpoint = cfg.Save
