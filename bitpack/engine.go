@@ -55,8 +55,10 @@ type layer interface {
 
 // exec is the per-call scratch of a Model.
 type exec struct {
-	slots []slot
-	trace func(Trace) error
+	slots   []slot
+	trace   func(Trace) error
+	threads int       // goroutines of the elementwise passes
+	packs   packCache // fused path: float buffers with their signs packed
 }
 
 type slot struct {
@@ -70,6 +72,7 @@ type slot struct {
 	// fused chains (producer's slot): sign output before pooling, pooled
 	// output before the flatten repack, and a view of the consumer's input
 	sig, pooled, view Map
+	pk                Map // fused path: the packed signs of out for the next binary conv
 }
 
 // inMap returns the slot's packed input map shaped n×h×w×c.
@@ -301,13 +304,13 @@ func (m *Model) buildLayer(ls *LayerSpec, in []int, path string) (layer, []int, 
 		if fmt.Sprint(bo) != fmt.Sprint(so) {
 			return nil, nil, fmt.Errorf("body gives %v, shortcut gives %v", bo, so)
 		}
-		return &residualLayer{slot: m.slot(), body: body, shortcut: sc}, bo, nil
+		return &residualLayer{slot: m.slot(), body: body, shortcut: sc, c: bo[len(bo)-1]}, bo, nil
 	}
 	return nil, nil, fmt.Errorf("unknown layer kind %q", ls.Kind)
 }
 
 func (m *Model) newExec() *exec {
-	e := &exec{slots: make([]slot, m.nlayers)}
+	e := &exec{slots: make([]slot, m.nlayers), threads: runtime.GOMAXPROCS(0)}
 	var walk func([]layer)
 	walk = func(ls []layer) {
 		for _, l := range ls {
@@ -358,6 +361,7 @@ func (m *Model) run(x []float32, n int, f func(Trace) error) ([]float32, error) 
 	out := make([]float32, 0, n*m.spec.Classes)
 	for i := 0; i < n; i += predictBatch {
 		b := min(predictBatch, n-i)
+		e.packs.clear()
 		y, err := runLayers(e, ls, x[i*m.inLen:(i+b)*m.inLen], b)
 		if err != nil {
 			return nil, err
@@ -441,47 +445,100 @@ type poolLayer struct {
 	max                 bool
 	h, w, c, kh, kw, st int
 	oh, ow              int
+	// fused path: elementwise layers applied to the input as it is read,
+	// and the binary conv whose packed input the output also fills
+	pre    []stage
+	packTo *linear
 }
 
 // forward follows the training kernel's order: the first window element
 // is copied, the others are max-ed or added in window order, and the
-// average is a multiplication by 1/(kh·kw).
+// average is a multiplication by 1/(kh·kw). Output rows run in parallel.
 func (l *poolLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 	s := &e.slots[l.slot]
 	c := l.c
 	s.out = growF(s.out, n*l.oh*l.ow*c)
 	y := s.out
-	for b := 0; b < n; b++ {
-		for i := 0; i < l.oh; i++ {
-			for j := 0; j < l.ow; j++ {
-				dst := y[((b*l.oh+i)*l.ow+j)*c:][:c]
-				for di := 0; di < l.kh; di++ {
-					for dj := 0; dj < l.kw; dj++ {
-						row := x[((b*l.h+i*l.st+di)*l.w+j*l.st+dj)*c:][:c]
-						switch {
-						case di == 0 && dj == 0:
-							copy(dst, row)
-						case l.max:
-							for ch, v := range row {
-								dst[ch] = max(dst[ch], v)
-							}
-						default:
-							for ch, v := range row {
-								dst[ch] += v
-							}
-						}
+	pm := s.packMap(l.packTo, n)
+	threads := e.threadsFor(len(x))
+	if l.pre != nil {
+		s.f32 = growF(s.f32, threads*c)
+	}
+	tmp := s.f32
+	parallelChunks(n*l.oh, threads, func(t, r0, r1 int) {
+		var buf []float32
+		if l.pre != nil {
+			buf = tmp[t*c : (t+1)*c]
+		}
+		for r := r0; r < r1; r++ {
+			l.poolRow(y, x, r/l.oh, r%l.oh, buf)
+		}
+		if pm != nil {
+			packRows(pm, y, c, r0*l.ow, r1*l.ow)
+		}
+	})
+	if pm != nil {
+		e.packs.put(y, pm)
+	}
+	return y, nil
+}
+
+// poolRow computes output row i of sample b, running pre on each input
+// row through buf (in one pass with the max where the stages fit
+// bnActRowAVX).
+func (l *poolLayer) poolRow(y, x []float32, b, i int, buf []float32) {
+	c := l.c
+	inv := 1 / float32(l.kh*l.kw)
+	o, fits := oneStepOf(l.pre, nil)
+	vec := 0
+	var pa, pb *float32
+	if buf != nil && l.max && fits {
+		vec = vecLen(c)
+		if o.bn != nil {
+			pa, pb = &o.bn.a[0], &o.bn.b[0]
+		}
+	}
+	for j := 0; j < l.ow; j++ {
+		dst := y[((b*l.oh+i)*l.ow+j)*c:][:c]
+		for di := 0; di < l.kh; di++ {
+			for dj := 0; dj < l.kw; dj++ {
+				row := x[((b*l.h+i*l.st+di)*l.w+j*l.st+dj)*c:][:c]
+				first := di == 0 && dj == 0
+				if vec > 0 {
+					maxInto := 1
+					if first {
+						maxInto = 0
+					}
+					bnActRowAVX(&dst[0], &row[0], pa, pb, vec, o.act1, maxInto)
+				}
+				if vec == c {
+					continue
+				}
+				src, d := row[vec:], dst[vec:]
+				if buf != nil {
+					t := buf[vec:c]
+					copy(t, src)
+					applyStages(l.pre, t, vec)
+					src = t
+				}
+				switch {
+				case first:
+					copy(d, src)
+				case l.max:
+					maxRow(d, src)
+				default:
+					for ch, v := range src {
+						d[ch] += v
 					}
 				}
 			}
 		}
-	}
-	if !l.max {
-		inv := 1 / float32(l.kh*l.kw)
-		for i := range y {
-			y[i] *= inv
+		if !l.max {
+			for ch := range dst {
+				dst[ch] *= inv
+			}
 		}
 	}
-	return y, nil
 }
 
 type flattenLayer struct{}
@@ -491,6 +548,7 @@ func (flattenLayer) forward(_ *exec, x []float32, _ int) ([]float32, error) { re
 type residualLayer struct {
 	slot           int
 	body, shortcut []layer
+	c              int // output channels (the last axis)
 }
 
 func (l *residualLayer) forward(e *exec, x []float32, n int) ([]float32, error) {

@@ -34,3 +34,15 @@ func and2x32(a0, a1, w *uint64, words int, out *int32, ldo, c1, off0, off1, acc 
 //
 //go:noescape
 func vnni4x64(a0, a1, a2, a3 *uint8, w *int8, groups int, out *int32, ldo int)
+
+// xnor4x32ind is xnor4x32 over rows given as segs segments of segWords
+// words: row i of segment s starts at ptrs[s*4+i] (the implicit GEMM of
+// a convolution, one segment per kernel row).
+//
+//go:noescape
+func xnor4x32ind(ptrs **uint64, segs, segWords int, w *uint64, out *int32, ldo, k int)
+
+// xnor4x32indthr is xnor4x32thr over segmented rows, as xnor4x32ind.
+//
+//go:noescape
+func xnor4x32indthr(ptrs **uint64, segs, segWords int, w *uint64, out *uint32, ldo int, thr *int64, flip uint32)
