@@ -34,8 +34,14 @@ type ImageNetConfig struct {
 	// Checkpoint, when set, is evaluated; its Spec and recipe need no other flags.
 	Checkpoint string
 	// Train trains Recipe on Model first (ignored with Checkpoint).
-	Train    bool
-	Recipe   string
+	Train  bool
+	Recipe string
+	// Setup names a recipes.Setup (e.g. "cifar") whose optimizer, schedule,
+	// batch and epochs replace the recipe's; Epochs and Batch still override it.
+	Setup string
+	// InitFrom initialises the trained model from this checkpoint (LSQ from FP).
+	InitFrom string
+	LR       float32 // learning rate; 0 keeps the setup's or recipe's
 	Model    string  // "" keeps the recipe's
 	Width    float64 // channel multiplier (0 or 1: full width)
 	Epochs   int     // 0 keeps the recipe's
@@ -64,19 +70,23 @@ type ImageNetConfig struct {
 
 // ImageNetReport holds the numbers of one run.
 type ImageNetReport struct {
-	Dataset, DataDir, Recipe string
-	Spec                     models.Spec
-	Params                   int
-	TrainN, TestN            int
-	TestSplit                string
-	Batch, EvalBatch         int
-	Workers                  int
-	Checkpoint               string // evaluated or written
-	Trained                  bool
-	Epochs                   int
-	Steps                    uint64
-	TrainTime                time.Duration // wall time of recipes.Train, evaluations included
-	Eval                     *EvalResult
+	Dataset, DataDir, Recipe   string
+	Setup, Optimizer, InitFrom string
+	LR                         float32
+	Schedule                   string
+	EpochLog                   []EpochRow // one row per trained epoch
+	Spec                       models.Spec
+	Params                     int
+	TrainN, TestN              int
+	TestSplit                  string
+	Batch, EvalBatch           int
+	Workers                    int
+	Checkpoint                 string // evaluated or written
+	Trained                    bool
+	Epochs                     int
+	Steps                      uint64
+	TrainTime                  time.Duration // wall time of recipes.Train, evaluations included
+	Eval                       *EvalResult
 
 	LoaderIPS   float64 // loader alone: decode + transform + batching
 	StepIPS     float64 // training step: forward, backward, optimizer update
@@ -177,8 +187,22 @@ func imageNetPlan(cfg *ImageNetConfig, rep *ImageNetReport) (recipes.Config, *re
 		}
 		rc = r.Config(cfg.Model, cfg.Dataset)
 		rc.Model.Width = cfg.Width
+		if cfg.Setup != "" {
+			s, err := recipes.LookupSetup(cfg.Setup)
+			if err != nil {
+				return rc, nil, err
+			}
+			if err := s.Apply(&rc); err != nil {
+				return rc, nil, err
+			}
+			rep.Setup = s.Name
+		}
+		rc.InitFrom, rep.InitFrom = cfg.InitFrom, cfg.InitFrom
 		if cfg.Epochs > 0 {
 			rc.Epochs = cfg.Epochs
+		}
+		if cfg.LR > 0 {
+			rc.LR = cfg.LR
 		}
 		rc.Seed, rc.Model.Seed = cfg.Seed, cfg.Seed
 		rep.Checkpoint = cfg.Save
@@ -195,6 +219,13 @@ func imageNetPlan(cfg *ImageNetConfig, rep *ImageNetReport) (recipes.Config, *re
 		cfg.EvalBatch = rc.Batch
 	}
 	rep.Recipe, rep.Batch, rep.EvalBatch = rc.Recipe, rc.Batch, cfg.EvalBatch
+	d := rc
+	d.Dataset = cfg.Dataset
+	d.ApplyDefaults()
+	rep.Optimizer, rep.LR, rep.Schedule = d.Optimizer, d.LR, string(d.Schedule)
+	if o, err := optim.New(d.Optimizer, d.Opt); err == nil {
+		rep.Optimizer = o.String()
+	}
 	return rc, ck, nil
 }
 
@@ -232,6 +263,7 @@ func imageNetTrain(ctx context.Context, cfg ImageNetConfig, rc recipes.Config, t
 	}
 	rc.OnEpoch = func(e recipes.EpochStats) {
 		pipe.epochEnd()
+		rep.EpochLog = append(rep.EpochLog, epochRow(e))
 		if cfg.OnEpoch != nil {
 			cfg.OnEpoch(e)
 		}
@@ -281,6 +313,36 @@ func imageNetEval(m *models.Model, test datasets.Dataset, cfg ImageNetConfig, re
 		}
 	}
 	return nil
+}
+
+// EpochRow is one trained epoch in the report: accuracy, loss, time and the
+// process's memory when it ended.
+type EpochRow struct {
+	Epoch               int
+	TrainLoss, TrainAcc float64
+	TestLoss, TestAcc   float64
+	Duration            time.Duration
+	RSS, PeakRSS        int64 // VmRSS and VmHWM after the epoch's evaluation, bytes
+}
+
+func epochRow(e recipes.EpochStats) EpochRow {
+	row := EpochRow{Epoch: e.Epoch, TrainLoss: e.TrainLoss, TrainAcc: e.TrainAcc, TestLoss: e.TestLoss, TestAcc: e.TestAcc, Duration: e.Duration}
+	row.PeakRSS, _ = PeakRSS()
+	row.RSS, _ = procField("/proc/self/status", "VmRSS")
+	return row
+}
+
+// writeEpochs writes the per-epoch table (nothing when no epoch was trained here).
+func writeEpochs(w io.Writer, rows []EpochRow) {
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "## Epochs\n\n| epoch | train loss | train top-1 | test loss | test top-1 | time | RSS | peak RSS |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %d | %.4f | %.2f%% | %.4f | %.2f%% | %s | %d MiB | %d MiB |\n", r.Epoch, r.TrainLoss, 100*r.TrainAcc,
+			r.TestLoss, 100*r.TestAcc, r.Duration.Round(time.Second), r.RSS>>20, r.PeakRSS>>20)
+	}
+	fmt.Fprintln(w)
 }
 
 // pipelineClock measures training steps with the loader feeding them: the time from
@@ -531,6 +593,16 @@ func WriteImageNetReport(w io.Writer, r *ImageNetReport, command string, m Machi
 	fmt.Fprintf(w, "| dataset | %s (%s): %d train, %d %s |\n", r.Dataset, dir, r.TrainN, r.TestN, r.TestSplit)
 	fmt.Fprintf(w, "| batch | %d (evaluation %d) |\n", r.Batch, r.EvalBatch)
 	if r.Trained {
+		setup := r.Setup
+		if setup == "" {
+			setup = "none (the recipe's own)"
+		}
+		fmt.Fprintf(w, "| setup | %s |\n| optimizer | %s, lr %g, %s schedule |\n", setup, r.Optimizer, r.LR, r.Schedule)
+		if r.InitFrom != "" {
+			fmt.Fprintf(w, "| initialised from | %s |\n", r.InitFrom)
+		}
+	}
+	if r.Trained {
 		fmt.Fprintf(w, "| training | %d epochs, %d steps, wall time %s (evaluations included) |\n", r.Epochs, r.Steps, r.TrainTime.Round(time.Second))
 	} else {
 		fmt.Fprintf(w, "| training | none here: checkpoint after %d epochs, %d steps |\n", r.Epochs, r.Steps)
@@ -545,6 +617,7 @@ func WriteImageNetReport(w io.Writer, r *ImageNetReport, command string, m Machi
 		fmt.Fprintf(w, "| %s | %d | %.2f%% | %.2f%% | %.4f |\n\n", r.TestSplit, e.N, 100*e.Top1, 100*e.Top5, e.Loss)
 	}
 
+	writeEpochs(w, r.EpochLog)
 	fmt.Fprintf(w, "## Throughput\n\n| stage | images/s | how |\n|---|---:|---|\n")
 	fmt.Fprintf(w, "| loader alone | %.1f | decode, augment and batch, %s |\n", r.LoaderIPS, workersText(r.Workers))
 	fmt.Fprintf(w, "| training step | %.1f | forward, backward, update: %s |\n", r.StepIPS, r.StepSource)

@@ -351,9 +351,9 @@ func (dp *dataParallel) reduce(tn *Net, loss float32, correct, n int) (float32, 
 
 // evaluate is Evaluate on this rank's contiguous share of the test examples,
 // with the counts and loss sums added over the ranks.
-func (dp *dataParallel) evaluate(m *models.Model, ds datasets.Dataset, batch, workers, limit int) (acc, loss float64, err error) {
+func (dp *dataParallel) evaluate(e *Evaluator, m *models.Model, ds datasets.Dataset, batch, workers, limit int) (acc, loss float64, err error) {
 	if dp == nil {
-		return Evaluate(m, ds, batch, workers, limit)
+		return e.Evaluate(m, ds, batch, workers, limit)
 	}
 	n := ds.Len()
 	if limit > 0 && limit < n {
@@ -362,7 +362,7 @@ func (dp *dataParallel) evaluate(m *models.Model, ds datasets.Dataset, batch, wo
 	lo, hi := dist.Shard(n, dp.rank, dp.size)
 	sums := make([]float64, 3) // correct, loss sum, examples
 	if hi > lo {
-		a, l, err := Evaluate(m, rangeView{ds, lo, hi}, batch, workers, 0)
+		a, l, err := e.Evaluate(m, rangeView{ds, lo, hi}, batch, workers, 0)
 		if err != nil {
 			return 0, 0, err
 		}

@@ -19,12 +19,20 @@ type Net struct {
 	Graph *layers.Graph
 	Batch int
 
+	// Shared is how the graph's op outputs share memory (layers.Graph.ShareBuffers):
+	// only Logits, Loss and Grads may be read after Run.
+	Shared layers.ShareStats
+
 	x, y         *tensor.Dense
 	logits, loss *gorgonia.Node
 	params       []*layers.Param
 	grads        gorgonia.Nodes
 	vm           gorgonia.VM
 }
+
+// shareBuffers lets a Net's op outputs share memory; tests turn it off to
+// compare against one buffer per output.
+var shareBuffers = true
 
 // NewNet compiles m for batches of the given size. step is the global step counter
 // the training graph's Dropout reads (nil for evaluation).
@@ -62,6 +70,12 @@ func newNet(m *models.Model, batch int, train bool, step *uint64, setup func(*la
 		n.params, nodes = g.Params()
 		if n.grads, err = gorgonia.Grad(loss, nodes...); err != nil {
 			return nil, fmt.Errorf("recipes: gradients of %s: %w", m.Spec.Name, err)
+		}
+	}
+	if shareBuffers {
+		keep := append(gorgonia.Nodes{logits, loss}, n.grads...)
+		if n.Shared, err = g.ShareBuffers(keep...); err != nil {
+			return nil, fmt.Errorf("recipes: %s: %w", m.Spec.Name, err)
 		}
 	}
 	n.vm = gorgonia.NewTapeMachine(g.G)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/lowbit/lowbit/datasets"
@@ -132,6 +133,9 @@ func Defaults() Config {
 	return Config{Dataset: "mnist", Epochs: 3, Batch: 64, EvalBatch: 500, LR: 1e-3, Optimizer: "adam", Schedule: Cosine, Seed: 1}
 }
 
+// ApplyDefaults fills c's zero fields with Defaults' settings, as Train does.
+func (c *Config) ApplyDefaults() { c.defaults() }
+
 func (c *Config) defaults() {
 	d := Defaults()
 	if c.Dataset == "" {
@@ -257,6 +261,7 @@ type run struct {
 	cfg         Config
 	m           *models.Model
 	tn          *Net
+	eval        Evaluator // the evaluation graph, compiled at the first epoch's end
 	test        datasets.Dataset
 	loader      batchSource
 	dp          *dataParallel // nil in one process
@@ -393,7 +398,15 @@ func (r *run) checkWork() error {
 
 func (r *run) limitReached() bool { return r.cfg.MaxSteps > 0 && int(r.step) >= r.cfg.MaxSteps }
 
-func (r *run) close() { r.tn.Close() }
+// close releases the graphs and collects them, so that what the caller does
+// next (a final evaluation, another run) reuses their memory instead of
+// growing the heap to twice its peak.
+func (r *run) close() {
+	r.tn.Close()
+	r.eval.Close()
+	r.tn, r.eval.net = nil, nil
+	runtime.GC()
+}
 
 // runEpoch trains the current epoch (from r.skip on), or its part up to the step
 // limit, then evaluates and checkpoints.
@@ -480,13 +493,18 @@ func (r *run) endEpoch(t0 time.Time, skipped int) error {
 	if err := checkModelFinite(r.m); err != nil {
 		return fmt.Errorf("%w at epoch %d step %d; not saved (last good checkpoint: %s)", err, shown, r.epochStepNo, r.lastGood())
 	}
-	acc, tloss, err := r.dp.evaluate(r.m, r.test, r.cfg.EvalBatch, r.cfg.Workers, r.cfg.EvalLimit)
+	acc, tloss, err := r.dp.evaluate(&r.eval, r.m, r.test, r.cfg.EvalBatch, r.cfg.Workers, r.cfg.EvalLimit)
 	if err != nil {
 		return err
 	}
 	if !finite(float32(tloss)) {
 		return fmt.Errorf("%w: test loss is %v at epoch %d step %d; not saved (last good checkpoint: %s)", ErrNonFinite, tloss, shown, r.epochStepNo, r.lastGood())
 	}
+	// The steps allocate little, so the Go collector would let an epoch's
+	// garbage (decoded images, loader scratch) pile up to the size of the
+	// graphs' buffers before collecting; one collection per epoch keeps the
+	// peak near the live size instead of twice it.
+	runtime.GC()
 	ratio, _ := r.flips.Ratio(r.oparams)
 	r.res.Epochs, r.res.EpochStep, r.res.Steps, r.res.TestAcc, r.res.TestLoss = r.epoch, r.skip, r.step, acc, tloss
 	es := EpochStats{Epoch: shown, Epochs: r.cfg.Epochs, TestAcc: acc, TestLoss: tloss, FlipRatio: ratio, Duration: time.Since(t0), Skipped: skipped}
@@ -567,6 +585,49 @@ func optimKind(k layers.Kind) optim.Kind {
 
 // Evaluate returns top-1 accuracy and mean loss of m on ds (the first limit examples when limit > 0).
 func Evaluate(m *models.Model, ds datasets.Dataset, batch, workers, limit int) (acc, loss float64, err error) {
+	var e Evaluator
+	defer e.Close()
+	return e.Evaluate(m, ds, batch, workers, limit)
+}
+
+// Evaluator evaluates a model repeatedly (after every epoch) with one
+// evaluation graph, compiled on first use and kept while the model and batch
+// stay the same: graphs share the model's weight values, so the graph sees
+// every update, and a run allocates its evaluation buffers once instead of
+// once per epoch. The zero value is ready; Close releases the graph.
+type Evaluator struct {
+	net *Net
+}
+
+// Close releases the evaluation graph.
+func (e *Evaluator) Close() error {
+	if e.net == nil {
+		return nil
+	}
+	err := e.net.Close()
+	e.net = nil
+	return err
+}
+
+// netFor returns the evaluation graph of m for batch, compiling it when the
+// model or batch changed.
+func (e *Evaluator) netFor(m *models.Model, batch int) (*Net, error) {
+	if e.net != nil && e.net.Model == m && e.net.Batch == batch {
+		return e.net, nil
+	}
+	if err := e.Close(); err != nil {
+		return nil, err
+	}
+	net, err := NewNet(m, batch, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	e.net = net
+	return net, nil
+}
+
+// Evaluate is the package-level Evaluate with e's graph.
+func (e *Evaluator) Evaluate(m *models.Model, ds datasets.Dataset, batch, workers, limit int) (acc, loss float64, err error) {
 	if batch <= 0 {
 		batch = 500
 	}
@@ -574,12 +635,14 @@ func Evaluate(m *models.Model, ds datasets.Dataset, batch, workers, limit int) (
 	if limit > 0 && limit < n {
 		n = limit
 	}
+	if n == 0 {
+		return 0, 0, fmt.Errorf("recipes: evaluation set is empty")
+	}
 	batch = min(batch, n)
-	net, err := NewNet(m, batch, false, nil)
+	net, err := e.netFor(m, batch)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer net.Close()
 	l, err := datasets.NewLoader(ds, datasets.LoaderConfig{Batch: batch, Workers: workers, Eval: true})
 	if err != nil {
 		return 0, 0, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -39,6 +40,9 @@ func benchImageNet(args []string, stdout io.Writer) error {
 	dataDir := fs.String("data", "", "dataset directory (default: $LOWBIT_DATA or the built-in search)")
 	model := fs.String("model", "resnet18", "model: "+strings.Join(models.Names(), ", "))
 	recipe := fs.String("recipe", "fp", "paper recipe to train (see 'lowbit recipes')")
+	setup := fs.String("setup", "", "named training setup replacing the recipe's optimizer, schedule, batch and epochs (known: "+strings.Join(recipes.Setups(), ", ")+"); -epochs and -batch override it")
+	lr := fs.Float64("lr", 0, "-train: learning rate (default: the setup's, else the recipe's), e.g. 0.01 to fine-tune from -init-from")
+	initFrom := fs.String("init-from", "", "-train: initialise from this checkpoint (e.g. LSQ from a trained FP model)")
 	ckpt := fs.String("ckpt", "", "evaluate this checkpoint (its model and recipe need no flags)")
 	train := fs.Bool("train", false, "train the recipe first")
 	epochs := fs.Int("epochs", 0, "training epochs (default: the recipe's)")
@@ -63,8 +67,8 @@ func benchImageNet(args []string, stdout io.Writer) error {
 		return err
 	}
 	set := setFlags(fs)
-	if *width <= 0 {
-		return fmt.Errorf("-width: %v is not positive", *width)
+	if err := checkImageNetFlags(*width, *lr); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -80,7 +84,7 @@ func benchImageNet(args []string, stdout io.Writer) error {
 	}
 	cfg := bench.ImageNetConfig{
 		Dataset: *dataset, DataDir: *dataDir, Size: *size, ClassIndex: *classIndex,
-		Checkpoint: *ckpt, Train: *train, Recipe: *recipe, Epochs: *epochs, Batch: *batch,
+		Checkpoint: *ckpt, Train: *train, Recipe: *recipe, Setup: *setup, InitFrom: *initFrom, LR: float32(*lr), Epochs: *epochs, Batch: *batch,
 		MaxSteps: *maxSteps, Seed: *seed, EvalBatch: *evalBatch, EvalLimit: *evalLimit, Workers: *workers,
 		ProbeBatches: *probe, Export: packedExporter, OnStep: rep.step, OnEpoch: rep.epoch,
 	}
@@ -111,6 +115,17 @@ func benchImageNet(args []string, stdout io.Writer) error {
 		return nil // rank 0 writes the report
 	}
 	return writeImageNet(stdout, r, args, *out, *recipe)
+}
+
+// checkImageNetFlags refuses a non-positive -width and a negative or non-finite -lr.
+func checkImageNetFlags(width, lr float64) error {
+	if width <= 0 {
+		return fmt.Errorf("-width: %v is not positive", width)
+	}
+	if !(lr >= 0) || math.IsInf(lr, 0) {
+		return usagef("-lr: %v is invalid: want a finite value ≥ 0 (0: the setup's or recipe's)", lr)
+	}
+	return nil
 }
 
 // savePath is where bench imagenet -train writes its checkpoint: -save, else

@@ -93,6 +93,10 @@ func TestBenchImageNetFlags(t *testing.T) {
 		{[]string{"bench", "imagenet"}, "-train"},
 		{[]string{"bench", "imagenet", "-train", "-dataset", "mnist"}, "mnist"},
 		{[]string{"bench", "imagenet", "-train", "-width", "0"}, "-width"},
+		{[]string{"bench", "imagenet", "-train", "-lr", "-1"}, "-lr"},
+		{[]string{"bench", "imagenet", "-train", "-lr", "NaN"}, "-lr"},
+		{[]string{"bench", "imagenet", "-train", "-dataset", "cifar10", "-setup", "nope"}, `unknown setup "nope"`},
+		{[]string{"bench", "imagenet", "-train", "-dataset", "imagenette", "-setup", "cifar"}, "not dataset imagenette"},
 	} {
 		code, _, errs := runCLI(tc.args...)
 		if code == 0 || !strings.Contains(errs, tc.want) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/lowbit/lowbit/recipes"
@@ -47,6 +48,16 @@ func cmdRecipes(args []string, stdout io.Writer) error {
 			pol = "fp"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, ste.SpecOf(r.Weights), ste.SpecOf(r.Inputs), pol, r.About)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "\nTraining setups (train and bench imagenet -setup NAME; they replace the recipe's optimizer, schedule, batch and epochs):")
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SETUP\tDATASETS\tTRAINING")
+	for _, n := range recipes.Setups() {
+		s, _ := recipes.LookupSetup(n)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, strings.Join(s.Datasets, ","), s.String())
 	}
 	return tw.Flush()
 }

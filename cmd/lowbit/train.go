@@ -105,21 +105,22 @@ func init() {
 // trainFlags holds the values of train's flags and which of them were set.
 type trainFlags struct {
 	modelFlags
-	recipe, dataset, dataDir, opt, sched, out, resume, initFrom, logFormat string
-	epochs, batch, workers, maxSteps, threads, patience, size              int
-	lr, wd, momentum, clip, val                                            float64
-	seed                                                                   uint64
-	strict, syncBN, force                                                  bool
-	config                                                                 string
-	override                                                               map[string]models.LayerQuant // from -config
-	set                                                                    map[string]bool
-	given                                                                  map[string]string // set flags as typed
+	recipe, setup, dataset, dataDir, opt, sched, out, resume, initFrom, logFormat string
+	epochs, batch, workers, maxSteps, threads, patience, size                     int
+	lr, wd, momentum, clip, val                                                   float64
+	seed                                                                          uint64
+	strict, syncBN, force                                                         bool
+	config                                                                        string
+	override                                                                      map[string]models.LayerQuant // from -config
+	set                                                                           map[string]bool
+	given                                                                         map[string]string // set flags as typed
 }
 
 func (f *trainFlags) add(fs *flag.FlagSet) {
 	d := recipes.Defaults()
 	f.modelFlags.add(fs)
 	fs.StringVar(&f.recipe, "recipe", "", "paper recipe (see 'lowbit recipes'); flags override its settings")
+	fs.StringVar(&f.setup, "setup", "", "named training setup: optimizer, lr, schedule, batch and epochs in one (known: "+strings.Join(recipes.Setups(), ", ")+"; see 'lowbit recipes'); flags override its settings")
 	fs.StringVar(&f.config, "config", "", "run config file (JSON: recipe, model, data, per-layer \"override\"; 'lowbit sensitivity -budget' writes one); flags override it")
 	fs.StringVar(&f.dataset, "dataset", d.Dataset, "dataset: "+strings.Join(datasets.Names(), ", "))
 	fs.StringVar(&f.dataDir, "data", "", "dataset directory (default: $LOWBIT_DATA or the built-in search)")
@@ -272,6 +273,9 @@ func trainConfig(f *trainFlags, ck *recipes.Checkpoint) (recipes.Config, error) 
 		if cfg, err = f.base(); err != nil {
 			return cfg, err
 		}
+		if err := f.applySetup(&cfg); err != nil {
+			return cfg, err
+		}
 		if err := f.overlay(&cfg); err != nil {
 			return cfg, err
 		}
@@ -311,6 +315,9 @@ func (f *trainFlags) check() error {
 	}
 	if err := f.checkNames(); err != nil {
 		return err
+	}
+	if f.set["setup"] && f.resume != "" {
+		return usagef("-setup: a resumed run keeps the settings it was trained with")
 	}
 	if f.set["init-from"] && f.resume != "" {
 		return usagef("-init-from: a resumed run takes its weights from -resume")
@@ -365,6 +372,27 @@ func (f *trainFlags) base() (recipes.Config, error) {
 	cfg.Epochs, cfg.Batch, cfg.LR = cmp(cfg.Epochs, d.Epochs), cmp(cfg.Batch, d.Batch), cmp(cfg.LR, d.LR)
 	cfg.Optimizer, cfg.Schedule, cfg.Seed = cmp(cfg.Optimizer, d.Optimizer), cmp(cfg.Schedule, d.Schedule), cmp(cfg.Seed, d.Seed)
 	return cfg, nil
+}
+
+// applySetup replaces cfg's optimizer, schedule, batch and epochs with the
+// -setup's (the dataset flag already applied, so the setup can check it).
+func (f *trainFlags) applySetup(cfg *recipes.Config) error {
+	if f.setup == "" {
+		return nil
+	}
+	s, err := recipes.LookupSetup(f.setup)
+	if err != nil {
+		return usageErr("-setup", err)
+	}
+	c := *cfg
+	if f.set["dataset"] {
+		c.Dataset = f.dataset
+	}
+	if err := s.Apply(&c); err != nil {
+		return usageErr("-setup", err)
+	}
+	*cfg = c
+	return nil
 }
 
 // cmp returns v, or d when v is zero.

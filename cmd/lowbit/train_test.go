@@ -77,6 +77,20 @@ func TestTrainConfigPrecedence(t *testing.T) {
 			}
 			return ""
 		}},
+		{"setup cifar", []string{"-model", "resnet20", "-dataset", "cifar10", "-setup", "cifar"}, func(c recipes.Config) string {
+			o := c.Opt
+			if c.Optimizer != "sgd" || c.LR != 0.1 || !o.Nesterov || o.Momentum != 0.9 || o.WeightDecay != 5e-4 || o.DecayAll ||
+				c.Schedule != recipes.Cosine || c.Batch != 128 || c.Epochs != 15 || c.Model.Name != "resnet20" {
+				return "not the cifar setup"
+			}
+			return ""
+		}},
+		{"flags beat the setup", []string{"-recipe", "lsq-w4a4", "-model", "resnet20", "-dataset", "cifar10", "-setup", "cifar", "-epochs", "5", "-lr", "0.01"}, func(c recipes.Config) string {
+			if c.Epochs != 5 || c.LR != 0.01 || c.Optimizer != "sgd" || !c.Opt.Nesterov || c.Recipe != "lsq-w4a4" || ste.SpecOf(c.Model.Weights) != ste.SpecOf(ste.LSQ{Bits: 4}) {
+				return "a flag did not override the setup, or the recipe's quantizers were lost"
+			}
+			return ""
+		}},
 		{"seed 0 is a seed", []string{"-seed", "0", "-out", "x.ckpt"}, func(c recipes.Config) string {
 			if c.Seed != 0 {
 				return "seed 0 lost"
@@ -132,6 +146,9 @@ func TestTrainConfigRefuses(t *testing.T) {
 		{[]string{"-weights", "lsq:bits=x"}, "-weights"},
 		{[]string{"-recipe", "nope"}, "-recipe"},
 		{[]string{"-recipe", "lsq-w4a4", "-epochs", "0"}, "-epochs"},
+		{[]string{"-setup", "nope", "-dataset", "cifar10"}, "-setup"},
+		{[]string{"-setup", "cifar"}, "-setup"}, // made for CIFAR, the default dataset is mnist
+		{[]string{"-setup", "cifar", "-dataset", "fashion-mnist"}, "-setup"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, err := trainConfig(parseTrain(t, tc.args...), nil)
