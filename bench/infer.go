@@ -306,7 +306,7 @@ func (t *inferRun) startPeers() {
 	}
 	for _, peer := range []string{"float", "int8"} {
 		for _, n := range t.threadSettings() {
-			p := &inferProc{m: InferModel{"resnet18", "pytorch-" + peer}, peer: peer, threads: n, batch: map[int]*series{}, layers: map[string]*series{}}
+			p := &inferProc{m: InferModel{"resnet18", "pytorch-" + peer}, peer: peer, threads: n, batch: map[int]*series{}}
 			t.procs = append(t.procs, p)
 			t.progress("starting %s", p.name())
 			if p.proc, p.err = benchproc.Start(p.name(), t.torch.inferCommand(peer, t.o.Batch, n, t.o.Seed)); p.err == nil {
@@ -351,11 +351,10 @@ func (t *inferRun) samples() []inferSample {
 		s = append(s, inferSample{p, fmt.Sprintf("run 1 %d", t.o.Runs), 1},
 			inferSample{p, fmt.Sprintf("run %d %d", t.o.Batch, t.o.BatchRuns), t.o.Batch})
 		if p.threads == 1 && (p.m == InferModel{"resnet18", "xnor"} || p.peer == "float") {
-			verb := "trace 3"
-			if p.peer != "" {
-				verb = fmt.Sprintf("layers %d", t.o.Runs)
-			}
-			s = append(s, inferSample{p, verb, 0})
+			s = append(s, inferSample{p, fmt.Sprintf("layers %d", t.o.Runs), 0})
+		}
+		if p.threads == 1 && p.peer == "" && p.m == (InferModel{"resnet18", "xnor"}) {
+			s = append(s, inferSample{p, "trace 3", 0})
 		}
 	}
 	return s
@@ -429,6 +428,9 @@ func (t *inferRun) sample(s inferSample, r int) {
 		for i, name := range []string{"conv1", "fc"} {
 			if i < len(f) {
 				if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+					if p.layers == nil {
+						p.layers = map[string]*series{}
+					}
 					if p.layers[name] == nil {
 						p.layers[name] = &series{}
 					}

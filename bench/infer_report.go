@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -41,9 +42,12 @@ func (r InferRow) IPS() float64 {
 
 // FloatLayer compares one of the engine's float layers with PyTorch's.
 type FloatLayer struct {
-	Layer         string
-	Engine, Torch float64 // seconds, medians over rounds
-	Ratio         float64 // engine / PyTorch, median over rounds of the per-round ratio
+	Layer string
+	// Seconds, medians over rounds: the engine's trace row (the layer and
+	// the elementwise layers before it), the engine's layer alone (a
+	// one-layer model) and PyTorch's module alone.
+	Trace, Engine, Torch float64
+	Ratio                float64 // engine alone / PyTorch, median over rounds of the per-round ratio
 }
 
 // InferReport is the result of RunInfer.
@@ -200,20 +204,16 @@ func (t *inferRun) layerRows() ([]LayerTime, []FloatLayer) {
 		return trace, nil
 	}
 	floats := []FloatLayer{
-		{Layer: "conv1 7×7/2, 3→64, 224 px (engine: " + first[0].Name + ")", Engine: trace[0].Secs},
-		{Layer: "classifier 512→1000 (engine: " + first[len(first)-1].Name + ")", Engine: trace[len(trace)-1].Secs},
+		{Layer: "conv1 7×7/2, 3→64, 224 px (engine: " + first[0].Name + ")", Trace: trace[0].Secs},
+		{Layer: "classifier 512→1000 (engine: " + first[len(first)-1].Name + ")", Trace: trace[len(trace)-1].Secs},
 	}
 	for i, name := range []string{"conv1", "fc"} {
-		s := pt.layers[name]
-		if s == nil || len(s.med) == 0 {
+		e, s := eng.layers[name], pt.layers[name]
+		if e == nil || s == nil || len(e.med) == 0 || len(s.med) == 0 {
 			continue
 		}
-		floats[i].Torch = medianOf(s.med)
-		k := 0
-		if i == 1 {
-			k = len(per) - 1
-		}
-		floats[i].Ratio = ratioOver(&per[k], s)
+		floats[i].Engine, floats[i].Torch = medianOf(e.med), medianOf(s.med)
+		floats[i].Ratio = ratioOver(e, s)
 	}
 	return trace, floats
 }
@@ -282,8 +282,9 @@ func (r *InferReport) writeRun(w io.Writer) {
 	fmt.Fprintf(w, "| engine | %s |\n", engine)
 	fmt.Fprintf(w, "| builds | %s |\n", joinOr(r.Builds, "none"))
 	fmt.Fprintf(w, "| PyTorch | %s |\n", r.TorchNote)
-	fmt.Fprintf(w, "| rounds | %d; in each, every worker runs batch 1 (%d calls, median) and batch %d (%d calls, median) back to back, the others stopped (SIGSTOP), order rotated each round |\n",
-		r.Rounds, r.Runs, r.Batch, r.BatchRuns)
+	fmt.Fprintf(w, "| cores | %d (runtime.NumCPU); all cores = %s |\n", runtime.NumCPU(), plural(r.Threads, "thread"))
+	fmt.Fprintf(w, "| rounds | %d; in each, every worker runs batch 1 (%s, median) and batch %d (%s, median) back to back, the others stopped (SIGSTOP), order rotated each round |\n",
+		r.Rounds, plural(r.Runs, "call"), r.Batch, plural(r.BatchRuns, "call"))
 	fmt.Fprintf(w, "| load average | start %s, highest at a round's start %.2f, end %s |\n", r.Machine.LoadAvg, r.LoadMax, r.LoadEnd)
 	other := "not measured (no /proc)"
 	if r.ForeignMax >= 0 {
@@ -331,10 +332,10 @@ func (r *InferReport) writeLayers(w io.Writer) {
 		fmt.Fprintf(w, "| %d | %s | %s | %s | %.1f%% |\n", i+1, l.Name, l.Kernel, fmtMS(l.Secs), 100*l.Secs/total)
 	}
 	if len(r.Floats) > 0 {
-		fmt.Fprintf(w, "\nFloat layers against PyTorch float at 1 thread (PyTorch's layer module called alone on a batch-1 input; ours from the trace above, so it includes any input preparation before the first conv and the pooling before the classifier):\n\n")
-		fmt.Fprintf(w, "| layer | lowbit ms | PyTorch ms | lowbit / PyTorch |\n|---|---:|---:|---:|\n")
+		fmt.Fprintf(w, "\nFloat layers against PyTorch float at 1 thread, batch 1. \"alone\" is the layer by itself: ours a one-layer model built from the exported layer's spec, PyTorch's the module (`model.conv1`, `model.fc`) called on its own; the ratio and the target use these. The trace row above also holds the elementwise layers before the layer (for the classifier: the last block's BatchNorm, residual add, ReLU and the global pooling).\n\n")
+		fmt.Fprintf(w, "| layer | lowbit trace row ms | lowbit alone ms | PyTorch alone ms | lowbit / PyTorch (alone) |\n|---|---:|---:|---:|---:|\n")
 		for _, f := range r.Floats {
-			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", f.Layer, fmtMS(f.Engine), fmtMS(f.Torch), fmtRatio(f.Ratio))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.Layer, fmtMS(f.Trace), fmtMS(f.Engine), fmtMS(f.Torch), fmtRatio(f.Ratio))
 		}
 	}
 	fmt.Fprintln(w)

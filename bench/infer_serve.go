@@ -96,6 +96,8 @@ type LayerTime struct {
 //	on start, after warm-up: "ready SECONDS_OF_LAST_BATCH1_CALL"
 //	"run B N"   → "done MEDIAN MIN TOTAL" (seconds; N Predict calls at batch B)
 //	"trace N"   → "trace JSON" ([]LayerTime over N Model.Trace passes at batch 1)
+//	"layers N"  → "layers CONV DENSE" (median seconds of the first conv and the
+//	              last dense layer, each alone as a one-layer model, batch 1)
 //	"quit"      → "peak KB" (VmHWM of this process)
 //
 // A failure is reported as "error MESSAGE" and returned.
@@ -159,6 +161,16 @@ func inferRequest(bm *bitpack.Model, x []float32, batch int, f []string) (string
 			return "", err
 		}
 		return fmt.Sprintf("done %.9f %.9f %.9f", med, lo, tot), nil
+	case f[0] == "layers" && len(f) == 2:
+		n, err := strconv.Atoi(f[1])
+		if err != nil || n < 1 {
+			return "", bad
+		}
+		conv, dense, err := floatLayersAlone(bm, x, n)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("layers %.9f %.9f", conv, dense), nil
 	case f[0] == "trace" && len(f) == 2:
 		n, err := strconv.Atoi(f[1])
 		if err != nil || n < 1 {
@@ -233,4 +245,38 @@ func sampleSize(bm *bitpack.Model) int {
 		size *= d
 	}
 	return size
+}
+
+// floatLayersAlone times bm's first layer (a conv) and its last (a dense
+// classifier) each alone, as a one-layer model built from bm's spec, n
+// calls at batch 1: the work PyTorch's conv1 and fc modules do.
+func floatLayersAlone(bm *bitpack.Model, x []float32, n int) (conv, dense float64, err error) {
+	spec := bm.Spec()
+	ls := spec.Layers
+	if len(ls) < 2 || ls[0].Kind != bitpack.LayerConv || ls[len(ls)-1].Kind != bitpack.LayerDense {
+		return 0, 0, fmt.Errorf("bench: layers: the model does not start with a conv and end with a dense layer")
+	}
+	first, last := ls[0], ls[len(ls)-1]
+	in := bm.Input()
+	oh := (in[0]+2*first.Pad-first.KH)/first.Stride + 1
+	ow := (in[1]+2*first.Pad-first.KW)/first.Stride + 1
+	cm, err := bitpack.NewModel(bitpack.Spec{Input: in, Classes: oh * ow * first.Out, Layers: []bitpack.LayerSpec{first}})
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: layers: %s alone: %w", first.Name, err)
+	}
+	dm, err := bitpack.NewModel(bitpack.Spec{Input: []int{1, 1, last.In}, Classes: last.Out, Layers: []bitpack.LayerSpec{last}})
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: layers: %s alone: %w", last.Name, err)
+	}
+	if _, err := cm.Predict(x[:sampleSize(cm)], 1); err != nil {
+		return 0, 0, err
+	}
+	if conv, _, _, err = timedPredict(cm, x, 1, n); err != nil {
+		return 0, 0, err
+	}
+	if _, err := dm.Predict(x[:last.In], 1); err != nil {
+		return 0, 0, err
+	}
+	dense, _, _, err = timedPredict(dm, x, 1, n)
+	return conv, dense, err
 }
