@@ -184,7 +184,8 @@ type inferRun struct {
 	rep     *InferReport
 	dir     string
 	torch   *torchPeer
-	procs   []*inferProc
+	procs   []*inferProc // every worker started, engine and peers
+	peers   []*inferProc // the PyTorch handles, one per kind and thread setting
 	foreign []float64
 	cpuOK   bool
 }
@@ -210,14 +211,26 @@ func RunInfer(o InferOptions) (*InferReport, error) {
 			return nil, err
 		}
 	}
-	t.startEngine()
 	t.startPeers()
-	for r := range o.Rounds {
-		if l, err := strconv.ParseFloat(LoadAvgNow(), 64); err == nil {
-			t.rep.LoadMax = max(t.rep.LoadMax, l)
+	round := 0
+	for i, m := range o.Models {
+		procs := t.startModel(i, m)
+		active := procs
+		if peerModels[m.Model] {
+			active = append(active, t.peers...)
 		}
-		t.progress("round %d/%d (load %s)", r+1, o.Rounds, LoadAvgNow())
-		t.round(r)
+		for r := range o.Rounds {
+			if l, err := strconv.ParseFloat(LoadAvgNow(), 64); err == nil {
+				t.rep.LoadMax = max(t.rep.LoadMax, l)
+			}
+			t.progress("%s: round %d/%d (load %s)", m, r+1, o.Rounds, LoadAvgNow())
+			t.round(active, round)
+			round++
+		}
+		stop(procs)
+		if !slices.ContainsFunc(o.Models[i+1:], func(m InferModel) bool { return peerModels[m.Model] }) {
+			stop(t.peers)
+		}
 	}
 	t.close()
 	t.report(start)
@@ -237,33 +250,35 @@ func (t *inferRun) threadSettings() []int {
 	return []int{1}
 }
 
-// startEngine builds each model once and starts its servers.
-func (t *inferRun) startEngine() {
-	for i, m := range t.o.Models {
-		w := InferWorker{Model: m.Model, Recipe: m.Recipe, File: filepath.Join(t.dir, fmt.Sprintf("m%d.lbm", i)),
-			Batch: t.o.Batch, Seed: t.o.Seed, Build: true}
-		t.progress("building %s", m)
-		t0 := time.Now()
-		if err := t.build(w); err != nil {
-			t.rep.Notes = append(t.rep.Notes, fmt.Sprintf("%s: build failed: %v", m, err))
+// startModel builds model i once and starts its servers, one per thread
+// setting; a failed build is noted and starts none.
+func (t *inferRun) startModel(i int, m InferModel) []*inferProc {
+	w := InferWorker{Model: m.Model, Recipe: m.Recipe, File: filepath.Join(t.dir, fmt.Sprintf("m%d.lbm", i)),
+		Batch: t.o.Batch, Seed: t.o.Seed, Build: true}
+	t.progress("building %s", m)
+	t0 := time.Now()
+	if err := t.build(w); err != nil {
+		t.rep.Notes = append(t.rep.Notes, fmt.Sprintf("%s: build failed: %v", m, err))
+		return nil
+	}
+	t.rep.Builds = append(t.rep.Builds, fmt.Sprintf("%s %.1f s", m, time.Since(t0).Seconds()))
+	w.Build = false
+	var procs []*inferProc
+	for _, n := range t.threadSettings() {
+		w.Threads = n
+		p := &inferProc{m: m, threads: n, batch: map[int]*series{}}
+		t.procs = append(t.procs, p)
+		procs = append(procs, p)
+		t.progress("starting %s", p.name())
+		if t.o.Worker == nil {
+			w := w
+			p.proc = benchproc.StartFunc(p.name(), func(in io.Reader, out io.Writer) error { return ServeInfer(w, in, out) })
+		} else if p.proc, p.err = benchproc.Start(p.name(), t.o.Worker(w)); p.err != nil {
 			continue
 		}
-		t.rep.Builds = append(t.rep.Builds, fmt.Sprintf("%s %.1f s", m, time.Since(t0).Seconds()))
-		w.Build = false
-		for _, n := range t.threadSettings() {
-			w.Threads = n
-			p := &inferProc{m: m, threads: n, batch: map[int]*series{}}
-			t.procs = append(t.procs, p)
-			t.progress("starting %s", p.name())
-			if t.o.Worker == nil {
-				w := w
-				p.proc = benchproc.StartFunc(p.name(), func(in io.Reader, out io.Writer) error { return ServeInfer(w, in, out) })
-			} else if p.proc, p.err = benchproc.Start(p.name(), t.o.Worker(w)); p.err != nil {
-				continue
-			}
-			t.ready(p)
-		}
+		t.ready(p)
 	}
+	return procs
 }
 
 // build runs BuildInfer in a child (waiting for it) or in this process.
@@ -295,30 +310,36 @@ func (t *inferRun) ready(p *inferProc) {
 	p.proc.Freeze(true)
 }
 
-// startPeers starts PyTorch float and int8 at each thread setting when
-// some model has a peer.
+// startPeers starts PyTorch float and int8 when some model has a peer:
+// one process per kind (memory), serving every thread setting
+// (torch.set_num_threads before each timing), one handle per setting.
 func (t *inferRun) startPeers() {
-	if t.torch == nil {
-		return
-	}
-	if !slices.ContainsFunc(t.o.Models, func(m InferModel) bool { return peerModels[m.Model] }) {
+	if t.torch == nil || !slices.ContainsFunc(t.o.Models, func(m InferModel) bool { return peerModels[m.Model] }) {
 		return
 	}
 	for _, peer := range []string{"float", "int8"} {
+		var first *inferProc
 		for _, n := range t.threadSettings() {
 			p := &inferProc{m: InferModel{"resnet18", "pytorch-" + peer}, peer: peer, threads: n, batch: map[int]*series{}}
 			t.procs = append(t.procs, p)
-			t.progress("starting %s", p.name())
-			if p.proc, p.err = benchproc.Start(p.name(), t.torch.inferCommand(peer, t.o.Batch, n, t.o.Seed)); p.err == nil {
+			t.peers = append(t.peers, p)
+			if first != nil {
+				p.proc, p.info, p.err = first.proc, first.info, first.err
+				continue
+			}
+			first = p
+			t.progress("starting pytorch-%s", peer)
+			if p.proc, p.err = benchproc.Start("pytorch-"+peer, t.torch.inferCommand(peer, t.o.Batch, t.o.Threads, t.o.Seed)); p.err == nil {
 				t.ready(p)
 			}
 		}
 	}
 }
 
-// close stops every worker (once) and removes the PyTorch scripts.
-func (t *inferRun) close() {
-	for _, p := range t.procs {
+// stop asks each worker to quit (once; handles may share a process) and
+// keeps its peak RSS.
+func stop(ps []*inferProc) {
+	for _, p := range ps {
 		if p.proc == nil || p.proc.Closed() {
 			continue
 		}
@@ -330,6 +351,11 @@ func (t *inferRun) close() {
 			p.peakKB, _ = strconv.ParseInt(f[0], 10, 64)
 		}
 	}
+}
+
+// close stops every worker and removes the PyTorch scripts.
+func (t *inferRun) close() {
+	stop(t.procs)
 	if t.torch != nil {
 		t.torch.close()
 	}
@@ -345,13 +371,18 @@ type inferSample struct {
 // samples lists a round's timings: every worker at batch 1 and at the
 // throughput batch, and the per-layer timings of ResNet-18 xnor at 1 thread
 // and of PyTorch float's conv1 and fc at 1 thread.
-func (t *inferRun) samples() []inferSample {
+func (t *inferRun) samples(active []*inferProc) []inferSample {
 	var s []inferSample
-	for _, p := range t.procs {
-		s = append(s, inferSample{p, fmt.Sprintf("run 1 %d", t.o.Runs), 1},
-			inferSample{p, fmt.Sprintf("run %d %d", t.o.Batch, t.o.BatchRuns), t.o.Batch})
-		if p.threads == 1 && (p.m == InferModel{"resnet18", "xnor"} || p.peer == "float") {
-			s = append(s, inferSample{p, fmt.Sprintf("layers %d", t.o.Runs), 0})
+	hasXnor := slices.ContainsFunc(active, func(p *inferProc) bool { return p.m == InferModel{"resnet18", "xnor"} })
+	for _, p := range active {
+		th := "" // a peer is told its thread setting with each request
+		if p.peer != "" {
+			th = fmt.Sprintf(" %d", p.threads)
+		}
+		s = append(s, inferSample{p, fmt.Sprintf("run 1 %d%s", t.o.Runs, th), 1},
+			inferSample{p, fmt.Sprintf("run %d %d%s", t.o.Batch, t.o.BatchRuns, th), t.o.Batch})
+		if p.threads == 1 && hasXnor && (p.peer == "" || p.peer == "float") {
+			s = append(s, inferSample{p, fmt.Sprintf("layers %d%s", t.o.Runs, th), 0})
 		}
 		if p.threads == 1 && p.peer == "" && p.m == (InferModel{"resnet18", "xnor"}) {
 			s = append(s, inferSample{p, "trace 3", 0})
@@ -363,18 +394,18 @@ func (t *inferRun) samples() []inferSample {
 // round runs every sample once, the order rotated each round so no worker
 // always follows the same one; workers not being timed are frozen. Other
 // processes' CPU during the round is counted for the report.
-func (t *inferRun) round(r int) {
+func (t *inferRun) round(active []*inferProc, r int) {
 	var pids []int
 	for _, p := range t.procs {
-		if p.proc != nil && !p.proc.Closed() && p.proc.Pid() != 0 {
+		if p.proc != nil && !p.proc.Closed() && p.proc.Pid() != 0 && !slices.Contains(pids, p.proc.Pid()) {
 			pids = append(pids, p.proc.Pid())
 		}
 	}
 	c0 := benchproc.Read(pids...)
-	all := t.samples()
+	all := t.samples(active)
 	for i := range all {
 		s := all[(i+r*3)%len(all)]
-		if s.p.err != nil {
+		if s.p.err != nil || s.p.proc.Closed() {
 			continue
 		}
 		s.p.proc.Freeze(false)

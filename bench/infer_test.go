@@ -196,11 +196,13 @@ func TestInferTorchPeer(t *testing.T) {
 		if err != nil || info.Threads != 1 || !strings.HasPrefix(info.Torch, peer.version[:2]) {
 			t.Errorf("%s: info %+v, %v", kind, info, err)
 		}
-		if f, err := p.Ask("run 2 1", "done", time.Minute); err != nil || len(f) != 3 {
-			t.Errorf("%s: run: %q %v", kind, f, err)
+		for _, req := range []string{"run 2 1", "run 1 2 1"} {
+			if f, err := p.Ask(req, "done", time.Minute); err != nil || len(f) != 3 {
+				t.Errorf("%s: %s: %q %v", kind, req, f, err)
+			}
 		}
 		if kind == "float" {
-			if f, err := p.Ask("layers 2", "layers", time.Minute); err != nil || len(f) != 2 {
+			if f, err := p.Ask("layers 2 1", "layers", time.Minute); err != nil || len(f) != 2 {
 				t.Errorf("layers: %q %v", f, err)
 			}
 		}

@@ -69,9 +69,9 @@ func (t *torchPeer) inferNote(info *TorchInfo) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "PyTorch %s (%s), CPU, torch.inference_mode(), interleaved with the engine in every round (bench/torch_infer.py): "+
 		"float = torchvision resnet18 eval(); int8 = torchvision.models.quantization.resnet18(quantize=False), fuse_model(), "+
-		"torch.backends.quantized.engine = \"onednn\", get_default_qconfig(\"onednn\"), prepare, 4 calibration batches, convert; each peer at %s, its faster median kept for all-cores comparisons",
+		"torch.backends.quantized.engine = \"onednn\", get_default_qconfig(\"onednn\"), prepare, 4 calibration batches, convert; one process per peer, timed at %s (set before each timing), its faster median kept for all-cores comparisons",
 		t.version, t.python, strings.Join(set, " and "))
-	b.WriteString("; environment: OMP_WAIT_POLICY=PASSIVE, OMP_NUM_THREADS = the thread setting, " + strings.Join(peerUnset, " and ") + " unset")
+	fmt.Fprintf(&b, "; environment: OMP_WAIT_POLICY=PASSIVE, OMP_NUM_THREADS=%d (the largest setting), %s unset", t.threads[len(t.threads)-1], strings.Join(peerUnset, " and "))
 	if len(t.removed) > 0 {
 		fmt.Fprintf(&b, " (ours had %s)", strings.Join(t.removed, ", "))
 	}

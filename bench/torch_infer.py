@@ -11,9 +11,12 @@ Peers:
 
 Protocol (one line each way, like the Go workers):
   -> on start, after warm-up:  "ready <seconds of the last warm-up batch-1 call>"
-  <- "run B N"                 -> "done <median s> <min s> <total s>" (N calls at batch B)
-  <- "layers N"                -> "layers <conv1 median s> <fc median s>" (float peer: conv1 at
+  <- "run B N [T]"             -> "done <median s> <min s> <total s>" (N calls at batch B,
+                                  after torch.set_num_threads(T) when T is given)
+  <- "layers N [T]"            -> "layers <conv1 median s> <fc median s>" (float peer: conv1 at
                                   batch 1, 224 px, and fc on one 512-vector, N calls each)
+The harness keeps one process per peer kind and gives each request its
+thread setting (OMP_NUM_THREADS is the largest).
   <- "info"                    -> "info <JSON: torch version, threads, BLAS, OpenBLAS core, oneDNN>"
   <- "quit"                    -> "peak <VmHWM kB>"
 Errors print "error <message>" and exit 1.
@@ -68,14 +71,18 @@ def serve(torch, model, peer, x):
         f = line.split()
         if not f:
             continue
-        if f[0] == "run" and len(f) == 3:
+        if f[0] == "run" and len(f) in (3, 4):
             b, n = int(f[1]), int(f[2])
+            if len(f) == 4:
+                torch.set_num_threads(int(f[3]))
             xb = x[:b]
             with torch.inference_mode():
                 med, lo, tot = timed(lambda: model(xb), n)
             reply("done %.9f %.9f %.9f" % (med, lo, tot))
-        elif f[0] == "layers" and len(f) == 2 and peer == "float":
+        elif f[0] == "layers" and len(f) in (2, 3) and peer == "float":
             n = int(f[1])
+            if len(f) == 3:
+                torch.set_num_threads(int(f[2]))
             x1, v = x[:1], torch.randn(1, 512)
             with torch.inference_mode():
                 model.conv1(x1)
