@@ -136,7 +136,10 @@ func (t *inferRun) peerAt(peer string, threads, b int) *series {
 // rows makes the table: every worker at batch 1 and the throughput batch.
 func (t *inferRun) rows() []InferRow {
 	var rows []InferRow
-	for _, p := range t.procs {
+	engineFirst := slices.Clone(t.procs)
+	rank := map[string]int{"": 0, "float": 1, "int8": 2}
+	slices.SortStableFunc(engineFirst, func(a, b *inferProc) int { return rank[a.peer] - rank[b.peer] })
+	for _, p := range engineFirst {
 		for _, b := range []int{1, t.o.Batch} {
 			s := p.get(b)
 			row := InferRow{Model: p.m.Model, Recipe: p.m.Recipe, Peer: p.peer, Threads: p.threads, Batch: b, Rounds: len(s.med)}
