@@ -429,7 +429,13 @@ func (t *inferRun) sample(s inferSample, r int) {
 	reply := map[string]string{"run": "done", "trace": "trace", "layers": "layers"}[verb]
 	f, err := p.proc.Ask(s.req, reply, 10*time.Minute)
 	if err != nil {
-		p.err = err
+		// Every handle on this process fails with it: a late reply would
+		// otherwise answer the next request.
+		for _, q := range t.procs {
+			if q.proc == p.proc {
+				q.err = err
+			}
+		}
 		return
 	}
 	switch verb {
