@@ -18,6 +18,7 @@ const PanelWidth = 32
 var kernels struct {
 	popcnt bool // AVX-512F + VPOPCNTDQ binary kernels
 	vnni   bool // AVX-512 VNNI int8 kernel
+	ew     bool // AVX-512F + DQ elementwise row kernels (ew_amd64.s)
 }
 
 // asmAllowed is false when LOWBIT_NOASM=1 was set at program start.
@@ -26,6 +27,7 @@ var asmAllowed = os.Getenv("LOWBIT_NOASM") != "1"
 func init() {
 	kernels.popcnt = asmAllowed && cpuHasPopcnt512
 	kernels.vnni = asmAllowed && cpuHasVNNI
+	kernels.ew = asmAllowed && cpuHasEW
 }
 
 // setAsm enables or disables the assembly kernels (where the CPU has them)
@@ -35,6 +37,7 @@ func setAsm(on bool) (restore func()) {
 	old := kernels
 	kernels.popcnt = on && asmAllowed && cpuHasPopcnt512
 	kernels.vnni = on && asmAllowed && cpuHasVNNI
+	kernels.ew = on && asmAllowed && cpuHasEW
 	return func() { kernels = old }
 }
 
@@ -76,7 +79,13 @@ func PackMatrix(x []float32, rows, k int) (*Matrix, error) {
 func packSigns(dst []uint64, x []float32) {
 	n := len(x)
 	full := n / 64
-	for i := 0; i < full; i++ {
+	start := 0
+	if kernels.ew && full > 0 {
+		_ = dst[full-1]
+		packSignsAVX(&dst[0], &x[0], full)
+		start = full
+	}
+	for i := start; i < full; i++ {
 		xs := x[i*64 : i*64+64]
 		var w uint64
 		for j, v := range xs {

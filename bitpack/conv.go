@@ -103,7 +103,9 @@ type Conv struct {
 	bRows  []int   // their row indices
 	bCorr  []int32 // their corrections, len(bRows)×Cout
 	bDots  []int32
-	bKey   [7]int // input N, H, W, strides, pads that bRows and bCorr were built for
+	bKey   [7]int    // input N, H, W, strides, pads that bRows and bCorr were built for
+	tPtrs  []*uint64 // implicit GEMM: per-chunk tile row pointers
+	tBuf   []uint64  // and border tile rows
 }
 
 func (c *Conv) strides() (int, int) { return max(c.StrideH, 1), max(c.StrideW, 1) }
@@ -146,42 +148,138 @@ func (c *Conv) im2col(in *Map, oh, ow int) *Matrix {
 	m := &c.col
 	m.Rows, m.K, m.Words = rows, taps*in.C, taps*wc
 	m.Data = grow(m.Data, rows*m.Words)
+	for r := 0; r < rows; r++ {
+		c.im2colRow(m.Data[r*m.Words:(r+1)*m.Words], in, oh, ow, r)
+	}
+	return m
+}
+
+// im2colRow writes the im2col row of output pixel r (n·OH·OW + y·OW + x)
+// into row.
+func (c *Conv) im2colRow(row []uint64, in *Map, oh, ow, r int) {
+	cw := c.Weights
+	wc := in.Words
 	sh, sw := c.strides()
-	r := 0
-	for n := 0; n < in.N; n++ {
-		for y := 0; y < oh; y++ {
-			for x := 0; x < ow; x++ {
-				row := m.Data[r*m.Words : (r+1)*m.Words]
-				for ky := 0; ky < cw.KH; ky++ {
-					iy := y*sh - c.PadH + ky
-					dst := row[ky*cw.KW*wc : (ky+1)*cw.KW*wc]
-					if iy < 0 || iy >= in.H {
-						clear(dst)
-						continue
-					}
-					ix0 := x*sw - c.PadW
-					if ix0 >= 0 && ix0+cw.KW <= in.W {
-						// the whole kernel row lies inside: one copy
-						base := ((n*in.H+iy)*in.W + ix0) * wc
-						copy(dst, in.Data[base:base+cw.KW*wc])
-						continue
-					}
-					for kx := 0; kx < cw.KW; kx++ {
-						ix := ix0 + kx
-						d := dst[kx*wc : (kx+1)*wc]
-						if ix < 0 || ix >= in.W {
-							clear(d)
-							continue
-						}
-						base := ((n*in.H+iy)*in.W + ix) * wc
-						copy(d, in.Data[base:base+wc])
-					}
-				}
-				r++
+	n, y, x := r/(oh*ow), r/ow%oh, r%ow
+	for ky := 0; ky < cw.KH; ky++ {
+		iy := y*sh - c.PadH + ky
+		dst := row[ky*cw.KW*wc : (ky+1)*cw.KW*wc]
+		if iy < 0 || iy >= in.H {
+			clear(dst)
+			continue
+		}
+		ix0 := x*sw - c.PadW
+		if ix0 >= 0 && ix0+cw.KW <= in.W {
+			// the whole kernel row lies inside: one copy
+			base := ((n*in.H+iy)*in.W + ix0) * wc
+			copy(dst, in.Data[base:base+cw.KW*wc])
+			continue
+		}
+		for kx := 0; kx < cw.KW; kx++ {
+			ix := ix0 + kx
+			d := dst[kx*wc : (kx+1)*wc]
+			if ix < 0 || ix >= in.W {
+				clear(d)
+				continue
+			}
+			base := ((n*in.H+iy)*in.W + ix) * wc
+			copy(d, in.Data[base:base+wc])
+		}
+	}
+}
+
+// tileScratch returns chunk t's pointer and row buffers of the implicit
+// GEMM, from c's scratch sized for threads chunks.
+func (c *Conv) tileScratch(threads, words int) func(t int) ([]*uint64, []uint64) {
+	kh := c.Weights.KH
+	if len(c.tPtrs) < threads*4*kh {
+		c.tPtrs = make([]*uint64, threads*4*kh)
+	}
+	c.tBuf = grow(c.tBuf, threads*4*words)
+	return func(t int) ([]*uint64, []uint64) {
+		return c.tPtrs[t*4*kh : (t+1)*4*kh], c.tBuf[t*4*words : (t+1)*4*words]
+	}
+}
+
+// prepTile sets ptrs to the rows r..r+mr−1 of the implicit im2col matrix
+// (rows past mr repeat the last) and returns their segments: one per
+// kernel row, straight from the input map, when every window lies inside
+// the input; else one, the rows written into buf (4 rows of words).
+func (c *Conv) prepTile(in *Map, oh, ow, r, mr int, ptrs []*uint64, buf []uint64) (segs, segWords int) {
+	cw := c.Weights
+	wc := in.Words
+	sh, sw := c.strides()
+	for i := 0; i < 4; i++ {
+		rr := r + min(i, mr-1)
+		n, y, x := rr/(oh*ow), rr/ow%oh, rr%ow
+		iy0, ix0 := y*sh-c.PadH, x*sw-c.PadW
+		if iy0 < 0 || iy0+cw.KH > in.H || ix0 < 0 || ix0+cw.KW > in.W {
+			words := len(buf) / 4
+			for i := 0; i < 4; i++ {
+				row := buf[i*words : (i+1)*words]
+				c.im2colRow(row, in, oh, ow, r+min(i, mr-1))
+				ptrs[i] = &row[0]
+			}
+			return 1, words
+		}
+		for ky := 0; ky < cw.KH; ky++ {
+			ptrs[ky*4+i] = &in.Data[((n*in.H+iy0+ky)*in.W+ix0)*wc]
+		}
+	}
+	return cw.KH, cw.KW * wc
+}
+
+// implicitGEMM computes the dots of output rows [r0,r1) with the
+// assembly kernel straight from the input map (see prepTile).
+func (c *Conv) implicitGEMM(out []int32, in *Map, oh, ow, r0, r1 int, ptrs []*uint64, buf []uint64) {
+	w := c.Weights.Panels
+	cout := w.N
+	var tmp [4 * PanelWidth]int32
+	pwLen := w.Words * PanelWidth
+	for r := r0; r < r1; r += 4 {
+		mr := min(4, r1-r)
+		segs, segWords := c.prepTile(in, oh, ow, r, mr, ptrs, buf)
+		for p := 0; p < panelsFor(cout); p++ {
+			pw := &w.Data[p*pwLen]
+			c0 := p * PanelWidth
+			nr := min(PanelWidth, cout-c0)
+			if mr == 4 && nr == PanelWidth {
+				xnor4x32ind(&ptrs[0], segs, segWords, pw, &out[r*cout+c0], cout, w.K)
+				continue
+			}
+			xnor4x32ind(&ptrs[0], segs, segWords, pw, &tmp[0], PanelWidth, w.K)
+			for i := 0; i < mr; i++ {
+				copy(out[(r+i)*cout+c0:(r+i)*cout+c0+nr], tmp[i*PanelWidth:])
 			}
 		}
 	}
-	return m
+}
+
+// implicitGEMMThr is implicitGEMM with the fused threshold, writing the
+// packed bits of rows [r0,r1) into out (row stride ldo words).
+func (c *Conv) implicitGEMMThr(out []uint64, ldo int, in *Map, oh, ow, r0, r1 int, popThr []int64, flip []uint32, ptrs []*uint64, buf []uint64) {
+	w := c.Weights.Panels
+	var tmpBits [4]uint32
+	pwLen := w.Words * PanelWidth
+	for r := r0; r < r1; r += 4 {
+		mr := min(4, r1-r)
+		segs, segWords := c.prepTile(in, oh, ow, r, mr, ptrs, buf)
+		for p := 0; p < panelsFor(w.N); p++ {
+			pw := &w.Data[p*pwLen]
+			c0 := p * PanelWidth
+			if mr == 4 {
+				dst := (*uint32)(unsafe.Add(unsafe.Pointer(&out[r*ldo]), 4*p))
+				xnor4x32indthr(&ptrs[0], segs, segWords, pw, dst, ldo*8, &popThr[c0], flip[p])
+				continue
+			}
+			xnor4x32indthr(&ptrs[0], segs, segWords, pw, &tmpBits[0], 4, &popThr[c0], flip[p])
+			for i := 0; i < mr; i++ {
+				word := &out[(r+i)*ldo+c0/64]
+				sh := uint(c0 % 64)
+				*word = *word&^(uint64(0xFFFFFFFF)<<sh) | uint64(tmpBits[i])<<sh
+			}
+		}
+	}
 }
 
 // borderCorrection calls f(row, corr) for every output pixel whose kernel
@@ -220,31 +318,100 @@ func (c *Conv) borderCorrection(in *Map, oh, ow int, f func(row int, corr []int3
 
 // Forward computes the integer dots out[((n*OH+y)*OW+x)*Cout+o] (NHWC).
 func (c *Conv) Forward(out []int32, in *Map) error {
+	return c.forwardThen(out, in, nil)
+}
+
+// forwardThen is Forward, calling then(r0, r1) (when not nil) on each
+// chunk of output rows as soon as their dots are final, in the goroutine
+// that computed them: a fused epilogue needs no second parallel pass.
+func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int)) error {
 	oh, ow, err := c.check(in)
 	if err != nil {
 		return err
 	}
 	cout := c.Weights.Cout
-	if len(out) < in.N*oh*ow*cout {
-		return shapeErr("Conv.Forward: len(out)=%d, want %d", len(out), in.N*oh*ow*cout)
+	nrows := in.N * oh * ow
+	if len(out) < nrows*cout {
+		return shapeErr("Conv.Forward: len(out)=%d, want %d", len(out), nrows*cout)
 	}
-	a := c.im2col(in, oh, ow)
-	parallelRows(a.Rows, c.Threads, func(r0, r1 int) { xnorGEMM(out, cout, a, c.Weights.Panels, r0, r1) })
+	var bRows []int
+	var bCorr []int32
 	if c.Pad == PadZero {
-		c.borderCorrection(in, oh, ow, func(row int, corr []int32) {
-			o := out[row*cout : (row+1)*cout]
-			for i := range o {
-				o[i] += corr[i]
-			}
-		})
+		bRows, bCorr = c.borders(in, oh, ow)
 	}
+	threads := c.splitThreads(nrows)
+	var a *Matrix
+	var scratch func(int) ([]*uint64, []uint64)
+	if kernels.popcnt {
+		scratch = c.tileScratch(threads, c.Weights.Panels.Words)
+	} else {
+		a = c.im2col(in, oh, ow)
+	}
+	parallelChunks(nrows, threads, func(t, r0, r1 int) {
+		if a == nil {
+			ptrs, buf := scratch(t)
+			c.implicitGEMM(out, in, oh, ow, r0, r1, ptrs, buf)
+		} else {
+			xnorGEMM(out, cout, a, c.Weights.Panels, r0, r1)
+		}
+		for i, r := range bRows {
+			if r < r0 || r >= r1 {
+				continue
+			}
+			o, corr := out[r*cout:(r+1)*cout], bCorr[i*cout:(i+1)*cout]
+			for j := range o {
+				o[j] += corr[j]
+			}
+		}
+		if then != nil {
+			then(r0, r1)
+		}
+	})
 	return nil
+}
+
+// gemmMinParallel is the fewest tile words (4-row tiles × panels × words)
+// a conv splits over threads: about 20 µs of kernel time (a variable for
+// the tests).
+var gemmMinParallel = 1 << 13
+
+// splitThreads returns the goroutines for a GEMM over rows output rows:
+// c.Threads, or 1 when the work is too small to repay waking another.
+func (c *Conv) splitThreads(rows int) int {
+	w := c.Weights.Panels
+	if (rows+3)/4*panelsFor(w.N)*w.Words < gemmMinParallel {
+		return 1
+	}
+	return max(c.Threads, 1)
+}
+
+// borders returns the output rows whose window covers padding and their
+// corrections (len(rows)×Cout), cached for the input shape.
+func (c *Conv) borders(in *Map, oh, ow int) (rows []int, corrs []int32) {
+	if key := [7]int{in.N, in.H, in.W, c.StrideH, c.StrideW, c.PadH, c.PadW}; c.bKey != key || c.bRows == nil {
+		rows, corrs := c.bRows[:0], c.bCorr[:0]
+		c.borderCorrection(in, oh, ow, func(row int, corr []int32) {
+			rows = append(rows, row)
+			corrs = append(corrs, corr...)
+		})
+		c.bRows, c.bCorr, c.bKey = rows, corrs, key
+		if rows == nil {
+			c.bRows = []int{}
+		}
+	}
+	return c.bRows, c.bCorr
 }
 
 // ForwardSign computes sign(BN(conv)) through the folded thresholds t and
 // writes the packed result into out (N×OH×OW×Cout), ready for the next
 // binary layer. The threshold is applied inside the micro-kernel.
 func (c *Conv) ForwardSign(out *Map, in *Map, t *Thresholds) error {
+	return c.forwardSign(out, in, t, nil, nil)
+}
+
+// forwardSign is ForwardSign with t's popcount thresholds precomputed
+// (t.popThresholds(K); nil: computed here).
+func (c *Conv) forwardSign(out *Map, in *Map, t *Thresholds, pop []int64, flipMask []uint32) error {
 	oh, ow, err := c.check(in)
 	if err != nil {
 		return err
@@ -260,10 +427,26 @@ func (c *Conv) ForwardSign(out *Map, in *Map, t *Thresholds) error {
 		return shapeErr("Conv.ForwardSign: output %d×%d×%d×%d, want %d×%d×%d×%d",
 			out.N, out.H, out.W, out.C, in.N, oh, ow, cw.Cout)
 	}
-	a := c.im2col(in, oh, ow)
-	popThr, flip := t.popThresholds(a.K)
-	parallelRows(a.Rows, c.Threads, func(r0, r1 int) {
-		xnorGEMMThr(out.Data, out.Words, a, cw.Panels, t, popThr, flip, r0, r1)
+	k, words, nrows := cw.Panels.K, cw.Panels.Words, in.N*oh*ow
+	popThr, flip := pop, flipMask
+	if popThr == nil {
+		popThr, flip = t.popThresholds(k)
+	}
+	var a *Matrix
+	var scratch func(int) ([]*uint64, []uint64)
+	threads := c.splitThreads(nrows)
+	if kernels.popcnt {
+		scratch = c.tileScratch(threads, words)
+	} else {
+		a = c.im2col(in, oh, ow)
+	}
+	parallelChunks(nrows, threads, func(ti, r0, r1 int) {
+		if a == nil {
+			ptrs, buf := scratch(ti)
+			c.implicitGEMMThr(out.Data, out.Words, in, oh, ow, r0, r1, popThr, flip, ptrs, buf)
+		} else {
+			xnorGEMMThr(out.Data, out.Words, a, cw.Panels, t, popThr, flip, r0, r1)
+		}
 		if panelsFor(cw.Cout)%2 == 1 {
 			// The panels cover only the low half of the last word.
 			for r := r0; r < r1; r++ {
@@ -273,29 +456,18 @@ func (c *Conv) ForwardSign(out *Map, in *Map, t *Thresholds) error {
 	})
 	if c.Pad == PadZero {
 		// Redo the border pixels, batched: integer dots, correction, threshold.
-		if key := [7]int{in.N, in.H, in.W, c.StrideH, c.StrideW, c.PadH, c.PadW}; c.bKey != key || c.bRows == nil {
-			rows, corrs := c.bRows[:0], c.bCorr[:0]
-			c.borderCorrection(in, oh, ow, func(row int, corr []int32) {
-				rows = append(rows, row)
-				corrs = append(corrs, corr...)
-			})
-			c.bRows, c.bCorr, c.bKey = rows, corrs, key
-			if rows == nil {
-				c.bRows = []int{}
-			}
-		}
-		rows, corrs := c.bRows, c.bCorr
+		rows, corrs := c.borders(in, oh, ow)
 		if len(rows) > 0 {
 			b := &c.border
-			b.Rows, b.K, b.Words = len(rows), a.K, a.Words
-			b.Data = grow(b.Data, len(rows)*a.Words)
+			b.Rows, b.K, b.Words = len(rows), k, words
+			b.Data = grow(b.Data, len(rows)*words)
 			for i, r := range rows {
-				copy(b.Data[i*a.Words:(i+1)*a.Words], a.Data[r*a.Words:])
+				c.im2colRow(b.Data[i*words:(i+1)*words], in, oh, ow, r)
 			}
 			cout := cw.Cout
 			c.bDots = grow32(c.bDots, len(rows)*cout)
 			dots := c.bDots
-			parallelRows(b.Rows, c.Threads, func(r0, r1 int) { xnorGEMM(dots, cout, b, cw.Panels, r0, r1) })
+			parallelRows(b.Rows, c.splitThreads(b.Rows), func(r0, r1 int) { xnorGEMM(dots, cout, b, cw.Panels, r0, r1) })
 			for i, r := range rows {
 				d, corr := dots[i*cout:(i+1)*cout], corrs[i*cout:(i+1)*cout]
 				for ch := range d {

@@ -52,9 +52,15 @@ var convCases = []convCase{
 	{1, 6, 6, 130, 65, 3, 3, 1, 2, 0, 1},
 	{1, 4, 5, 16, 8, 1, 1, 1, 1, 0, 0},
 	{1, 7, 7, 33, 96, 5, 3, 1, 1, 2, 1},
+	// maps with 4-pixel runs of windows inside the input (the implicit
+	// GEMM's segmented tiles) beside border tiles
+	{2, 12, 12, 65, 40, 3, 3, 1, 1, 1, 1},
+	{1, 17, 16, 128, 64, 3, 3, 2, 2, 1, 1},
+	{3, 9, 9, 64, 33, 3, 3, 1, 1, 0, 0},
 }
 
 func TestConv(t *testing.T) {
+	defer splitSmall()() // the conv with Threads 2 really splits
 	bothPaths(t, func(t *testing.T) {
 		for i, cc := range convCases {
 			for _, pad := range []PadMode{PadOne, PadZero} {

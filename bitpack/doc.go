@@ -46,7 +46,10 @@
 //
 // On amd64 with AVX-512F and AVX-512 VPOPCNTDQ the binary kernels run
 // Go-assembly ZMM kernels (VPXORQ/VPANDQ + VPOPCNTQ + VPADDQ); with
-// AVX-512 VNNI the integer GEMM runs VPDPBUSD. Elsewhere, or when the
+// AVX-512 VNNI the integer GEMM runs VPDPBUSD; with AVX-512F and DQ the
+// engine's elementwise rows (BatchNorm, activations, residual sums, max,
+// sign packing) run ZMM loops whose min/max operand orders keep Go's
+// results for ±0 and NaN (a NaN's payload may differ). Elsewhere, or when the
 // environment variable LOWBIT_NOASM=1 is set at program start, portable
 // pure-Go kernels (math/bits.OnesCount64) compute bit-identical results.
 //
@@ -78,6 +81,31 @@
 // meets a NaN stays on the float path. [Model.Trace] always runs the float
 // path. [FoldBN] is the standalone fold of the documented float64
 // formula; the engine does not use it.
+//
+// The integer and float layers avoid unfolding their input where the
+// geometry allows (engine_int.go, engine_float.go): the input codes are
+// computed once per pixel (AVX-512, bit-identical to the training
+// quantizer), padded, and the int8 VNNI, bit-serial and float kernels
+// read each tap row of the window in place, continuing their sums across
+// tap rows (integer sums are exact; the float sum is one fused
+// multiply-add chain over k in the unfolded order, so a sample's float
+// outputs do not depend on batch size or threads, though they are not
+// bit-identical to the training graph's sgemm: export's equivalence test
+// bounds the logits). The integer epilogue float32(scale·float64(acc)) +
+// bias keeps its per-element operations. Other shapes unfold the codes
+// (byte im2col) and pack bit planes 64 codes at a time.
+//
+// The float glue between binary layers is fused too (engine_ew.go): a
+// KernelXNOR layer with float output runs the BatchNorm and activation
+// after it, the residual sum when it ends a residual body, the activation
+// after the block and the sign packing for the next binary conv in one
+// epilogue per row of output pixels; activations before a binary layer
+// run as its input is packed; the stem's BatchNorm and activation run as
+// the max pool reads them. Each element gets the unfused path's float32
+// operations in its order, so the logits stay bit-identical. With the
+// assembly kernels a binary conv reads its input map in place (an
+// implicit GEMM over kernel-row segments; only border tiles are
+// unfolded), and each layer is one parallel region over rows.
 //
 // # Operation counts
 //

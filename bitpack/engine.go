@@ -55,8 +55,10 @@ type layer interface {
 
 // exec is the per-call scratch of a Model.
 type exec struct {
-	slots []slot
-	trace func(Trace) error
+	slots   []slot
+	trace   func(Trace) error
+	threads int       // goroutines of the elementwise passes
+	packs   packCache // fused path: float buffers with their signs packed
 }
 
 type slot struct {
@@ -67,9 +69,11 @@ type slot struct {
 	conv   *Conv
 	bmap   *Map // packed input of an xnor layer
 	planes Planes
+	isc    intScratch // integer kernels (engine_int.go)
 	// fused chains (producer's slot): sign output before pooling, pooled
 	// output before the flatten repack, and a view of the consumer's input
 	sig, pooled, view Map
+	pk                Map // fused path: the packed signs of out for the next binary conv
 }
 
 // inMap returns the slot's packed input map shaped n×h×w×c.
@@ -301,13 +305,13 @@ func (m *Model) buildLayer(ls *LayerSpec, in []int, path string) (layer, []int, 
 		if fmt.Sprint(bo) != fmt.Sprint(so) {
 			return nil, nil, fmt.Errorf("body gives %v, shortcut gives %v", bo, so)
 		}
-		return &residualLayer{slot: m.slot(), body: body, shortcut: sc}, bo, nil
+		return &residualLayer{slot: m.slot(), body: body, shortcut: sc, c: bo[len(bo)-1]}, bo, nil
 	}
 	return nil, nil, fmt.Errorf("unknown layer kind %q", ls.Kind)
 }
 
 func (m *Model) newExec() *exec {
-	e := &exec{slots: make([]slot, m.nlayers)}
+	e := &exec{slots: make([]slot, m.nlayers), threads: runtime.GOMAXPROCS(0)}
 	var walk func([]layer)
 	walk = func(ls []layer) {
 		for _, l := range ls {
@@ -358,6 +362,7 @@ func (m *Model) run(x []float32, n int, f func(Trace) error) ([]float32, error) 
 	out := make([]float32, 0, n*m.spec.Classes)
 	for i := 0; i < n; i += predictBatch {
 		b := min(predictBatch, n-i)
+		e.packs.clear()
 		y, err := runLayers(e, ls, x[i*m.inLen:(i+b)*m.inLen], b)
 		if err != nil {
 			return nil, err
@@ -441,47 +446,100 @@ type poolLayer struct {
 	max                 bool
 	h, w, c, kh, kw, st int
 	oh, ow              int
+	// fused path: elementwise layers applied to the input as it is read,
+	// and the binary conv whose packed input the output also fills
+	pre    []stage
+	packTo *linear
 }
 
 // forward follows the training kernel's order: the first window element
 // is copied, the others are max-ed or added in window order, and the
-// average is a multiplication by 1/(kh·kw).
+// average is a multiplication by 1/(kh·kw). Output rows run in parallel.
 func (l *poolLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 	s := &e.slots[l.slot]
 	c := l.c
 	s.out = growF(s.out, n*l.oh*l.ow*c)
 	y := s.out
-	for b := 0; b < n; b++ {
-		for i := 0; i < l.oh; i++ {
-			for j := 0; j < l.ow; j++ {
-				dst := y[((b*l.oh+i)*l.ow+j)*c:][:c]
-				for di := 0; di < l.kh; di++ {
-					for dj := 0; dj < l.kw; dj++ {
-						row := x[((b*l.h+i*l.st+di)*l.w+j*l.st+dj)*c:][:c]
-						switch {
-						case di == 0 && dj == 0:
-							copy(dst, row)
-						case l.max:
-							for ch, v := range row {
-								dst[ch] = max(dst[ch], v)
-							}
-						default:
-							for ch, v := range row {
-								dst[ch] += v
-							}
-						}
+	pm := s.packMap(l.packTo, n)
+	threads := e.threadsFor(len(x))
+	if l.pre != nil {
+		s.f32 = growF(s.f32, threads*c)
+	}
+	tmp := s.f32
+	parallelChunks(n*l.oh, threads, func(t, r0, r1 int) {
+		var buf []float32
+		if l.pre != nil {
+			buf = tmp[t*c : (t+1)*c]
+		}
+		for r := r0; r < r1; r++ {
+			l.poolRow(y, x, r/l.oh, r%l.oh, buf)
+		}
+		if pm != nil {
+			packRows(pm, y, c, r0*l.ow, r1*l.ow)
+		}
+	})
+	if pm != nil {
+		e.packs.put(y, pm)
+	}
+	return y, nil
+}
+
+// poolRow computes output row i of sample b, running pre on each input
+// row through buf (in one pass with the max where the stages fit
+// bnActRowAVX).
+func (l *poolLayer) poolRow(y, x []float32, b, i int, buf []float32) {
+	c := l.c
+	inv := 1 / float32(l.kh*l.kw)
+	o, fits := oneStepOf(l.pre, nil)
+	vec := 0
+	var pa, pb *float32
+	if buf != nil && l.max && fits {
+		vec = vecLen(c)
+		if o.bn != nil {
+			pa, pb = &o.bn.a[0], &o.bn.b[0]
+		}
+	}
+	for j := 0; j < l.ow; j++ {
+		dst := y[((b*l.oh+i)*l.ow+j)*c:][:c]
+		for di := 0; di < l.kh; di++ {
+			for dj := 0; dj < l.kw; dj++ {
+				row := x[((b*l.h+i*l.st+di)*l.w+j*l.st+dj)*c:][:c]
+				first := di == 0 && dj == 0
+				if vec > 0 {
+					maxInto := 1
+					if first {
+						maxInto = 0
+					}
+					bnActRowAVX(&dst[0], &row[0], pa, pb, vec, o.act1, maxInto)
+				}
+				if vec == c {
+					continue
+				}
+				src, d := row[vec:], dst[vec:]
+				if buf != nil {
+					t := buf[vec:c]
+					copy(t, src)
+					applyStages(l.pre, t, vec)
+					src = t
+				}
+				switch {
+				case first:
+					copy(d, src)
+				case l.max:
+					maxRow(d, src)
+				default:
+					for ch, v := range src {
+						d[ch] += v
 					}
 				}
 			}
 		}
-	}
-	if !l.max {
-		inv := 1 / float32(l.kh*l.kw)
-		for i := range y {
-			y[i] *= inv
+		if !l.max {
+			for ch := range dst {
+				dst[ch] *= inv
+			}
 		}
 	}
-	return y, nil
 }
 
 type flattenLayer struct{}
@@ -491,6 +549,7 @@ func (flattenLayer) forward(_ *exec, x []float32, _ int) ([]float32, error) { re
 type residualLayer struct {
 	slot           int
 	body, shortcut []layer
+	c              int // output channels (the last axis)
 }
 
 func (l *residualLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
@@ -525,7 +584,8 @@ type linear struct {
 	k                                            int // kh·kw·cin
 
 	q      InputQuant
-	wf     []float32 // float kernel: dequantized [cout][k]
+	wf     []float32    // float kernel: dequantized [cout][k] (without AVX-512)
+	fp     *floatPanels // float kernel with AVX-512: prepacked weights
 	bias   []float32
 	scale  []float64 // integer kernels: per-row weight scale × input scale
 	scale1 []float32 // xnor: per-row weight scale
@@ -587,7 +647,7 @@ func (m *Model) buildLinear(ls *LayerSpec, in []int) (layer, []int, error) {
 // kernel fits the input quantizer and the weight levels.
 func (l *linear) prepare(ws *WeightSpec) error {
 	if l.kernel == KernelFloat {
-		l.wf = ws.Dequantize(l.cout, l.k)
+		l.prepareFloat(ws)
 		return nil
 	}
 	levels, wscale, ok := ws.intLevels(l.cout, l.k)
@@ -716,28 +776,8 @@ func (l *linear) forward(e *exec, x []float32, n int) ([]float32, error) {
 	var acc []int32
 	switch l.kernel {
 	case KernelFloat:
-		xq := x
-		if l.q.Kind != QuantNone {
-			s.f32 = growF(s.f32, len(x)+rows*l.k)
-			xq = s.f32[:len(x)]
-			l.q.Quantize(xq, x)
-		}
-		col := xq
-		if !l.pointwise() {
-			s.f32 = growF(s.f32, len(x)+rows*l.k)
-			col = s.f32[len(x) : len(x)+rows*l.k]
-			gemm.Im2col(l.convShape(n), xq, col)
-		}
-		if err := gemm.Sgemm(false, true, rows, l.cout, l.k, 1, col, l.k, l.wf, l.k, 0, y, l.cout); err != nil {
-			return nil, fmt.Errorf("bitpack: %s: %w", l.name, err)
-		}
-		if l.bias != nil {
-			for r := 0; r < rows; r++ {
-				yr := y[r*l.cout : (r+1)*l.cout]
-				for j := range yr {
-					yr[j] += l.bias[j]
-				}
-			}
+		if err := l.floatForward(s, y, x, n, rows); err != nil {
+			return nil, err
 		}
 	case KernelXNOR:
 		var err error
@@ -745,16 +785,7 @@ func (l *linear) forward(e *exec, x []float32, n int) ([]float32, error) {
 			return nil, err
 		}
 	case KernelBitSerial, KernelInt8:
-		s.i32 = grow32(s.i32, rows*l.cout)
-		acc = s.i32
-		l.integer(s, acc, x, n, rows)
-		for r := 0; r < rows; r++ {
-			ar, yr := acc[r*l.cout:(r+1)*l.cout], y[r*l.cout:(r+1)*l.cout]
-			for o, d := range ar {
-				yr[o] = float32(l.scale[o] * float64(d))
-			}
-		}
-		l.addBias(y, rows)
+		acc = l.integerForward(s, y, x, n, rows)
 	}
 	if e.trace != nil {
 		t := Trace{Name: l.name, Kernel: l.kernel, N: n, InDims: l.in, In: x, Acc: acc, Out: y}
@@ -802,103 +833,5 @@ func (l *linear) addBias(y []float32, rows int) {
 		for j, b := range l.bias {
 			yr[j] += b
 		}
-	}
-}
-
-// integer computes the accumulators of the bit-serial and int8 kernels:
-// input codes, a byte im2col (padding holds the code of 0), the GEMM and,
-// for int8, the offset correction Σ(c − off)·w = Σ c·w − off·Σw.
-func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int) {
-	off := l.q.Offset()
-	kp := l.k
-	if l.kernel == KernelInt8 {
-		kp = (l.k + 3) &^ 3
-	}
-	nx := len(x)
-	s.u8 = growU8(s.u8, nx+rows*kp)
-	codes, col := s.u8[:nx], s.u8[nx:nx+rows*kp]
-	l.q.Codes(codes, x)
-	if l.pointwise() && kp == l.k {
-		copy(col, codes)
-	} else {
-		im2colU8(col, kp, codes, n, l.h, l.w, l.cin, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow, uint8(off))
-	}
-	threads := runtime.GOMAXPROCS(0)
-	if rows*l.cout*l.k < 1<<16 {
-		threads = 1
-	}
-	if l.kernel == KernelBitSerial {
-		planes := &s.planes
-		packPlanesInto(planes, col, rows, l.k, l.bits)
-		parallelRows(rows, threads, func(r0, r1 int) { bitSerialGEMM(acc, l.cout, planes, l.pp, r0, r1) })
-		return
-	}
-	a := &U8Matrix{Rows: rows, K: l.k, Kp: kp, Data: col}
-	parallelRows(rows, threads, func(r0, r1 int) { gemmU8S8(acc, l.cout, a, l.s8, r0, r1) })
-	if off != 0 {
-		for r := 0; r < rows; r++ {
-			ar := acc[r*l.cout : (r+1)*l.cout]
-			for o := range ar {
-				ar[o] -= int32(off) * l.lsum[o]
-			}
-		}
-	}
-}
-
-// im2colU8 writes one row of ld bytes per output pixel: the kh·kw·c codes
-// under the kernel in (ky, kx, c) order, pad where the tap falls outside
-// the input, and zeros in the ld − kh·kw·c tail.
-func im2colU8(dst []uint8, ld int, src []uint8, n, h, w, c, kh, kw, stride, pad, oh, ow int, padCode uint8) {
-	k := kh * kw * c
-	r := 0
-	for b := 0; b < n; b++ {
-		for y := 0; y < oh; y++ {
-			for x := 0; x < ow; x++ {
-				row := dst[r*ld : (r+1)*ld]
-				for ky := 0; ky < kh; ky++ {
-					iy := y*stride - pad + ky
-					for kx := 0; kx < kw; kx++ {
-						ix := x*stride - pad + kx
-						d := row[(ky*kw+kx)*c : (ky*kw+kx+1)*c]
-						if iy < 0 || iy >= h || ix < 0 || ix >= w {
-							for i := range d {
-								d[i] = padCode
-							}
-							continue
-						}
-						copy(d, src[((b*h+iy)*w+ix)*c:])
-					}
-				}
-				clear(row[k:])
-				r++
-			}
-		}
-	}
-}
-
-// packPlanesInto is PackPlanes into p's buffers, 64 codes per word, for
-// codes known to fit nbits (1 or 2).
-func packPlanesInto(p *Planes, q []uint8, rows, k, nbits int) {
-	w := wordsFor(k)
-	p.Rows, p.K, p.Bits, p.Words = rows, k, nbits, w
-	p.Data = grow(p.Data, rows*w*nbits)
-	p.RowSum = grow32(p.RowSum, rows)
-	for r := 0; r < rows; r++ {
-		row := q[r*k : (r+1)*k]
-		var s int32
-		for j := 0; j < w; j++ {
-			var b0, b1 uint64
-			for i, v := range row[j*64 : min((j+1)*64, k)] {
-				s += int32(v)
-				b0 |= uint64(v&1) << uint(i)
-				b1 |= uint64(v>>1&1) << uint(i)
-			}
-			base := (r*w + j) * nbits
-			p.Data[base] = b0
-			if nbits == 2 {
-				p.Data[base+1] = b1
-			}
-		}
-		p.RowSum[r] = s
 	}
 }

@@ -44,39 +44,175 @@ type signLink struct {
 	pool    *poolLayer // nil: no pooling
 	orMask  []uint64   // pooled channels combined by OR (nil: all AND)
 	repack  bool       // the consumer is dense and the map's words are not its packed input
+	popThr  []int64    // thr.popThresholds(l.k), computed once
+	flip    []uint32
 }
 
-// fusedXNOR is a KernelXNOR layer of the fused path: its input is either
-// packed here from floats or already in its slot's input map (written
-// by the previous link), and its output is either floats or, for a link,
-// the packed input of the next binary layer.
+// fusedXNOR is a KernelXNOR layer of the fused path. Its input is packed
+// here from floats (after inStages, the elementwise layers before it),
+// taken from a producer that packed it already (exec.packs), or already
+// in its slot's input map (written by the previous link). Its output is
+// either the packed input of the next binary layer (link) or floats
+// through the epilogue: pre (the elementwise layers after it), in a
+// residual body's last layer the sum and the layers after the residual,
+// and the sign packing for packTo.
 type fusedXNOR struct {
 	l        *linear
 	packedIn bool
+	inStages []stage
 	link     *signLink // nil: float output
+	pre      []stage
+	packTo   *linear
 }
 
 func (f *fusedXNOR) forward(e *exec, x []float32, n int) ([]float32, error) {
+	return f.run(e, x, n, nil, nil, f.packTo)
+}
+
+// run is forward with the residual sum res (nil: none) and the stages
+// post after it, packing the result's signs for packTo.
+func (f *fusedXNOR) run(e *exec, x []float32, n int, res []float32, post []stage, packTo *linear) ([]float32, error) {
 	l := f.l
 	s := &e.slots[l.slot]
 	var bm *Map
-	if f.packedIn {
+	switch {
+	case f.packedIn:
 		bm = s.bmap
-	} else {
-		bm = l.packInput(s, x, n)
-	}
-	if f.link == nil {
-		rows := n * l.oh * l.ow
-		s.out = growF(s.out, rows*l.cout)
-		if _, err := l.xnor(s, bm, s.out, rows); err != nil {
-			return nil, err
+	case f.inStages != nil:
+		bm = f.packStaged(e, s, x, n)
+	default:
+		if bm = e.packs.get(x, n, l.h, l.w, l.cin); bm == nil {
+			bm = l.packInput(s, x, n)
 		}
-		return s.out, nil
 	}
-	if err := f.link.forward(e, s, bm, n); err != nil {
+	if f.link != nil {
+		if err := f.link.forward(e, s, bm, n); err != nil {
+			return nil, fmt.Errorf("bitpack: %s: %w", l.name, err)
+		}
+		return nil, nil // the consumer reads its input map
+	}
+	rows := n * l.oh * l.ow
+	s.i32 = grow32(s.i32, rows*l.cout)
+	acc := s.i32
+	s.out = growF(s.out, rows*l.cout)
+	y, c := s.out, l.cout
+	pm := s.packMap(packTo, n)
+	o, fits := oneStepOf(f.pre, post)
+	err := s.conv.forwardThen(acc, bm, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			var rr []float32
+			if res != nil {
+				rr = res[r*c : (r+1)*c]
+			}
+			f.epilogueRow(y[r*c:(r+1)*c], acc[r*c:(r+1)*c], rr, post, &o, fits)
+		}
+		if pm != nil {
+			packRows(pm, y, c, r0, r1)
+		}
+	})
+	if err != nil {
 		return nil, fmt.Errorf("bitpack: %s: %w", l.name, err)
 	}
-	return nil, nil // the consumer reads its input map
+	if pm != nil {
+		e.packs.put(y, pm)
+	}
+	return y, nil
+}
+
+// xnorOutRow is one output pixel of linear.xnor: y = scale·dot (+ bias).
+func xnorOutRow(y []float32, acc []int32, scale, bias []float32) {
+	acc, scale = acc[:len(y)], scale[:len(y)]
+	j := vecLen(len(y))
+	if j > 0 {
+		var b *float32
+		if bias != nil {
+			b = &bias[0]
+		}
+		xnorOutRowAVX(&y[0], &acc[0], &scale[0], b, j)
+	}
+	if bias == nil {
+		for ; j < len(y); j++ {
+			y[j] = xnorValue(scale[j], acc[j])
+		}
+		return
+	}
+	bias = bias[:len(y)]
+	for ; j < len(y); j++ {
+		v := xnorValue(scale[j], acc[j])
+		y[j] = v + bias[j]
+	}
+}
+
+// packStaged packs the signs of inStages(x) into the slot's input map,
+// 64 channels at a time through a stack buffer.
+func (f *fusedXNOR) packStaged(e *exec, s *slot, x []float32, n int) *Map {
+	l := f.l
+	bm := s.inMap(n, l.h, l.w, l.cin)
+	c, wc := l.cin, bm.Words
+	parallelRows(n*l.h*l.w, e.threadsFor(len(x)), func(p0, p1 int) {
+		var tmp [64]float32
+		for p := p0; p < p1; p++ {
+			for w := 0; w < wc; w++ {
+				t := tmp[:copy(tmp[:], x[p*c+w*64:(p+1)*c])]
+				applyStages(f.inStages, t, w*64)
+				packSigns(bm.Data[p*wc+w:p*wc+w+1], t)
+			}
+		}
+	})
+	return bm
+}
+
+// fusedResidual is a residual block of the fused path: the shortcut runs
+// first, then the body, whose last layer adds the shortcut and applies
+// post (the elementwise layers after the block) in its epilogue when it
+// is a fusedXNOR with float output, else one pass here does.
+type fusedResidual struct {
+	slot           int
+	body, shortcut []layer
+	post           []stage
+	c              int     // output channels per row
+	packTo         *linear // the binary conv reading the output (nil: none)
+}
+
+func (l *fusedResidual) forward(e *exec, x []float32, n int) ([]float32, error) {
+	b := x
+	var err error
+	if l.shortcut != nil {
+		if b, err = runLayers(e, l.shortcut, x, n); err != nil {
+			return nil, err
+		}
+	}
+	last := len(l.body) - 1
+	if f, ok := l.body[last].(*fusedXNOR); ok && f.link == nil {
+		in, err := runLayers(e, l.body[:last], x, n)
+		if err != nil {
+			return nil, err
+		}
+		return f.run(e, in, n, b, l.post, l.packTo)
+	}
+	a, err := runLayers(e, l.body, x, n)
+	if err != nil {
+		return nil, err
+	}
+	s := &e.slots[l.slot]
+	s.out = growF(s.out, len(a))
+	y, c := s.out, l.c
+	pm := s.packMap(l.packTo, n)
+	parallelRows(len(a)/c, e.threadsFor(len(a)), func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			yr := y[r*c : (r+1)*c]
+			copy(yr, a[r*c:(r+1)*c])
+			addRow(yr, b[r*c:(r+1)*c])
+			applyStages(l.post, yr, 0)
+		}
+		if pm != nil {
+			packRows(pm, y, c, r0, r1)
+		}
+	})
+	if pm != nil {
+		e.packs.put(y, pm)
+	}
+	return y, nil
 }
 
 // forward writes the packed signs of the chain into the consumer's input
@@ -97,7 +233,7 @@ func (k *signLink) forward(e *exec, s *slot, in *Map, n int) error {
 	} else {
 		sig = s.sig.reshape(n, l.oh, l.ow, l.cout)
 	}
-	if err := s.conv.ForwardSign(sig, in, k.thr); err != nil {
+	if err := s.conv.forwardSign(sig, in, k.thr, k.popThr, k.flip); err != nil {
 		return err
 	}
 	cur := sig
@@ -124,7 +260,8 @@ func (k *signLink) forward(e *exec, s *slot, in *Map, n int) error {
 }
 
 // fuse returns the fused layer list of ls (residual bodies and shortcuts
-// fused inside their own lists), counting the links in m.chains.
+// fused inside their own lists), counting the links in m.chains; c is
+// the channels per row of ls's input.
 func (m *Model) fuse(ls []layer) []layer {
 	links := make([]*signLink, len(ls))
 	end := make([]int, len(ls)) // index of the consumer of links[i]
@@ -136,24 +273,123 @@ func (m *Model) fuse(ls []layer) []layer {
 		}
 	}
 	var out []layer
+	var inStages []stage // elementwise layers folded into the next xnor layer's packing
 	for i := 0; i < len(ls); i++ {
 		switch v := ls[i].(type) {
 		case *linear:
-			if links[i] == nil && !consumer[i] {
+			if v.kernel != KernelXNOR {
 				out = append(out, v)
 				continue
 			}
-			out = append(out, &fusedXNOR{l: v, packedIn: consumer[i], link: links[i]})
+			f := &fusedXNOR{l: v, packedIn: consumer[i], link: links[i], inStages: inStages}
+			inStages = nil
 			if links[i] != nil {
 				i = end[i] - 1 // skip the folded layers
+			} else {
+				j := ewRun(ls, i+1)
+				f.pre, _ = stagesOf(ls[i+1 : j])
+				i = j - 1
 			}
+			out = append(out, f)
+		case *bnLayer, *actLayer:
+			j := ewRun(ls, i)
+			st, _ := stagesOf(ls[i:j])
+			i = j - 1
+			if nx, ok := at(ls, j).(*linear); ok && nx.kernel == KernelXNOR && !consumer[j] {
+				inStages = st
+				continue
+			}
+			if p, ok := at(ls, j).(*poolLayer); ok {
+				np := *p
+				np.pre, i = st, j
+				out = append(out, &np)
+				continue
+			}
+			out = append(out, &ewLayer{slot: slotOf(ls[i]), c: stagesC(st), stages: st})
+		case *poolLayer:
+			np := *v
+			out = append(out, &np)
 		case *residualLayer:
-			out = append(out, &residualLayer{slot: v.slot, body: m.fuse(v.body), shortcut: m.fuse(v.shortcut)})
+			j := ewRun(ls, i+1)
+			r := &fusedResidual{slot: v.slot, body: m.fuse(v.body), shortcut: m.fuse(v.shortcut), c: v.c}
+			r.post, _ = stagesOf(ls[i+1 : j])
+			i = j - 1
+			out = append(out, r)
 		default:
 			out = append(out, v)
 		}
 	}
+	markPacks(out)
 	return out
+}
+
+// slotOf returns the scratch slot of an elementwise layer.
+func slotOf(l layer) int {
+	if b, ok := l.(*bnLayer); ok {
+		return b.slot
+	}
+	return l.(*actLayer).slot
+}
+
+// at returns ls[i], or nil past the end.
+func at(ls []layer, i int) layer {
+	if i < len(ls) {
+		return ls[i]
+	}
+	return nil
+}
+
+// stagesC returns the channels of the first BatchNorm in st, or 0.
+func stagesC(st []stage) int {
+	for _, s := range st {
+		if s.kind == opBN {
+			return len(s.a)
+		}
+	}
+	return 0
+}
+
+// markPacks sets, for every float producer in ls whose next layer is a
+// binary conv packing its input, the conv whose packed input the producer
+// writes in the same pass.
+func markPacks(ls []layer) {
+	for i := 0; i+1 < len(ls); i++ {
+		to := packTarget(ls[i+1])
+		if to == nil {
+			continue
+		}
+		switch v := ls[i].(type) {
+		case *fusedXNOR:
+			if v.link == nil {
+				v.packTo = to
+			}
+		case *fusedResidual:
+			v.packTo = to
+		case *ewLayer:
+			v.packTo = to
+		case *poolLayer:
+			v.packTo = to
+		}
+	}
+}
+
+// packTarget returns the binary conv that packs the signs of l's input
+// as they are (nil: none).
+func packTarget(l layer) *linear {
+	switch v := l.(type) {
+	case *fusedXNOR:
+		if !v.packedIn && v.inStages == nil && !v.l.dense {
+			return v.l
+		}
+	case *fusedResidual:
+		if t := packTarget(v.body[0]); t != nil {
+			return t
+		}
+		if v.shortcut != nil {
+			return packTarget(v.shortcut[0])
+		}
+	}
+	return nil
 }
 
 // chainAt returns the link that starts at ls[i] and the index of its
@@ -218,6 +454,7 @@ func chainAt(ls []layer, i int) (*signLink, int) {
 	if k.thr, k.orMask, ok2 = fold(l, pre, post, pool != nil); !ok2 {
 		return nil, 0
 	}
+	k.popThr, k.flip = k.thr.popThresholds(l.k)
 	return k, j
 }
 

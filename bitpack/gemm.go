@@ -43,20 +43,30 @@ func checkGEMM(nout int, a *Matrix, w *Panels) error {
 // parallelRows runs f over [0,rows) in up to threads contiguous chunks,
 // each a multiple of the 4-row micro-tile.
 func parallelRows(rows, threads int, f func(r0, r1 int)) {
+	parallelChunks(rows, threads, func(_, r0, r1 int) { f(r0, r1) })
+}
+
+// parallelChunks is parallelRows passing f its chunk's index t < threads;
+// the last chunk runs on the calling goroutine.
+func parallelChunks(rows, threads int, f func(t, r0, r1 int)) {
 	if threads <= 1 || rows <= 4 {
-		f(0, rows)
+		f(0, 0, rows)
 		return
 	}
 	chunk := (rows + threads - 1) / threads
 	chunk = (chunk + 3) &^ 3
 	var wg sync.WaitGroup
-	for r0 := 0; r0 < rows; r0 += chunk {
+	t := 0
+	r0 := 0
+	for ; r0+chunk < rows; r0 += chunk {
 		wg.Add(1)
-		go func(r0, r1 int) {
+		go func(t, r0, r1 int) {
 			defer wg.Done()
-			f(r0, r1)
-		}(r0, min(r0+chunk, rows))
+			f(t, r0, r1)
+		}(t, r0, r0+chunk)
+		t++
 	}
+	f(t, r0, rows)
 	wg.Wait()
 }
 

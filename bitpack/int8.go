@@ -98,10 +98,10 @@ func gemmU8S8(out []int32, ldo int, a *U8Matrix, w *S8Panels, r0, r1 int) {
 				}
 			}
 			if mr == 4 && nr == S8PanelWidth {
-				vnni4x64(rp[0], rp[1], rp[2], rp[3], &pw[0], groups, &out[r*ldo+c0], ldo)
+				vnni4x64(rp[0], rp[1], rp[2], rp[3], &pw[0], groups, &out[r*ldo+c0], ldo, 0)
 				continue
 			}
-			vnni4x64(rp[0], rp[1], rp[2], rp[3], &pw[0], groups, &tmp[0], S8PanelWidth)
+			vnni4x64(rp[0], rp[1], rp[2], rp[3], &pw[0], groups, &tmp[0], S8PanelWidth, 0)
 			for i := 0; i < mr; i++ {
 				copy(out[(r+i)*ldo+c0:(r+i)*ldo+c0+nr], tmp[i*S8PanelWidth:])
 			}

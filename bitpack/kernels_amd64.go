@@ -30,7 +30,20 @@ func xnor4x32thr(a0, a1, a2, a3, w *uint64, words int, out *uint32, ldo int, thr
 func and2x32(a0, a1, w *uint64, words int, out *int32, ldo, c1, off0, off1, acc int)
 
 // vnni4x64 computes a 4×64 u8×s8 tile over groups groups of 4 bytes:
-// out[i*ldo+j] = Σ_g Σ_b a_i[4g+b]·w[g][j][b], wrapping int32 (VPDPBUSD).
+// out[i*ldo+j] = Σ_g Σ_b a_i[4g+b]·w[g][j][b], wrapping int32 (VPDPBUSD),
+// added to out's values when acc != 0.
 //
 //go:noescape
-func vnni4x64(a0, a1, a2, a3 *uint8, w *int8, groups int, out *int32, ldo int)
+func vnni4x64(a0, a1, a2, a3 *uint8, w *int8, groups int, out *int32, ldo, acc int)
+
+// xnor4x32ind is xnor4x32 over rows given as segs segments of segWords
+// words: row i of segment s starts at ptrs[s*4+i] (the implicit GEMM of
+// a convolution, one segment per kernel row).
+//
+//go:noescape
+func xnor4x32ind(ptrs **uint64, segs, segWords int, w *uint64, out *int32, ldo, k int)
+
+// xnor4x32indthr is xnor4x32thr over segmented rows, as xnor4x32ind.
+//
+//go:noescape
+func xnor4x32indthr(ptrs **uint64, segs, segWords int, w *uint64, out *uint32, ldo int, thr *int64, flip uint32)

@@ -235,14 +235,20 @@ aloop:
 	VPDPBUSD Z2, A, C2; \
 	VPDPBUSD Z3, A, C3
 
+#define VLOAD4(C0, C1, C2, C3) \
+	VMOVDQU32 (DX), C0; \
+	VMOVDQU32 64(DX), C1; \
+	VMOVDQU32 128(DX), C2; \
+	VMOVDQU32 192(DX), C3
+
 #define VSTORE4(C0, C1, C2, C3) \
 	VMOVDQU32 C0, (DX); \
 	VMOVDQU32 C1, 64(DX); \
 	VMOVDQU32 C2, 128(DX); \
 	VMOVDQU32 C3, 192(DX)
 
-// func vnni4x64(a0, a1, a2, a3 *uint8, w *int8, groups int, out *int32, ldo int)
-TEXT ·vnni4x64(SB), NOSPLIT, $0-64
+// func vnni4x64(a0, a1, a2, a3 *uint8, w *int8, groups int, out *int32, ldo, acc int)
+TEXT ·vnni4x64(SB), NOSPLIT, $0-72
 	MOVQ a0+0(FP), R8
 	MOVQ a1+8(FP), R9
 	MOVQ a2+16(FP), R10
@@ -253,7 +259,23 @@ TEXT ·vnni4x64(SB), NOSPLIT, $0-64
 	MOVQ ldo+56(FP), SI
 	SHLQ $2, SI
 	XORQ BX, BX
+	MOVQ acc+64(FP), AX
+	TESTQ AX, AX
+	JNZ vload
 	ZERO16
+	JMP vloop
+
+vload:
+	MOVQ DX, R12
+	VLOAD4(Z16, Z17, Z18, Z19)
+	ADDQ SI, DX
+	VLOAD4(Z20, Z21, Z22, Z23)
+	ADDQ SI, DX
+	VLOAD4(Z24, Z25, Z26, Z27)
+	ADDQ SI, DX
+	VLOAD4(Z28, Z29, Z30, Z31)
+	MOVQ R12, DX
+
 vloop:
 	VMOVDQU32 (DI), Z0
 	VMOVDQU32 64(DI), Z1
@@ -278,5 +300,98 @@ vloop:
 	VSTORE4(Z24, Z25, Z26, Z27)
 	ADDQ SI, DX
 	VSTORE4(Z28, Z29, Z30, Z31)
+	VZEROUPPER
+	RET
+
+// Implicit (indirect) GEMM: the 4 rows of a tile are segs segments of
+// segWords words each, at the pointers ptrs[s*4+i] (row i of segment s),
+// read in turn against consecutive weight words; the im2col matrix is
+// never built. Pointers R12, segments R13, segment words R14.
+#define XNORIND \
+	ZERO16; \
+segloop: \
+	MOVQ 0(R12), R8; \
+	MOVQ 8(R12), R9; \
+	MOVQ 16(R12), R10; \
+	MOVQ 24(R12), R11; \
+	MOVQ R14, CX; \
+	XORQ BX, BX; \
+indloop: \
+	VMOVDQU64 (DI), Z0; \
+	VMOVDQU64 64(DI), Z1; \
+	VMOVDQU64 128(DI), Z2; \
+	VMOVDQU64 192(DI), Z3; \
+	VPBROADCASTQ (R8)(BX*1), Z4; \
+	VPBROADCASTQ (R9)(BX*1), Z5; \
+	VPBROADCASTQ (R10)(BX*1), Z6; \
+	VPBROADCASTQ (R11)(BX*1), Z7; \
+	XROW(Z4, Z8, Z9, Z10, Z11, Z16, Z17, Z18, Z19); \
+	XROW(Z5, Z12, Z13, Z14, Z15, Z20, Z21, Z22, Z23); \
+	XROW(Z6, Z8, Z9, Z10, Z11, Z24, Z25, Z26, Z27); \
+	XROW(Z7, Z12, Z13, Z14, Z15, Z28, Z29, Z30, Z31); \
+	ADDQ $8, BX; \
+	ADDQ $256, DI; \
+	DECQ CX; \
+	JNZ indloop; \
+	ADDQ $32, R12; \
+	DECQ R13; \
+	JNZ segloop
+
+// func xnor4x32ind(ptrs **uint64, segs, segWords int, w *uint64, out *int32, ldo, k int)
+TEXT ·xnor4x32ind(SB), NOSPLIT, $0-56
+	MOVQ ptrs+0(FP), R12
+	MOVQ segs+8(FP), R13
+	MOVQ segWords+16(FP), R14
+	MOVQ w+24(FP), DI
+	MOVQ out+32(FP), DX
+	MOVQ ldo+40(FP), SI
+	SHLQ $2, SI
+	XNORIND
+	MOVQ k+48(FP), AX
+	VPBROADCASTQ AX, Z0
+	XSTORE(Z16, 0)
+	XSTORE(Z17, 32)
+	XSTORE(Z18, 64)
+	XSTORE(Z19, 96)
+	ADDQ SI, DX
+	XSTORE(Z20, 0)
+	XSTORE(Z21, 32)
+	XSTORE(Z22, 64)
+	XSTORE(Z23, 96)
+	ADDQ SI, DX
+	XSTORE(Z24, 0)
+	XSTORE(Z25, 32)
+	XSTORE(Z26, 64)
+	XSTORE(Z27, 96)
+	ADDQ SI, DX
+	XSTORE(Z28, 0)
+	XSTORE(Z29, 32)
+	XSTORE(Z30, 64)
+	XSTORE(Z31, 96)
+	VZEROUPPER
+	RET
+
+// func xnor4x32indthr(ptrs **uint64, segs, segWords int, w *uint64, out *uint32, ldo int, thr *int64, flip uint32)
+TEXT ·xnor4x32indthr(SB), NOSPLIT, $0-60
+	MOVQ ptrs+0(FP), R12
+	MOVQ segs+8(FP), R13
+	MOVQ segWords+16(FP), R14
+	MOVQ w+24(FP), DI
+	MOVQ out+32(FP), DX
+	MOVQ ldo+40(FP), SI
+	XNORIND
+	MOVQ thr+48(FP), AX
+	VMOVDQU64 (AX), Z0
+	VMOVDQU64 64(AX), Z1
+	VMOVDQU64 128(AX), Z2
+	VMOVDQU64 192(AX), Z3
+	MOVL flip+56(FP), R15
+	TROW(Z16, Z17, Z18, Z19)
+	ADDQ SI, DX
+	TROW(Z20, Z21, Z22, Z23)
+	ADDQ SI, DX
+	TROW(Z24, Z25, Z26, Z27)
+	ADDQ SI, DX
+	TROW(Z28, Z29, Z30, Z31)
 	VZEROUPPER
 	RET

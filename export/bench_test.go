@@ -15,11 +15,17 @@ import (
 // data-initialised steps (LSQ) are set, and freezes it.
 func benchModel(b *testing.B, recipe string, x []float32, y []int32, n int) (*models.Model, *bitpack.Model) {
 	b.Helper()
+	return benchNet(b, recipe, "lenet5", "mnist", x, y, n)
+}
+
+// benchNet is benchModel for any model and dataset.
+func benchNet(b *testing.B, recipe, model, dataset string, x []float32, y []int32, n int) (*models.Model, *bitpack.Model) {
+	b.Helper()
 	r, err := recipes.Lookup(recipe)
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := models.New(r.Config("lenet5", "mnist").Model)
+	m, err := models.New(r.Config(model, dataset).Model)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -85,4 +91,29 @@ func itoa(n int) string {
 		return string(rune('0' + n))
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// BenchmarkEngineImageNet times the exported ResNet-18 and Bi-Real-18
+// (xnor recipe, initial weights, 224 px) at batch 1 on the packed engine;
+// run it with GOMAXPROCS=1 and 2 to see the thread scaling. ms/image is
+// the metric to compare.
+func BenchmarkEngineImageNet(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	x := make([]float32, 224*224*3)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	y := make([]int32, 1)
+	for _, model := range []string{"resnet18", "birealnet18"} {
+		_, bm := benchNet(b, "xnor", model, "imagenette", x, y, 1)
+		b.Run(model+"/xnor/batch=1", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bm.Predict(x, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/image")
+		})
+	}
 }

@@ -68,6 +68,8 @@ var convCases = []convCase{
 	{n: 2, h: 3, w: 4, c: 3, o: 2, k: 1, stride: 1, pad: 0}, // pointwise: im2col is the input
 	{n: 2, h: 4, w: 4, c: 2, o: 2, k: 1, stride: 2, pad: 0},
 	{n: 1, h: 4, w: 5, c: 1, o: 2, k: 2, stride: 2, pad: 1},
+	{n: 2, h: 6, w: 5, c: 3, o: 4, k: 5, stride: 1, pad: 2}, // input gradient as a flipped-filter conv
+	{n: 1, h: 3, w: 3, c: 2, o: 2, k: 1, stride: 1, pad: 1}, // pad > k-1: input gradient through col2im
 }
 
 func newConv(t *testing.T, cc convCase, rng *rand.Rand, wq, iq ste.Quantizer) *layers.Conv2D {
@@ -129,8 +131,8 @@ func TestConv2DGrad(t *testing.T) {
 	}
 }
 
-// TestConv2DRepeatedRuns changes the input between runs: the im2col cache must
-// not serve the previous batch to the weight gradient.
+// TestConv2DRepeatedRuns changes the input between runs: the weight gradient
+// must use the current batch, never one remembered from an earlier run.
 func TestConv2DRepeatedRuns(t *testing.T) {
 	cc := convCase{n: 2, h: 4, w: 4, c: 2, o: 2, k: 3, stride: 1, pad: 1}
 	rng := rand.New(rand.NewPCG(15, 16))

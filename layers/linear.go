@@ -2,7 +2,6 @@ package layers
 
 import (
 	"fmt"
-	"sync"
 
 	"gorgonia.org/tensor"
 
@@ -18,15 +17,21 @@ func linearForward(y, a, w, b []float32, m, k, o int) error {
 	if err := gemm.Sgemm(false, true, m, o, k, 1, a, k, w, k, 0, y, o); err != nil {
 		return err
 	}
-	if b != nil {
-		for r := 0; r < m; r++ {
-			row := y[r*o : (r+1)*o]
-			for j := range row {
-				row[j] += b[j]
-			}
+	addBias(y, b, m, o)
+	return nil
+}
+
+// addBias adds b (nil: nothing) to each of y's m rows of o.
+func addBias(y, b []float32, m, o int) {
+	if b == nil {
+		return
+	}
+	for r := 0; r < m; r++ {
+		row := y[r*o : (r+1)*o]
+		for j := range row {
+			row[j] += b[j]
 		}
 	}
-	return nil
 }
 
 func linearGradA(da, g, w []float32, m, k, o int) error {
@@ -96,28 +101,14 @@ func (k *denseKernel) Backward(wrt int, d graphop.Tensor, in []graphop.Tensor, _
 }
 
 // convKernel: in = (x [N,H,W,C], w [O,KH,KW,C][, b [O]]) → y [N,OH,OW,O].
+// It runs as implicit GEMMs (gemm.ConvForward and friends): no im2col
+// matrix is built or kept between Forward and Backward.
 type convKernel struct {
 	name             string
 	strideH, strideW int
 	padH, padW       int
 	hasBias          bool
-
-	cols colCache // this node's im2col memory between Forward and Backward
 }
-
-// colCache is a conv graph node's memory: the im2col matrix of its last
-// Forward input, which the node's ∂/∂w (Backward wrt 1) multiplies by instead
-// of rebuilding it. Each graph node has its own convKernel, and a node's
-// Backward runs on the inputs of its last Forward, so the matrix is that of the
-// input Backward receives. Forward marks it fresh; a Backward that finds it
-// stale (or of another size) rebuilds it.
-type colCache struct {
-	col   []float32
-	fresh bool
-}
-
-// maxCachedCol bounds the im2col cache (in floats); larger layers recompute it in backward.
-const maxCachedCol = 1 << 24
 
 func (k *convKernel) String() string { return k.name }
 
@@ -155,55 +146,24 @@ func grow(buf []float32, n int) []float32 {
 	return buf[:n]
 }
 
-// im2col returns the im2col matrix of x and a release function. Layers whose
-// matrix fits maxCachedCol keep it, so ∂/∂w reuses the forward's; larger ones
-// borrow a shared scratch buffer for the call and rebuild it in backward, which
-// keeps memory flat on big networks.
-func (k *convKernel) im2col(s gemm.ConvShape, x []float32) ([]float32, func()) {
-	if k.pointwise(s) {
-		return x, func() {}
-	}
-	n := s.N * s.OutH() * s.OutW() * s.KH * s.KW * s.C
-	if n > maxCachedCol {
-		col, release := scratch(n)
-		gemm.Im2col(s, x, col)
-		return col, release
-	}
-	if !k.cols.fresh || len(k.cols.col) != n {
-		k.cols.col = grow(k.cols.col, n)
-		gemm.Im2col(s, x, k.cols.col)
-		k.cols.fresh = true
-	}
-	return k.cols.col, func() {}
-}
-
-// scratchPool holds large temporary float buffers shared by all conv kernels.
-var scratchPool sync.Pool
-
-// scratch returns a buffer of n floats (old contents are garbage) and its release.
-func scratch(n int) ([]float32, func()) {
-	p, _ := scratchPool.Get().(*[]float32)
-	if p == nil || cap(*p) < n {
-		b := make([]float32, n)
-		p = &b
-	}
-	buf := (*p)[:n]
-	return buf, func() { scratchPool.Put(p) }
-}
-
 func (k *convKernel) Forward(out graphop.Tensor, in []graphop.Tensor) error {
 	s, err := k.shape(in[0].Shape, in[1].Shape)
 	if err != nil {
 		return err
 	}
-	k.cols.fresh = false // a new input: build its matrix
-	col, release := k.im2col(s, in[0].Data)
-	defer release()
+	m, kk, o := s.N*s.OutH()*s.OutW(), s.KH*s.KW*s.C, in[1].Shape[0]
 	var b []float32
 	if k.hasBias {
 		b = in[2].Data
 	}
-	return linearForward(out.Data, col, in[1].Data, b, s.N*s.OutH()*s.OutW(), s.KH*s.KW*s.C, in[1].Shape[0])
+	if k.pointwise(s) {
+		return linearForward(out.Data, in[0].Data, in[1].Data, b, m, kk, o)
+	}
+	if err := gemm.ConvForward(s, in[0].Data, in[1].Data, o, out.Data); err != nil {
+		return err
+	}
+	addBias(out.Data, b, m, o)
+	return nil
 }
 
 func (k *convKernel) DiffWRT(int) bool { return true }
@@ -219,18 +179,12 @@ func (k *convKernel) Backward(wrt int, d graphop.Tensor, in []graphop.Tensor, _,
 		if k.pointwise(s) {
 			return linearGradA(d.Data, g.Data, in[1].Data, m, kk, o)
 		}
-		dcol, release := scratch(m * kk)
-		defer release()
-		if err := linearGradA(dcol, g.Data, in[1].Data, m, kk, o); err != nil {
-			return err
-		}
-		clear(d.Data)
-		gemm.Col2im(s, dcol, d.Data)
-		return nil
+		return gemm.ConvGradInput(s, g.Data, in[1].Data, o, d.Data)
 	case 1:
-		col, release := k.im2col(s, in[0].Data)
-		defer release()
-		return linearGradW(d.Data, g.Data, col, m, kk, o)
+		if k.pointwise(s) {
+			return linearGradW(d.Data, g.Data, in[0].Data, m, kk, o)
+		}
+		return gemm.ConvGradWeights(s, g.Data, in[0].Data, o, d.Data)
 	case 2:
 		sumRows(d.Data, g.Data, m, o)
 		return nil

@@ -125,12 +125,17 @@ type call struct {
 
 	split, parts, chunk int
 	ws                  []*workspace // one per part
+
+	// ca or cb, when its x is set, is an im2col matrix standing in for
+	// op(A) (not transposed) or op(B) (not transposed): see convgemm.go.
+	ca, cb convOperand
 }
 
 // workspace holds one goroutine's packing buffers and, for K splits, its
 // partial C.
 type workspace struct {
 	a, b, tile, c []float32
+	rows          []float32 // packConvA's unpacked rows
 }
 
 var (
@@ -146,12 +151,26 @@ func grow(s []float32, n int) []float32 {
 }
 
 func sgemm(kern *microKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	g := newCall(kern, transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	g.alpha, g.beta = alpha, beta
+	g.run(threads)
+}
+
+// newCall takes a call from the pool for C = op(A)*op(B) (alpha 1, beta
+// 0); run returns it.
+func newCall(kern *microKernel, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) *call {
 	g := callPool.Get().(*call)
 	*g = call{
 		kern: kern, transA: transA, transB: transB, m: m, n: n, k: k,
-		alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
+		alpha: 1, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
 		ws: g.ws[:0],
 	}
+	return g
+}
+
+// run computes the call on up to threads goroutines and puts g back in
+// the pool.
+func (g *call) run(threads int) {
 	g.plan(threads)
 	for range g.parts {
 		g.ws = append(g.ws, wsPool.Get().(*workspace))
@@ -160,9 +179,9 @@ func sgemm(kern *microKernel, threads int, transA, transB bool, m, n, k int, alp
 	if g.split == splitK {
 		// C += Σ partial sums of parts 1.. (part 0 wrote C directly).
 		for _, w := range g.ws[1:] {
-			for i := range m {
-				cr := c[i*ldc : i*ldc+n]
-				pr := w.c[i*n : i*n+n]
+			for i := range g.m {
+				cr := g.c[i*g.ldc : i*g.ldc+g.n]
+				pr := w.c[i*g.n : i*g.n+g.n]
 				for j, v := range pr {
 					cr[j] += v
 				}
@@ -263,8 +282,8 @@ func (w *workspace) compute(g *call, i0, i1, j0, j1, p0, p1 int, c []float32, ld
 	// is too little reuse to repay packing it. Row-major B must be
 	// unit-stride along N; A works either way, but rows of A far apart
 	// (ResNet's K = 4608) stream better packed.
-	directA := kern.gen != nil && j1-j0 <= 2*nr && g.lda <= maxDirectLDA
-	directB := kern.gen != nil && !g.transB && i1-i0 <= 3*mr
+	directA := kern.gen != nil && j1-j0 <= 2*nr && g.lda <= maxDirectLDA && g.ca.x == nil
+	directB := kern.gen != nil && !g.transB && i1-i0 <= 3*mr && g.cb.x == nil
 	for jc := j0; jc < j1; jc += ncMax {
 		nc := min(ncMax, j1-jc)
 		for pc := p0; pc < p1; pc += kcMax {
@@ -273,12 +292,18 @@ func (w *workspace) compute(g *call, i0, i1, j0, j1, p0, p1 int, c []float32, ld
 			if pc > p0 {
 				bet = 1
 			}
-			if !directB {
+			switch {
+			case g.cb.x != nil:
+				w.packConvB(w.b, &g.cb, pc, kc, jc, nc, nr)
+			case !directB:
 				packB(w.b, g.transB, g.b, g.ldb, pc, kc, jc, nc, nr)
 			}
 			for ic := i0; ic < i1; ic += mcMax {
 				mc := min(mcMax, i1-ic)
-				if !directA {
+				switch {
+				case g.ca.x != nil:
+					w.packConvA(kern, w.a, &g.ca, ic, mc, pc, kc, mr)
+				case !directA:
 					packA(w.a, g.transA, g.a, g.lda, ic, mc, pc, kc, mr)
 				}
 				w.macro(g, directA, directB, ic, mc, jc, nc, pc, kc, c[ic*ldc+jc:], ldc, bet)
@@ -298,6 +323,8 @@ func (w *workspace) macro(g *call, directA, directB bool, ic, mc, jc, nc, pc, kc
 		// A operand of gen: packed panel (lda 0, aP mr) unless in place.
 		ap, alda, aP := w.a[:0], 0, mr
 		switch {
+		case g.ca.x != nil && kern.gen != nil: // packConvA's row-major rows
+			ap, alda, aP = w.a[ir*kc:ir*kc+mr*kc], kc, 1
 		case directA && rows == mr && g.transA:
 			ap, aP = g.a[pc*g.lda+ic+ir:], g.lda
 		case directA && rows == mr:
@@ -308,7 +335,7 @@ func (w *workspace) macro(g *call, directA, directB bool, ic, mc, jc, nc, pc, kc
 		default:
 			ap = w.a[ir*kc : ir*kc+mr*kc]
 		}
-		packedA := !directA || rows < mr
+		packedA := (!directA || rows < mr) && alda == 0
 		for jr := 0; jr < nc; jr += nr {
 			cols := min(nr, nc-jr)
 			bp, bP := w.b[:0], nr

@@ -39,8 +39,10 @@ func main() {
 	for _, k := range ks {
 		gen(&w, k)
 	}
-	genAVX512(&w, false)
-	genAVX512(&w, true)
+	for _, nv := range []int{2, 1} {
+		genAVX512(&w, false, nv)
+		genAVX512(&w, true, nv)
+	}
 	if err := os.WriteFile("kernel_amd64.s", w.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -164,15 +166,19 @@ func genStore(w *bytes.Buffer, k kern) {
 //     bP = ldb), loaded under mask so columns past the edge are never read.
 //   - C: rows (1..8) rows of ldc, the columns selected by mask.
 //
-// All strides are in floats.
+// All strides are in floats. nv is the vectors per row: 2 (8×32 tiles)
+// or 1 (8×16 tiles, for C at most 16 columns wide: the 8×32 kernel under
+// a 16-column mask would spend half its multiply-adds on nothing).
 //
 //	func kernAVX512x8x32Gen(k int, a, b, c *float32, lda, aP, bP, ldc int, alpha, beta float32, rows int, mask uint32)
 //	func kernAVX512x8x32GenStrided(...same...)
-func genAVX512(w *bytes.Buffer, strided bool) {
+//	func kernAVX512x8x16Gen(...same...)
+//	func kernAVX512x8x16GenStrided(...same...)
+func genAVX512(w *bytes.Buffer, strided bool, nv int) {
 	const mr = 8
-	name := "kernAVX512x8x32Gen"
+	name := fmt.Sprintf("kernAVX512x8x%dGen", 16*nv)
 	if strided {
-		name = "kernAVX512x8x32GenStrided"
+		name += "Strided"
 	}
 	p := func(format string, args ...any) { line(w, format, args...) }
 	fmt.Fprintf(w, "\n// func %s(k int, a, b, c *float32, lda, aP, bP, ldc int, alpha, beta float32, rows int, mask uint32)\n", name)
@@ -200,7 +206,7 @@ func genAVX512(w *bytes.Buffer, strided bool) {
 		p("LEAQ (R9)(R8*4), R11")
 	}
 	for r := 0; r < mr; r++ {
-		for v := 0; v < 2; v++ {
+		for v := 0; v < nv; v++ {
 			p("VPXORD %s, %s, %s", avx512Acc(r, v), avx512Acc(r, v), avx512Acc(r, v))
 		}
 	}
@@ -208,17 +214,17 @@ func genAVX512(w *bytes.Buffer, strided bool) {
 	p("CMPQ CX, $4")
 	p("JLT %s_tail", name)
 	for s := 0; s < 4; s++ {
-		avx512Step(w, strided)
+		avx512Step(w, strided, nv)
 	}
 	p("SUBQ $4, CX")
 	p("JMP %s_loop", name)
 	fmt.Fprintf(w, "%s_tail:\n", name)
 	p("TESTQ CX, CX")
 	p("JEQ %s_store", name)
-	avx512Step(w, strided)
+	avx512Step(w, strided, nv)
 	p("DECQ CX")
 	p("JMP %s_tail", name)
-	avx512Store(w, name)
+	avx512Store(w, name, nv)
 }
 
 // avx512Acc is the accumulator of tile row r, vector v.
@@ -228,7 +234,7 @@ func avx512Acc(r, v int) string { return fmt.Sprintf("Z%d", 16+r*2+v) }
 // mask, then per tile row a broadcast of A and two multiply-adds. Strided
 // rows use index registers R8 = lda, R9 = 3*lda, R10 = 5*lda, R11 = 7*lda
 // (bytes).
-func avx512Step(w *bytes.Buffer, strided bool) {
+func avx512Step(w *bytes.Buffer, strided bool, nv int) {
 	const mr = 8
 	bc := func(r int) string { return fmt.Sprintf("Z%d", 2+r%2) }
 	arow := func(r int) string {
@@ -238,11 +244,14 @@ func avx512Step(w *bytes.Buffer, strided bool) {
 		return "(AX)" + []string{"", "(R8*1)", "(R8*2)", "(R9*1)", "(R8*4)", "(R10*1)", "(R9*2)", "(R11*1)"}[r]
 	}
 	line(w, "VMOVUPS.Z (BX), K1, Z0")
-	line(w, "VMOVUPS.Z 64(BX), K2, Z1")
+	if nv == 2 {
+		line(w, "VMOVUPS.Z 64(BX), K2, Z1")
+	}
 	for r := 0; r < mr; r++ {
 		line(w, "VBROADCASTSS %s, %s", arow(r), bc(r))
-		line(w, "VFMADD231PS Z0, %s, %s", bc(r), avx512Acc(r, 0))
-		line(w, "VFMADD231PS Z1, %s, %s", bc(r), avx512Acc(r, 1))
+		for v := range nv {
+			line(w, "VFMADD231PS Z%d, %s, %s", v, bc(r), avx512Acc(r, v))
+		}
 	}
 	line(w, "ADDQ R13, AX")
 	line(w, "ADDQ R14, BX")
@@ -250,7 +259,7 @@ func avx512Step(w *bytes.Buffer, strided bool) {
 
 // avx512Store writes rows (R12) rows of C under the column masks:
 // C = alpha·acc + beta·C, not reading C when beta is 0.
-func avx512Store(w *bytes.Buffer, name string) {
+func avx512Store(w *bytes.Buffer, name string, nv int) {
 	const mr = 8
 	p := func(format string, args ...any) { line(w, format, args...) }
 	mask := func(v int) string { return fmt.Sprintf("K%d", 1+v) }
@@ -261,7 +270,7 @@ func avx512Store(w *bytes.Buffer, name string) {
 	p("JEQ %s_beta0", name)
 	p("VBROADCASTSS beta+68(FP), Z1")
 	for r := 0; r < mr; r++ {
-		for v := 0; v < 2; v++ {
+		for v := range nv {
 			p("VMOVUPS.Z %d(DI), %s, Z2", v*64, mask(v))
 			p("VMULPS Z1, Z2, Z2")
 			p("VFMADD231PS Z0, %s, Z2", avx512Acc(r, v))
@@ -276,7 +285,7 @@ func avx512Store(w *bytes.Buffer, name string) {
 	p("JMP %s_done", name)
 	fmt.Fprintf(w, "%s_beta0:\n", name)
 	for r := 0; r < mr; r++ {
-		for v := 0; v < 2; v++ {
+		for v := range nv {
 			p("VMULPS Z0, %s, %s", avx512Acc(r, v), avx512Acc(r, v))
 			p("VMOVUPS %s, %s, %d(DI)", avx512Acc(r, v), mask(v), v*64)
 		}

@@ -21,12 +21,23 @@ var (
 			// The kernel reads all 8 rows of A: keep it inside the slices.
 			_ = b[(k-1)*bP+cols-1]
 			_ = c[(rows-1)*ldc+cols-1]
+			// At most 16 columns: the 8×16 kernels, which do no
+			// multiply-adds on masked-off lanes.
+			narrow := cols <= 16
 			if lda == 0 {
 				_ = a[(k-1)*aP+7]
+				if narrow {
+					kernAVX512x8x16Gen(k, &a[0], &b[0], &c[0], 0, aP, bP, ldc, alpha, beta, rows, colMask(cols))
+					return
+				}
 				kernAVX512x8x32Gen(k, &a[0], &b[0], &c[0], 0, aP, bP, ldc, alpha, beta, rows, colMask(cols))
 				return
 			}
 			_ = a[7*lda+(k-1)*aP]
+			if narrow {
+				kernAVX512x8x16GenStrided(k, &a[0], &b[0], &c[0], lda, aP, bP, ldc, alpha, beta, rows, colMask(cols))
+				return
+			}
 			kernAVX512x8x32GenStrided(k, &a[0], &b[0], &c[0], lda, aP, bP, ldc, alpha, beta, rows, colMask(cols))
 		},
 	}
@@ -56,3 +67,9 @@ func kernAVX512x8x32GenStrided(k int, a, b, c *float32, lda, aP, bP, ldc int, al
 
 // colMask selects the first cols (1..32) columns of a 32-wide tile.
 func colMask(cols int) uint32 { return uint32(1<<cols - 1) }
+
+//go:noescape
+func kernAVX512x8x16Gen(k int, a, b, c *float32, lda, aP, bP, ldc int, alpha, beta float32, rows int, mask uint32)
+
+//go:noescape
+func kernAVX512x8x16GenStrided(k int, a, b, c *float32, lda, aP, bP, ldc int, alpha, beta float32, rows int, mask uint32)
