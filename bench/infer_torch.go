@@ -1,0 +1,95 @@
+package bench
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/lowbit/lowbit/internal/benchproc"
+)
+
+// torchInferScript is bench/torch_infer.py; it imports torch_train.py's
+// info helpers, so both are written beside each other.
+//
+//go:embed torch_infer.py
+var torchInferScript []byte
+
+// newInferPeer is newTorchPeer for the inference peers: it checks that
+// python imports torch and torchvision and writes both scripts to a
+// temporary directory. A missing interpreter, torch or torchvision gives a
+// nil peer and a note.
+func newInferPeer(python string, threads int) (*torchPeer, string, error) {
+	out, err := exec.Command(python, "-c", "import torch, torchvision; print(torch.__version__, torchvision.__version__)").CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if i := strings.LastIndex(msg, "\n"); i >= 0 {
+			msg = msg[i+1:]
+		}
+		return nil, fmt.Sprintf("PyTorch: not run (%s cannot import torch and torchvision: %v %s)", python, err, msg), nil
+	}
+	dir, err := os.MkdirTemp("", "lowbit-torch-")
+	if err != nil {
+		return nil, "", fmt.Errorf("bench: torch script: %w", err)
+	}
+	for name, b := range map[string][]byte{"torch_train.py": torchScript, "torch_infer.py": torchInferScript} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			os.RemoveAll(dir)
+			return nil, "", fmt.Errorf("bench: torch script: %w", err)
+		}
+	}
+	v := strings.Fields(string(out))
+	t := &torchPeer{python: python, script: filepath.Join(dir, "torch_infer.py"), version: strings.Join(v, ", torchvision "),
+		threads: []int{1}, removed: benchproc.Removed(os.Environ(), peerUnset)}
+	if threads > 1 {
+		t.threads = append(t.threads, threads)
+	}
+	return t, "", nil
+}
+
+// inferCommand is the PyTorch inference peer at one thread setting, with
+// the peer's environment (see command).
+func (t *torchPeer) inferCommand(peer string, batch, threads int, seed uint64) *exec.Cmd {
+	cmd := exec.Command(t.python, t.script, "--peer", peer, "--batch", strconv.Itoa(batch),
+		"--threads", strconv.Itoa(threads), "--seed", strconv.FormatUint(seed, 10))
+	cmd.Env = benchproc.PeerEnv(os.Environ(), peerUnset, "OMP_WAIT_POLICY=PASSIVE", fmt.Sprintf("OMP_NUM_THREADS=%d", threads))
+	return cmd
+}
+
+// inferNote is the report's PyTorch cell for the inference peers.
+func (t *torchPeer) inferNote(info *TorchInfo) string {
+	var set []string
+	for _, n := range t.threads {
+		set = append(set, fmt.Sprintf("torch.set_num_threads(%d)", n))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "PyTorch %s (%s), CPU, torch.inference_mode(), interleaved with the engine in every round (bench/torch_infer.py): "+
+		"float = torchvision resnet18 eval(); int8 = torchvision.models.quantization.resnet18(quantize=False), fuse_model(), "+
+		"torch.backends.quantized.engine = \"onednn\", get_default_qconfig(\"onednn\"), prepare, 4 calibration batches, convert; one process per peer, timed at %s (set before each timing), its faster median kept for all-cores comparisons",
+		t.version, t.python, strings.Join(set, " and "))
+	fmt.Fprintf(&b, "; environment: OMP_WAIT_POLICY=PASSIVE, OMP_NUM_THREADS=%d (the largest setting), %s unset", t.threads[len(t.threads)-1], strings.Join(peerUnset, " and "))
+	if len(t.removed) > 0 {
+		fmt.Fprintf(&b, " (ours had %s)", strings.Join(t.removed, ", "))
+	}
+	if info != nil {
+		core := info.CoreType
+		if core == "" {
+			core = "not OpenBLAS"
+		}
+		fmt.Fprintf(&b, "; BLAS_INFO=%s, BLAS in use: %s, OpenBLAS core: %s, oneDNN (mkldnn): %s", info.BLASInfo, info.BLAS, core, onOff(info.MKLDNN))
+	}
+	return b.String()
+}
+
+// parseTrace decodes an engine worker's "trace" reply.
+func parseTrace(f []string) ([]LayerTime, error) {
+	var lt []LayerTime
+	if err := json.Unmarshal([]byte(strings.Join(f, " ")), &lt); err != nil {
+		return nil, fmt.Errorf("bad trace reply: %w", err)
+	}
+	return lt, nil
+}

@@ -1,0 +1,138 @@
+"""PyTorch side of `lowbit bench infer`: torchvision's ResNet-18 in inference
+mode, float or PyTorch's own int8 model, timed on request so the Go harness
+can interleave it with the packed engine.
+
+Peers:
+  float  torchvision.models.resnet18(), eval(), torch.inference_mode()
+  int8   torchvision.models.quantization.resnet18(quantize=False), eval(),
+         fuse_model(), torch.backends.quantized.engine = "onednn",
+         qconfig get_default_qconfig("onednn"), prepare, calibrate on a few
+         random batches, convert (post-training static quantization)
+
+Protocol (one line each way, like the Go workers):
+  -> on start, after warm-up:  "ready <seconds of the last warm-up batch-1 call>"
+  <- "run B N [T]"             -> "done <median s> <min s> <total s>" (N calls at batch B,
+                                  after torch.set_num_threads(T) when T is given)
+  <- "layers N [T]"            -> "layers <conv1 median s> <fc median s>" (float peer: conv1 at
+                                  batch 1, 224 px, and fc on one 512-vector, N calls each)
+The harness keeps one process per peer kind and gives each request its
+thread setting (OMP_NUM_THREADS is the largest).
+  <- "info"                    -> "info <JSON: torch version, threads, BLAS, OpenBLAS core, oneDNN>"
+  <- "quit"                    -> "peak <VmHWM kB>"
+Errors print "error <message>" and exit 1.
+
+Weights are torchvision's initialisation (seeded): speed does not depend on
+training. The harness starts this script with OMP_WAIT_POLICY=PASSIVE and
+without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, so OpenBLAS picks its native
+kernel; "info" reports what it then runs on (info() of torch_train.py).
+"""
+import argparse
+import json
+import sys
+import time
+
+from torch_train import info, peak_kb, reply
+
+
+def build(torch, peer, seed, batch):
+    import torchvision
+    torch.manual_seed(seed)
+    if peer == "float":
+        return torchvision.models.resnet18(weights=None).eval()
+    from torch.ao.quantization import convert, get_default_qconfig, prepare
+    m = torchvision.models.quantization.resnet18(weights=None, quantize=False).eval()
+    m.fuse_model()
+    torch.backends.quantized.engine = "onednn"
+    m.qconfig = get_default_qconfig("onednn")
+    prepare(m, inplace=True)
+    with torch.inference_mode():
+        for _ in range(4):
+            m(torch.randn(batch, 3, 224, 224))
+    return convert(m, inplace=True)
+
+
+def timed(fn, n):
+    """Median, min and total seconds of n calls of fn."""
+    ts = []
+    t00 = time.perf_counter()
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    total = time.perf_counter() - t00
+    ts.sort()
+    k = len(ts)
+    med = ts[k // 2] if k % 2 else (ts[k // 2 - 1] + ts[k // 2]) / 2
+    return med, ts[0], total
+
+
+def serve(torch, model, peer, x):
+    for line in sys.stdin:
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "run" and len(f) in (3, 4):
+            b, n = int(f[1]), int(f[2])
+            if len(f) == 4:
+                torch.set_num_threads(int(f[3]))
+            xb = x[:b]
+            with torch.inference_mode():
+                med, lo, tot = timed(lambda: model(xb), n)
+            reply("done %.9f %.9f %.9f" % (med, lo, tot))
+        elif f[0] == "layers" and len(f) in (2, 3) and peer == "float":
+            n = int(f[1])
+            if len(f) == 3:
+                torch.set_num_threads(int(f[2]))
+            x1, v = x[:1], torch.randn(1, 512)
+            with torch.inference_mode():
+                model.conv1(x1)
+                c, _, _ = timed(lambda: model.conv1(x1), n)
+                model.fc(v)
+                d, _, _ = timed(lambda: model.fc(v), n)
+            reply("layers %.9f %.9f" % (c, d))
+        elif f[0] == "info":
+            i = info(torch)
+            i["quantized_engine"] = torch.backends.quantized.engine
+            reply("info " + json.dumps(i))
+        elif f[0] == "quit":
+            reply("peak %d" % peak_kb())
+            return 0
+        else:
+            reply("error unknown command %r" % line.strip())
+            return 1
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--peer", default="float", choices=["float", "int8"])
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--seed", type=int, default=1)
+    a = p.parse_args()
+    try:
+        import torch
+    except ImportError as e:
+        reply("error no torch: %s" % e)
+        return 1
+    try:
+        torch.set_num_threads(a.threads)
+        model = build(torch, a.peer, a.seed, 8)
+        x = torch.randn(a.batch, 3, 224, 224)
+        last = 0.0  # the last warm-up call, as the Go workers report
+        with torch.inference_mode():
+            model(x)
+            for _ in range(max(a.warmup, 1)):
+                t0 = time.perf_counter()
+                model(x[:1])
+                last = time.perf_counter() - t0
+    except Exception as e:  # reported to the harness, which records it in the row
+        reply("error %s: %s" % (type(e).__name__, str(e).replace("\n", " ")))
+        return 1
+    reply("ready %.9f" % last)
+    return serve(torch, model, a.peer, x)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
