@@ -300,7 +300,7 @@ func graphCheck(t *testing.T, m *models.Model, x []float32, y []int32, check fun
 	t.Helper()
 	batch := min(cifarGraphBatch, len(y))
 	per := len(x) / len(y)
-	net, err := recipes.NewNet(m, batch, false, nil)
+	net, err := recipes.NewInspectNet(m, batch) // every layer's value readable after Run
 	if err != nil {
 		t.Fatal(err)
 	}

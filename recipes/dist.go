@@ -194,7 +194,7 @@ func (dp *dataParallel) newNet(m *models.Model, cfg *Config, step *uint64) (*Net
 		if dp.syncBN {
 			g.SyncBN = dp.comm.AllReduceF32
 		}
-	})
+	}, shareBuffers)
 }
 
 // prepare makes every rank start from rank 0's parameters and states (the initial

@@ -37,12 +37,21 @@ var shareBuffers = true
 // NewNet compiles m for batches of the given size. step is the global step counter
 // the training graph's Dropout reads (nil for evaluation).
 func NewNet(m *models.Model, batch int, train bool, step *uint64) (*Net, error) {
-	return newNet(m, batch, train, step, nil)
+	return newNet(m, batch, train, step, nil, shareBuffers)
+}
+
+// NewInspectNet compiles m's evaluation graph for batches of the given size
+// with a buffer of its own for every node, so that each layer's value can be
+// read from its graph node after Run (per-layer comparisons, debugging).
+// NewNet's nets let nodes whose values are never alive together share
+// memory, which overwrites intermediate values. The logits are the same.
+func NewInspectNet(m *models.Model, batch int) (*Net, error) {
+	return newNet(m, batch, false, nil, nil, false)
 }
 
 // newNet is NewNet with a hook that sets up the graph before the model is added
 // (a data-parallel rank's Row0 and SyncBN).
-func newNet(m *models.Model, batch int, train bool, step *uint64, setup func(*layers.Graph)) (*Net, error) {
+func newNet(m *models.Model, batch int, train bool, step *uint64, setup func(*layers.Graph), share bool) (*Net, error) {
 	if batch <= 0 {
 		return nil, fmt.Errorf("recipes: batch size %d", batch)
 	}
@@ -72,7 +81,7 @@ func newNet(m *models.Model, batch int, train bool, step *uint64, setup func(*la
 			return nil, fmt.Errorf("recipes: gradients of %s: %w", m.Spec.Name, err)
 		}
 	}
-	if shareBuffers {
+	if share {
 		keep := append(gorgonia.Nodes{logits, loss}, n.grads...)
 		if n.Shared, err = g.ShareBuffers(keep...); err != nil {
 			return nil, fmt.Errorf("recipes: %s: %w", m.Spec.Name, err)
