@@ -87,8 +87,8 @@ func (t *inferRun) report(start time.Time) {
 	if t.torch != nil {
 		var info *TorchInfo
 		for _, p := range t.procs {
-			if p.info != nil && info == nil {
-				info = p.info
+			if p.info != nil && (info == nil || p.info.Variant != "" && p.info.Variant != "eager") {
+				info = p.info // the float peer's, which names its variant
 			}
 		}
 		rep.TorchNote = t.torch.inferNote(info)

@@ -68,8 +68,8 @@ func (t *torchPeer) inferNote(info *TorchInfo) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "PyTorch %s (%s), CPU, torch.inference_mode(), interleaved with the engine in every round (bench/torch_infer.py): "+
-		"float = torchvision resnet18 eval(); int8 = torchvision.models.quantization.resnet18(quantize=False), fuse_model(), "+
-		"torch.backends.quantized.engine = \"onednn\", get_default_qconfig(\"onednn\"), prepare, 4 calibration batches, convert; one process per peer, timed at %s (set before each timing), its faster median kept for all-cores comparisons",
+		"float = torchvision resnet18 eval(), the fastest at batch 1 of eager NCHW, channels_last and torch.utils.mkldnn.to_mkldnn (oneDNN's layout); int8 = torchvision.models.quantization.resnet18(quantize=False), fuse_model(), "+
+		"torch.backends.quantized.engine = \"onednn\", get_default_qconfig(\"onednn\"), prepare, 4 calibration batches, convert; one copy of the model per batch size, first called at that size (the int8 model ran batch 1 at 12 ms when batch 1 came first and 18-24 ms after a batch-32 call); one process per peer, timed at %s (set before each timing), its faster median kept for all-cores comparisons",
 		t.version, t.python, strings.Join(set, " and "))
 	fmt.Fprintf(&b, "; environment: OMP_WAIT_POLICY=PASSIVE, OMP_NUM_THREADS=%d (the largest setting), %s unset", t.threads[len(t.threads)-1], strings.Join(peerUnset, " and "))
 	if len(t.removed) > 0 {
@@ -81,6 +81,9 @@ func (t *torchPeer) inferNote(info *TorchInfo) string {
 			core = "not OpenBLAS"
 		}
 		fmt.Fprintf(&b, "; BLAS_INFO=%s, BLAS in use: %s, OpenBLAS core: %s, oneDNN (mkldnn): %s", info.BLASInfo, info.BLAS, core, onOff(info.MKLDNN))
+		if info.Variant != "" {
+			fmt.Fprintf(&b, "; float variant chosen: %s", info.Variant)
+		}
 	}
 	return b.String()
 }

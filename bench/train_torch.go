@@ -37,6 +37,9 @@ type TorchInfo struct {
 	BLAS     string `json:"blas"`
 	CoreType string `json:"openblas_core"` // openblas_get_corename(), "" when not OpenBLAS
 	MKLDNN   bool   `json:"mkldnn"`        // oneDNN available and enabled
+	// Variant is the inference peer's form of the model (bench infer's
+	// float peer: the fastest of eager, channels_last and to_mkldnn).
+	Variant string `json:"variant,omitempty"`
 }
 
 // torchPeer is the PyTorch side of a run: the interpreter and the script.

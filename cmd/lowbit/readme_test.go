@@ -112,6 +112,7 @@ func timeBox(text, root string) (cmd, skip string) {
 		"sensitivity":    "-limit 200",
 		"bench accuracy": "-recipes fp -datasets mnist -max-steps 10 -limit 200 -ckpt runs/accuracy -o results",
 		"bench train":    "-models lenet5 -recipes fp -rounds 1 -steps 2 -warmup 1 -torch '' -inprocess -o ''",
+		"bench infer":    "-models resnet20/xnor -rounds 1 -runs 2 -batch 2 -batch-runs 1 -no-torch -inprocess -o ''",
 		"bench imagenet": "-max-steps 2 -limit 16 -batch 8 -probe 1 -o -",
 		"bench ptq":      "-bits 8/8 -calib 64 -ada-iters 5 -qat-epochs 0 -torch ''",
 	}[verb]; {
