@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -24,31 +23,8 @@ var torchInferScript []byte
 // temporary directory. A missing interpreter, torch or torchvision gives a
 // nil peer and a note.
 func newInferPeer(python string, threads int) (*torchPeer, string, error) {
-	out, err := exec.Command(python, "-c", "import torch, torchvision; print(torch.__version__, torchvision.__version__)").CombinedOutput()
-	if err != nil {
-		msg := strings.TrimSpace(string(out))
-		if i := strings.LastIndex(msg, "\n"); i >= 0 {
-			msg = msg[i+1:]
-		}
-		return nil, fmt.Sprintf("PyTorch: not run (%s cannot import torch and torchvision: %v %s)", python, err, msg), nil
-	}
-	dir, err := os.MkdirTemp("", "lowbit-torch-")
-	if err != nil {
-		return nil, "", fmt.Errorf("bench: torch script: %w", err)
-	}
-	for name, b := range map[string][]byte{"torch_train.py": torchScript, "torch_infer.py": torchInferScript} {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			os.RemoveAll(dir)
-			return nil, "", fmt.Errorf("bench: torch script: %w", err)
-		}
-	}
-	v := strings.Fields(string(out))
-	t := &torchPeer{python: python, script: filepath.Join(dir, "torch_infer.py"), version: strings.Join(v, ", torchvision "),
-		threads: []int{1}, removed: benchproc.Removed(os.Environ(), peerUnset)}
-	if threads > 1 {
-		t.threads = append(t.threads, threads)
-	}
-	return t, "", nil
+	files := map[string][]byte{"torch_train.py": torchScript, "torch_infer.py": torchInferScript}
+	return newPeer(python, threads, []string{"torch", "torchvision"}, files, "torch_infer.py")
 }
 
 // inferCommand is the PyTorch inference peer at one thread setting, with

@@ -54,24 +54,44 @@ type torchPeer struct {
 // a temporary directory (close removes it). A missing interpreter or torch
 // gives a nil peer and a note.
 func newTorchPeer(python string, threads int) (*torchPeer, string, error) {
-	out, err := exec.Command(python, "-c", "import torch; print(torch.__version__)").CombinedOutput()
+	return newPeer(python, threads, []string{"torch"}, map[string][]byte{"torch_train.py": torchScript}, "torch_train.py")
+}
+
+// newPeer checks that python imports modules (printing their versions),
+// writes files to a temporary directory and returns the peer that runs
+// script there (close removes the directory). A missing interpreter or
+// module gives a nil peer and a note.
+func newPeer(python string, threads int, modules []string, files map[string][]byte, script string) (*torchPeer, string, error) {
+	vers := make([]string, len(modules))
+	for i, m := range modules {
+		vers[i] = m + ".__version__"
+	}
+	probe := "import " + strings.Join(modules, ", ") + "; print(" + strings.Join(vers, ", ") + ")"
+	out, err := exec.Command(python, "-c", probe).CombinedOutput()
 	if err != nil {
 		msg := strings.TrimSpace(string(out))
 		if i := strings.LastIndex(msg, "\n"); i >= 0 {
 			msg = msg[i+1:]
 		}
-		return nil, fmt.Sprintf("PyTorch: not run (%s cannot import torch: %v %s)", python, err, msg), nil
+		return nil, fmt.Sprintf("PyTorch: not run (%s cannot import %s: %v %s)", python, strings.Join(modules, " and "), err, msg), nil
 	}
 	dir, err := os.MkdirTemp("", "lowbit-torch-")
 	if err != nil {
 		return nil, "", fmt.Errorf("bench: torch script: %w", err)
 	}
-	script := filepath.Join(dir, "torch_train.py")
-	if err := os.WriteFile(script, torchScript, 0o644); err != nil {
-		os.RemoveAll(dir)
-		return nil, "", fmt.Errorf("bench: torch script: %w", err)
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			os.RemoveAll(dir)
+			return nil, "", fmt.Errorf("bench: torch script: %w", err)
+		}
 	}
-	t := &torchPeer{python: python, script: script, version: strings.TrimSpace(string(out)),
+	// The first module's version alone, the others named: "1.13.0, torchvision 0.14.1".
+	v := strings.Fields(string(out))
+	version := strings.Join(v[:min(1, len(v))], "")
+	for i := 1; i < len(v) && i < len(modules); i++ {
+		version += ", " + modules[i] + " " + v[i]
+	}
+	t := &torchPeer{python: python, script: filepath.Join(dir, script), version: version,
 		threads: []int{1}, removed: benchproc.Removed(os.Environ(), peerUnset)}
 	if threads > 1 {
 		t.threads = append(t.threads, threads)
