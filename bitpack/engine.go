@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/lowbit/lowbit/internal/gemm"
@@ -334,7 +335,13 @@ func (m *Model) newExec() *exec {
 // Predict returns the n×Classes() logits of the n samples in x (NHWC,
 // n×H×W×C values, already normalised as in training).
 func (m *Model) Predict(x []float32, n int) ([]float32, error) {
-	return m.run(x, n, nil)
+	return m.run(nil, x, n, nil)
+}
+
+// PredictTo is Predict appending the logits to dst[:0], so a caller that
+// passes the previous result back allocates nothing per call.
+func (m *Model) PredictTo(dst, x []float32, n int) ([]float32, error) {
+	return m.run(dst[:0], x, n, nil)
 }
 
 // Trace runs the model like Predict and calls f after every conv and
@@ -344,10 +351,10 @@ func (m *Model) Predict(x []float32, n int) ([]float32, error) {
 // (which gives the same logits as the fused one), so every layer reports
 // its float input and accumulators.
 func (m *Model) Trace(x []float32, n int, f func(Trace) error) ([]float32, error) {
-	return m.run(x, n, f)
+	return m.run(nil, x, n, f)
 }
 
-func (m *Model) run(x []float32, n int, f func(Trace) error) ([]float32, error) {
+func (m *Model) run(out, x []float32, n int, f func(Trace) error) ([]float32, error) {
 	if n < 1 || len(x) != n*m.inLen {
 		return nil, fmt.Errorf("bitpack: Predict: %d values for %d samples of %v", len(x), n, m.spec.Input)
 	}
@@ -359,7 +366,7 @@ func (m *Model) run(x []float32, n int, f func(Trace) error) ([]float32, error) 
 	if f != nil || ls == nil {
 		ls = m.layers
 	}
-	out := make([]float32, 0, n*m.spec.Classes)
+	out = slices.Grow(out, n*m.spec.Classes)
 	for i := 0; i < n; i += predictBatch {
 		b := min(predictBatch, n-i)
 		e.packs.clear()
@@ -584,7 +591,7 @@ type linear struct {
 	k                                            int // kh·kw·cin
 
 	q      InputQuant
-	wf     []float32 // float kernel: dequantized [cout][k] (without AVX-512)
+	wf     []float32 // float kernel: dequantized [cout][k], dense [k][cout]
 	bias   []float32
 	scale  []float64 // integer kernels: per-row weight scale × input scale
 	scale1 []float32 // xnor: per-row weight scale
