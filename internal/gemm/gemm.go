@@ -347,12 +347,13 @@ func (w *workspace) macro(g *call, directA, directB bool, ic, mc, jc, nc, pc, kc
 		}
 		packedA := (!directA || rows < mr) && alda == 0
 		gemv := directB && rows == 1 && kern.gemv != nil
-		for jr := 0; jr < nc; jr += nr {
-			if gemv && nc-jr >= gemvCols {
-				kern.gemv(kc, ap, aP, g.b[pc*g.ldb+jc+jr:], g.ldb, c[ir*ldc+jr:], alpha, beta)
-				jr += gemvCols - nr
-				continue
+		if gemv {
+			for jr := 0; jr < nc; jr += gemvCols {
+				kern.gemv(kc, ap, aP, g.b[pc*g.ldb+jc+jr:], g.ldb, c[ir*ldc+jr:], alpha, beta, min(gemvCols, nc-jr))
 			}
+			continue
+		}
+		for jr := 0; jr < nc; jr += nr {
 			cols := min(nr, nc-jr)
 			bp, bP := w.b[:0], nr
 			switch {
