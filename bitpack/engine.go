@@ -539,14 +539,15 @@ func (l *poolLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 	y := s.out
 	pm := s.packMap(l.packTo, n)
 	threads := e.threadsFor(len(x))
+	stride := 2 * padLine((c+1)/2) // per-thread rows on their own cache lines
 	if l.pre != nil {
-		s.f32 = growF(s.f32, threads*c)
+		s.f32 = growF(s.f32, threads*stride)
 	}
 	tmp := s.f32
 	parallelChunks(n*l.oh, threads, func(t, r0, r1 int) {
 		var buf []float32
 		if l.pre != nil {
-			buf = tmp[t*c : (t+1)*c]
+			buf = tmp[t*stride : t*stride+c]
 		}
 		for r := r0; r < r1; r++ {
 			l.poolRow(y, x, r/l.oh, r%l.oh, buf)
