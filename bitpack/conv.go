@@ -381,20 +381,19 @@ func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int)) error {
 }
 
 // gemmMinParallel is the fewest tile words (4-row tiles × panels × words)
-// a conv splits over threads: about 15 µs of kernel time with its
-// epilogue (ResNet-18's 3×3/2 conv to 256 channels, 7056 tile words, took
-// 55 µs on one core), against 1–2 µs to hand a region to the package's
-// helpers (a variable for the tests).
+// a conv splits over two threads, and each further thread needs half as
+// many more: about 15 µs of kernel time with its epilogue (ResNet-18's
+// 3×3/2 conv to 256 channels, 7056 tile words, took 55 µs on one core),
+// against 1–2 µs to hand a region to the package's helpers (a variable
+// for the tests).
 var gemmMinParallel = 1 << 11
 
 // splitThreads returns the goroutines for a GEMM over rows output rows:
-// c.Threads, or 1 when the work is too small to repay waking another.
+// c.Threads, fewer when the work is too small to repay waking them.
 func (c *Conv) splitThreads(rows int) int {
 	w := c.Weights.Panels
-	if (rows+3)/4*panelsFor(w.N)*w.Words < gemmMinParallel {
-		return 1
-	}
-	return max(c.Threads, 1)
+	work := (rows + 3) / 4 * panelsFor(w.N) * w.Words
+	return max(min(c.Threads, 2*work/gemmMinParallel), 1)
 }
 
 // borders returns the output rows of one image whose window covers
