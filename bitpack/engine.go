@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lowbit/lowbit/internal/gemm"
 )
@@ -368,8 +369,8 @@ func (m *Model) run(x []float32, n int, f func(Trace) error) ([]float32, error) 
 	}
 	out := make([]float32, n*m.spec.Classes)
 	threads := runtime.GOMAXPROCS(0)
-	if f == nil && splitBatch(n, threads) {
-		if err := m.runSplit(out, x, n, threads); err != nil {
+	if size := pieceSize(n, threads); f == nil && size < n {
+		if err := m.runSplit(out, x, n, size, threads); err != nil {
 			return nil, err
 		}
 		return out, nil
@@ -402,40 +403,45 @@ func (m *Model) runBatch(e *exec, out, x []float32, i, b int) error {
 	return nil
 }
 
-// splitBatch reports whether Predict splits n samples over threads
-// goroutines by samples, each running whole sub-batches on one thread,
-// rather than splitting each layer: it scales better (no per-layer
-// barriers, no small regions) once every goroutine gets about as many
-// samples as the others.
-func splitBatch(n, threads int) bool {
-	return threads > 1 && (n >= 2*threads || n%threads == 0)
+// minPiece is the fewest samples in a piece of a batch that Predict
+// splits by samples.
+const minPiece = 8
+
+// pieceSize returns the samples per piece when Predict splits n samples
+// by samples over threads goroutines (n or more: it does not), rather
+// than each layer: pieces run whole passes through the layers, each
+// layer on one thread, which scales better (no per-layer barriers, no
+// small regions). Each goroutine gets up to 4 pieces, claimed in turn so
+// that they finish together, or Trace's batches of predictBatch samples
+// when there are enough of those. The float layers' GEMM need not give a
+// sample the same bits in every batch size (with several threads it
+// splits a GEMM of few rows along K), so pieces hold at least minPiece
+// samples, clear of the smallest sizes, and large batches keep Trace's.
+func pieceSize(n, threads int) int {
+	switch {
+	case threads < 2 || n < threads*minPiece:
+		return n
+	case n >= threads*predictBatch:
+		return predictBatch
+	}
+	pieces := threads * min(4, n/(threads*minPiece))
+	return (n + pieces - 1) / pieces
 }
 
-// runSplit runs the n samples of x as sub-batches on threads goroutines,
-// each with its own exec and one thread per layer. The goroutines claim
-// sub-batches of decreasing size (a share of what is left), so they
-// finish close together even when one of them is slowed. Every sample's
-// logits are those of any other split: the layers compute each sample
-// alone.
-func (m *Model) runSplit(out, x []float32, n, threads int) error {
+// runSplit runs the n samples of x in pieces of size samples on threads
+// goroutines, each with its own exec and one thread per layer, claiming
+// the pieces in order.
+func (m *Model) runSplit(out, x []float32, n, size, threads int) error {
 	wholePasses.Add(1)
 	defer wholePasses.Add(-1)
-	var mu sync.Mutex
-	next := 0
-	claim := func() (i, b int) {
-		mu.Lock()
-		defer mu.Unlock()
-		i, b = next, min(predictBatch, max(1, (n-next)/(2*threads)), n-next)
-		next += b
-		return i, b
-	}
+	var next atomic.Int64
 	errs := make([]error, threads)
 	part := func(t int) {
 		e := m.pool.Get().(*exec)
 		defer m.pool.Put(e)
 		e.setThreads(1)
-		for i, b := claim(); b > 0; i, b = claim() {
-			if errs[t] = m.runBatch(e, out, x, i, b); errs[t] != nil {
+		for i := int(next.Add(int64(size))) - size; i < n; i = int(next.Add(int64(size))) - size {
+			if errs[t] = m.runBatch(e, out, x, i, min(size, n-i)); errs[t] != nil {
 				return
 			}
 		}

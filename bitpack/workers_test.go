@@ -133,10 +133,11 @@ func TestHelpersExit(t *testing.T) {
 }
 
 // TestPredictThreads: Predict gives bit-identical logits at any thread
-// count and batch size — per-layer splits (batch 1 and 3 at 2 threads),
-// batches split by samples (5 and 37 samples at 2 and 3 threads) — on
-// models with fused xnor chains, PadZero borders, bit-serial and int8
-// (LSQ) layers, with every layer small enough to split.
+// count and batch size — per-layer splits (1, 3 and 5 samples at 2
+// threads), batches split by samples (37 samples at 2 and 3 threads) —
+// and so does Trace, on models with fused xnor chains, PadZero borders,
+// bit-serial and int8 (LSQ) layers, with every layer small enough to
+// split.
 func TestPredictThreads(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	defer splitSmall()()
@@ -175,6 +176,16 @@ func TestPredictThreads(t *testing.T) {
 						t.Fatalf("threads %d, samples %d..%d: logit %d = %g, want %g (1 thread, batch %d)",
 							r.threads, r.from, r.from+r.n, i, got[i], w[i], n)
 					}
+				}
+			}
+			runtime.GOMAXPROCS(2)
+			got, err := m.Trace(x, n, func(Trace) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("Trace at 2 threads: logit %d = %g, want %g", i, got[i], want[i])
 				}
 			}
 		})
