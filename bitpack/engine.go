@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -350,7 +351,13 @@ func (m *Model) newExec() *exec {
 // Predict returns the n×Classes() logits of the n samples in x (NHWC,
 // n×H×W×C values, already normalised as in training).
 func (m *Model) Predict(x []float32, n int) ([]float32, error) {
-	return m.run(x, n, nil)
+	return m.run(nil, x, n, nil)
+}
+
+// PredictTo is Predict appending the logits to dst[:0], so a caller that
+// passes the previous result back allocates nothing per call.
+func (m *Model) PredictTo(dst, x []float32, n int) ([]float32, error) {
+	return m.run(dst[:0], x, n, nil)
 }
 
 // Trace runs the model like Predict and calls f after every conv and
@@ -360,17 +367,19 @@ func (m *Model) Predict(x []float32, n int) ([]float32, error) {
 // (which gives the same logits as the fused one), so every layer reports
 // its float input and accumulators.
 func (m *Model) Trace(x []float32, n int, f func(Trace) error) ([]float32, error) {
-	return m.run(x, n, f)
+	return m.run(nil, x, n, f)
 }
 
-func (m *Model) run(x []float32, n int, f func(Trace) error) ([]float32, error) {
+func (m *Model) run(out, x []float32, n int, f func(Trace) error) ([]float32, error) {
 	if n < 1 || len(x) != n*m.inLen {
 		return nil, fmt.Errorf("bitpack: Predict: %d values for %d samples of %v", len(x), n, m.spec.Input)
 	}
-	out := make([]float32, n*m.spec.Classes)
+	base := len(out)
+	out = slices.Grow(out, n*m.spec.Classes)[:base+n*m.spec.Classes]
+	y := out[base:] // the logits, written piece by piece
 	threads := runtime.GOMAXPROCS(0)
 	if size := pieceSize(n, threads); f == nil && size < n {
-		if err := m.runSplit(out, x, n, size, threads); err != nil {
+		if err := m.runSplit(y, x, n, size, threads); err != nil {
 			return nil, err
 		}
 		return out, nil
@@ -381,7 +390,7 @@ func (m *Model) run(x []float32, n int, f func(Trace) error) ([]float32, error) 
 	e.trace = f
 	defer func() { e.trace = nil }()
 	for i := 0; i < n; i += predictBatch {
-		if err := m.runBatch(e, out, x, i, min(predictBatch, n-i)); err != nil {
+		if err := m.runBatch(e, y, x, i, min(predictBatch, n-i)); err != nil {
 			return nil, err
 		}
 	}
@@ -668,7 +677,8 @@ type linear struct {
 	k                                            int // kh·kw·cin
 
 	q      InputQuant
-	wf     []float32 // float kernel: dequantized [cout][k] (without AVX-512)
+	wf     []float32     // float kernel: dequantized [cout][k], dense [k][cout]
+	wfp    *gemm.PackedB // float conv kernel: wf packed once for gemm
 	bias   []float32
 	scale  []float64 // integer kernels: per-row weight scale × input scale
 	scale1 []float32 // xnor: per-row weight scale
