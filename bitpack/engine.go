@@ -420,12 +420,14 @@ const minPiece = 8
 // by samples over threads goroutines (n or more: it does not), rather
 // than each layer: pieces run whole passes through the layers, each
 // layer on one thread, which scales better (no per-layer barriers, no
-// small regions). Each goroutine gets up to 4 pieces, claimed in turn so
-// that they finish together, or Trace's batches of predictBatch samples
-// when there are enough of those. The float layers' GEMM need not give a
-// sample the same bits in every batch size (with several threads it
-// splits a GEMM of few rows along K), so pieces hold at least minPiece
-// samples, clear of the smallest sizes, and large batches keep Trace's.
+// small regions). Each goroutine gets up to 4 pieces of at least
+// minPiece samples (a pass over several samples costs less per sample),
+// claimed in turn so that they finish together, or Trace's batches of
+// predictBatch samples when there are enough of those. Every layer gives
+// a sample the same bits in any batch (the float GEMMs too, since they
+// stopped splitting few-row products along K; TestPredictThreads and
+// export's equivalence tests check it), so the pieces do not change the
+// logits.
 func pieceSize(n, threads int) int {
 	switch {
 	case threads < 2 || n < threads*minPiece:
