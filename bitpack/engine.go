@@ -45,11 +45,6 @@ type Model struct {
 	pool    sync.Pool
 }
 
-// restMinMACs is the size of a float layer (multiply-adds) from which the
-// package's helper goroutines park while it runs (see restHelpers): about
-// a millisecond, against tens of µs to wake a parked helper.
-const restMinMACs = 1 << 24
-
 // predictBatch is the number of samples one internal pass processes, which
 // bounds the scratch memory of large Predict calls.
 const predictBatch = 128
@@ -871,10 +866,10 @@ func (l *linear) forward(e *exec, x []float32, n int) ([]float32, error) {
 	var acc []int32
 	switch l.kernel {
 	case KernelFloat:
-		if rows*l.cout*l.k >= restMinMACs {
-			restHelpers() // the float kernels run their own goroutines
-		}
-		if err := l.floatForward(s, y, x, n, rows); err != nil {
+		floatLayers.Add(1) // gemm's parts run on the team (teamParts)
+		err := l.floatForward(s, y, x, n, rows)
+		floatLayers.Add(-1)
+		if err != nil {
 			return nil, err
 		}
 	case KernelXNOR:

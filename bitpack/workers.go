@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lowbit/lowbit/internal/gemm"
 )
 
 // The engine's parallel regions are short at batch 1 (tens to hundreds of
@@ -78,6 +80,7 @@ type team struct {
 	gen     uint64 // the last region's (written under mu)
 	f       func(t, r0, r1 int)
 	rows    int
+	unit    int // chunks start at multiples of unit rows
 	chunks  int
 	helpers []*helper
 
@@ -134,13 +137,13 @@ func (tm *team) claim(id int) (i int, ok bool) {
 }
 
 // bounds returns chunk i's rows: the chunks split the rows evenly, at
-// multiples of the 4-row micro-tile.
+// multiples of tm.unit (the 4-row micro-tile, or 1 for gemm's parts).
 func (tm *team) bounds(i int) (r0, r1 int) {
 	at := func(i int) int {
 		if i >= tm.chunks {
 			return tm.rows
 		}
-		return min((i*tm.rows/tm.chunks+3)&^3, tm.rows)
+		return min((i*tm.rows/tm.chunks+tm.unit-1)/tm.unit*tm.unit, tm.rows)
 	}
 	return at(i), at(i + 1)
 }
@@ -220,10 +223,10 @@ func (tm *team) spinFor(id int) bool {
 	}
 }
 
-// run runs a region on the caller and up to threads−1 helpers; the
-// caller holds tm.mu.
-func (tm *team) run(rows, threads int, f func(t, r0, r1 int)) {
-	tm.f, tm.rows, tm.chunks = f, rows, threads*chunksPerThread
+// run runs a region on the caller and up to threads−1 helpers, in
+// chunks starting at multiples of unit rows; the caller holds tm.mu.
+func (tm *team) run(rows, unit, threads int, f func(t, r0, r1 int)) {
+	tm.f, tm.rows, tm.unit, tm.chunks = f, rows, unit, threads*chunksPerThread
 	tm.resting.Store(false)
 	tm.pending.Store(int64(tm.chunks))
 	tm.gen++
@@ -291,5 +294,38 @@ func parallelChunks(rows, threads int, f func(t, r0, r1 int)) {
 		return
 	}
 	defer theTeam.mu.Unlock()
-	theTeam.run(rows, threads, f)
+	theTeam.run(rows, 4, threads, f)
+}
+
+// floatLayers counts the engine's float layers running now: while there
+// are any, internal/gemm's parallel calls run their parts on the team
+// (teamParts), so that the helpers stay warm from a float layer to the
+// next region instead of parking for gemm's own workers and being woken
+// late. (On the 2-core machine the region after ResNet-18's first conv
+// ran on the caller alone: its woken helper waited on the caller's
+// processor.)
+var floatLayers atomic.Int32
+
+func init() { gemm.SetPartsRunner(teamParts) }
+
+// teamParts is internal/gemm's PartsRunner: it runs parts [0,n) on the
+// caller and up to t−1 helpers while an engine float layer runs and the
+// team is free; otherwise it declines, and makes spinning helpers park
+// so that gemm's workers get the processors.
+func teamParts(n, t int, part func(i int)) bool {
+	t = min(t, runtime.GOMAXPROCS(0), maxHelpers+1)
+	if floatLayers.Load() == 0 {
+		return false
+	}
+	if t <= 1 || wholePasses.Load() > 0 || !theTeam.mu.TryLock() {
+		restHelpers()
+		return false
+	}
+	defer theTeam.mu.Unlock()
+	theTeam.run(n, 1, t, func(_, i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			part(i)
+		}
+	})
+	return true
 }

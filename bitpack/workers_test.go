@@ -1,6 +1,7 @@
 package bitpack
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -73,6 +74,57 @@ func TestParallelChunks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTeamParts: internal/gemm's parts run on the team only while an
+// engine float layer runs, each exactly once, with several callers at
+// once (one gets the team, the others are declined and run none).
+func TestTeamParts(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	if teamParts(8, 2, func(int) { t.Error("part run outside a float layer") }) {
+		t.Fatal("teamParts took parts outside a float layer")
+	}
+	floatLayers.Add(1)
+	defer floatLayers.Add(-1)
+	for _, c := range []struct{ n, threads int }{{2, 2}, {3, 2}, {4, 2}, {7, 3}, {8, 8}, {100, 4}} {
+		t.Run(fmt.Sprintf("n%d/threads%d", c.n, c.threads), func(t *testing.T) {
+			var wg sync.WaitGroup
+			errs := make([]error, 3)
+			took := make([]int, 3)
+			for g := range errs {
+				wg.Go(func() {
+					for range 50 {
+						seen := make([]atomic.Int32, c.n)
+						ok := teamParts(c.n, c.threads, func(i int) { seen[i].Add(1) })
+						for i := range seen {
+							if got, want := seen[i].Load(), map[bool]int32{true: 1, false: 0}[ok]; got != want {
+								errs[g] = fmt.Errorf("teamParts %v: part %d run %d times", ok, i, got)
+								return
+							}
+						}
+						if ok {
+							took[g]++
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatal(err)
+			}
+			if took[0]+took[1]+took[2] == 0 {
+				t.Fatal("teamParts declined every call")
+			}
+		})
+	}
+}
+
+// bigInput gives testSpec's first (float) conv 32×32 images: enough
+// multiply-adds for internal/gemm to split it over threads at batch 1,
+// so TestPredictThreads covers teamParts.
+func bigInput(s Spec) Spec {
+	s.Input = []int{32, 32, 3}
+	return s
 }
 
 // helpersExited waits up to timeout for every helper goroutine to exit.
@@ -148,6 +200,7 @@ func TestPredictThreads(t *testing.T) {
 		{"mixed", testSpec(5)},
 		{"xnor-vgg", vggSpec()},
 		{"xnor-fused", fuseSpec(3, 40, 70, 1, 1, LayerReLU, orderPoolAfter)},
+		{"float-on-team", bigInput(testSpec(7))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m, err := NewModel(c.spec)

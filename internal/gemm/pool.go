@@ -71,6 +71,26 @@ func ensureWorkers(n int) {
 	workersMu.Unlock()
 }
 
+// PartsRunner runs parts 0..n-1 of a call on up to t goroutines (the
+// caller's included), calling part for each exactly once, and returns
+// true when all are done; it returns false, having run none, to leave
+// the call to the package's own workers.
+type PartsRunner func(n, t int, part func(i int)) bool
+
+var partsRunner atomic.Pointer[PartsRunner]
+
+// SetPartsRunner makes parallel calls offer their parts to f first (nil:
+// none). A package with its own team of goroutines (bitpack's) uses it
+// so that a float layer and the layers around it run on the same warm
+// goroutines. Which goroutine runs a part never changes its result.
+func SetPartsRunner(f PartsRunner) {
+	if f == nil {
+		partsRunner.Store(nil)
+		return
+	}
+	partsRunner.Store(&f)
+}
+
 // parallel runs r's parts 0..n-1 on up to t goroutines (the caller's
 // included) and returns when all are done.
 func parallel(r runner, n, t int) {
@@ -79,6 +99,9 @@ func parallel(r runner, n, t int) {
 		for i := range n {
 			r.runPart(i)
 		}
+		return
+	}
+	if f := partsRunner.Load(); f != nil && (*f)(n, t, r.runPart) {
 		return
 	}
 	ensureWorkers(t - 1)
