@@ -385,14 +385,23 @@ func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int)) error {
 // many more: about 15 µs of kernel time with its epilogue (ResNet-18's
 // 3×3/2 conv to 256 channels, 7056 tile words, took 55 µs on one core),
 // against 1–2 µs to hand a region to the package's helpers (a variable
-// for the tests).
+// for the tests). The output elements count too, outElemsPerWord to a
+// tile word: the epilogue writes them as floats, and for a 1×1 conv over
+// few input words it is most of the time (ResNet-18's 1×1/2 shortcut to
+// 128 channels, 784 tile words and 100352 outputs, took 56 µs on one
+// core, and ran on one thread at batch 1 when only the tile words
+// counted).
 var gemmMinParallel = 1 << 11
+
+// outElemsPerWord is the output elements that count as one tile word in
+// splitThreads.
+const outElemsPerWord = 16
 
 // splitThreads returns the goroutines for a GEMM over rows output rows:
 // c.Threads, fewer when the work is too small to repay waking them.
 func (c *Conv) splitThreads(rows int) int {
 	w := c.Weights.Panels
-	work := (rows + 3) / 4 * panelsFor(w.N) * w.Words
+	work := (rows+3)/4*panelsFor(w.N)*w.Words + rows*w.N/outElemsPerWord
 	return max(min(c.Threads, 2*work/gemmMinParallel), 1)
 }
 
