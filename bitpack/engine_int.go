@@ -90,6 +90,10 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi fun
 		})
 		return
 	}
+	if threads > 1 && l.directBitSerial() {
+		l.bitSerialSplit(sc, acc, x, n, rows, threads, epi) // engine_bsprep.go
+		return
+	}
 	sc.codes = growU8(sc.codes, len(x))
 	codes := sc.codes
 	inputCodes(l.q, codes, x)

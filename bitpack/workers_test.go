@@ -201,6 +201,7 @@ func TestPredictThreads(t *testing.T) {
 		{"xnor-vgg", vggSpec()},
 		{"xnor-fused", fuseSpec(3, 40, 70, 1, 1, LayerReLU, orderPoolAfter)},
 		{"float-on-team", bigInput(testSpec(7))},
+		{"bit-serial-direct", bitSerialSpec()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m, err := NewModel(c.spec)
