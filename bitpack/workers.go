@@ -306,12 +306,12 @@ func parallelChunks(rows, threads int, f func(t, r0, r1 int)) {
 // processor.)
 var floatLayers atomic.Int32
 
-func init() { gemm.SetPartsRunner(teamParts) }
+func init() { gemm.SetPartsRunner(teamParts, &floatLayers) }
 
-// teamParts is internal/gemm's PartsRunner: it runs parts [0,n) on the
-// caller and up to t−1 helpers while an engine float layer runs and the
-// team is free; otherwise it declines, and makes spinning helpers park
-// so that gemm's workers get the processors.
+// teamParts is internal/gemm's PartsRunner, offered parts while an
+// engine float layer runs: it runs parts [0,n) on the caller and up to
+// t−1 helpers when the team is free; otherwise it declines, and makes
+// spinning helpers park so that gemm's workers get the processors.
 func teamParts(n, t int, part func(i int)) bool {
 	t = min(t, runtime.GOMAXPROCS(0), maxHelpers+1)
 	if floatLayers.Load() == 0 {

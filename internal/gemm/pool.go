@@ -77,18 +77,26 @@ func ensureWorkers(n int) {
 // the call to the package's own workers.
 type PartsRunner func(n, t int, part func(i int)) bool
 
-var partsRunner atomic.Pointer[PartsRunner]
+// offer is what SetPartsRunner set: parallel calls offer their parts to
+// run while *active > 0.
+type offer struct {
+	run    PartsRunner
+	active *atomic.Int32
+}
 
-// SetPartsRunner makes parallel calls offer their parts to f first (nil:
-// none). A package with its own team of goroutines (bitpack's) uses it
-// so that a float layer and the layers around it run on the same warm
-// goroutines. Which goroutine runs a part never changes its result.
-func SetPartsRunner(f PartsRunner) {
-	if f == nil {
-		partsRunner.Store(nil)
+var partsOffer atomic.Pointer[offer]
+
+// SetPartsRunner makes parallel calls offer their parts to f first while
+// *active > 0 (f nil: never). A package with its own team of goroutines
+// (bitpack's) uses it so that a float layer and the layers around it run
+// on the same warm goroutines. Which goroutine runs a part never changes
+// its result.
+func SetPartsRunner(f PartsRunner, active *atomic.Int32) {
+	if f == nil || active == nil {
+		partsOffer.Store(nil)
 		return
 	}
-	partsRunner.Store(&f)
+	partsOffer.Store(&offer{run: f, active: active})
 }
 
 // parallel runs r's parts 0..n-1 on up to t goroutines (the caller's
@@ -101,7 +109,7 @@ func parallel(r runner, n, t int) {
 		}
 		return
 	}
-	if f := partsRunner.Load(); f != nil && (*f)(n, t, r.runPart) {
+	if o := partsOffer.Load(); o != nil && o.active.Load() > 0 && o.run(n, t, r.runPart) {
 		return
 	}
 	ensureWorkers(t - 1)
