@@ -19,8 +19,9 @@ import (
 // intScratch is a slot's scratch for the integer kernels.
 type intScratch struct {
 	codes, col []uint8
-	pix        Planes  // bit-serial: the packed planes of every input pixel
-	rsum       []int32 // bit-serial direct: the code sum of each output row
+	pix        Planes        // bit-serial: the packed planes of every input pixel
+	rsum       []int32       // bit-serial direct: the code sum of each output row
+	wino       []winoScratch // Winograd: one per thread
 }
 
 // integerForward runs a bit-serial or int8 layer: y = scale·acc + bias.
@@ -81,8 +82,12 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi fun
 	sc := &s.isc
 	threads := gemmThreads(rows, l.cout, l.k)
 	off := l.q.Offset()
+	if l.wino != nil && kernels.vnni {
+		l.winoForward(sc, acc, x, n, threads, epi)
+		return
+	}
 	if l.kernel == KernelInt8 && kernels.vnni && !l.dense && !l.pointwise() && l.kw*l.cin%4 == 0 {
-		xp := l.padCodes(sc, x, n)
+		xp := l.padCodes(sc, x, n, l.h+2*l.pad, l.w+2*l.pad)
 		parallelRows(rows, threads, func(r0, r1 int) {
 			l.int8Direct(acc, xp, r0, r1)
 			l.offsetRows(acc, off, r0, r1)
@@ -140,12 +145,13 @@ func (l *linear) offsetRows(acc []int32, off, r0, r1 int) {
 }
 
 // padCodes returns the input codes of x with pad pixels holding the code
-// of 0 around every sample (n×(h+2·pad)×(w+2·pad)×cin), in sc.codes.
-func (l *linear) padCodes(sc *intScratch, x []float32, n int) []uint8 {
-	hp, wp, c := l.h+2*l.pad, l.w+2*l.pad, l.cin
+// of 0 around every sample (n×hp×wp×cin, the input at row and column
+// pad, hp >= h+2·pad, wp >= w+2·pad), in sc.codes.
+func (l *linear) padCodes(sc *intScratch, x []float32, n, hp, wp int) []uint8 {
+	c := l.cin
 	sc.codes = growU8(sc.codes, n*hp*wp*c)
 	xp := sc.codes
-	if l.pad > 0 {
+	if hp*wp != l.h*l.w {
 		fillU8(xp, uint8(l.q.Offset()))
 	}
 	for b := 0; b < n; b++ {
