@@ -29,8 +29,8 @@ type winoWeights struct {
 
 // winoScratch is one thread's block buffers.
 type winoScratch struct {
-	v   []uint8 // [16][t4][cin] transformed input tiles
-	m   []int32 // [16][t4][cout] products
+	v   []uint8 // [t4][16][cin] transformed input tiles
+	m   []int32 // [t4][16][cout] products
 	tmp []int32 // [2][2][cout] an edge tile's outputs
 }
 
@@ -118,7 +118,10 @@ func (l *linear) winoForward(sc *intScratch, acc []int32, x []float32, n, thread
 }
 
 // winoBlock computes the outputs of tile rows [u0, u1) (over the batch:
-// u = sample·th + tile row) from the padded codes xp.
+// u = sample·th + tile row) from the padded codes xp. Tile t's 16
+// transformed inputs are ws.v[t·16·cin:] and its products ws.m[t·16·cout:]
+// (e·cin and e·cout apart), so the output transform reads each tile's
+// products in one run.
 func (l *linear) winoBlock(ws *winoScratch, acc []int32, xp []uint8, u0, u1, hp, wp, th, tw int) {
 	cin, cout, w := l.cin, l.cout, l.wino
 	nt := (u1 - u0) * tw
@@ -127,38 +130,39 @@ func (l *linear) winoBlock(ws *winoScratch, acc []int32, xp []uint8, u0, u1, hp,
 	ws.m = grow32(ws.m, 16*t4*cout)
 	for u := u0; u < u1; u++ {
 		b, ty := u/th, u%th
-		winoIn(&xp[(b*hp+2*ty)*wp*cin], wp*cin, cin, &ws.v[(u-u0)*tw*cin], t4*cin, tw, w.z)
+		winoIn(&xp[(b*hp+2*ty)*wp*cin], wp*cin, cin, &ws.v[(u-u0)*tw*16*cin], cin, 16*cin, tw, w.z)
 	}
+	v, m, ld := ws.v, ws.m, 16*cin
 	for e := range 16 {
-		v, m := ws.v[e*t4*cin:], ws.m[e*t4*cout:]
 		for p := 0; p < cout/64; p++ {
 			pd := &w.u[e*cout*cin+p*cin*64]
 			for g := 0; g < t4; g += 4 {
-				vnni4x64(&v[g*cin], &v[(g+1)*cin], &v[(g+2)*cin], &v[(g+3)*cin], pd, cin/4, &m[g*cout+p*64], cout, 0)
+				a := g*ld + e*cin
+				vnni4x64(&v[a], &v[a+ld], &v[a+2*ld], &v[a+3*ld], pd, cin/4, &m[(g*16+e)*cout+p*64], 16*cout, 0)
 			}
 		}
 	}
 	for u := u0; u < u1; u++ {
-		l.winoOutRow(ws, acc, u/th, 2*(u%th), ws.m[(u-u0)*tw*cout:], t4, tw)
+		l.winoOutRow(ws, acc, u/th, 2*(u%th), ws.m[(u-u0)*tw*16*cout:], tw)
 	}
 }
 
 // winoOutRow writes the outputs of one tile row (output rows y0, y0+1 of
-// sample b) from its products m (tile t at m[t·cout:], e at e·t4·cout).
-func (l *linear) winoOutRow(ws *winoScratch, acc []int32, b, y0 int, m []int32, t4, tw int) {
+// sample b) from its products m.
+func (l *linear) winoOutRow(ws *winoScratch, acc []int32, b, y0 int, m []int32, tw int) {
 	cout, ow, w := l.cout, l.ow, l.wino
-	es := t4 * cout * 4
+	es, ts := cout*4, 16*cout*4
 	row := (b*l.oh + y0) * ow * cout
 	full := 0
 	if y0+1 < l.oh {
 		full = ow / 2
 		if full > 0 {
-			winoOut(&m[0], es, &w.corr[0], &acc[row], &acc[row+ow*cout], cout, full)
+			winoOut(&m[0], es, ts, &w.corr[0], &acc[row], &acc[row+ow*cout], cout, full)
 		}
 	}
 	ws.tmp = grow32(ws.tmp, 4*cout)
 	for t := full; t < tw; t++ {
-		winoOut(&m[t*cout], es, &w.corr[0], &ws.tmp[0], &ws.tmp[2*cout], cout, 1)
+		winoOut(&m[t*16*cout], es, ts, &w.corr[0], &ws.tmp[0], &ws.tmp[2*cout], cout, 1)
 		for i := 0; i < 2 && y0+i < l.oh; i++ {
 			for j := 0; j < 2 && 2*t+j < ow; j++ {
 				copy(acc[row+(i*ow+2*t+j)*cout:][:cout], ws.tmp[(2*i+j)*cout:])

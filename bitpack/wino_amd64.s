@@ -38,19 +38,20 @@
 	VMOVDQU8 (R12)(R13*1), D3; \
 	ADDQ R8, R12
 
-// func winoIn(src *uint8, ld, c int, dst *uint8, es, ntiles, z int)
+// func winoIn(src *uint8, ld, c int, dst *uint8, es, ts, ntiles, z int)
 // For tiles t < ntiles along a row (patch t at src + 2·t·c, rows ld bytes
-// apart, pixels c bytes apart, c a multiple of 64): dst[e·es + t·c + ch] =
+// apart, pixels c bytes apart, c a multiple of 64): dst[e·es + t·ts + ch] =
 // uint8((Bᵀ·d·B)[e] + z), in wrapping byte arithmetic (exact when the
 // true value lies in [0, 255]).
-TEXT ·winoIn(SB), NOSPLIT, $0-56
+TEXT ·winoIn(SB), NOSPLIT, $0-64
 	MOVQ src+0(FP), SI
 	MOVQ ld+8(FP), R8
 	MOVQ c+16(FP), R9
 	MOVQ dst+24(FP), DI
 	MOVQ es+32(FP), R10
-	MOVQ ntiles+40(FP), R11
-	MOVQ z+48(FP), AX
+	MOVQ ts+40(FP), R15
+	MOVQ ntiles+48(FP), R11
+	MOVQ z+56(FP), AX
 	LEAQ (R9)(R9*2), R13
 	TESTQ R11, R11
 	JZ wi_done
@@ -83,7 +84,7 @@ wi_chunk:
 	JNZ wi_chunk
 
 	LEAQ (SI)(R9*2), SI
-	ADDQ R9, DI
+	ADDQ R15, DI
 	DECQ R11
 	JNZ wi_tile
 
@@ -102,19 +103,19 @@ wi_done:
 	VMOVDQU32 (R12), M3; \
 	ADDQ R8, R12
 
-// func winoOut(m *int32, es int, corr *int32, d0, d1 *int32, c, ntiles int)
-// For tiles t < ntiles (products M[e] at m + e·es bytes + t·c int32s, c
+// func winoOut(m *int32, es, ts int, corr *int32, d0, d1 *int32, c, ntiles int)
+// For tiles t < ntiles (products M[e] at m + e·es + t·ts bytes, c
 // a multiple of 16): Y = Aᵀ·M·A, then (Y[i][j] − corr[(2i+j)·c + o]) >> 2
 // stored at d_i[(2t+j)·c + o].
-TEXT ·winoOut(SB), NOSPLIT, $0-56
+TEXT ·winoOut(SB), NOSPLIT, $0-64
 	MOVQ m+0(FP), SI
 	MOVQ es+8(FP), R8
-	MOVQ corr+16(FP), DX
-	MOVQ d0+24(FP), DI
-	MOVQ d1+32(FP), R9
-	MOVQ c+40(FP), R10
+	MOVQ corr+24(FP), DX
+	MOVQ d0+32(FP), DI
+	MOVQ d1+40(FP), R9
+	MOVQ c+48(FP), R10
 	SHLQ $2, R10
-	MOVQ ntiles+48(FP), R11
+	MOVQ ntiles+56(FP), R11
 	LEAQ (DX)(R10*1), R13
 	LEAQ (R13)(R10*1), R14
 	LEAQ (R14)(R10*1), R15
@@ -174,7 +175,7 @@ wo_chunk:
 	CMPQ BX, R10
 	JLT wo_chunk
 
-	ADDQ R10, SI
+	ADDQ ts+16(FP), SI
 	LEAQ (DI)(R10*2), DI
 	LEAQ (R9)(R10*2), R9
 	DECQ R11
