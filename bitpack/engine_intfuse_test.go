@@ -1,0 +1,92 @@
+package bitpack
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/lowbit/lowbit/internal/qfunc"
+)
+
+// intLinear returns an integer conv layer and the BatchNorm after it
+// (xnorLinear's hard BatchNorm channels): KernelInt8 with 4-bit LSQ-style
+// input codes and 4-bit weights, or KernelBitSerial with 2-bit codes and
+// ±1 weights.
+func intLinear(rng *rand.Rand, kernel, name string, in, out, k, stride, pad int) (LayerSpec, LayerSpec) {
+	l, b := xnorLinear(rng, name, in, out, k, stride, pad, true, false)
+	l.Kernel = kernel
+	if kernel == KernelBitSerial {
+		l.Input = InputQuant(qfunc.Levels(3))
+		return l, b
+	}
+	l.Input = InputQuant(qfunc.Clipped(2.5, 15))
+	l.Weights = WeightSpec{Enc: WeightsInt, Bits: 4, Levels: randLevels(rng, out*k*k*in, -8, 7, false), Scale: []float32{0.02}}
+	return l, b
+}
+
+// intResSpec is a small residual network of integer layers: a stem conv,
+// an identity block, a downsampling block with a 1×1 shortcut (int8,
+// Winograd-sized where the CPU has it) and a bit-serial block.
+func intResSpec(seed uint64) Spec {
+	rng := rand.New(rand.NewPCG(seed, 5))
+	relu := LayerSpec{Kind: LayerReLU}
+	conv := func(kernel, name string, in, out, k, stride, pad int) []LayerSpec {
+		l, b := intLinear(rng, kernel, name, in, out, k, stride, pad)
+		return []LayerSpec{l, b}
+	}
+	cat := func(parts ...[]LayerSpec) []LayerSpec {
+		var ls []LayerSpec
+		for _, p := range parts {
+			ls = append(ls, p...)
+		}
+		return ls
+	}
+	ls := cat(conv(KernelInt8, "a", 64, 64, 3, 1, 1), []LayerSpec{relu})
+	ls = append(ls, LayerSpec{Kind: LayerResidual, Body: cat(conv(KernelInt8, "b", 64, 64, 3, 1, 1), []LayerSpec{relu},
+		conv(KernelInt8, "c", 64, 64, 3, 1, 1))}, relu)
+	ls = append(ls, LayerSpec{Kind: LayerResidual, Body: cat(conv(KernelInt8, "d", 64, 128, 3, 2, 1), []LayerSpec{relu},
+		conv(KernelInt8, "e", 128, 128, 3, 1, 1)), Shortcut: conv(KernelInt8, "f", 64, 128, 1, 2, 0)}, relu)
+	ls = append(ls, LayerSpec{Kind: LayerResidual, Body: cat(conv(KernelBitSerial, "g", 128, 128, 3, 1, 1), []LayerSpec{relu},
+		conv(KernelBitSerial, "h", 128, 128, 3, 1, 1))}, relu)
+	ls = append(ls, LayerSpec{Kind: LayerAvgPool, Global: true}, LayerSpec{Kind: LayerFlatten},
+		LayerSpec{Kind: LayerDense, Kernel: KernelFloat, In: 128, Out: 3, Weights: WeightSpec{Enc: WeightsF32, Float: randF(rng, 3*128, 0.1)}})
+	return Spec{Input: []int{9, 8, 64}, Classes: 3, Layers: ls}
+}
+
+// TestFusedInteger: integer layers run their BatchNorm, activation and
+// residual sum in the kernel's epilogue (every integer layer of the
+// fused list is a fusedInt) and give the unfused path's logits bit for
+// bit, with and without the assembly kernels, at 1 and 2 threads.
+func TestFusedInteger(t *testing.T) {
+	fused, plain := newModels(t, intResSpec(1))
+	count := 0
+	var walk func(ls []layer)
+	walk = func(ls []layer) {
+		for _, l := range ls {
+			switch v := l.(type) {
+			case *fusedInt:
+				count++
+			case *linear:
+				if v.isInteger() {
+					t.Errorf("integer layer %s is not fused", v.name)
+				}
+			case *fusedResidual:
+				walk(v.body)
+				walk(v.shortcut)
+			}
+		}
+	}
+	walk(fused.fused)
+	if count != 8 {
+		t.Errorf("%d fused integer layers, want 8", count)
+	}
+	x := randF(rand.New(rand.NewPCG(2, 2)), 3*9*8*64, 1.5)
+	bothPaths(t, func(t *testing.T) {
+		for _, th := range []int{1, 2} {
+			func() {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(th))
+				samePredict(t, fused, plain, x, 3)
+			}()
+		}
+	})
+}
