@@ -27,21 +27,64 @@ func (f *fusedInt) run(e *exec, x []float32, n int, res []float32, post []stage)
 	s.out = growF(s.out, rows*c)
 	s.i32 = grow32(s.i32, rows*c)
 	y, acc := s.out, s.i32
+	o, fits := oneStepOf(f.pre, post)
 	l.integer(s, acc, x, n, rows, func(r0, r1 int) {
-		scaleBias(y[r0*c:r1*c], acc[r0*c:r1*c], l.scale, l.bias, r1-r0, c)
-		if len(f.pre) == 0 && res == nil {
-			return
-		}
 		for r := r0; r < r1; r++ {
-			yr := y[r*c : (r+1)*c]
-			applyStages(f.pre, yr, 0)
+			var rr []float32
 			if res != nil {
-				addRow(yr, res[r*c:(r+1)*c])
-				applyStages(post, yr, 0)
+				rr = res[r*c : (r+1)*c]
 			}
+			f.epilogueRow(y[r*c:(r+1)*c], acc[r*c:(r+1)*c], rr, post, &o, fits)
 		}
 	})
 	return y, nil
+}
+
+// intEpi is the parameter block of intEpiRowAVX (the field order is the
+// assembly's).
+type intEpi struct {
+	scale               *float64
+	bias, bnA, bnB, res *float32
+	act1, act2          int
+}
+
+// epilogueRow is one output row: y = float32(scale·float64(acc)) (+
+// bias), pre, and with the residual row rr: + rr, post. The leading
+// multiple of 16 runs in one pass of intEpiRowAVX when the stages fit it
+// (o, fits), the rest through scaleBias and the stage loops.
+func (f *fusedInt) epilogueRow(y []float32, acc []int32, rr []float32, post []stage, o *oneStep, fits bool) {
+	l := f.l
+	j := 0
+	if fits {
+		j = vecLen(len(y))
+	}
+	if j > 0 {
+		p := intEpi{scale: &l.scale[0], act1: o.act1}
+		if l.bias != nil {
+			p.bias = &l.bias[0]
+		}
+		if o.bn != nil {
+			p.bnA, p.bnB = &o.bn.a[0], &o.bn.b[0]
+		}
+		if rr != nil {
+			p.res, p.act2 = &rr[0], o.act2
+		}
+		intEpiRowAVX(&y[0], &acc[0], &p, j)
+	}
+	if j == len(y) {
+		return
+	}
+	var bias []float32
+	if l.bias != nil {
+		bias = l.bias[j:]
+	}
+	t := y[j:]
+	scaleBias(t, acc[j:], l.scale[j:], bias, 1, len(t))
+	applyStages(f.pre, t, j)
+	if rr != nil {
+		addRow(t, rr[j:])
+		applyStages(post, t, j)
+	}
 }
 
 // isInteger reports whether l runs on an integer kernel.
