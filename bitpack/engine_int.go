@@ -87,7 +87,7 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi fun
 		return
 	}
 	if l.kernel == KernelInt8 && kernels.vnni && !l.dense && !l.pointwise() && l.kw*l.cin%4 == 0 {
-		xp := l.padCodes(sc, x, n, l.h+2*l.pad, l.w+2*l.pad)
+		xp := l.padCodes(sc, x, n, l.h+2*l.pad, l.w+2*l.pad, threads)
 		parallelRows(rows, threads, func(r0, r1 int) {
 			l.int8Direct(acc, xp, r0, r1)
 			l.offsetRows(acc, off, r0, r1)
@@ -146,19 +146,29 @@ func (l *linear) offsetRows(acc []int32, off, r0, r1 int) {
 
 // padCodes returns the input codes of x with pad pixels holding the code
 // of 0 around every sample (n×hp×wp×cin, the input at row and column
-// pad, hp >= h+2·pad, wp >= w+2·pad), in sc.codes.
-func (l *linear) padCodes(sc *intScratch, x []float32, n, hp, wp int) []uint8 {
+// pad, hp >= h+2·pad, wp >= w+2·pad), in sc.codes; the padded rows are
+// split over threads goroutines.
+func (l *linear) padCodes(sc *intScratch, x []float32, n, hp, wp, threads int) []uint8 {
 	c := l.cin
 	sc.codes = growU8(sc.codes, n*hp*wp*c)
 	xp := sc.codes
-	if hp*wp != l.h*l.w {
-		fillU8(xp, uint8(l.q.Offset()))
+	pc := uint8(l.q.Offset())
+	if n*hp*wp*c < 1<<15 {
+		threads = 1
 	}
-	for b := 0; b < n; b++ {
-		for iy := 0; iy < l.h; iy++ {
-			inputCodes(l.q, xp[((b*hp+iy+l.pad)*wp+l.pad)*c:][:l.w*c], x[(b*l.h+iy)*l.w*c:][:l.w*c])
+	parallelRows(n*hp, threads, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			row := xp[r*wp*c : (r+1)*wp*c]
+			iy := r%hp - l.pad
+			if iy < 0 || iy >= l.h {
+				fillU8(row, pc)
+				continue
+			}
+			fillU8(row[:l.pad*c], pc)
+			fillU8(row[(l.pad+l.w)*c:], pc)
+			inputCodes(l.q, row[l.pad*c:(l.pad+l.w)*c], x[((r/hp)*l.h+iy)*l.w*c:][:l.w*c])
 		}
-	}
+	})
 	return xp
 }
 

@@ -1,6 +1,7 @@
 package bitpack
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -89,4 +90,44 @@ func TestFusedInteger(t *testing.T) {
 			}()
 		}
 	})
+}
+
+// BenchmarkInt8Layer times one LSQ-style int8 ResNet-18 3×3 layer
+// (batch 1, one thread, with its BatchNorm and ReLU fused) on the
+// Winograd path and, as "direct", with the Winograd weights removed.
+// GOPS counts the direct convolution's 2·MACs.
+func BenchmarkInt8Layer(b *testing.B) {
+	for _, sh := range []struct{ side, cin, cout, stride int }{
+		{56, 64, 64, 1}, {28, 128, 128, 1}, {14, 256, 256, 1}, {7, 512, 512, 1}, {56, 64, 128, 2}, {14, 256, 512, 2},
+	} {
+		rng := rand.New(rand.NewPCG(3, 3))
+		l, bn := intLinear(rng, KernelInt8, "l", sh.cin, sh.cout, 3, sh.stride, 1)
+		s := Spec{Input: []int{sh.side, sh.side, sh.cin}, Classes: 1, Layers: []LayerSpec{l, bn, {Kind: LayerReLU}}}
+		oh := (sh.side-1)/sh.stride + 1
+		s.Classes = oh * oh * sh.cout
+		x := randF(rng, sh.side*sh.side*sh.cin, 1.5)
+		for _, wino := range []bool{true, false} {
+			m, err := NewModel(s)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lin := m.layers[0].(*linear)
+			if !wino {
+				lin.wino = nil
+			} else if lin.wino == nil {
+				continue
+			}
+			name := fmt.Sprintf("%dx%dx%d-%d/s%d/wino=%v", sh.side, sh.side, sh.cin, sh.cout, sh.stride, wino)
+			b.Run(name, func(b *testing.B) {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+				for b.Loop() {
+					if _, err := m.Predict(x, 1); err != nil {
+						b.Fatal(err)
+					}
+				}
+				macs := float64(oh * oh * sh.cout * 9 * sh.cin)
+				b.ReportMetric(2*macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOPS")
+			})
+		}
+	}
 }
