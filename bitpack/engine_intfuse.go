@@ -29,6 +29,10 @@ func (f *fusedInt) run(e *exec, x []float32, n int, res []float32, post []stage)
 	y, acc := s.out, s.i32
 	o, fits := oneStepOf(f.pre, post)
 	l.integer(s, acc, x, n, rows, func(r0, r1 int) {
+		if fits && vecLen(c) == c && r1 > r0 {
+			f.epilogueRows(y[r0*c:r1*c], acc[r0*c:r1*c], res, r0, r1-r0, &o)
+			return
+		}
 		for r := r0; r < r1; r++ {
 			var rr []float32
 			if res != nil {
@@ -46,6 +50,23 @@ type intEpi struct {
 	scale               *float64
 	bias, bnA, bnB, res *float32
 	act1, act2          int
+}
+
+// epilogueRows runs rows whole rows (starting at output row r0; c a
+// multiple of 16) in one intEpiRowAVX call.
+func (f *fusedInt) epilogueRows(y []float32, acc []int32, res []float32, r0, rows int, o *oneStep) {
+	l, c := f.l, f.l.cout
+	p := intEpi{scale: &l.scale[0], act1: o.act1}
+	if l.bias != nil {
+		p.bias = &l.bias[0]
+	}
+	if o.bn != nil {
+		p.bnA, p.bnB = &o.bn.a[0], &o.bn.b[0]
+	}
+	if res != nil {
+		p.res, p.act2 = &res[r0*c:(r0+rows)*c][0], o.act2
+	}
+	intEpiRowAVX(&y[0], &acc[0], &p, c, rows, c)
 }
 
 // epilogueRow is one output row: y = float32(scale·float64(acc)) (+
@@ -69,7 +90,7 @@ func (f *fusedInt) epilogueRow(y []float32, acc []int32, rr []float32, post []st
 		if rr != nil {
 			p.res, p.act2 = &rr[0], o.act2
 		}
-		intEpiRowAVX(&y[0], &acc[0], &p, j)
+		intEpiRowAVX(&y[0], &acc[0], &p, j, 1, 0)
 	}
 	if j == len(y) {
 		return

@@ -2,7 +2,7 @@
 
 package bitpack
 
-// intEpiRowAVX is one row of the fused integer epilogue (intepi_amd64.s).
+// intEpiRowAVX is rows rows of the fused integer epilogue (intepi_amd64.s).
 //
 //go:noescape
-func intEpiRowAVX(y *float32, acc *int32, p *intEpi, n int)
+func intEpiRowAVX(y *float32, acc *int32, p *intEpi, n, rows, ld int)

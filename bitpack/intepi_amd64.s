@@ -22,17 +22,17 @@ LDONE:
 	VPBROADCASTD AX, Z2; \
 	VXORPS       Z3, Z3, Z3
 
-// func intEpiRowAVX(y *float32, acc *int32, p *intEpi, n int)
-// One row of a fused integer epilogue, 16 values at a time (n a multiple
-// of 16): v = float32(scale·float64(acc)) (exact conversion, one float64
+// func intEpiRowAVX(y *float32, acc *int32, p *intEpi, n, rows, ld int)
+// rows rows of a fused integer epilogue (row r at y, acc and p.res plus
+// r·ld values), the first n values of each (a multiple of 16), 16 at a
+// time: v = float32(scale·float64(acc)) (exact conversion, one float64
 // multiply, one rounding), + bias, BatchNorm v·a + b, act1, + res, act2,
 // each step skipped when its pointer (or act) is zero: scaleBias's and
 // the stages' operations in their order.
-TEXT ·intEpiRowAVX(SB), NOSPLIT, $0-32
+TEXT ·intEpiRowAVX(SB), NOSPLIT, $0-48
 	MOVQ y+0(FP), DI
 	MOVQ acc+8(FP), SI
 	MOVQ p+16(FP), AX
-	MOVQ n+24(FP), CX
 	MOVQ 0(AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
@@ -40,7 +40,15 @@ TEXT ·intEpiRowAVX(SB), NOSPLIT, $0-32
 	MOVQ 32(AX), R12
 	MOVQ 40(AX), R13
 	MOVQ 48(AX), R14
+	MOVQ rows+32(FP), DX
+	MOVQ ld+40(FP), R15
+	SHLQ $2, R15
 	ACTCONSTS
+	TESTQ DX, DX
+	JZ    iedone
+
+ierow:
+	MOVQ n+24(FP), CX
 	SHRQ $4, CX
 	JZ   iedone
 	XORQ BX, BX
@@ -75,6 +83,16 @@ ienores:
 	ADDQ    $64, BX
 	DECQ    CX
 	JNZ     ieloop
+
+	ADDQ  R15, DI
+	ADDQ  R15, SI
+	TESTQ R12, R12
+	JZ    ienextrow
+	ADDQ  R15, R12
+
+ienextrow:
+	DECQ DX
+	JNZ  ierow
 
 iedone:
 	VZEROUPPER
