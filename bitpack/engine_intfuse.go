@@ -64,7 +64,7 @@ func (f *fusedInt) epilogueRows(y []float32, acc []int32, res []float32, r0, row
 		p.bnA, p.bnB = &o.bn.a[0], &o.bn.b[0]
 	}
 	if res != nil {
-		p.res, p.act2 = &res[r0*c:(r0+rows)*c][0], o.act2
+		p.res, p.act2 = &res[r0*c : (r0+rows)*c][0], o.act2
 	}
 	intEpiRowAVX(&y[0], &acc[0], &p, c, rows, c)
 }
