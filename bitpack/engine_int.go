@@ -182,19 +182,21 @@ func (l *linear) int8Direct(acc []int32, xp []uint8, r0, r1 int) {
 	var tmp [4 * pw]int32
 	w := l.s8
 	pLen := w.Kp * pw
-	wp, gseg, plane := l.w+2*l.pad, l.kw*l.cin/4, l.oh*l.ow
-	hp := l.h + 2*l.pad
+	wp, gseg := l.w+2*l.pad, l.kw*l.cin/4
 	for p := 0; p*pw < w.N; p++ {
 		c0, nr := p*pw, min(pw, w.N-p*pw)
 		pd := w.Data[p*pLen : (p+1)*pLen]
+		it := l.pixelAt(r0)
 		for r := r0; r < r1; r += 4 {
 			mr := min(4, r1-r)
 			var base [4]int
 			for i := range base {
-				rr := r + min(i, mr-1)
-				b, q := rr/plane, rr%plane
-				base[i] = ((b*hp+q/l.ow*l.stride)*wp + q%l.ow*l.stride) * l.cin
+				base[i] = it.base
+				if i < mr-1 {
+					it.next()
+				}
 			}
+			it.next()
 			dst, ldo := &acc[r*l.cout+c0], l.cout
 			direct := mr == 4 && nr == pw
 			if !direct {
@@ -210,6 +212,43 @@ func (l *linear) int8Direct(acc []int32, xp []uint8, r0, r1 int) {
 			}
 		}
 	}
+}
+
+// pixelIter walks output pixels in order, keeping the offset of each
+// one's window in the padded codes (n×(h+2·pad)×(w+2·pad)×cin) without
+// divisions.
+type pixelIter struct {
+	l          *linear
+	y, x, base int
+}
+
+// pixelAt returns the iterator at output row r (pixel r of the batch).
+func (l *linear) pixelAt(r int) pixelIter {
+	plane := l.oh * l.ow
+	b, q := r/plane, r%plane
+	it := pixelIter{l: l, y: q / l.ow, x: q % l.ow}
+	wp := l.w + 2*l.pad
+	it.base = ((b*(l.h+2*l.pad)+it.y*l.stride)*wp + it.x*l.stride) * l.cin
+	return it
+}
+
+func (it *pixelIter) next() {
+	l := it.l
+	it.x++
+	it.base += l.stride * l.cin
+	if it.x < l.ow {
+		return
+	}
+	wp := l.w + 2*l.pad
+	it.base += (l.stride*wp - l.ow*l.stride) * l.cin // to the next output row's window
+	it.x = 0
+	it.y++
+	if it.y < l.oh {
+		return
+	}
+	// to the next sample: skip the rows below the last window
+	it.base += ((l.h+2*l.pad)-l.oh*l.stride) * wp * l.cin
+	it.y = 0
 }
 
 // bitPlanes returns the bit planes of the layer's unfolded input codes
