@@ -247,7 +247,7 @@ func (it *pixelIter) next() {
 		return
 	}
 	// to the next sample: skip the rows below the last window
-	it.base += ((l.h+2*l.pad)-l.oh*l.stride) * wp * l.cin
+	it.base += ((l.h + 2*l.pad) - l.oh*l.stride) * wp * l.cin
 	it.y = 0
 }
 
