@@ -29,8 +29,8 @@ type intScratch struct {
 func (l *linear) integerForward(s *slot, y, x []float32, n, rows int) []int32 {
 	s.i32 = grow32(s.i32, rows*l.cout)
 	acc := s.i32
-	l.integer(s, acc, x, n, rows, func(r0, r1 int) {
-		scaleBias(y[r0*l.cout:r1*l.cout], acc[r0*l.cout:r1*l.cout], l.scale, l.bias, r1-r0, l.cout)
+	l.integer(s, acc, x, n, rows, func(r0, r1 int, a []int32) {
+		scaleBias(y[r0*l.cout:r1*l.cout], a, l.scale, l.bias, r1-r0, l.cout)
 	})
 	return acc
 }
@@ -77,13 +77,22 @@ func gemmThreads(rows, cout, k int) int {
 
 // integer computes the accumulators of the bit-serial and int8 kernels
 // and runs epi on each finished block of rows (in the thread computing
-// it). For int8 the input offset is corrected: Σ(c − off)·w = Σ c·w − off·Σw.
-func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi func(r0, r1 int)) {
+// it), passing the block's accumulators a (rows r0..r1, cout each). For
+// int8 the input offset is corrected: Σ(c − off)·w = Σ c·w − off·Σw.
+// With acc nil the accumulators need not outlive epi: the Winograd path
+// keeps them in a per-thread block buffer, the others in s.i32.
+func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi func(r0, r1 int, a []int32)) {
 	sc := &s.isc
+	if acc == nil && (l.wino == nil || !kernels.vnni) {
+		s.i32 = grow32(s.i32, rows*l.cout)
+		acc = s.i32
+	}
+	full := epi
+	epi = func(r0, r1 int, _ []int32) { full(r0, r1, acc[r0*l.cout:r1*l.cout]) }
 	threads := gemmThreads(rows, l.cout, l.k)
 	off := l.q.Offset()
 	if l.wino != nil && kernels.vnni {
-		l.winoForward(sc, acc, x, n, threads, epi)
+		l.winoForward(sc, acc, x, n, threads, full)
 		return
 	}
 	if l.kernel == KernelInt8 && kernels.vnni && !l.dense && !l.pointwise() && l.kw*l.cin%4 == 0 {
@@ -91,7 +100,7 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi fun
 		parallelRows(rows, threads, func(r0, r1 int) {
 			l.int8Direct(acc, xp, r0, r1)
 			l.offsetRows(acc, off, r0, r1)
-			epi(r0, r1)
+			epi(r0, r1, nil)
 		})
 		return
 	}
@@ -103,7 +112,7 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi fun
 		rsum := l.rowSums(sc, pix, n, rows)
 		parallelRows(rows, threads, func(r0, r1 int) {
 			l.bitSerialDirect(acc, pix, rsum, r0, r1)
-			epi(r0, r1)
+			epi(r0, r1, nil)
 		})
 		return
 	}
@@ -111,7 +120,7 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi fun
 		planes := l.bitPlanes(s, codes, n, rows)
 		parallelRows(rows, threads, func(r0, r1 int) {
 			bitSerialGEMM(acc, l.cout, planes, l.pp, r0, r1)
-			epi(r0, r1)
+			epi(r0, r1, nil)
 		})
 		return
 	}
@@ -126,7 +135,7 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi fun
 	parallelRows(rows, threads, func(r0, r1 int) {
 		gemmU8S8(acc, l.cout, a, l.s8, r0, r1)
 		l.offsetRows(acc, off, r0, r1)
-		epi(r0, r1)
+		epi(r0, r1, nil)
 	})
 }
 

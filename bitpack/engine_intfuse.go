@@ -25,12 +25,11 @@ func (f *fusedInt) run(e *exec, x []float32, n int, res []float32, post []stage)
 	rows := n * l.oh * l.ow
 	c := l.cout
 	s.out = growF(s.out, rows*c)
-	s.i32 = grow32(s.i32, rows*c)
-	y, acc := s.out, s.i32
+	y := s.out
 	o, fits := oneStepOf(f.pre, post)
-	l.integer(s, acc, x, n, rows, func(r0, r1 int) {
+	l.integer(s, nil, x, n, rows, func(r0, r1 int, a []int32) {
 		if fits && vecLen(c) == c && r1 > r0 {
-			f.epilogueRows(y[r0*c:r1*c], acc[r0*c:r1*c], res, r0, r1-r0, &o)
+			f.epilogueRows(y[r0*c:r1*c], a, res, r0, r1-r0, &o)
 			return
 		}
 		for r := r0; r < r1; r++ {
@@ -38,7 +37,7 @@ func (f *fusedInt) run(e *exec, x []float32, n int, res []float32, post []stage)
 			if res != nil {
 				rr = res[r*c : (r+1)*c]
 			}
-			f.epilogueRow(y[r*c:(r+1)*c], acc[r*c:(r+1)*c], rr, post, &o, fits)
+			f.epilogueRow(y[r*c:(r+1)*c], a[(r-r0)*c:(r-r0+1)*c], rr, post, &o, fits)
 		}
 	})
 	return y, nil

@@ -32,6 +32,7 @@ type winoScratch struct {
 	v   []uint8 // [t4][16][cin] transformed input tiles
 	m   []int32 // [t4][16][cout] products
 	tmp []int32 // [2][2][cout] an edge tile's outputs
+	acc []int32 // a block's accumulators when the caller keeps none
 }
 
 var (
@@ -95,8 +96,10 @@ func (l *linear) winoPrepare(levels []int8) {
 }
 
 // winoForward computes the accumulators of every output pixel (offset
-// corrected) and runs epi on each finished block of rows.
-func (l *linear) winoForward(sc *intScratch, acc []int32, x []float32, n, threads int, epi func(r0, r1 int)) {
+// corrected) and runs epi on each finished block of rows with the
+// block's accumulators: in acc, or with acc nil in the thread's block
+// buffer.
+func (l *linear) winoForward(sc *intScratch, acc []int32, x []float32, n, threads int, epi func(r0, r1 int, a []int32)) {
 	th, tw := (l.oh+1)/2, (l.ow+1)/2
 	hp, wp := 2*th+2, 2*tw+2
 	xp := l.padCodes(sc, x, n, hp, wp, threads)
@@ -111,8 +114,14 @@ func (l *linear) winoForward(sc *intScratch, acc []int32, x []float32, n, thread
 		ws := &sc.wino[t]
 		for u := r0 / 4; u < r1/4; u += rpb {
 			u1 := min(u+rpb, r1/4)
-			l.winoBlock(ws, acc, xp, u, u1, hp, wp, th, tw)
-			epi(pix(u), pix(u1))
+			p0, p1 := pix(u), pix(u1)
+			a, base := acc, 0
+			if acc == nil {
+				ws.acc = grow32(ws.acc, rpb*2*l.ow*l.cout)
+				a, base = ws.acc, p0
+			}
+			l.winoBlock(ws, a, base, xp, u, u1, hp, wp, th, tw)
+			epi(p0, p1, a[(p0-base)*l.cout:(p1-base)*l.cout])
 		}
 	})
 }
@@ -122,7 +131,8 @@ func (l *linear) winoForward(sc *intScratch, acc []int32, x []float32, n, thread
 // transformed inputs are ws.v[t·16·cin:] and its products ws.m[t·16·cout:]
 // (e·cin and e·cout apart), so the output transform reads each tile's
 // products in one run.
-func (l *linear) winoBlock(ws *winoScratch, acc []int32, xp []uint8, u0, u1, hp, wp, th, tw int) {
+// acc[0] is output pixel base's first accumulator.
+func (l *linear) winoBlock(ws *winoScratch, acc []int32, base int, xp []uint8, u0, u1, hp, wp, th, tw int) {
 	cin, cout, w := l.cin, l.cout, l.wino
 	nt := (u1 - u0) * tw
 	t4 := (nt + 3) &^ 3
@@ -143,16 +153,16 @@ func (l *linear) winoBlock(ws *winoScratch, acc []int32, xp []uint8, u0, u1, hp,
 		}
 	}
 	for u := u0; u < u1; u++ {
-		l.winoOutRow(ws, acc, u/th, 2*(u%th), ws.m[(u-u0)*tw*16*cout:], tw)
+		l.winoOutRow(ws, acc, base, u/th, 2*(u%th), ws.m[(u-u0)*tw*16*cout:], tw)
 	}
 }
 
 // winoOutRow writes the outputs of one tile row (output rows y0, y0+1 of
 // sample b) from its products m.
-func (l *linear) winoOutRow(ws *winoScratch, acc []int32, b, y0 int, m []int32, tw int) {
+func (l *linear) winoOutRow(ws *winoScratch, acc []int32, base, b, y0 int, m []int32, tw int) {
 	cout, ow, w := l.cout, l.ow, l.wino
 	es, ts := cout*4, 16*cout*4
-	row := (b*l.oh + y0) * ow * cout
+	row := ((b*l.oh+y0)*ow - base) * cout
 	full := 0
 	if y0+1 < l.oh {
 		full = ow / 2
