@@ -335,6 +335,7 @@ func (m *Model) fuse(ls []layer) []layer {
 		}
 	}
 	markPacks(out)
+	markCodes(out) // engine_intfuse.go
 	return out
 }
 

@@ -22,6 +22,7 @@ type intScratch struct {
 	pix        Planes        // bit-serial: the packed planes of every input pixel
 	rsum       []int32       // bit-serial direct: the code sum of each output row
 	wino       []winoScratch // Winograd: one per thread
+	ready      bool          // codes holds this run's padded input codes
 }
 
 // integerForward runs a bit-serial or int8 layer: y = scale·acc + bias.
@@ -95,8 +96,8 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi fun
 		l.winoForward(sc, acc, x, n, threads, full)
 		return
 	}
-	if l.kernel == KernelInt8 && kernels.vnni && !l.dense && !l.pointwise() && l.kw*l.cin%4 == 0 {
-		xp := l.padCodes(sc, x, n, l.h+2*l.pad, l.w+2*l.pad, threads)
+	if hp, wp, ok := l.codeGeom(); ok {
+		xp := l.inputPadded(sc, x, n, hp, wp, threads)
 		parallelRows(rows, threads, func(r0, r1 int) {
 			l.int8Direct(acc, xp, r0, r1)
 			l.offsetRows(acc, off, r0, r1)
@@ -150,6 +151,44 @@ func (l *linear) offsetRows(acc []int32, off, r0, r1 int) {
 		for o := range ar {
 			ar[o] -= int32(off) * ls[o]
 		}
+	}
+}
+
+// codeGeom returns the padded input geometry (hp×wp pixels per sample)
+// of a layer whose kernel reads padded input codes (the Winograd and
+// direct int8 paths); ok is false for the others.
+func (l *linear) codeGeom() (hp, wp int, ok bool) {
+	switch {
+	case l.wino != nil && kernels.vnni:
+		return 2*((l.oh+1)/2) + 2, 2*((l.ow+1)/2) + 2, true
+	case l.kernel == KernelInt8 && kernels.vnni && !l.dense && !l.pointwise() && l.kw*l.cin%4 == 0:
+		return l.h + 2*l.pad, l.w + 2*l.pad, true
+	}
+	return 0, 0, false
+}
+
+// inputPadded returns the padded input codes: the ones the previous
+// layer's epilogue wrote (sc.ready, engine_intfuse.go), else padCodes of x.
+func (l *linear) inputPadded(sc *intScratch, x []float32, n, hp, wp, threads int) []uint8 {
+	if sc.ready {
+		sc.ready = false
+		return sc.codes[:n*hp*wp*l.cin]
+	}
+	return l.padCodes(sc, x, n, hp, wp, threads)
+}
+
+// padBorder fills the pad pixels of the padded codes xp (n samples of
+// hp×wp pixels, the input at row and column pad) with the code of 0.
+func (l *linear) padBorder(xp []uint8, n, hp, wp int) {
+	c, pc := l.cin, uint8(l.q.Offset())
+	for r := 0; r < n*hp; r++ {
+		row := xp[r*wp*c : (r+1)*wp*c]
+		if iy := r%hp - l.pad; iy < 0 || iy >= l.h {
+			fillU8(row, pc)
+			continue
+		}
+		fillU8(row[:l.pad*c], pc)
+		fillU8(row[(l.pad+l.w)*c:], pc)
 	}
 }
 

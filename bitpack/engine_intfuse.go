@@ -8,9 +8,16 @@ package bitpack
 // Each element gets the unfused path's float32 operations in its order:
 // float32(scale·float64(acc)) + bias, the stages, + shortcut, the post
 // stages.
+//
+// When the next layer of the list is an int8 layer reading padded input
+// codes (codesTo: its only consumer, see markCodes), the epilogue writes
+// that layer's input codes of each value straight into its padded code
+// buffer, by the operations its own codes pass would run, and no float
+// output: the activations between the two layers stay bytes.
 type fusedInt struct {
-	l   *linear
-	pre []stage
+	l       *linear
+	pre     []stage
+	codesTo *linear
 }
 
 func (f *fusedInt) forward(e *exec, x []float32, n int) ([]float32, error) {
@@ -27,9 +34,11 @@ func (f *fusedInt) run(e *exec, x []float32, n int, res []float32, post []stage)
 	s.out = growF(s.out, rows*c)
 	y := s.out
 	o, fits := oneStepOf(f.pre, post)
+	fits = fits && vecLen(c) == c
+	cw := f.codesWriter(e, n, res == nil && fits)
 	l.integer(s, nil, x, n, rows, func(r0, r1 int, a []int32) {
-		if fits && vecLen(c) == c && r1 > r0 {
-			f.epilogueRows(y[r0*c:r1*c], a, res, r0, r1-r0, &o)
+		if fits && r1 > r0 {
+			f.epilogueRows(y[r0*c:r1*c], a, res, r0, r1-r0, &o, cw)
 			return
 		}
 		for r := r0; r < r1; r++ {
@@ -49,11 +58,43 @@ type intEpi struct {
 	scale               *float64
 	bias, bnA, bnB, res *float32
 	act1, act2          int
+	codes               *uint8 // the next layer's input codes (nil: none)
+	mul, lo, hi         float32
+	off                 int32
+}
+
+// codesOut is where an epilogue writes the next layer's padded input
+// codes (nil: it writes none).
+type codesOut struct {
+	to     *linear
+	xp     []uint8
+	hp, wp int
+}
+
+// codesWriter prepares the next layer's padded code buffer (its pad
+// border filled, marked ready for its run) when f writes its codes: ok
+// (the epilogue runs the assembly rows) and the next layer reads padded
+// codes.
+func (f *fusedInt) codesWriter(e *exec, n int, ok bool) *codesOut {
+	to := f.codesTo
+	if to == nil || !ok || !kernels.ew {
+		return nil
+	}
+	hp, wp, padded := to.codeGeom()
+	if !padded {
+		return nil
+	}
+	sc := &e.slots[to.slot].isc
+	sc.codes = growU8(sc.codes, n*hp*wp*to.cin)
+	to.padBorder(sc.codes, n, hp, wp)
+	sc.ready = true
+	return &codesOut{to: to, xp: sc.codes, hp: hp, wp: wp}
 }
 
 // epilogueRows runs rows whole rows (starting at output row r0; c a
-// multiple of 16) in one intEpiRowAVX call.
-func (f *fusedInt) epilogueRows(y []float32, acc []int32, res []float32, r0, rows int, o *oneStep) {
+// multiple of 16) in one intEpiRowAVX call, or with cw one per run of
+// pixels in an image row, writing codes instead of floats.
+func (f *fusedInt) epilogueRows(y []float32, acc []int32, res []float32, r0, rows int, o *oneStep, cw *codesOut) {
 	l, c := f.l, f.l.cout
 	p := intEpi{scale: &l.scale[0], act1: o.act1}
 	if l.bias != nil {
@@ -65,7 +106,20 @@ func (f *fusedInt) epilogueRows(y []float32, acc []int32, res []float32, r0, row
 	if res != nil {
 		p.res, p.act2 = &res[r0*c : (r0+rows)*c][0], o.act2
 	}
-	intEpiRowAVX(&y[0], &acc[0], &p, c, rows, c)
+	if cw == nil {
+		intEpiRowAVX(&y[0], &acc[0], &p, c, rows, c, 0)
+		return
+	}
+	q := cw.to.q
+	p.mul, p.lo, p.hi, p.off = q.Mul, q.Lo, q.Hi, int32(q.Offset())
+	pad, plane := cw.to.pad, l.oh*l.ow
+	for r := r0; r < r0+rows; {
+		b, py, px := r/plane, r%plane/l.ow, r%l.ow
+		seg := min(l.ow-px, r0+rows-r)
+		p.codes = &cw.xp[((b*cw.hp+py+pad)*cw.wp+px+pad)*c]
+		intEpiRowAVX(&y[0], &acc[(r-r0)*c], &p, c, seg, c, 1)
+		r += seg
+	}
 }
 
 // epilogueRow is one output row: y = float32(scale·float64(acc)) (+
@@ -89,7 +143,7 @@ func (f *fusedInt) epilogueRow(y []float32, acc []int32, rr []float32, post []st
 		if rr != nil {
 			p.res, p.act2 = &rr[0], o.act2
 		}
-		intEpiRowAVX(&y[0], &acc[0], &p, j, 1, 0)
+		intEpiRowAVX(&y[0], &acc[0], &p, j, 1, 0, 0)
 	}
 	if j == len(y) {
 		return
@@ -110,4 +164,20 @@ func (f *fusedInt) epilogueRow(y []float32, acc []int32, rr []float32, post []st
 // isInteger reports whether l runs on an integer kernel.
 func (l *linear) isInteger() bool {
 	return l.kernel == KernelInt8 || l.kernel == KernelBitSerial
+}
+
+// markCodes sets codesTo where an integer layer's output goes only to the
+// next layer of the list (ls[i+1] reads ls[i]'s output and nothing else
+// does) and that layer is a KernelInt8 conv of matching shape.
+func markCodes(ls []layer) {
+	for i := 0; i+1 < len(ls); i++ {
+		a, ok1 := ls[i].(*fusedInt)
+		b, ok2 := ls[i+1].(*fusedInt)
+		if !ok1 || !ok2 || a.l.dense || b.l.dense || b.l.kernel != KernelInt8 {
+			continue
+		}
+		if a.l.oh == b.l.h && a.l.ow == b.l.w && a.l.cout == b.l.cin && b.l.q.HasCodes() {
+			a.codesTo = b.l
+		}
+	}
 }

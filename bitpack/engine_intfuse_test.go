@@ -25,8 +25,8 @@ func intLinear(rng *rand.Rand, kernel, name string, in, out, k, stride, pad int)
 	return l, b
 }
 
-// intResSpec is a small residual network of integer layers: a stem conv,
-// an identity block, a downsampling block with a 1×1 shortcut (int8,
+// intResSpec is a small residual network of integer layers: two stem
+// convs (the second strided, on the direct int8 kernel), an identity block, a downsampling block with a 1×1 shortcut (int8,
 // Winograd-sized where the CPU has it) and a bit-serial block.
 func intResSpec(seed uint64) Spec {
 	rng := rand.New(rand.NewPCG(seed, 5))
@@ -42,7 +42,7 @@ func intResSpec(seed uint64) Spec {
 		}
 		return ls
 	}
-	ls := cat(conv(KernelInt8, "a", 64, 64, 3, 1, 1), []LayerSpec{relu})
+	ls := cat(conv(KernelInt8, "a", 64, 64, 3, 1, 1), []LayerSpec{relu}, conv(KernelInt8, "a2", 64, 64, 3, 2, 1), []LayerSpec{relu})
 	ls = append(ls, LayerSpec{Kind: LayerResidual, Body: cat(conv(KernelInt8, "b", 64, 64, 3, 1, 1), []LayerSpec{relu},
 		conv(KernelInt8, "c", 64, 64, 3, 1, 1))}, relu)
 	ls = append(ls, LayerSpec{Kind: LayerResidual, Body: cat(conv(KernelInt8, "d", 64, 128, 3, 2, 1), []LayerSpec{relu},
@@ -56,17 +56,22 @@ func intResSpec(seed uint64) Spec {
 
 // TestFusedInteger: integer layers run their BatchNorm, activation and
 // residual sum in the kernel's epilogue (every integer layer of the
-// fused list is a fusedInt) and give the unfused path's logits bit for
-// bit, with and without the assembly kernels, at 1 and 2 threads.
+// fused list is a fusedInt), an int8 layer's input codes are written by
+// the layer before where it is the only consumer, and the logits are the
+// unfused path's bit for bit, with and without the assembly kernels, at 1
+// and 2 threads.
 func TestFusedInteger(t *testing.T) {
 	fused, plain := newModels(t, intResSpec(1))
-	count := 0
+	count, codes := 0, 0
 	var walk func(ls []layer)
 	walk = func(ls []layer) {
 		for _, l := range ls {
 			switch v := l.(type) {
 			case *fusedInt:
 				count++
+				if v.codesTo != nil {
+					codes++
+				}
 			case *linear:
 				if v.isInteger() {
 					t.Errorf("integer layer %s is not fused", v.name)
@@ -78,8 +83,12 @@ func TestFusedInteger(t *testing.T) {
 		}
 	}
 	walk(fused.fused)
-	if count != 8 {
-		t.Errorf("%d fused integer layers, want 8", count)
+	if count != 9 {
+		t.Errorf("%d fused integer layers, want 9", count)
+	}
+	// a → a2, b → c, d → e write the next layer's codes.
+	if codes != 3 {
+		t.Errorf("%d layers write the next one's codes, want 3", codes)
 	}
 	x := randF(rand.New(rand.NewPCG(2, 2)), 3*9*8*64, 1.5)
 	bothPaths(t, func(t *testing.T) {

@@ -22,30 +22,39 @@ LDONE:
 	VPBROADCASTD AX, Z2; \
 	VXORPS       Z3, Z3, Z3
 
-// func intEpiRowAVX(y *float32, acc *int32, p *intEpi, n, rows, ld int)
+// func intEpiRowAVX(y *float32, acc *int32, p *intEpi, n, rows, ld, noY int)
 // rows rows of a fused integer epilogue (row r at y, acc and p.res plus
 // r·ld values), the first n values of each (a multiple of 16), 16 at a
 // time: v = float32(scale·float64(acc)) (exact conversion, one float64
 // multiply, one rounding), + bias, BatchNorm v·a + b, act1, + res, act2,
 // each step skipped when its pointer (or act) is zero: scaleBias's and
-// the stages' operations in their order.
-TEXT ·intEpiRowAVX(SB), NOSPLIT, $0-48
-	MOVQ y+0(FP), DI
-	MOVQ acc+8(FP), SI
-	MOVQ p+16(FP), AX
-	MOVQ 0(AX), R8
-	MOVQ 8(AX), R9
-	MOVQ 16(AX), R10
-	MOVQ 24(AX), R11
-	MOVQ 32(AX), R12
-	MOVQ 40(AX), R13
-	MOVQ 48(AX), R14
-	MOVQ rows+32(FP), DX
-	MOVQ ld+40(FP), R15
-	SHLQ $2, R15
+// the stages' operations in their order. v is stored unless noY != 0.
+// With p.codes not nil (then n == ld) the next layer's input codes of v
+// are stored there too, consecutively, by codesAVX512's operations.
+TEXT ·intEpiRowAVX(SB), NOSPLIT, $0-56
 	ACTCONSTS
-	TESTQ DX, DX
-	JZ    iedone
+	MOVL         $0x4b400000, CX
+	VPBROADCASTD CX, Z9
+	MOVQ         y+0(FP), DI
+	MOVQ         acc+8(FP), SI
+	MOVQ         p+16(FP), AX
+	MOVQ         0(AX), R8
+	MOVQ         8(AX), R9
+	MOVQ         16(AX), R10
+	MOVQ         24(AX), R11
+	MOVQ         32(AX), R12
+	MOVQ         40(AX), R13
+	MOVQ         48(AX), R14
+	VBROADCASTSS 64(AX), Z5
+	VBROADCASTSS 68(AX), Z6
+	VBROADCASTSS 72(AX), Z7
+	VPBROADCASTD 76(AX), Z8
+	MOVQ         56(AX), AX
+	MOVQ         rows+32(FP), DX
+	MOVQ         ld+40(FP), R15
+	SHLQ         $2, R15
+	TESTQ        DX, DX
+	JZ           iedone
 
 ierow:
 	MOVQ n+24(FP), CX
@@ -79,10 +88,27 @@ ienobn:
 
 ienores:
 	ACT(R14, iea2relu, iea2done)
+	CMPQ    noY+48(FP), $0
+	JNE     ienostore
 	VMOVUPS Z0, (DI)(BX*1)
-	ADDQ    $64, BX
-	DECQ    CX
-	JNZ     ieloop
+
+ienostore:
+	TESTQ      AX, AX
+	JZ         ienocodes
+	VMULPS     Z0, Z5, Z4
+	VMAXPS     Z4, Z6, Z4
+	VMINPS     Z4, Z7, Z4
+	VADDPS     Z9, Z4, Z4
+	VSUBPS     Z9, Z4, Z4
+	VCVTTPS2DQ Z4, Z4
+	VPADDD     Z8, Z4, Z4
+	VPMOVDB    Z4, (AX)
+	ADDQ       $16, AX
+
+ienocodes:
+	ADDQ $64, BX
+	DECQ CX
+	JNZ  ieloop
 
 	ADDQ  R15, DI
 	ADDQ  R15, SI

@@ -2,4 +2,4 @@
 
 package bitpack
 
-func intEpiRowAVX(y *float32, acc *int32, p *intEpi, n, rows, ld int) { panic("unreachable") }
+func intEpiRowAVX(y *float32, acc *int32, p *intEpi, n, rows, ld, noY int) { panic("unreachable") }

@@ -102,7 +102,7 @@ func (l *linear) winoPrepare(levels []int8) {
 func (l *linear) winoForward(sc *intScratch, acc []int32, x []float32, n, threads int, epi func(r0, r1 int, a []int32)) {
 	th, tw := (l.oh+1)/2, (l.ow+1)/2
 	hp, wp := 2*th+2, 2*tw+2
-	xp := l.padCodes(sc, x, n, hp, wp, threads)
+	xp := l.inputPadded(sc, x, n, hp, wp, threads)
 	units := n * th
 	rpb := max(1, 32/tw) // tile rows per block
 	if len(sc.wino) < threads {
