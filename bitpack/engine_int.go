@@ -19,10 +19,9 @@ import (
 // intScratch is a slot's scratch for the integer kernels.
 type intScratch struct {
 	codes, col []uint8
-	pix        Planes        // bit-serial: the packed planes of every input pixel
-	rsum       []int32       // bit-serial direct: the code sum of each output row
-	wino       []winoScratch // Winograd: one per thread
-	ready      bool          // codes holds this run's padded input codes
+	pix        Planes  // bit-serial: the packed planes of every input pixel
+	rsum       []int32 // bit-serial direct: the code sum of each output row
+	ready      bool    // codes holds this run's padded input codes
 }
 
 // integerForward runs a bit-serial or int8 layer: y = scale·acc + bias.

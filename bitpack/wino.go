@@ -1,5 +1,7 @@
 package bitpack
 
+import "sync"
+
 // Winograd F(2×2, 3×3) in exact integer arithmetic for KernelInt8 3×3
 // stride-1 convolutions (engine_int.go runs it where winoPrepare built
 // the weights).
@@ -26,6 +28,10 @@ type winoWeights struct {
 	corr []int32 // [4][cout]: the correction of output (i, j) of a tile, at (2i+j)·cout
 	z    int     // the offset added to V
 }
+
+// winoPool holds the threads' block buffers, shared by every Winograd
+// layer (and model), so a layer finds them in cache.
+var winoPool = sync.Pool{New: func() any { return new(winoScratch) }}
 
 // winoScratch is one thread's block buffers.
 type winoScratch struct {
@@ -105,13 +111,11 @@ func (l *linear) winoForward(sc *intScratch, acc []int32, x []float32, n, thread
 	xp := l.inputPadded(sc, x, n, hp, wp, threads)
 	units := n * th
 	rpb := max(1, 32/tw) // tile rows per block
-	if len(sc.wino) < threads {
-		sc.wino = append(sc.wino, make([]winoScratch, threads-len(sc.wino))...)
-	}
 	pix := func(u int) int { return (u/th*l.oh + min(2*(u%th), l.oh)) * l.ow }
 	// Chunks of 4·units rows end on whole tile rows.
-	parallelChunks(4*units, threads, func(t, r0, r1 int) {
-		ws := &sc.wino[t]
+	parallelRows(4*units, threads, func(r0, r1 int) {
+		ws := winoPool.Get().(*winoScratch)
+		defer winoPool.Put(ws)
 		for u := r0 / 4; u < r1/4; u += rpb {
 			u1 := min(u+rpb, r1/4)
 			p0, p1 := pix(u), pix(u1)
