@@ -3,6 +3,7 @@ package bitpack
 import (
 	"encoding/binary"
 	"runtime"
+	"sync"
 )
 
 // The integer layer paths of the engine: KernelBitSerial and KernelInt8.
@@ -21,7 +22,8 @@ type intScratch struct {
 	codes, col []uint8
 	pix        Planes  // bit-serial: the packed planes of every input pixel
 	rsum       []int32 // bit-serial direct: the code sum of each output row
-	ready      bool    // codes holds this run's padded input codes
+	padded     *u8Buf  // the padded input codes while the layer holds them (codesPool)
+	ready      bool    // padded holds this run's codes, written by the layer before
 }
 
 // integerForward runs a bit-serial or int8 layer: y = scale·acc + bias.
@@ -84,8 +86,10 @@ func gemmThreads(rows, cout, k int) int {
 func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi func(r0, r1 int, a []int32)) {
 	sc := &s.isc
 	if acc == nil && (l.wino == nil || !kernels.vnni) {
-		s.i32 = grow32(s.i32, rows*l.cout)
-		acc = s.i32
+		ab := accPool.Get().(*i32Buf)
+		defer accPool.Put(ab)
+		ab.b = grow32(ab.b, rows*l.cout)
+		acc = ab.b
 	}
 	full := epi
 	epi = func(r0, r1 int, _ []int32) { full(r0, r1, acc[r0*l.cout:r1*l.cout]) }
@@ -97,6 +101,7 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi fun
 	}
 	if hp, wp, ok := l.codeGeom(); ok {
 		xp := l.inputPadded(sc, x, n, hp, wp, threads)
+		defer sc.releaseCodes()
 		parallelRows(rows, threads, func(r0, r1 int) {
 			l.int8Direct(acc, xp, r0, r1)
 			l.offsetRows(acc, off, r0, r1)
@@ -167,13 +172,42 @@ func (l *linear) codeGeom() (hp, wp int, ok bool) {
 }
 
 // inputPadded returns the padded input codes: the ones the previous
-// layer's epilogue wrote (sc.ready, engine_intfuse.go), else padCodes of x.
+// layer's epilogue wrote (sc.ready, engine_intfuse.go), else padCodes of
+// x, in a buffer from codesPool (sc.padded) that the caller hands back by
+// sc.releaseCodes when its kernel is done.
 func (l *linear) inputPadded(sc *intScratch, x []float32, n, hp, wp, threads int) []uint8 {
 	if sc.ready {
 		sc.ready = false
-		return sc.codes[:n*hp*wp*l.cin]
+		return sc.padded.b[:n*hp*wp*l.cin]
 	}
-	return l.padCodes(sc, x, n, hp, wp, threads)
+	if sc.padded == nil {
+		sc.padded = codesPool.Get().(*u8Buf)
+	}
+	sc.padded.b = growU8(sc.padded.b, n*hp*wp*l.cin)
+	l.padCodes(sc.padded.b, x, n, hp, wp, threads)
+	return sc.padded.b
+}
+
+// Buffers shared by the integer layers of every model, so that a layer
+// finds them in cache: padded input codes (a layer takes one before its
+// kernel, or the layer before it takes one to write its codes, and gives
+// it back after) and block accumulators.
+type (
+	u8Buf  struct{ b []uint8 }
+	i32Buf struct{ b []int32 }
+)
+
+var (
+	codesPool = sync.Pool{New: func() any { return new(u8Buf) }}
+	accPool   = sync.Pool{New: func() any { return new(i32Buf) }}
+)
+
+// releaseCodes hands the padded codes buffer back to codesPool.
+func (sc *intScratch) releaseCodes() {
+	if sc.padded != nil {
+		codesPool.Put(sc.padded)
+		sc.padded = nil
+	}
 }
 
 // padBorder fills the pad pixels of the padded codes xp (n samples of
@@ -191,14 +225,12 @@ func (l *linear) padBorder(xp []uint8, n, hp, wp int) {
 	}
 }
 
-// padCodes returns the input codes of x with pad pixels holding the code
-// of 0 around every sample (n×hp×wp×cin, the input at row and column
-// pad, hp >= h+2·pad, wp >= w+2·pad), in sc.codes; the padded rows are
-// split over threads goroutines.
-func (l *linear) padCodes(sc *intScratch, x []float32, n, hp, wp, threads int) []uint8 {
+// padCodes writes the input codes of x into xp with pad pixels holding
+// the code of 0 around every sample (n×hp×wp×cin, the input at row and
+// column pad, hp >= h+2·pad, wp >= w+2·pad); the padded rows are split
+// over threads goroutines.
+func (l *linear) padCodes(xp []uint8, x []float32, n, hp, wp, threads int) {
 	c := l.cin
-	sc.codes = growU8(sc.codes, n*hp*wp*c)
-	xp := sc.codes
 	pc := uint8(l.q.Offset())
 	if n*hp*wp*c < 1<<15 {
 		threads = 1
@@ -216,7 +248,6 @@ func (l *linear) padCodes(sc *intScratch, x []float32, n, hp, wp, threads int) [
 			inputCodes(l.q, row[l.pad*c:(l.pad+l.w)*c], x[((r/hp)*l.h+iy)*l.w*c:][:l.w*c])
 		}
 	})
-	return xp
 }
 
 // int8Direct computes the accumulators of output pixels [r0, r1) from the

@@ -85,10 +85,13 @@ func (f *fusedInt) codesWriter(e *exec, n int, ok bool) *codesOut {
 		return nil
 	}
 	sc := &e.slots[to.slot].isc
-	sc.codes = growU8(sc.codes, n*hp*wp*to.cin)
-	to.padBorder(sc.codes, n, hp, wp)
+	if sc.padded == nil {
+		sc.padded = codesPool.Get().(*u8Buf)
+	}
+	sc.padded.b = growU8(sc.padded.b, n*hp*wp*to.cin)
+	to.padBorder(sc.padded.b, n, hp, wp)
 	sc.ready = true
-	return &codesOut{to: to, xp: sc.codes, hp: hp, wp: wp}
+	return &codesOut{to: to, xp: sc.padded.b, hp: hp, wp: wp}
 }
 
 // epilogueRows runs rows whole rows (starting at output row r0; c a

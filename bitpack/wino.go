@@ -109,6 +109,7 @@ func (l *linear) winoForward(sc *intScratch, acc []int32, x []float32, n, thread
 	th, tw := (l.oh+1)/2, (l.ow+1)/2
 	hp, wp := 2*th+2, 2*tw+2
 	xp := l.inputPadded(sc, x, n, hp, wp, threads)
+	defer sc.releaseCodes()
 	units := n * th
 	rpb := max(1, 32/tw) // tile rows per block
 	pix := func(u int) int { return (u/th*l.oh + min(2*(u%th), l.oh)) * l.ow }
