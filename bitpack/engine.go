@@ -591,7 +591,8 @@ type linear struct {
 	k                                            int // kh·kw·cin
 
 	q      InputQuant
-	wf     []float32 // float kernel: dequantized [cout][k], dense [k][cout]
+	wf     []float32     // float kernel: dequantized [cout][k], dense [k][cout]
+	wfp    *gemm.PackedB // float conv kernel: wf packed once for gemm
 	bias   []float32
 	scale  []float64 // integer kernels: per-row weight scale × input scale
 	scale1 []float32 // xnor: per-row weight scale

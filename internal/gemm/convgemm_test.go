@@ -132,9 +132,10 @@ func TestConvImplicitAllocs(t *testing.T) {
 	}
 }
 
-// TestConvForwardThreadsExact checks that ConvForward gives the same bits
-// at every thread count (the direct path splits batch-1 images into bands
-// of output rows), and that the direct path, one accumulation chain per
+// TestConvForwardThreadsExact checks that ConvForward and ConvGradWeights
+// give the same bits at every thread count (the direct path splits batch-1
+// images into bands of output rows; the in-place weight gradient splits
+// over tiles of the filter, while the packed one may split K), and that the direct path, one accumulation chain per
 // output in im2col's column order, equals Sgemm on the im2col matrix bit
 // for bit when K fits one cache block.
 func TestConvForwardThreadsExact(t *testing.T) {
@@ -151,18 +152,25 @@ func TestConvForwardThreadsExact(t *testing.T) {
 			for _, o := range []int{64, 5} {
 				m, k := s.N*s.OutH()*s.OutW(), s.KH*s.KW*s.C
 				x, w := randSlice(rng, s.InputLen()), randSlice(rng, o*k)
-				var ref []float32
+				g := randSlice(rng, m*o)
+				var ref, refW []float32
 				for _, threads := range []int{1, 2, 3, 7} {
 					SetThreads(threads)
-					got := randSlice(rng, m*o)
+					got, gotW := randSlice(rng, m*o), randSlice(rng, o*k)
 					if err := ConvForward(s, x, w, o, got); err != nil {
 						t.Fatal(err)
 					}
+					if err := ConvGradWeights(s, g, x, o, gotW); err != nil {
+						t.Fatal(err)
+					}
 					if ref == nil {
-						ref = got
+						ref, refW = got, gotW
 						continue
 					}
 					compareExact(t, fmt.Sprintf("%s %+v o=%d threads %d", kern.name, s, o, threads), got, ref)
+					if inPlaceGradOK(kern, s, o) { // the packed path may split K
+						compareExact(t, fmt.Sprintf("%s %+v o=%d threads %d: ConvGradWeights", kern.name, s, o, threads), gotW, refW)
+					}
 				}
 				if directOK(kern, s, o) && k <= kcBlock {
 					SetThreads(1) // no split of K

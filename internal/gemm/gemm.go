@@ -131,6 +131,9 @@ type call struct {
 	// ca or cb, when its x is set, is an im2col matrix standing in for
 	// op(A) (not transposed) or op(B) (not transposed): see convgemm.go.
 	ca, cb convOperand
+
+	// pb, if set, holds op(B) already packed (packed.go).
+	pb *PackedB
 }
 
 // workspace holds one goroutine's packing buffers and, for K splits, its
@@ -299,6 +302,7 @@ func (w *workspace) compute(g *call, i0, i1, j0, j1, p0, p1 int, c []float32, ld
 				bet = 1
 			}
 			switch {
+			case g.pb != nil: // packed once: macro reads its panels
 			case g.cb.x != nil:
 				w.packConvB(w.b, &g.cb, pc, kc, jc, nc, nr)
 			case !directB:
@@ -343,17 +347,21 @@ func (w *workspace) macro(g *call, directA, directB bool, ic, mc, jc, nc, pc, kc
 		}
 		packedA := (!directA || rows < mr) && alda == 0
 		gemv := directB && rows == 1 && kern.gemv != nil
-		for jr := 0; jr < nc; jr += nr {
-			if gemv && nc-jr >= gemvCols {
-				kern.gemv(kc, ap, aP, g.b[pc*g.ldb+jc+jr:], g.ldb, c[ir*ldc+jr:], alpha, beta)
-				jr += gemvCols - nr
-				continue
+		if gemv {
+			for jr := 0; jr < nc; jr += gemvCols {
+				kern.gemv(kc, ap, aP, g.b[pc*g.ldb+jc+jr:], g.ldb, c[ir*ldc+jr:], alpha, beta, min(gemvCols, nc-jr))
 			}
+			continue
+		}
+		for jr := 0; jr < nc; jr += nr {
 			cols := min(nr, nc-jr)
 			bp, bP := w.b[:0], nr
-			if directB {
+			switch {
+			case g.pb != nil:
+				bp = g.pb.packedPanel(pc, kc, jc+jr)[:nr*kc]
+			case directB:
 				bp, bP = g.b[pc*g.ldb+jc+jr:], g.ldb
-			} else {
+			default:
 				bp = w.b[jr*kc : jr*kc+nr*kc]
 			}
 			ct := c[ir*ldc+jr:]

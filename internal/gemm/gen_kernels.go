@@ -44,7 +44,9 @@ func main() {
 		genAVX512(&w, true, nv)
 		genAVX512Rows(&w, nv)
 	}
-	genAVX512Gemv(&w)
+	for nv := 1; nv <= 8; nv++ {
+		genAVX512Gemv(&w, nv)
+	}
 	if err := os.WriteFile("kernel_amd64.s", w.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -292,21 +294,22 @@ func genAVX512Rows(w *bytes.Buffer, nv int) {
 	avx512Store(w, name, nv)
 }
 
-// genAVX512Gemv writes the one-row kernel for a product with m = 1 (a
-// classifier at batch 1): 128 columns of C from B read in place, row p of
-// B at b + p*bP. Each column is one accumulation chain over the k steps,
-// the order every other kernel uses, and the store is avx512Store's
-// (alpha·acc, or beta·C then a multiply-add), so it gives their bits.
-// Eight independent chains keep the multiply-adds busy; B's rows stream
-// through memory operands.
+// genAVX512Gemv writes the one-row kernels for products with m = 1 (a
+// classifier at batch 1): nv·16 columns of C (nv = 1..8), the last vector
+// under the mask K1, from B read in place, row p of B at b + p*bP. Each
+// column is one accumulation chain over the k steps, the order every
+// other kernel uses, and the store is avx512Store's (alpha·acc, or beta·C
+// then a multiply-add), so they give the other kernels' bits. Up to eight
+// independent chains keep the multiply-adds busy.
 //
-//	func kernAVX512x1x128(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32)
-func genAVX512Gemv(w *bytes.Buffer) {
-	const name = "kernAVX512x1x128"
+//	func kernAVX512x1xN(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32, mask uint32)
+func genAVX512Gemv(w *bytes.Buffer, nv int) {
+	name := fmt.Sprintf("kernAVX512x1x%d", 16*nv)
 	p := func(format string, args ...any) { line(w, format, args...) }
 	acc := func(v int) string { return fmt.Sprintf("Z%d", 24+v) }
-	fmt.Fprintf(w, "\n// func %s(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+	last := nv - 1
+	fmt.Fprintf(w, "\n// func %s(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32, mask uint32)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-60\n", name)
 	p("MOVQ k+0(FP), CX")
 	p("MOVQ a+8(FP), AX")
 	p("MOVQ aP+16(FP), R13")
@@ -315,16 +318,20 @@ func genAVX512Gemv(w *bytes.Buffer) {
 	p("MOVQ bP+32(FP), R14")
 	p("SHLQ $2, R14")
 	p("MOVQ c+40(FP), DI")
-	for v := 0; v < 8; v++ {
+	p("MOVL mask+56(FP), DX")
+	p("KMOVW DX, K1")
+	for v := 0; v < nv; v++ {
 		p("VPXORD %s, %s, %s", acc(v), acc(v), acc(v))
 	}
 	fmt.Fprintf(w, "%s_loop:\n", name)
 	p("TESTQ CX, CX")
 	p("JEQ %s_store", name)
 	p("VBROADCASTSS (AX), Z0")
-	for v := 0; v < 8; v++ {
+	for v := 0; v < last; v++ {
 		p("VFMADD231PS %d(BX), Z0, %s", v*64, acc(v))
 	}
+	p("VMOVUPS.Z %d(BX), K1, Z1", last*64)
+	p("VFMADD231PS Z1, Z0, %s", acc(last))
 	p("ADDQ R13, AX")
 	p("ADDQ R14, BX")
 	p("DECQ CX")
@@ -335,17 +342,30 @@ func genAVX512Gemv(w *bytes.Buffer) {
 	p("ANDL $0x7fffffff, DX")
 	p("JEQ %s_beta0", name)
 	p("VBROADCASTSS beta+52(FP), Z1")
-	for v := 0; v < 8; v++ {
-		p("VMULPS %d(DI), Z1, Z2", v*64)
+	for v := 0; v < nv; v++ {
+		if v == last {
+			p("VMOVUPS.Z %d(DI), K1, Z2", v*64)
+			p("VMULPS Z1, Z2, Z2")
+		} else {
+			p("VMULPS %d(DI), Z1, Z2", v*64)
+		}
 		p("VFMADD231PS Z0, %s, Z2", acc(v))
-		p("VMOVUPS Z2, %d(DI)", v*64)
+		if v == last {
+			p("VMOVUPS Z2, K1, %d(DI)", v*64)
+		} else {
+			p("VMOVUPS Z2, %d(DI)", v*64)
+		}
 	}
 	p("VZEROUPPER")
 	p("RET")
 	fmt.Fprintf(w, "%s_beta0:\n", name)
-	for v := 0; v < 8; v++ {
+	for v := 0; v < nv; v++ {
 		p("VMULPS Z0, %s, %s", acc(v), acc(v))
-		p("VMOVUPS %s, %d(DI)", acc(v), v*64)
+		if v == last {
+			p("VMOVUPS %s, K1, %d(DI)", acc(v), v*64)
+		} else {
+			p("VMOVUPS %s, %d(DI)", acc(v), v*64)
+		}
 	}
 	p("VZEROUPPER")
 	p("RET")

@@ -32,13 +32,14 @@ type microKernel struct {
 	// direct convolution passes its KH kernel rows as the segments.
 	genRows func(k, segs, segStride int, a []float32, lda, aP int, b []float32, bP int, c []float32, ldc int, alpha, beta float32, rows, cols int)
 
-	// gemv, if set, computes one row of C, gemvCols columns, from B read
-	// in place (step p at b[p*bP:]) and A's step p at a[p*aP], giving
-	// gen's bits: the m = 1 product (a classifier at batch 1).
-	gemv func(k int, a []float32, aP int, b []float32, bP int, c []float32, alpha, beta float32)
+	// gemv, if set, computes one row of C, cols (1..gemvCols) columns,
+	// from B read in place (step p at b[p*bP:]) and A's step p at
+	// a[p*aP], giving gen's bits: the m = 1 product (a classifier at
+	// batch 1).
+	gemv func(k int, a []float32, aP int, b []float32, bP int, c []float32, alpha, beta float32, cols int)
 }
 
-// gemvCols is the width of microKernel.gemv.
+// gemvCols is the widest microKernel.gemv call.
 const gemvCols = 128
 
 // kernels lists the micro-kernels this CPU can run, best first; generic is
