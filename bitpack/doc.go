@@ -95,7 +95,10 @@
 // epilogue float32(scale·float64(acc)) + bias keeps its per-element
 // operations. Other shapes unfold the codes (byte im2col) and pack bit
 // planes 64 codes at a time. Float layers (engine_float.go) call the
-// training graph's own kernels, gemm.ConvForward and gemm.Sgemm.
+// training graph's own kernels, gemm.ConvForward and gemm.Sgemm, with the
+// weights laid out once at build: a conv's filter packed for
+// gemm.ConvForwardPacked, a dense layer's matrix transposed so gemm's
+// one-row kernel reads it in place at batch 1.
 //
 // In the fused list an integer layer also runs the BatchNorm and
 // activation after it, and the residual sum and activation when it ends a
@@ -127,8 +130,11 @@
 //   - KernelFloat conv and dense (the first conv, the classifier): the
 //     functions the graph's evaluation forward calls, gemm.ConvForward
 //     for a convolution and gemm.Sgemm for a dense or pointwise layer,
-//     over the dequantized weights, in the same process settings; then +
-//     bias.
+//     over the dequantized weights; then + bias. Packing the filter once
+//     (gemm.ConvForwardPacked) and transposing a dense matrix keep these
+//     bits: gemm sums every output of a forward product in one order,
+//     whatever the batch size, thread count or operand layout (gemm's
+//     TestConvForwardPacked and TestSgemmRowsIndependent).
 //   - KernelXNOR: y = float32(α_o·float32(dot)) (xnorValue), then + bias.
 //   - KernelInt8 and KernelBitSerial: y = float32(S_o·float64(acc)) with
 //     S_o = float64(weight scale_o)·(input step Num/Den, float64), then +

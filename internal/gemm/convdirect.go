@@ -84,12 +84,22 @@ func (j *directJob) runPart(i int) {
 	kwc, k := s.KW*c, s.KH*s.KW*c
 	lda := s.StrideW * c
 	for y := y0; y < y1; y++ {
+		// Kernel rows wholly in the top or bottom padding add only zeros
+		// (the sum never holds -0, so skipping them keeps every bit).
+		r0 := max(0, s.PadH-y*s.StrideH)
+		r1 := min(s.KH, s.H+s.PadH-y*s.StrideH)
 		for xo := 0; xo < ow; xo += mr {
 			rows := min(mr, ow-xo)
 			cOut := j.out[((n*oh+y)*ow+xo)*o:]
-			a := img[(y-y0)*s.StrideH*rowLen+xo*lda:]
+			if r1 <= r0 {
+				for i := range rows {
+					clear(cOut[i*o : i*o+o])
+				}
+				continue
+			}
+			a := img[((y-y0)*s.StrideH+r0)*rowLen+xo*lda:]
 			for jr := 0; jr < o; jr += nr {
-				kern.genRows(kwc, s.KH, rowLen, a, lda, 1, j.wp[jr*k:], nr, cOut[jr:], o, 1, 0, rows, min(nr, o-jr))
+				kern.genRows(kwc, r1-r0, rowLen, a, lda, 1, j.wp[jr*k+r0*kwc*nr:], nr, cOut[jr:], o, 1, 0, rows, min(nr, o-jr))
 			}
 		}
 	}

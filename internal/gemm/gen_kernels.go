@@ -115,6 +115,12 @@ func genStep(w *bytes.Buffer, k kern, s int) {
 		line(w, "VMOVUPS %d(BX), %s", s*nr*4+v*vb, k.vreg(v))
 	}
 	for r := 0; r < k.mr; r++ {
+		if k.reg == "Z" { // EVEX embedded broadcast: no separate broadcast µop
+			for v := 0; v < k.nv; v++ {
+				line(w, "VFMADD231PS.BCST %d(AX), %s, %s", (s*k.mr+r)*4, k.vreg(v), k.acc(r, v))
+			}
+			continue
+		}
 		line(w, "VBROADCASTSS %d(AX), %s", (s*k.mr+r)*4, bc(r))
 		for v := 0; v < k.nv; v++ {
 			line(w, "VFMADD231PS %s, %s, %s", k.vreg(v), bc(r), k.acc(r, v))
@@ -380,7 +386,6 @@ func avx512Acc(r, v int) string { return fmt.Sprintf("Z%d", 16+r*2+v) }
 // (bytes).
 func avx512Step(w *bytes.Buffer, strided bool, nv int) {
 	const mr = 8
-	bc := func(r int) string { return fmt.Sprintf("Z%d", 2+r%2) }
 	arow := func(r int) string {
 		if !strided {
 			return fmt.Sprintf("%d(AX)", r*4)
@@ -392,9 +397,8 @@ func avx512Step(w *bytes.Buffer, strided bool, nv int) {
 		line(w, "VMOVUPS.Z 64(BX), K2, Z1")
 	}
 	for r := 0; r < mr; r++ {
-		line(w, "VBROADCASTSS %s, %s", arow(r), bc(r))
 		for v := range nv {
-			line(w, "VFMADD231PS Z%d, %s, %s", v, bc(r), avx512Acc(r, v))
+			line(w, "VFMADD231PS.BCST %s, Z%d, %s", arow(r), v, avx512Acc(r, v))
 		}
 	}
 	line(w, "ADDQ R13, AX")
