@@ -104,6 +104,8 @@ type Conv struct {
 	bRows  []int   // their row indices
 	bCorr  []int32 // their corrections, len(bRows)×Cout
 	bDots  []int32
+	bIdx   []int32   // per output pixel of an image: its index in bRows, or -1
+	bThr   []int32   // thresholds padded to whole panels (borderThr)
 	bKey   [6]int    // input H, W, strides, pads that bRows and bCorr were built for
 	tPtrs  []*uint64 // implicit GEMM: per-chunk tile row pointers
 	tBuf   []uint64  // and border tile rows
@@ -267,13 +269,17 @@ func (c *Conv) implicitGEMM(out []int32, in *Map, oh, ow, r0, r1 int, ptrs []*ui
 
 // implicitGEMMThr is implicitGEMM with the fused threshold, writing the
 // packed bits of rows [r0,r1) into out (row stride ldo words).
-func (c *Conv) implicitGEMMThr(out []uint64, ldo int, in *Map, oh, ow, r0, r1 int, popThr []int64, flip []uint32, ptrs []*uint64, buf []uint64) {
+func (c *Conv) implicitGEMMThr(out []uint64, ldo int, in *Map, oh, ow, r0, r1 int, popThr []int64, flip []uint32, ptrs []*uint64, buf []uint64, bt *borderThr) {
 	w := c.Weights.Panels
 	var tmpBits [4]uint32
 	pwLen := w.Words * PanelWidth
 	for r := r0; r < r1; r += 4 {
 		mr := min(4, r1-r)
 		segs, segWords := c.prepTile(in, oh, ow, r, mr, ptrs, buf)
+		if bt != nil && bt.touches(r, mr) {
+			c.borderTile(out, ldo, r, mr, ptrs, segs, segWords, flip, bt)
+			continue
+		}
 		for p := 0; p < panelsFor(w.N); p++ {
 			pw := &w.Data[p*pwLen]
 			c0 := p * PanelWidth
@@ -288,6 +294,64 @@ func (c *Conv) implicitGEMMThr(out []uint64, ldo int, in *Map, oh, ow, r0, r1 in
 				sh := uint(c0 % 64)
 				*word = *word&^(uint64(0xFFFFFFFF)<<sh) | uint64(tmpBits[i])<<sh
 			}
+		}
+	}
+}
+
+// borderThr is what implicitGEMMThr needs to threshold the output pixels
+// whose windows cover PadZero padding itself: their integer dots need the
+// correction before the threshold, so their tiles run the dot kernel.
+type borderThr struct {
+	idx  []int32 // per pixel of an image: index into corr rows, or -1
+	corr []int32 // len(rows)×Cout corrections (Conv.borders)
+	thr  []int32 // Thresholds.Thr, padded to whole panels
+	ohw  int
+}
+
+// newBorderThr pads thr to whole panels for thrBits32 (the padding lanes'
+// bits are masked off).
+func (c *Conv) newBorderThr(thr []int32, corr []int32, ohw int) *borderThr {
+	n := panelsFor(c.Weights.Cout) * PanelWidth
+	c.bThr = grow32(c.bThr, n)
+	copy(c.bThr, thr)
+	clear(c.bThr[len(thr):])
+	return &borderThr{idx: c.bIdx, corr: corr, thr: c.bThr, ohw: ohw}
+}
+
+// touches reports whether output rows r..r+mr hold a border pixel.
+func (bt *borderThr) touches(r, mr int) bool {
+	for i := range mr {
+		if bt.idx[(r+i)%bt.ohw] >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// borderTile thresholds one tile of 4 output rows through integer dots:
+// the kernel's dot (padding read as +1), plus the PadZero correction on
+// border pixels, against Thr, then the flip: the bits borderSigns computes
+// from im2col rows, without unfolding the rows a second time.
+func (c *Conv) borderTile(out []uint64, ldo, r, mr int, ptrs []*uint64, segs, segWords int, flip []uint32, bt *borderThr) {
+	w, cout := c.Weights.Panels, c.Weights.Cout
+	var tmp [4 * PanelWidth]int32
+	pwLen := w.Words * PanelWidth
+	for p := 0; p < panelsFor(w.N); p++ {
+		c0 := p * PanelWidth
+		n := min(PanelWidth, cout-c0)
+		xnor4x32ind(&ptrs[0], segs, segWords, &w.Data[p*pwLen], &tmp[0], PanelWidth, w.K)
+		for i := 0; i < mr; i++ {
+			if bi := bt.idx[(r+i)%bt.ohw]; bi >= 0 {
+				d := tmp[i*PanelWidth : i*PanelWidth+n]
+				corr := bt.corr[int(bi)*cout+c0:][:n]
+				for j := range d {
+					d[j] += corr[j]
+				}
+			}
+			bits := thrBits32(&tmp[i*PanelWidth], &bt.thr[c0])&uint32(1<<n-1) ^ flip[p]
+			word := &out[(r+i)*ldo+c0/64]
+			sh := uint(c0 % 64)
+			*word = *word&^(uint64(0xFFFFFFFF)<<sh) | uint64(bits)<<sh
 		}
 	}
 }
@@ -420,6 +484,13 @@ func (c *Conv) borders(in *Map, oh, ow int) (rows []int, corrs []int32) {
 		if rows == nil {
 			c.bRows = []int{}
 		}
+		c.bIdx = grow32(c.bIdx, oh*ow)
+		for i := range c.bIdx {
+			c.bIdx[i] = -1
+		}
+		for i, r := range c.bRows {
+			c.bIdx[r] = int32(i)
+		}
 	}
 	return c.bRows, c.bCorr
 }
@@ -481,17 +552,22 @@ func (c *Conv) forwardSign(out *Map, in *Map, t *Thresholds, pop []int64, flipMa
 	}
 	var bRows []int
 	var bCorr []int32
+	var bt *borderThr
 	if c.Pad == PadZero {
 		bRows, bCorr = c.borders(in, oh, ow)
-		b := &c.border // the border rows of every image, image by image
-		b.Rows, b.K, b.Words = in.N*len(bRows), k, words
-		b.Data = grow(b.Data, b.Rows*words)
-		c.bDots = grow32(c.bDots, b.Rows*cw.Cout)
+		if a == nil && len(bRows) > 0 {
+			bt = c.newBorderThr(t.Thr, bCorr, oh*ow)
+		} else {
+			b := &c.border // the border rows of every image, image by image
+			b.Rows, b.K, b.Words = in.N*len(bRows), k, words
+			b.Data = grow(b.Data, b.Rows*words)
+			c.bDots = grow32(c.bDots, b.Rows*cw.Cout)
+		}
 	}
 	parallelChunks(nrows, threads, func(ti, r0, r1 int) {
 		if a == nil {
 			ptrs, buf := scratch(ti)
-			c.implicitGEMMThr(out.Data, out.Words, in, oh, ow, r0, r1, popThr, flip, ptrs, buf)
+			c.implicitGEMMThr(out.Data, out.Words, in, oh, ow, r0, r1, popThr, flip, ptrs, buf, bt)
 		} else {
 			xnorGEMMThr(out.Data, out.Words, a, cw.Panels, t, popThr, flip, r0, r1)
 		}
@@ -501,9 +577,11 @@ func (c *Conv) forwardSign(out *Map, in *Map, t *Thresholds, pop []int64, flipMa
 				out.Data[(r+1)*out.Words-1] &= 0xFFFFFFFF
 			}
 		}
-		chunkBorders(bRows, oh*ow, r0, r1, func(i0, i1, base int) {
-			c.borderSigns(out, in, oh, ow, t, flip, bRows, bCorr, i0, i1, base)
-		})
+		if bt == nil { // without the implicit GEMM, border rows are redone
+			chunkBorders(bRows, oh*ow, r0, r1, func(i0, i1, base int) {
+				c.borderSigns(out, in, oh, ow, t, flip, bRows, bCorr, i0, i1, base)
+			})
+		}
 	})
 	return nil
 }

@@ -684,6 +684,8 @@ type linear struct {
 	s8     *S8Panels
 	lsum   []int32 // int8: Σ levels per row, for the input offset
 	bits   int     // bitserial: input bits
+
+	wino *winoWeights // int8 3×3 stride 1: Winograd weights (wino.go), or nil
 }
 
 func (m *Model) buildLinear(ls *LayerSpec, in []int) (layer, []int, error) {
@@ -847,6 +849,7 @@ func (l *linear) prepareInt8(levels []int8) error {
 		}
 		l.lsum[o] = s
 	}
+	l.winoPrepare(levels)
 	return nil
 }
 

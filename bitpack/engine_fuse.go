@@ -201,6 +201,13 @@ func (l *fusedResidual) forward(e *exec, x []float32, n int) ([]float32, error) 
 		}
 		return f.run(e, in, n, b, l.post, l.packTo)
 	}
+	if f, ok := l.body[last].(*fusedInt); ok && l.packTo == nil {
+		in, err := runLayers(e, l.body[:last], x, n)
+		if err != nil {
+			return nil, err
+		}
+		return f.run(e, in, n, b, l.post)
+	}
 	a, err := runLayers(e, l.body, x, n)
 	if err != nil {
 		return nil, err
@@ -288,6 +295,14 @@ func (m *Model) fuse(ls []layer) []layer {
 	for i := 0; i < len(ls); i++ {
 		switch v := ls[i].(type) {
 		case *linear:
+			if v.isInteger() { // engine_intfuse.go
+				j := ewRun(ls, i+1)
+				f := &fusedInt{l: v}
+				f.pre, _ = stagesOf(ls[i+1 : j])
+				i = j - 1
+				out = append(out, f)
+				continue
+			}
 			if v.kernel != KernelXNOR {
 				out = append(out, v)
 				continue
@@ -331,6 +346,7 @@ func (m *Model) fuse(ls []layer) []layer {
 		}
 	}
 	markPacks(out)
+	markCodes(out) // engine_intfuse.go
 	return out
 }
 
