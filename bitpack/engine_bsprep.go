@@ -16,8 +16,9 @@ func (l *linear) directBitSerial() bool {
 // bitSerialSplit is integer's bit-serial direct path with its input
 // preparation in parallel regions: one packs the input pixels (their
 // codes, planes and code sums), then each chunk of output rows sums its
-// rows' taps before running the kernel and epi.
-func (l *linear) bitSerialSplit(sc *intScratch, acc []int32, x []float32, n, rows, threads int, epi func(r0, r1 int)) {
+// rows' taps before running the kernel and epi (as integer's own
+// bit-serial direct path calls it).
+func (l *linear) bitSerialSplit(sc *intScratch, acc []int32, x []float32, n, rows, threads int, epi func(r0, r1 int, a []int32)) {
 	c := l.cin
 	sc.codes = growU8(sc.codes, len(x))
 	pix := l.planesFor(sc, n)
@@ -29,7 +30,7 @@ func (l *linear) bitSerialSplit(sc *intScratch, acc []int32, x []float32, n, row
 	parallelRows(rows, threads, func(r0, r1 int) {
 		l.rowSumsOf(pix, sc.rsum, r0, r1)
 		l.bitSerialDirect(acc, pix, sc.rsum, r0, r1)
-		epi(r0, r1)
+		epi(r0, r1, nil)
 	})
 }
 
