@@ -215,7 +215,7 @@ func (l *ewLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 	if c == 0 {
 		c = len(x)
 	}
-	parallelRows(len(x)/c, e.threadsFor(len(x)), func(r0, r1 int) {
+	parallelRows(len(x)/c, e.threadsForRows(len(x), len(x)/c), func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
 			yr := y[r*c : (r+1)*c]
 			copy(yr, x[r*c:(r+1)*c])
@@ -239,6 +239,17 @@ var ewMinParallel = 1 << 15
 // threadsFor returns the goroutines for an elementwise pass over n values.
 func (e *exec) threadsFor(n int) int {
 	return max(min(e.threads, 2*n/ewMinParallel), 1)
+}
+
+// rowValues is the values each row of a pass counts for in
+// threadsForRows: its per-row work (slicing, the stages' loop set-up,
+// packing its signs). ResNet-20's first BatchNorm and HardTanh, 1024 rows
+// of 16 values, took 31 µs on one core: 2 ns a value.
+const rowValues = 16
+
+// threadsForRows is threadsFor for a pass over n values in rows rows.
+func (e *exec) threadsForRows(n, rows int) int {
+	return e.threadsFor(n + rows*rowValues)
 }
 
 // epiRow is the parameter block of epiRowAVX (the field order is the

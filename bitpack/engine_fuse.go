@@ -150,7 +150,7 @@ func (f *fusedXNOR) packStaged(e *exec, s *slot, x []float32, n int) *Map {
 	l := f.l
 	bm := s.inMap(n, l.h, l.w, l.cin)
 	c, wc := l.cin, bm.Words
-	parallelRows(n*l.h*l.w, e.threadsFor(len(x)), func(p0, p1 int) {
+	parallelRows(n*l.h*l.w, e.threadsForRows(len(x), n*l.h*l.w), func(p0, p1 int) {
 		var buf [64 + 16]float32
 		tmp := lineAligned(buf[:])[:64]
 		for p := p0; p < p1; p++ {
@@ -216,7 +216,7 @@ func (l *fusedResidual) forward(e *exec, x []float32, n int) ([]float32, error) 
 	s.out = growF(s.out, len(a))
 	y, c := s.out, l.c
 	pm := s.packMap(l.packTo, n)
-	parallelRows(len(a)/c, e.threadsFor(len(a)), func(r0, r1 int) {
+	parallelRows(len(a)/c, e.threadsForRows(len(a), len(a)/c), func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
 			yr := y[r*c : (r+1)*c]
 			copy(yr, a[r*c:(r+1)*c])
