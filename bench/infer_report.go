@@ -335,7 +335,7 @@ func (r *InferReport) writeLayers(w io.Writer) {
 		fmt.Fprintf(w, "| %d | %s | %s | %s | %.1f%% |\n", i+1, l.Name, l.Kernel, fmtMS(l.Secs), 100*l.Secs/total)
 	}
 	if len(r.Floats) > 0 {
-		fmt.Fprintf(w, "\nFloat layers against PyTorch float at 1 thread, batch 1. \"alone\" is the layer by itself: ours a one-layer model built from the exported layer's spec, PyTorch's the module (`model.conv1`, `model.fc`) called on its own; the ratio and the target use these. The trace row above also holds the elementwise layers before the layer (for the classifier: the last block's BatchNorm, residual add, ReLU and the global pooling).\n\n")
+		fmt.Fprintf(w, "\nFloat layers against PyTorch float at 1 thread, batch 1. \"alone\" is the layer by itself: ours a one-layer model built from the exported layer's spec (every engine timing here calls Model.PredictTo with the previous call's output buffer, as a service would), PyTorch's the module (`model.conv1`, `model.fc`) called on its own, conv1 in the fastest of its eager, channels_last and to_mkldnn forms (input already in that layout); the ratio and the target use these. The trace row above also holds the elementwise layers before the layer (for the classifier: the last block's BatchNorm, residual add, ReLU and the global pooling).\n\n")
 		fmt.Fprintf(w, "| layer | lowbit trace row ms | lowbit alone ms | PyTorch alone ms | lowbit / PyTorch (alone) |\n|---|---:|---:|---:|---:|\n")
 		for _, f := range r.Floats {
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.Layer, fmtMS(f.Trace), fmtMS(f.Engine), fmtMS(f.Torch), fmtRatio(f.Ratio))

@@ -17,7 +17,9 @@ Protocol (one line each way, like the Go workers):
   <- "run B N [T]"             -> "done <median s> <min s> <total s>" (N calls at batch B,
                                   after torch.set_num_threads(T) when T is given)
   <- "layers N [T]"            -> "layers <conv1 median s> <fc median s>" (float peer: conv1 at
-                                  batch 1, 224 px, and fc on one 512-vector, N calls each)
+                                  batch 1, 224 px, and fc on one 512-vector, N calls each;
+                                  conv1 the fastest of its eager, channels_last and
+                                  to_mkldnn forms, as float_variants offers the network)
 The harness keeps one process per peer kind and gives each request its
 thread setting (OMP_NUM_THREADS is the largest).
   <- "info"                    -> "info <JSON: torch version, threads, BLAS, OpenBLAS core, oneDNN>"
@@ -69,6 +71,15 @@ def float_variants(torch, model):
     }
 
 
+def conv1_forms(torch, conv, x1):
+    """The first conv as each float variant runs it, with its input already
+    in that variant's layout (the network converts once, not per layer)."""
+    from torch.utils import mkldnn
+    cl = copy.deepcopy(conv).to(memory_format=torch.channels_last)
+    mk = mkldnn.to_mkldnn(copy.deepcopy(conv))
+    return [(conv, x1), (cl, x1.contiguous(memory_format=torch.channels_last)), (mk, x1.to_mkldnn())]
+
+
 def fastest(torch, variants, x1, n=8):
     """The variant with the smallest median batch-1 time (after a warm-up call)."""
     best, best_t = None, None
@@ -117,8 +128,11 @@ def serve(torch, model, peer, x, variant):
                 torch.set_num_threads(int(f[2]))
             x1, v = x[:1], torch.randn(1, 512)
             with torch.inference_mode():
-                model.conv1(x1)
-                c, _, _ = timed(lambda: model.conv1(x1), n)
+                c = None
+                for fn, xin in conv1_forms(torch, model.conv1, x1):
+                    fn(xin)
+                    t, _, _ = timed(lambda: fn(xin), n)
+                    c = t if c is None else min(c, t)
                 model.fc(v)
                 d, _, _ = timed(lambda: model.fc(v), n)
             reply("layers %.9f %.9f" % (c, d))

@@ -340,13 +340,13 @@ func (t *trainRun) report(start time.Time) *TrainReport {
 		rep.ForeignMedian = medianOf(t.foreign)
 	}
 	if t.torch != nil {
-		var info *TorchInfo
+		var infos []*TorchInfo
 		for _, p := range t.procs {
-			if p.info != nil && info == nil {
-				info = p.info
+			if p.info != nil {
+				infos = append(infos, p.info)
 			}
 		}
-		rep.TorchNote = t.torch.note(info)
+		rep.TorchNote = t.torch.note(infos)
 	}
 	rep.Elapsed = time.Since(start)
 	return rep

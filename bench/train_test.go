@@ -331,9 +331,11 @@ func TestTorchPeerEnv(t *testing.T) {
 	if got := strings.Join(cmd.Args, " "); got != "/nonexistent/python3 /nonexistent/torch_train.py --model resnet18 --batch 32 --threads 2 --warmup 1 --seed 7" {
 		t.Errorf("command %q", got)
 	}
-	note := tp.note(&TorchInfo{BLASInfo: "generic", BLAS: "libopenblasp-r0.3.21.so", CoreType: "Cooperlake", MKLDNN: true})
+	note := tp.note([]*TorchInfo{
+		{BLASInfo: "generic", BLAS: "libopenblasp-r0.3.21.so", CoreType: "Cooperlake", MKLDNN: true, Threads: 1, Variant: "channels_last"},
+		{BLASInfo: "generic", BLAS: "libopenblasp-r0.3.21.so", CoreType: "Cooperlake", MKLDNN: true, Threads: 2, Variant: "nchw"}})
 	for _, want := range []string{"torch.set_num_threads(1) and torch.set_num_threads(2)", "ours had OPENBLAS_CORETYPE=Haswell",
-		"OpenBLAS core: Cooperlake", "oneDNN (mkldnn): on"} {
+		"OpenBLAS core: Cooperlake", "oneDNN (mkldnn): on", "channels_last at 1 thread(s), nchw at 2 thread(s)"} {
 		if !strings.Contains(note, want) {
 			t.Errorf("note lacks %q: %s", want, note)
 		}

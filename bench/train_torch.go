@@ -112,8 +112,8 @@ func (t *torchPeer) command(model string, batch, threads, warmup int, seed uint6
 	return cmd
 }
 
-// note is the report's PyTorch cell.
-func (t *torchPeer) note(info *TorchInfo) string {
+// note is the report's PyTorch cell, from its workers' info replies.
+func (t *torchPeer) note(infos []*TorchInfo) string {
 	var set []string
 	for _, n := range t.threads {
 		set = append(set, fmt.Sprintf("torch.set_num_threads(%d)", n))
@@ -125,7 +125,17 @@ func (t *torchPeer) note(info *TorchInfo) string {
 	if len(t.removed) > 0 {
 		fmt.Fprintf(&b, " (ours had %s)", strings.Join(t.removed, ", "))
 	}
-	if info != nil {
+	var formats []string
+	for _, in := range infos {
+		if in.Variant != "" {
+			formats = append(formats, fmt.Sprintf("%s at %d thread(s)", in.Variant, in.Threads))
+		}
+	}
+	if len(formats) > 0 {
+		fmt.Fprintf(&b, "; memory format: the faster of NCHW and channels_last, chosen by a probe process before each worker starts (torch_train.py --probe): %s", strings.Join(formats, ", "))
+	}
+	if len(infos) > 0 {
+		info := infos[0]
 		core := info.CoreType
 		if core == "" {
 			core = "not OpenBLAS"

@@ -2,6 +2,7 @@ package bitpack
 
 import (
 	"math/bits"
+	"slices"
 	"unsafe"
 )
 
@@ -103,7 +104,9 @@ type Conv struct {
 	bRows  []int   // their row indices
 	bCorr  []int32 // their corrections, len(bRows)×Cout
 	bDots  []int32
-	bKey   [7]int    // input N, H, W, strides, pads that bRows and bCorr were built for
+	bIdx   []int32   // per output pixel of an image: its index in bRows, or -1
+	bThr   []int32   // thresholds padded to whole panels (borderThr)
+	bKey   [6]int    // input H, W, strides, pads that bRows and bCorr were built for
 	tPtrs  []*uint64 // implicit GEMM: per-chunk tile row pointers
 	tBuf   []uint64  // and border tile rows
 }
@@ -188,18 +191,27 @@ func (c *Conv) im2colRow(row []uint64, in *Map, oh, ow, r int) {
 	}
 }
 
-// tileScratch returns chunk t's pointer and row buffers of the implicit
-// GEMM, from c's scratch sized for threads chunks.
+// tileScratch returns thread t's pointer and row buffers of the implicit
+// GEMM, from c's scratch sized for threads threads. Each thread's part
+// starts on its own cache line: the kernel rewrites the pointers for
+// every 4-row tile, and two threads writing one line would pass it back
+// and forth between their cores at every tile.
 func (c *Conv) tileScratch(threads, words int) func(t int) ([]*uint64, []uint64) {
 	kh := c.Weights.KH
-	if len(c.tPtrs) < threads*4*kh {
-		c.tPtrs = make([]*uint64, threads*4*kh)
+	ps, bs := padLine(4*kh), padLine(4*words) // 8-byte elements
+	if len(c.tPtrs) < threads*ps {
+		c.tPtrs = make([]*uint64, threads*ps)
 	}
-	c.tBuf = grow(c.tBuf, threads*4*words)
+	c.tBuf = grow(c.tBuf, threads*bs)
 	return func(t int) ([]*uint64, []uint64) {
-		return c.tPtrs[t*4*kh : (t+1)*4*kh], c.tBuf[t*4*words : (t+1)*4*words]
+		return c.tPtrs[t*ps : t*ps+4*kh], c.tBuf[t*bs : t*bs+4*words]
 	}
 }
+
+// padLine returns n 8-byte elements rounded up to whole 64-byte cache
+// lines plus one: consecutive parts of that stride share no line
+// whatever the alignment of the buffer.
+func padLine(n int) int { return (n+7)&^7 + 8 }
 
 // prepTile sets ptrs to the rows r..r+mr−1 of the implicit im2col matrix
 // (rows past mr repeat the last) and returns their segments: one per
@@ -257,13 +269,17 @@ func (c *Conv) implicitGEMM(out []int32, in *Map, oh, ow, r0, r1 int, ptrs []*ui
 
 // implicitGEMMThr is implicitGEMM with the fused threshold, writing the
 // packed bits of rows [r0,r1) into out (row stride ldo words).
-func (c *Conv) implicitGEMMThr(out []uint64, ldo int, in *Map, oh, ow, r0, r1 int, popThr []int64, flip []uint32, ptrs []*uint64, buf []uint64) {
+func (c *Conv) implicitGEMMThr(out []uint64, ldo int, in *Map, oh, ow, r0, r1 int, popThr []int64, flip []uint32, ptrs []*uint64, buf []uint64, bt *borderThr) {
 	w := c.Weights.Panels
 	var tmpBits [4]uint32
 	pwLen := w.Words * PanelWidth
 	for r := r0; r < r1; r += 4 {
 		mr := min(4, r1-r)
 		segs, segWords := c.prepTile(in, oh, ow, r, mr, ptrs, buf)
+		if bt != nil && bt.touches(r, mr) {
+			c.borderTile(out, ldo, r, mr, ptrs, segs, segWords, flip, bt)
+			continue
+		}
 		for p := 0; p < panelsFor(w.N); p++ {
 			pw := &w.Data[p*pwLen]
 			c0 := p * PanelWidth
@@ -282,8 +298,67 @@ func (c *Conv) implicitGEMMThr(out []uint64, ldo int, in *Map, oh, ow, r0, r1 in
 	}
 }
 
-// borderCorrection calls f(row, corr) for every output pixel whose kernel
-// window covers padding, with corr[o] the PadZero correction for output
+// borderThr is what implicitGEMMThr needs to threshold the output pixels
+// whose windows cover PadZero padding itself: their integer dots need the
+// correction before the threshold, so their tiles run the dot kernel.
+type borderThr struct {
+	idx  []int32 // per pixel of an image: index into corr rows, or -1
+	corr []int32 // len(rows)×Cout corrections (Conv.borders)
+	thr  []int32 // Thresholds.Thr, padded to whole panels
+	ohw  int
+}
+
+// newBorderThr pads thr to whole panels for thrBits32 (the padding lanes'
+// bits are masked off).
+func (c *Conv) newBorderThr(thr []int32, corr []int32, ohw int) *borderThr {
+	n := panelsFor(c.Weights.Cout) * PanelWidth
+	c.bThr = grow32(c.bThr, n)
+	copy(c.bThr, thr)
+	clear(c.bThr[len(thr):])
+	return &borderThr{idx: c.bIdx, corr: corr, thr: c.bThr, ohw: ohw}
+}
+
+// touches reports whether output rows r..r+mr hold a border pixel.
+func (bt *borderThr) touches(r, mr int) bool {
+	for i := range mr {
+		if bt.idx[(r+i)%bt.ohw] >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// borderTile thresholds one tile of 4 output rows through integer dots:
+// the kernel's dot (padding read as +1), plus the PadZero correction on
+// border pixels, against Thr, then the flip: the bits borderSigns computes
+// from im2col rows, without unfolding the rows a second time.
+func (c *Conv) borderTile(out []uint64, ldo, r, mr int, ptrs []*uint64, segs, segWords int, flip []uint32, bt *borderThr) {
+	w, cout := c.Weights.Panels, c.Weights.Cout
+	var tmp [4 * PanelWidth]int32
+	pwLen := w.Words * PanelWidth
+	for p := 0; p < panelsFor(w.N); p++ {
+		c0 := p * PanelWidth
+		n := min(PanelWidth, cout-c0)
+		xnor4x32ind(&ptrs[0], segs, segWords, &w.Data[p*pwLen], &tmp[0], PanelWidth, w.K)
+		for i := 0; i < mr; i++ {
+			if bi := bt.idx[(r+i)%bt.ohw]; bi >= 0 {
+				d := tmp[i*PanelWidth : i*PanelWidth+n]
+				corr := bt.corr[int(bi)*cout+c0:][:n]
+				for j := range d {
+					d[j] += corr[j]
+				}
+			}
+			bits := thrBits32(&tmp[i*PanelWidth], &bt.thr[c0])&uint32(1<<n-1) ^ flip[p]
+			word := &out[(r+i)*ldo+c0/64]
+			sh := uint(c0 % 64)
+			*word = *word&^(uint64(0xFFFFFFFF)<<sh) | uint64(bits)<<sh
+		}
+	}
+}
+
+// borderCorrection calls f(row, corr), in increasing row order, for
+// every output pixel of one image whose kernel window covers padding
+// (row = y·OW + x), with corr[o] the PadZero correction for output
 // channel o: dot = dot₁ − (Cin·nInvalid − 2·negInvalid[o]).
 func (c *Conv) borderCorrection(in *Map, oh, ow int, f func(row int, corr []int32)) {
 	cw := c.Weights
@@ -309,9 +384,7 @@ func (c *Conv) borderCorrection(in *Map, oh, ow int, f func(row int, corr []int3
 					}
 				}
 			}
-			for n := 0; n < in.N; n++ {
-				f((n*oh+y)*ow+x, corr)
-			}
+			f(y*ow+x, corr)
 		}
 	}
 }
@@ -339,6 +412,7 @@ func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int)) error {
 	if c.Pad == PadZero {
 		bRows, bCorr = c.borders(in, oh, ow)
 	}
+	ohw := oh * ow
 	threads := c.splitThreads(nrows)
 	var a *Matrix
 	var scratch func(int) ([]*uint64, []uint64)
@@ -354,15 +428,15 @@ func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int)) error {
 		} else {
 			xnorGEMM(out, cout, a, c.Weights.Panels, r0, r1)
 		}
-		for i, r := range bRows {
-			if r < r0 || r >= r1 {
-				continue
+		chunkBorders(bRows, ohw, r0, r1, func(i0, i1, base int) {
+			for i := i0; i < i1; i++ {
+				r := base + bRows[i]
+				o, corr := out[r*cout:(r+1)*cout], bCorr[i*cout:(i+1)*cout]
+				for j := range o {
+					o[j] += corr[j]
+				}
 			}
-			o, corr := out[r*cout:(r+1)*cout], bCorr[i*cout:(i+1)*cout]
-			for j := range o {
-				o[j] += corr[j]
-			}
-		}
+		})
 		if then != nil {
 			then(r0, r1)
 		}
@@ -371,24 +445,27 @@ func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int)) error {
 }
 
 // gemmMinParallel is the fewest tile words (4-row tiles × panels × words)
-// a conv splits over threads: about 20 µs of kernel time (a variable for
-// the tests).
-var gemmMinParallel = 1 << 13
+// a conv splits over two threads, and each further thread needs half as
+// many more: about 15 µs of kernel time with its epilogue (ResNet-18's
+// 3×3/2 conv to 256 channels, 7056 tile words, took 55 µs on one core),
+// against 1–2 µs to hand a region to the package's helpers (a variable
+// for the tests).
+var gemmMinParallel = 1 << 11
 
 // splitThreads returns the goroutines for a GEMM over rows output rows:
-// c.Threads, or 1 when the work is too small to repay waking another.
+// c.Threads, fewer when the work is too small to repay waking them.
 func (c *Conv) splitThreads(rows int) int {
 	w := c.Weights.Panels
-	if (rows+3)/4*panelsFor(w.N)*w.Words < gemmMinParallel {
-		return 1
-	}
-	return max(c.Threads, 1)
+	work := (rows + 3) / 4 * panelsFor(w.N) * w.Words
+	return max(min(c.Threads, 2*work/gemmMinParallel), 1)
 }
 
-// borders returns the output rows whose window covers padding and their
-// corrections (len(rows)×Cout), cached for the input shape.
+// borders returns the output rows of one image whose window covers
+// padding (y·OW + x, increasing) and their corrections
+// (len(rows)×Cout), cached for the input shape; every image of a batch
+// has the same.
 func (c *Conv) borders(in *Map, oh, ow int) (rows []int, corrs []int32) {
-	if key := [7]int{in.N, in.H, in.W, c.StrideH, c.StrideW, c.PadH, c.PadW}; c.bKey != key || c.bRows == nil {
+	if key := [6]int{in.H, in.W, c.StrideH, c.StrideW, c.PadH, c.PadW}; c.bKey != key || c.bRows == nil {
 		rows, corrs := c.bRows[:0], c.bCorr[:0]
 		c.borderCorrection(in, oh, ow, func(row int, corr []int32) {
 			rows = append(rows, row)
@@ -398,8 +475,32 @@ func (c *Conv) borders(in *Map, oh, ow int) (rows []int, corrs []int32) {
 		if rows == nil {
 			c.bRows = []int{}
 		}
+		c.bIdx = grow32(c.bIdx, oh*ow)
+		for i := range c.bIdx {
+			c.bIdx[i] = -1
+		}
+		for i, r := range c.bRows {
+			c.bIdx[r] = int32(i)
+		}
 	}
 	return c.bRows, c.bCorr
+}
+
+// chunkBorders calls f(i0, i1, base) for each image whose output rows
+// meet [r0, r1): rows[i0:i1] (one image's border rows, see borders) are
+// that image's border rows in the range, each at output row base+rows[i].
+func chunkBorders(rows []int, ohw, r0, r1 int, f func(i0, i1, base int)) {
+	if len(rows) == 0 || r0 >= r1 {
+		return
+	}
+	for n := r0 / ohw; n*ohw < r1; n++ {
+		base := n * ohw
+		i0, _ := slices.BinarySearch(rows, r0-base)
+		i1, _ := slices.BinarySearch(rows, r1-base)
+		if i0 < i1 {
+			f(i0, i1, base)
+		}
+	}
 }
 
 // ForwardSign computes sign(BN(conv)) through the folded thresholds t and
@@ -440,10 +541,24 @@ func (c *Conv) forwardSign(out *Map, in *Map, t *Thresholds, pop []int64, flipMa
 	} else {
 		a = c.im2col(in, oh, ow)
 	}
+	var bRows []int
+	var bCorr []int32
+	var bt *borderThr
+	if c.Pad == PadZero {
+		bRows, bCorr = c.borders(in, oh, ow)
+		if a == nil && len(bRows) > 0 {
+			bt = c.newBorderThr(t.Thr, bCorr, oh*ow)
+		} else {
+			b := &c.border // the border rows of every image, image by image
+			b.Rows, b.K, b.Words = in.N*len(bRows), k, words
+			b.Data = grow(b.Data, b.Rows*words)
+			c.bDots = grow32(c.bDots, b.Rows*cw.Cout)
+		}
+	}
 	parallelChunks(nrows, threads, func(ti, r0, r1 int) {
 		if a == nil {
 			ptrs, buf := scratch(ti)
-			c.implicitGEMMThr(out.Data, out.Words, in, oh, ow, r0, r1, popThr, flip, ptrs, buf)
+			c.implicitGEMMThr(out.Data, out.Words, in, oh, ow, r0, r1, popThr, flip, ptrs, buf, bt)
 		} else {
 			xnorGEMMThr(out.Data, out.Words, a, cw.Panels, t, popThr, flip, r0, r1)
 		}
@@ -453,39 +568,43 @@ func (c *Conv) forwardSign(out *Map, in *Map, t *Thresholds, pop []int64, flipMa
 				out.Data[(r+1)*out.Words-1] &= 0xFFFFFFFF
 			}
 		}
+		if bt == nil { // without the implicit GEMM, border rows are redone
+			chunkBorders(bRows, oh*ow, r0, r1, func(i0, i1, base int) {
+				c.borderSigns(out, in, oh, ow, t, flip, bRows, bCorr, i0, i1, base)
+			})
+		}
 	})
-	if c.Pad == PadZero {
-		// Redo the border pixels, batched: integer dots, correction, threshold.
-		rows, corrs := c.borders(in, oh, ow)
-		if len(rows) > 0 {
-			b := &c.border
-			b.Rows, b.K, b.Words = len(rows), k, words
-			b.Data = grow(b.Data, len(rows)*words)
-			for i, r := range rows {
-				c.im2colRow(b.Data[i*words:(i+1)*words], in, oh, ow, r)
+	return nil
+}
+
+// borderSigns redoes the border rows rows[i0:i1] of the image whose
+// output rows start at base (see chunkBorders): integer dots of their
+// im2col rows, the PadZero correction, the threshold.
+func (c *Conv) borderSigns(out, in *Map, oh, ow int, t *Thresholds, flip []uint32, rows []int, corrs []int32, i0, i1, base int) {
+	b, cw := &c.border, c.Weights
+	words, cout := b.Words, cw.Cout
+	j0 := base / (oh * ow) * len(rows) // b's row of rows[0] in this image
+	for i := i0; i < i1; i++ {
+		c.im2colRow(b.Data[(j0+i)*words:(j0+i+1)*words], in, oh, ow, base+rows[i])
+	}
+	dots := c.bDots
+	xnorGEMM(dots, cout, b, cw.Panels, j0+i0, j0+i1)
+	for i := i0; i < i1; i++ {
+		d, corr := dots[(j0+i)*cout:(j0+i+1)*cout], corrs[i*cout:(i+1)*cout]
+		for ch := range d {
+			d[ch] += corr[ch]
+		}
+		r := base + rows[i]
+		o := out.Data[r*out.Words : (r+1)*out.Words]
+		for w := range o {
+			lo, hi := min(w*64, cout), min(w*64+64, cout)
+			f := uint64(flip[2*w])
+			if 2*w+1 < len(flip) {
+				f |= uint64(flip[2*w+1]) << 32
 			}
-			cout := cw.Cout
-			c.bDots = grow32(c.bDots, len(rows)*cout)
-			dots := c.bDots
-			parallelRows(b.Rows, c.splitThreads(b.Rows), func(r0, r1 int) { xnorGEMM(dots, cout, b, cw.Panels, r0, r1) })
-			for i, r := range rows {
-				d, corr := dots[i*cout:(i+1)*cout], corrs[i*cout:(i+1)*cout]
-				for ch := range d {
-					d[ch] += corr[ch]
-				}
-				o := out.Data[r*out.Words : (r+1)*out.Words]
-				for w := range o {
-					lo, hi := min(w*64, cout), min(w*64+64, cout)
-					f := uint64(flip[2*w])
-					if 2*w+1 < len(flip) {
-						f |= uint64(flip[2*w+1]) << 32
-					}
-					o[w] = thrBits(d[lo:hi], t.Thr[lo:hi]) ^ f
-				}
-			}
+			o[w] = thrBits(d[lo:hi], t.Thr[lo:hi]) ^ f
 		}
 	}
-	return nil
 }
 
 // xnorGEMMThr is xnorGEMM with the fused threshold, writing packed bits

@@ -86,11 +86,26 @@
 // allows (engine_int.go): the input codes are computed once per pixel
 // (AVX-512, bit-identical to the training quantizer), padded, and the int8
 // VNNI and bit-serial kernels read each tap row of the window in place,
-// continuing their exact integer sums across tap rows. The integer
+// continuing their exact integer sums across tap rows. With VNNI and
+// AVX-512 BW, int8 3×3 stride-1 convolutions whose channels are multiples
+// of 64 run Winograd F(2×2, 3×3) in integers (wino.go): 16 u8×s8 GEMMs
+// per 2×2 output tile instead of 36 multiplies, and the same accumulators
+// as the direct kernel, exactly (the transformed weights and inputs are
+// checked to fit s8 and u8 when the layer is built). The integer
 // epilogue float32(scale·float64(acc)) + bias keeps its per-element
 // operations. Other shapes unfold the codes (byte im2col) and pack bit
 // planes 64 codes at a time. Float layers (engine_float.go) call the
-// training graph's own kernels, gemm.ConvForward and gemm.Sgemm.
+// training graph's own kernels, gemm.ConvForward and gemm.Sgemm, with the
+// weights laid out once at build: a conv's filter packed for
+// gemm.ConvForwardPacked, a dense layer's matrix transposed so gemm's
+// one-row kernel reads it in place at batch 1.
+//
+// In the fused list an integer layer also runs the BatchNorm and
+// activation after it, and the residual sum and activation when it ends a
+// residual body, in its epilogue, one AVX-512 pass per block of rows
+// (engine_intfuse.go); when its output feeds only the next int8 conv it
+// writes that layer's padded input codes (the codes pass's operations on
+// the same float values) instead of the float map.
 //
 // The float glue between binary layers is fused too (engine_ew.go): a
 // KernelXNOR layer with float output runs the BatchNorm and activation
@@ -115,8 +130,11 @@
 //   - KernelFloat conv and dense (the first conv, the classifier): the
 //     functions the graph's evaluation forward calls, gemm.ConvForward
 //     for a convolution and gemm.Sgemm for a dense or pointwise layer,
-//     over the dequantized weights, in the same process settings; then +
-//     bias.
+//     over the dequantized weights; then + bias. Packing the filter once
+//     (gemm.ConvForwardPacked) and transposing a dense matrix keep these
+//     bits: gemm sums every output of a forward product in one order,
+//     whatever the batch size, thread count or operand layout (gemm's
+//     TestConvForwardPacked and TestSgemmRowsIndependent).
 //   - KernelXNOR: y = float32(α_o·float32(dot)) (xnorValue), then + bias.
 //   - KernelInt8 and KernelBitSerial: y = float32(S_o·float64(acc)) with
 //     S_o = float64(weight scale_o)·(input step Num/Den, float64), then +

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lowbit/lowbit/internal/gemm"
 )
@@ -42,6 +44,11 @@ type Model struct {
 	inLen   int     // values per sample
 	pool    sync.Pool
 }
+
+// restMinMACs is the size of a float layer (multiply-adds) from which the
+// package's helper goroutines park while it runs (see restHelpers): about
+// a millisecond, against tens of µs to wake a parked helper.
+const restMinMACs = 1 << 24
 
 // predictBatch is the number of samples one internal pass processes, which
 // bounds the scratch memory of large Predict calls.
@@ -310,6 +317,16 @@ func (m *Model) buildLayer(ls *LayerSpec, in []int, path string) (layer, []int, 
 	return nil, nil, fmt.Errorf("unknown layer kind %q", ls.Kind)
 }
 
+// setThreads sets the goroutines e's layers may use.
+func (e *exec) setThreads(threads int) {
+	e.threads = threads
+	for i := range e.slots {
+		if c := e.slots[i].conv; c != nil {
+			c.Threads = threads
+		}
+	}
+}
+
 func (m *Model) newExec() *exec {
 	e := &exec{slots: make([]slot, m.nlayers), threads: runtime.GOMAXPROCS(0)}
 	var walk func([]layer)
@@ -334,7 +351,13 @@ func (m *Model) newExec() *exec {
 // Predict returns the n×Classes() logits of the n samples in x (NHWC,
 // n×H×W×C values, already normalised as in training).
 func (m *Model) Predict(x []float32, n int) ([]float32, error) {
-	return m.run(x, n, nil)
+	return m.run(nil, x, n, nil)
+}
+
+// PredictTo is Predict appending the logits to dst[:0], so a caller that
+// passes the previous result back allocates nothing per call.
+func (m *Model) PredictTo(dst, x []float32, n int) ([]float32, error) {
+	return m.run(dst[:0], x, n, nil)
 }
 
 // Trace runs the model like Predict and calls f after every conv and
@@ -344,32 +367,103 @@ func (m *Model) Predict(x []float32, n int) ([]float32, error) {
 // (which gives the same logits as the fused one), so every layer reports
 // its float input and accumulators.
 func (m *Model) Trace(x []float32, n int, f func(Trace) error) ([]float32, error) {
-	return m.run(x, n, f)
+	return m.run(nil, x, n, f)
 }
 
-func (m *Model) run(x []float32, n int, f func(Trace) error) ([]float32, error) {
+func (m *Model) run(out, x []float32, n int, f func(Trace) error) ([]float32, error) {
 	if n < 1 || len(x) != n*m.inLen {
 		return nil, fmt.Errorf("bitpack: Predict: %d values for %d samples of %v", len(x), n, m.spec.Input)
 	}
-	e := m.pool.Get().(*exec)
-	defer m.pool.Put(e)
-	e.trace = f
-	defer func() { e.trace = nil }()
-	ls := m.fused
-	if f != nil || ls == nil {
-		ls = m.layers
-	}
-	out := make([]float32, 0, n*m.spec.Classes)
-	for i := 0; i < n; i += predictBatch {
-		b := min(predictBatch, n-i)
-		e.packs.clear()
-		y, err := runLayers(e, ls, x[i*m.inLen:(i+b)*m.inLen], b)
-		if err != nil {
+	base := len(out)
+	out = slices.Grow(out, n*m.spec.Classes)[:base+n*m.spec.Classes]
+	y := out[base:] // the logits, written piece by piece
+	threads := runtime.GOMAXPROCS(0)
+	if size := pieceSize(n, threads); f == nil && size < n {
+		if err := m.runSplit(y, x, n, size, threads); err != nil {
 			return nil, err
 		}
-		out = append(out, y[:b*m.spec.Classes]...)
+		return out, nil
+	}
+	e := m.pool.Get().(*exec)
+	defer m.pool.Put(e)
+	e.setThreads(threads)
+	e.trace = f
+	defer func() { e.trace = nil }()
+	for i := 0; i < n; i += predictBatch {
+		if err := m.runBatch(e, y, x, i, min(predictBatch, n-i)); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
+}
+
+// runBatch computes the logits of samples [i, i+b) of x into out.
+func (m *Model) runBatch(e *exec, out, x []float32, i, b int) error {
+	ls := m.fused
+	if e.trace != nil || ls == nil {
+		ls = m.layers
+	}
+	e.packs.clear()
+	y, err := runLayers(e, ls, x[i*m.inLen:(i+b)*m.inLen], b)
+	if err != nil {
+		return err
+	}
+	copy(out[i*m.spec.Classes:(i+b)*m.spec.Classes], y[:b*m.spec.Classes])
+	return nil
+}
+
+// minPiece is the fewest samples in a piece of a batch that Predict
+// splits by samples.
+const minPiece = 8
+
+// pieceSize returns the samples per piece when Predict splits n samples
+// by samples over threads goroutines (n or more: it does not), rather
+// than each layer: pieces run whole passes through the layers, each
+// layer on one thread, which scales better (no per-layer barriers, no
+// small regions). Each goroutine gets up to 4 pieces of at least
+// minPiece samples (a pass over several samples costs less per sample),
+// claimed in turn so that they finish together, or Trace's batches of
+// predictBatch samples when there are enough of those. Every layer gives
+// a sample the same bits in any batch (the float GEMMs too, since they
+// stopped splitting few-row products along K; TestPredictThreads and
+// export's equivalence tests check it), so the pieces do not change the
+// logits.
+func pieceSize(n, threads int) int {
+	switch {
+	case threads < 2 || n < threads*minPiece:
+		return n
+	case n >= threads*predictBatch:
+		return predictBatch
+	}
+	pieces := threads * min(4, n/(threads*minPiece))
+	return (n + pieces - 1) / pieces
+}
+
+// runSplit runs the n samples of x in pieces of size samples on threads
+// goroutines, each with its own exec and one thread per layer, claiming
+// the pieces in order.
+func (m *Model) runSplit(out, x []float32, n, size, threads int) error {
+	wholePasses.Add(1)
+	defer wholePasses.Add(-1)
+	var next atomic.Int64
+	errs := make([]error, threads)
+	part := func(t int) {
+		e := m.pool.Get().(*exec)
+		defer m.pool.Put(e)
+		e.setThreads(1)
+		for i := int(next.Add(int64(size))) - size; i < n; i = int(next.Add(int64(size))) - size {
+			if errs[t] = m.runBatch(e, out, x, i, min(size, n-i)); errs[t] != nil {
+				return
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for t := 1; t < threads; t++ {
+		wg.Go(func() { part(t) })
+	}
+	part(0)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func runLayers(e *exec, ls []layer, x []float32, n int) ([]float32, error) {
@@ -462,14 +556,15 @@ func (l *poolLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 	y := s.out
 	pm := s.packMap(l.packTo, n)
 	threads := e.threadsFor(len(x))
+	stride := 2 * padLine((c+1)/2) // per-thread rows on their own cache lines
 	if l.pre != nil {
-		s.f32 = growF(s.f32, threads*c)
+		s.f32 = growF(s.f32, threads*stride)
 	}
 	tmp := s.f32
 	parallelChunks(n*l.oh, threads, func(t, r0, r1 int) {
 		var buf []float32
 		if l.pre != nil {
-			buf = tmp[t*c : (t+1)*c]
+			buf = tmp[t*stride : t*stride+c]
 		}
 		for r := r0; r < r1; r++ {
 			l.poolRow(y, x, r/l.oh, r%l.oh, buf)
@@ -584,7 +679,8 @@ type linear struct {
 	k                                            int // kh·kw·cin
 
 	q      InputQuant
-	wf     []float32 // float kernel: dequantized [cout][k] (without AVX-512)
+	wf     []float32     // float kernel: dequantized [cout][k], dense [k][cout]
+	wfp    *gemm.PackedB // float conv kernel: wf packed once for gemm
 	bias   []float32
 	scale  []float64 // integer kernels: per-row weight scale × input scale
 	scale1 []float32 // xnor: per-row weight scale
@@ -593,6 +689,8 @@ type linear struct {
 	s8     *S8Panels
 	lsum   []int32 // int8: Σ levels per row, for the input offset
 	bits   int     // bitserial: input bits
+
+	wino *winoWeights // int8 3×3 stride 1: Winograd weights (wino.go), or nil
 }
 
 func (m *Model) buildLinear(ls *LayerSpec, in []int) (layer, []int, error) {
@@ -756,6 +854,7 @@ func (l *linear) prepareInt8(levels []int8) error {
 		}
 		l.lsum[o] = s
 	}
+	l.winoPrepare(levels)
 	return nil
 }
 
@@ -775,6 +874,9 @@ func (l *linear) forward(e *exec, x []float32, n int) ([]float32, error) {
 	var acc []int32
 	switch l.kernel {
 	case KernelFloat:
+		if rows*l.cout*l.k >= restMinMACs {
+			restHelpers() // the float kernels run their own goroutines
+		}
 		if err := l.floatForward(s, y, x, n, rows); err != nil {
 			return nil, err
 		}

@@ -231,16 +231,14 @@ func (l *ewLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 	return y, nil
 }
 
-// ewMinParallel is the fewest values an elementwise pass splits over
-// threads (a variable for the tests).
+// ewMinParallel is the fewest values an elementwise pass splits over two
+// threads; each further thread needs half as many more (a variable for
+// the tests).
 var ewMinParallel = 1 << 15
 
 // threadsFor returns the goroutines for an elementwise pass over n values.
 func (e *exec) threadsFor(n int) int {
-	if n < ewMinParallel {
-		return 1
-	}
-	return e.threads
+	return max(min(e.threads, 2*n/ewMinParallel), 1)
 }
 
 // epiRow is the parameter block of epiRowAVX (the field order is the

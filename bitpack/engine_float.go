@@ -14,9 +14,35 @@ import (
 // graph's bit for bit (export's equivalence tests check it). A faster
 // kernel here would have to be the graph's kernel too.
 
-// prepareFloat dequantizes the weights for the float kernel.
+// prepareFloat dequantizes the weights for the float kernel. A dense
+// layer keeps them transposed, [k][cout]: gemm.Sgemm then reads them in
+// place, with no packing per call, and gives the bits of the graph's
+// Sgemm on [cout][k] (each output is one accumulation chain in the same
+// order either way: gemm's TestSgemmRowsIndependent).
 func (l *linear) prepareFloat(ws *WeightSpec) {
 	l.wf = ws.Dequantize(l.cout, l.k)
+	switch {
+	case l.dense:
+		l.wf = transpose(l.wf, l.cout, l.k)
+	case !l.pointwise():
+		// Packed once for gemm.ConvForwardPacked, which gives
+		// ConvForward's bits; a deep layer at batch 1 spends a sixth of
+		// its time repacking otherwise. Should packing fail (the sizes
+		// were checked when the layer was built), wfp stays nil and
+		// floatForward runs ConvForward on wf.
+		l.wfp, _ = gemm.PackConvWeights(l.wf, l.cout, l.k)
+	}
+}
+
+// transpose returns the c×r transpose of the r×c row-major matrix a.
+func transpose(a []float32, r, c int) []float32 {
+	t := make([]float32, len(a))
+	for i := range r {
+		for j, v := range a[i*c : i*c+c] {
+			t[j*r+i] = v
+		}
+	}
+	return t
 }
 
 // floatForward runs a float layer: y = W·q(x) + bias over rows output
@@ -29,9 +55,14 @@ func (l *linear) floatForward(s *slot, y, x []float32, n, rows int) error {
 		l.q.Quantize(xq, x)
 	}
 	var err error
-	if l.dense || l.pointwise() {
+	switch {
+	case l.dense:
+		err = gemm.Sgemm(false, false, rows, l.cout, l.k, 1, xq, l.k, l.wf, l.cout, 0, y, l.cout)
+	case l.pointwise():
 		err = gemm.Sgemm(false, true, rows, l.cout, l.k, 1, xq, l.k, l.wf, l.k, 0, y, l.cout)
-	} else {
+	case l.wfp != nil:
+		err = gemm.ConvForwardPacked(l.convShape(n), xq, l.wfp, y)
+	default:
 		err = gemm.ConvForward(l.convShape(n), xq, l.wf, l.cout, y)
 	}
 	if err != nil {

@@ -115,9 +115,12 @@ func checkGraphKernels(t *testing.T, m *Model, x []float32, n int, got []float32
 	rows := n * l.oh * l.ow
 	want := make([]float32, rows*l.cout)
 	var err error
-	if l.dense || l.pointwise() {
+	switch {
+	case l.dense: // the graph's call, on [cout][k]
+		err = gemm.Sgemm(false, true, rows, l.cout, l.k, 1, xq, l.k, transpose(l.wf, l.k, l.cout), l.k, 0, want, l.cout)
+	case l.pointwise():
 		err = gemm.Sgemm(false, true, rows, l.cout, l.k, 1, xq, l.k, l.wf, l.k, 0, want, l.cout)
-	} else {
+	default:
 		err = gemm.ConvForward(l.convShape(n), xq, l.wf, l.cout, want)
 	}
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // Fused BatchNorm+sign between consecutive binary layers.
@@ -150,16 +151,26 @@ func (f *fusedXNOR) packStaged(e *exec, s *slot, x []float32, n int) *Map {
 	bm := s.inMap(n, l.h, l.w, l.cin)
 	c, wc := l.cin, bm.Words
 	parallelRows(n*l.h*l.w, e.threadsFor(len(x)), func(p0, p1 int) {
-		var tmp [64]float32
+		var buf [64 + 16]float32
+		tmp := lineAligned(buf[:])[:64]
 		for p := p0; p < p1; p++ {
 			for w := 0; w < wc; w++ {
-				t := tmp[:copy(tmp[:], x[p*c+w*64:(p+1)*c])]
+				t := tmp[:copy(tmp, x[p*c+w*64:(p+1)*c])]
 				applyStages(f.inStages, t, w*64)
 				packSigns(bm.Data[p*wc+w:p*wc+w+1], t)
 			}
 		}
 	})
 	return bm
+}
+
+// lineAligned returns b from its first element on a 64-byte boundary
+// (b must have 15 floats to spare). A stack buffer's alignment moves with
+// the frames above it, and the row kernels' 64-byte loads from a buffer
+// across cache lines (just written by copy) ran packStaged 1.8× slower.
+func lineAligned(b []float32) []float32 {
+	off := int(uintptr(unsafe.Pointer(&b[0])) % 64 / 4)
+	return b[(16-off)%16:]
 }
 
 // fusedResidual is a residual block of the fused path: the shortcut runs
@@ -189,6 +200,13 @@ func (l *fusedResidual) forward(e *exec, x []float32, n int) ([]float32, error) 
 			return nil, err
 		}
 		return f.run(e, in, n, b, l.post, l.packTo)
+	}
+	if f, ok := l.body[last].(*fusedInt); ok && l.packTo == nil {
+		in, err := runLayers(e, l.body[:last], x, n)
+		if err != nil {
+			return nil, err
+		}
+		return f.run(e, in, n, b, l.post)
 	}
 	a, err := runLayers(e, l.body, x, n)
 	if err != nil {
@@ -277,6 +295,14 @@ func (m *Model) fuse(ls []layer) []layer {
 	for i := 0; i < len(ls); i++ {
 		switch v := ls[i].(type) {
 		case *linear:
+			if v.isInteger() { // engine_intfuse.go
+				j := ewRun(ls, i+1)
+				f := &fusedInt{l: v}
+				f.pre, _ = stagesOf(ls[i+1 : j])
+				i = j - 1
+				out = append(out, f)
+				continue
+			}
 			if v.kernel != KernelXNOR {
 				out = append(out, v)
 				continue
@@ -320,6 +346,7 @@ func (m *Model) fuse(ls []layer) []layer {
 		}
 	}
 	markPacks(out)
+	markCodes(out) // engine_intfuse.go
 	return out
 }
 

@@ -3,6 +3,7 @@ package bitpack
 import (
 	"encoding/binary"
 	"runtime"
+	"sync"
 )
 
 // The integer layer paths of the engine: KernelBitSerial and KernelInt8.
@@ -21,6 +22,8 @@ type intScratch struct {
 	codes, col []uint8
 	pix        Planes  // bit-serial: the packed planes of every input pixel
 	rsum       []int32 // bit-serial direct: the code sum of each output row
+	padded     *u8Buf  // the padded input codes while the layer holds them (codesPool)
+	ready      bool    // padded holds this run's codes, written by the layer before
 }
 
 // integerForward runs a bit-serial or int8 layer: y = scale·acc + bias.
@@ -28,8 +31,8 @@ type intScratch struct {
 func (l *linear) integerForward(s *slot, y, x []float32, n, rows int) []int32 {
 	s.i32 = grow32(s.i32, rows*l.cout)
 	acc := s.i32
-	l.integer(s, acc, x, n, rows, func(r0, r1 int) {
-		scaleBias(y[r0*l.cout:r1*l.cout], acc[r0*l.cout:r1*l.cout], l.scale, l.bias, r1-r0, l.cout)
+	l.integer(s, acc, x, n, rows, func(r0, r1 int, a []int32) {
+		scaleBias(y[r0*l.cout:r1*l.cout], a, l.scale, l.bias, r1-r0, l.cout)
 	})
 	return acc
 }
@@ -76,17 +79,33 @@ func gemmThreads(rows, cout, k int) int {
 
 // integer computes the accumulators of the bit-serial and int8 kernels
 // and runs epi on each finished block of rows (in the thread computing
-// it). For int8 the input offset is corrected: Σ(c − off)·w = Σ c·w − off·Σw.
-func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi func(r0, r1 int)) {
+// it), passing the block's accumulators a (rows r0..r1, cout each). For
+// int8 the input offset is corrected: Σ(c − off)·w = Σ c·w − off·Σw.
+// With acc nil the accumulators need not outlive epi: the Winograd path
+// keeps them in a per-thread block buffer, the others in s.i32.
+func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi func(r0, r1 int, a []int32)) {
 	sc := &s.isc
+	if acc == nil && (l.wino == nil || !kernels.vnni) {
+		ab := accPool.Get().(*i32Buf)
+		defer accPool.Put(ab)
+		ab.b = grow32(ab.b, rows*l.cout)
+		acc = ab.b
+	}
+	full := epi
+	epi = func(r0, r1 int, _ []int32) { full(r0, r1, acc[r0*l.cout:r1*l.cout]) }
 	threads := gemmThreads(rows, l.cout, l.k)
 	off := l.q.Offset()
-	if l.kernel == KernelInt8 && kernels.vnni && !l.dense && !l.pointwise() && l.kw*l.cin%4 == 0 {
-		xp := l.padCodes(sc, x, n)
+	if l.wino != nil && kernels.vnni {
+		l.winoForward(sc, acc, x, n, threads, full)
+		return
+	}
+	if hp, wp, ok := l.codeGeom(); ok {
+		xp := l.inputPadded(sc, x, n, hp, wp, threads)
+		defer sc.releaseCodes()
 		parallelRows(rows, threads, func(r0, r1 int) {
 			l.int8Direct(acc, xp, r0, r1)
 			l.offsetRows(acc, off, r0, r1)
-			epi(r0, r1)
+			epi(r0, r1, nil)
 		})
 		return
 	}
@@ -98,7 +117,7 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi fun
 		rsum := l.rowSums(sc, pix, n, rows)
 		parallelRows(rows, threads, func(r0, r1 int) {
 			l.bitSerialDirect(acc, pix, rsum, r0, r1)
-			epi(r0, r1)
+			epi(r0, r1, nil)
 		})
 		return
 	}
@@ -106,7 +125,7 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi fun
 		planes := l.bitPlanes(s, codes, n, rows)
 		parallelRows(rows, threads, func(r0, r1 int) {
 			bitSerialGEMM(acc, l.cout, planes, l.pp, r0, r1)
-			epi(r0, r1)
+			epi(r0, r1, nil)
 		})
 		return
 	}
@@ -121,7 +140,7 @@ func (l *linear) integer(s *slot, acc []int32, x []float32, n, rows int, epi fun
 	parallelRows(rows, threads, func(r0, r1 int) {
 		gemmU8S8(acc, l.cout, a, l.s8, r0, r1)
 		l.offsetRows(acc, off, r0, r1)
-		epi(r0, r1)
+		epi(r0, r1, nil)
 	})
 }
 
@@ -139,21 +158,96 @@ func (l *linear) offsetRows(acc []int32, off, r0, r1 int) {
 	}
 }
 
-// padCodes returns the input codes of x with pad pixels holding the code
-// of 0 around every sample (n×(h+2·pad)×(w+2·pad)×cin), in sc.codes.
-func (l *linear) padCodes(sc *intScratch, x []float32, n int) []uint8 {
-	hp, wp, c := l.h+2*l.pad, l.w+2*l.pad, l.cin
-	sc.codes = growU8(sc.codes, n*hp*wp*c)
-	xp := sc.codes
-	if l.pad > 0 {
-		fillU8(xp, uint8(l.q.Offset()))
+// codeGeom returns the padded input geometry (hp×wp pixels per sample)
+// of a layer whose kernel reads padded input codes (the Winograd and
+// direct int8 paths); ok is false for the others.
+func (l *linear) codeGeom() (hp, wp int, ok bool) {
+	switch {
+	case l.wino != nil && kernels.vnni:
+		return 2*((l.oh+1)/2) + 2, 2*((l.ow+1)/2) + 2, true
+	case l.kernel == KernelInt8 && kernels.vnni && !l.dense && !l.pointwise() && l.kw*l.cin%4 == 0:
+		return l.h + 2*l.pad, l.w + 2*l.pad, true
 	}
-	for b := 0; b < n; b++ {
-		for iy := 0; iy < l.h; iy++ {
-			inputCodes(l.q, xp[((b*hp+iy+l.pad)*wp+l.pad)*c:][:l.w*c], x[(b*l.h+iy)*l.w*c:][:l.w*c])
+	return 0, 0, false
+}
+
+// inputPadded returns the padded input codes: the ones the previous
+// layer's epilogue wrote (sc.ready, engine_intfuse.go), else padCodes of
+// x, in a buffer from codesPool (sc.padded) that the caller hands back by
+// sc.releaseCodes when its kernel is done.
+func (l *linear) inputPadded(sc *intScratch, x []float32, n, hp, wp, threads int) []uint8 {
+	if sc.ready {
+		sc.ready = false
+		return sc.padded.b[:n*hp*wp*l.cin]
+	}
+	if sc.padded == nil {
+		sc.padded = codesPool.Get().(*u8Buf)
+	}
+	sc.padded.b = growU8(sc.padded.b, n*hp*wp*l.cin)
+	l.padCodes(sc.padded.b, x, n, hp, wp, threads)
+	return sc.padded.b
+}
+
+// Buffers shared by the integer layers of every model, so that a layer
+// finds them in cache: padded input codes (a layer takes one before its
+// kernel, or the layer before it takes one to write its codes, and gives
+// it back after) and block accumulators.
+type (
+	u8Buf  struct{ b []uint8 }
+	i32Buf struct{ b []int32 }
+)
+
+var (
+	codesPool = sync.Pool{New: func() any { return new(u8Buf) }}
+	accPool   = sync.Pool{New: func() any { return new(i32Buf) }}
+)
+
+// releaseCodes hands the padded codes buffer back to codesPool.
+func (sc *intScratch) releaseCodes() {
+	if sc.padded != nil {
+		codesPool.Put(sc.padded)
+		sc.padded = nil
+	}
+}
+
+// padBorder fills the pad pixels of the padded codes xp (n samples of
+// hp×wp pixels, the input at row and column pad) with the code of 0.
+func (l *linear) padBorder(xp []uint8, n, hp, wp int) {
+	c, pc := l.cin, uint8(l.q.Offset())
+	for r := 0; r < n*hp; r++ {
+		row := xp[r*wp*c : (r+1)*wp*c]
+		if iy := r%hp - l.pad; iy < 0 || iy >= l.h {
+			fillU8(row, pc)
+			continue
 		}
+		fillU8(row[:l.pad*c], pc)
+		fillU8(row[(l.pad+l.w)*c:], pc)
 	}
-	return xp
+}
+
+// padCodes writes the input codes of x into xp with pad pixels holding
+// the code of 0 around every sample (n×hp×wp×cin, the input at row and
+// column pad, hp >= h+2·pad, wp >= w+2·pad); the padded rows are split
+// over threads goroutines.
+func (l *linear) padCodes(xp []uint8, x []float32, n, hp, wp, threads int) {
+	c := l.cin
+	pc := uint8(l.q.Offset())
+	if n*hp*wp*c < 1<<15 {
+		threads = 1
+	}
+	parallelRows(n*hp, threads, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			row := xp[r*wp*c : (r+1)*wp*c]
+			iy := r%hp - l.pad
+			if iy < 0 || iy >= l.h {
+				fillU8(row, pc)
+				continue
+			}
+			fillU8(row[:l.pad*c], pc)
+			fillU8(row[(l.pad+l.w)*c:], pc)
+			inputCodes(l.q, row[l.pad*c:(l.pad+l.w)*c], x[((r/hp)*l.h+iy)*l.w*c:][:l.w*c])
+		}
+	})
 }
 
 // int8Direct computes the accumulators of output pixels [r0, r1) from the
@@ -166,19 +260,21 @@ func (l *linear) int8Direct(acc []int32, xp []uint8, r0, r1 int) {
 	var tmp [4 * pw]int32
 	w := l.s8
 	pLen := w.Kp * pw
-	wp, gseg, plane := l.w+2*l.pad, l.kw*l.cin/4, l.oh*l.ow
-	hp := l.h + 2*l.pad
+	wp, gseg := l.w+2*l.pad, l.kw*l.cin/4
 	for p := 0; p*pw < w.N; p++ {
 		c0, nr := p*pw, min(pw, w.N-p*pw)
 		pd := w.Data[p*pLen : (p+1)*pLen]
+		it := l.pixelAt(r0)
 		for r := r0; r < r1; r += 4 {
 			mr := min(4, r1-r)
 			var base [4]int
 			for i := range base {
-				rr := r + min(i, mr-1)
-				b, q := rr/plane, rr%plane
-				base[i] = ((b*hp+q/l.ow*l.stride)*wp + q%l.ow*l.stride) * l.cin
+				base[i] = it.base
+				if i < mr-1 {
+					it.next()
+				}
 			}
+			it.next()
 			dst, ldo := &acc[r*l.cout+c0], l.cout
 			direct := mr == 4 && nr == pw
 			if !direct {
@@ -194,6 +290,43 @@ func (l *linear) int8Direct(acc []int32, xp []uint8, r0, r1 int) {
 			}
 		}
 	}
+}
+
+// pixelIter walks output pixels in order, keeping the offset of each
+// one's window in the padded codes (n×(h+2·pad)×(w+2·pad)×cin) without
+// divisions.
+type pixelIter struct {
+	l          *linear
+	y, x, base int
+}
+
+// pixelAt returns the iterator at output row r (pixel r of the batch).
+func (l *linear) pixelAt(r int) pixelIter {
+	plane := l.oh * l.ow
+	b, q := r/plane, r%plane
+	it := pixelIter{l: l, y: q / l.ow, x: q % l.ow}
+	wp := l.w + 2*l.pad
+	it.base = ((b*(l.h+2*l.pad)+it.y*l.stride)*wp + it.x*l.stride) * l.cin
+	return it
+}
+
+func (it *pixelIter) next() {
+	l := it.l
+	it.x++
+	it.base += l.stride * l.cin
+	if it.x < l.ow {
+		return
+	}
+	wp := l.w + 2*l.pad
+	it.base += (l.stride*wp - l.ow*l.stride) * l.cin // to the next output row's window
+	it.x = 0
+	it.y++
+	if it.y < l.oh {
+		return
+	}
+	// to the next sample: skip the rows below the last window
+	it.base += ((l.h + 2*l.pad) - l.oh*l.stride) * wp * l.cin
+	it.y = 0
 }
 
 // bitPlanes returns the bit planes of the layer's unfolded input codes

@@ -61,6 +61,9 @@ func intCases() []layerCase {
 	for _, g := range []struct{ h, w, cin, cout, k, stride, pad int }{
 		{7, 6, 64, 70, 3, 1, 1}, {9, 9, 128, 64, 3, 2, 1}, {5, 7, 64, 33, 1, 1, 0}, {8, 8, 64, 128, 1, 2, 0},
 		{6, 5, 70, 40, 3, 1, 1}, {6, 6, 3, 17, 3, 2, 0}, {4, 4, 130, 65, 2, 1, 1},
+		// Winograd (wino.go) with the assembly kernels: odd and even sizes,
+		// pad 0 and 2, more than one block of tile rows.
+		{7, 7, 64, 128, 3, 1, 1}, {6, 9, 128, 64, 3, 1, 0}, {5, 4, 64, 64, 3, 1, 2}, {20, 3, 64, 64, 3, 1, 1},
 	} {
 		for _, n := range []int{1, 3} {
 			c := layerCase{h: g.h, w: g.w, cin: g.cin, cout: g.cout, k: g.k, stride: g.stride, pad: g.pad, n: n, bias: n == 3}

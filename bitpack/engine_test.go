@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -413,6 +414,30 @@ func TestPredictConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestPredictTo checks that PredictTo gives Predict's logits and writes
+// them into the buffer it is given back, whatever that held.
+func TestPredictTo(t *testing.T) {
+	m, x, n := testModel(t)
+	want, err := m.Predict(x, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]float32, 3, len(want))
+	for range 2 {
+		got, err := m.PredictTo(buf, x, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("PredictTo = %v, Predict %v", got, want)
+		}
+		if &got[0] != &buf[:1][0] {
+			t.Fatal("PredictTo did not reuse a buffer large enough")
+		}
+		buf = got
 	}
 }
 

@@ -1,9 +1,6 @@
 package bitpack
 
-import (
-	"math/bits"
-	"sync"
-)
+import "math/bits"
 
 // GEMM computes out[m*w.N+n] = Σ_k a[m][k]·w[n][k] over ±1 values
 // (= K − 2·popcount(a_m XOR w_n)) on one thread.
@@ -38,36 +35,6 @@ func checkGEMM(nout int, a *Matrix, w *Panels) error {
 		return shapeErr("GEMM: len(out)=%d, want %d×%d", nout, a.Rows, w.N)
 	}
 	return nil
-}
-
-// parallelRows runs f over [0,rows) in up to threads contiguous chunks,
-// each a multiple of the 4-row micro-tile.
-func parallelRows(rows, threads int, f func(r0, r1 int)) {
-	parallelChunks(rows, threads, func(_, r0, r1 int) { f(r0, r1) })
-}
-
-// parallelChunks is parallelRows passing f its chunk's index t < threads;
-// the last chunk runs on the calling goroutine.
-func parallelChunks(rows, threads int, f func(t, r0, r1 int)) {
-	if threads <= 1 || rows <= 4 {
-		f(0, 0, rows)
-		return
-	}
-	chunk := (rows + threads - 1) / threads
-	chunk = (chunk + 3) &^ 3
-	var wg sync.WaitGroup
-	t := 0
-	r0 := 0
-	for ; r0+chunk < rows; r0 += chunk {
-		wg.Add(1)
-		go func(t, r0, r1 int) {
-			defer wg.Done()
-			f(t, r0, r1)
-		}(t, r0, r0+chunk)
-		t++
-	}
-	f(t, r0, rows)
-	wg.Wait()
 }
 
 // rowPtrs returns pointers to the 4 rows of a micro-tile starting at row r;

@@ -3,12 +3,14 @@ package gemm
 import "sync"
 
 // Direct convolution for layers whose filter fits in cache (ResNet-20's,
-// ResNet-18's first stage). Each image is copied once into a zero-padded
-// buffer; then for a run of mr output pixels in one output row, kernel
-// row r's part of their im2col rows is the padded image itself, rows
-// StrideW*C floats apart. The strided micro-kernel reads that in place, so
-// nothing is packed but the filter, once per call. Each output tile sums
-// its KH kernel rows in order, one kernel call each.
+// ResNet-18's first conv and first stage). The input rows a band of
+// output rows needs are copied once into a zero-padded buffer; then for a
+// run of mr output pixels in one output row, kernel row r's part of their
+// im2col rows is the padded image itself, rows StrideW*C floats apart.
+// The strided micro-kernel reads that in place, so nothing is packed but
+// the filter, once per call. Each output tile sums all KH kernel rows in
+// one call (genRows: one accumulation chain in im2col's column order, C
+// written once).
 
 // maxDirectFilter is the largest filter, in floats, that takes the direct
 // path: its packed copy is swept once per mr output pixels, so it must
@@ -18,17 +20,17 @@ const maxDirectFilter = 1 << 16
 // directOK reports whether ConvForward may run s with o output channels
 // directly on kern.
 func directOK(kern *microKernel, s ConvShape, o int) bool {
-	return kern.gen != nil && s.KH*s.KW*s.C*o <= maxDirectFilter
+	return kern.genRows != nil && s.KH*s.KW*s.C*o <= maxDirectFilter
 }
 
-// directJob is one direct ConvForward split over images.
+// directJob is one direct ConvForward split over bands of output rows.
 type directJob struct {
-	kern    *microKernel
-	s       ConvShape
-	x, out  []float32
-	o       int
-	wp      []float32 // the filter packed as packB's panels over all of K
-	padRows int       // rows of the padded image, stride Wp*C
+	kern   *microKernel
+	s      ConvShape
+	x, out []float32
+	o      int
+	wp     []float32 // the filter packed as packB's panels over all of K
+	bands  int       // parts per image
 }
 
 var directPool = sync.Pool{New: func() any { return new(directJob) }}
@@ -40,49 +42,64 @@ func convDirect(kern *microKernel, s ConvShape, x, w []float32, o int, out []flo
 	defer putFloats(wp)
 	packB(*wp, true, w, k, 0, k, 0, o, nr)
 	j := directPool.Get().(*directJob)
-	*j = directJob{kern: kern, s: s, x: x, out: out, o: o, wp: *wp}
+	*j = directJob{kern: kern, s: s, x: x, out: out, o: o, wp: *wp, bands: 1}
 	t := Threads()
 	if s.N*s.OutH()*s.OutW()*k*o < minParallelMACs {
 		t = 1
 	}
-	parallel(j, s.N, t)
+	if t > 1 && s.N < 2*t {
+		// Few images (batch 1 inference): split each into bands of
+		// output rows, about two per goroutine. Every output element is
+		// computed the same way whatever the split.
+		j.bands = min(s.OutH(), ceilDiv(2*t, s.N))
+	}
+	parallel(j, s.N*j.bands, t)
 	*j = directJob{}
 	directPool.Put(j)
 }
 
-// runPart computes image n.
-func (j *directJob) runPart(n int) {
+// runPart computes band i%bands of image i/bands.
+func (j *directJob) runPart(i int) {
 	s, kern := &j.s, j.kern
 	mr, nr := kern.mr, kern.nr
+	n, band := i/j.bands, i%j.bands
+	oh, ow, o := s.OutH(), s.OutW(), j.o
+	y0, y1 := band*oh/j.bands, (band+1)*oh/j.bands
 	c, wpad := s.C, s.W+2*s.PadW
 	rowLen := wpad * c
-	// Slack past the last row: the kernel addresses all mr rows of a tile.
-	p := getFloats((s.H+2*s.PadH)*rowLen + mr*s.StrideW*c)
+	// Padded input rows in0..in0+inRows cover output rows y0..y1; slack
+	// past the last: the kernel addresses all mr rows of a tile.
+	in0 := y0 * s.StrideH // in padded coordinates
+	inRows := (y1-1-y0)*s.StrideH + s.KH
+	p := getFloats(inRows*rowLen + mr*s.StrideW*c)
 	defer putFloats(p)
 	img := *p
 	clear(img)
 	src := j.x[n*s.H*s.W*c:]
-	for y := range s.H {
-		copy(img[(y+s.PadH)*rowLen+s.PadW*c:][:s.W*c], src[y*s.W*c:][:s.W*c])
+	for r := range inRows {
+		if y := in0 + r - s.PadH; y >= 0 && y < s.H {
+			copy(img[r*rowLen+s.PadW*c:][:s.W*c], src[y*s.W*c:][:s.W*c])
+		}
 	}
-	oh, ow, o := s.OutH(), s.OutW(), j.o
 	kwc, k := s.KW*c, s.KH*s.KW*c
 	lda := s.StrideW * c
-	for y := range oh {
+	for y := y0; y < y1; y++ {
+		// Kernel rows wholly in the top or bottom padding add only zeros
+		// (the sum never holds -0, so skipping them keeps every bit).
+		r0 := max(0, s.PadH-y*s.StrideH)
+		r1 := min(s.KH, s.H+s.PadH-y*s.StrideH)
 		for xo := 0; xo < ow; xo += mr {
 			rows := min(mr, ow-xo)
 			cOut := j.out[((n*oh+y)*ow+xo)*o:]
-			for jr := 0; jr < o; jr += nr {
-				cols := min(nr, o-jr)
-				bp := j.wp[jr*k:]
-				for r := range s.KH {
-					a := img[(y*s.StrideH+r)*rowLen+xo*lda:]
-					beta := float32(1)
-					if r == 0 {
-						beta = 0
-					}
-					kern.gen(kwc, a, lda, 1, bp[r*kwc*nr:], nr, cOut[jr:], o, 1, beta, rows, cols)
+			if r1 <= r0 {
+				for i := range rows {
+					clear(cOut[i*o : i*o+o])
 				}
+				continue
+			}
+			a := img[((y-y0)*s.StrideH+r0)*rowLen+xo*lda:]
+			for jr := 0; jr < o; jr += nr {
+				kern.genRows(kwc, r1-r0, rowLen, a, lda, 1, j.wp[jr*k+r0*kwc*nr:], nr, cOut[jr:], o, 1, 0, rows, min(nr, o-jr))
 			}
 		}
 	}

@@ -79,6 +79,10 @@ func ConvGradWeights(s ConvShape, g, x []float32, o int, dw []float32) error {
 		convGradWeightsDirect(kern, s, g, x, o, dw)
 		return nil
 	}
+	if inPlaceGradOK(kern, s, o) {
+		convGradWeightsInPlace(kern, s, g, x, o, dw)
+		return nil
+	}
 	c := newCall(kern, true, false, o, k, m, g, o, nil, k, dw, k)
 	c.cb = convOperand{s: s, x: x}
 	c.run(Threads())

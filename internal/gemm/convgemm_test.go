@@ -131,3 +131,66 @@ func TestConvImplicitAllocs(t *testing.T) {
 		t.Fatalf("%.1f allocs per conv step, want ~0", allocs)
 	}
 }
+
+// TestConvForwardThreadsExact checks that ConvForward and ConvGradWeights
+// give the same bits at every thread count (the direct path splits batch-1
+// images into bands of output rows; the in-place weight gradient splits
+// over tiles of the filter, while the packed one may split K), and that the direct path, one accumulation chain per
+// output in im2col's column order, equals Sgemm on the im2col matrix bit
+// for bit when K fits one cache block.
+func TestConvForwardThreadsExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	shapes := []ConvShape{
+		{N: 1, H: 30, W: 29, C: 3, KH: 7, KW: 7, StrideH: 2, StrideW: 2, PadH: 3, PadW: 3}, // ResNet-18's conv1, smaller
+		{N: 1, H: 17, W: 17, C: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+		{N: 3, H: 9, W: 9, C: 40, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+	}
+	defer SetThreads(Threads())
+	for _, kern := range kernels {
+		restore, _ := setKernel(kern.name)
+		for _, s := range shapes {
+			for _, o := range []int{64, 5} {
+				m, k := s.N*s.OutH()*s.OutW(), s.KH*s.KW*s.C
+				x, w := randSlice(rng, s.InputLen()), randSlice(rng, o*k)
+				g := randSlice(rng, m*o)
+				var ref, refW []float32
+				for _, threads := range []int{1, 2, 3, 7} {
+					SetThreads(threads)
+					got, gotW := randSlice(rng, m*o), randSlice(rng, o*k)
+					if err := ConvForward(s, x, w, o, got); err != nil {
+						t.Fatal(err)
+					}
+					if err := ConvGradWeights(s, g, x, o, gotW); err != nil {
+						t.Fatal(err)
+					}
+					if ref == nil {
+						ref, refW = got, gotW
+						continue
+					}
+					compareExact(t, fmt.Sprintf("%s %+v o=%d threads %d", kern.name, s, o, threads), got, ref)
+					if inPlaceGradOK(kern, s, o) { // the packed path may split K
+						compareExact(t, fmt.Sprintf("%s %+v o=%d threads %d: ConvGradWeights", kern.name, s, o, threads), gotW, refW)
+					}
+				}
+				if directOK(kern, s, o) && k <= kcBlock {
+					SetThreads(1) // no split of K
+					want := make([]float32, m*o)
+					if err := Sgemm(false, true, m, o, k, 1, naiveIm2col(s, x), k, w, k, 0, want, o); err != nil {
+						t.Fatal(err)
+					}
+					compareExact(t, fmt.Sprintf("%s %+v o=%d direct vs Sgemm", kern.name, s, o), ref, want)
+				}
+			}
+		}
+		restore()
+	}
+}
+
+func compareExact(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: element %d is %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}

@@ -18,10 +18,22 @@
 // instead of packed, and edge tiles are written directly.
 //
 // A call runs on up to Threads() goroutines from a small fixed pool,
-// splitting C into row or column bands, or splitting K and summing when C
-// is small and K long (the weight gradient of a convolution). Small
+// splitting C into row or column bands, or, for a transposed A only,
+// splitting K and summing when C is small and K long (the weight gradient
+// of a convolution). Forward products (A not transposed, ConvForward) sum
+// every element of C in one order whatever m, the thread count and B's
+// layout, so a frozen model gives each sample the same bits at any batch
+// size; the m = 1 kernels (a classifier at batch 1) and a filter packed
+// once (PackConvWeights, ConvForwardPacked) keep those bits. Small
 // problems stay on the calling goroutine. Packing buffers are pooled, so
 // steady-state calls allocate nothing.
+//
+// Convolutions avoid a materialised im2col (convgemm.go): the driver packs
+// im2col panels straight from the image; filters that fit in cache run
+// directly on the zero-padded image (convdirect.go: all kernel rows of a
+// tile in one micro-kernel call, batch-1 images split into bands of
+// output rows), and weight gradients of layers with few output channels
+// read the image in place too (convdirect_grad.go, convgrad_inplace.go).
 //
 // Convolutions use the NHWC layout with OHWI filters:
 //

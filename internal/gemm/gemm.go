@@ -37,7 +37,9 @@ const minParallelMACs = 1 << 17
 // propagate. Bad sizes or short slices give an error wrapping ErrShape.
 //
 // Sgemm runs on up to Threads() goroutines and is safe for concurrent use
-// on disjoint C.
+// on disjoint C. Unless transA, each element of C is summed in the same
+// order whatever m and the thread count: a row of C depends only on its
+// row of op(A) and on op(B), bit for bit.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) error {
 	if m < 0 || n < 0 || k < 0 {
 		return fmt.Errorf("gemm: Sgemm: negative size m=%d n=%d k=%d: %w", m, n, k, ErrShape)
@@ -129,6 +131,9 @@ type call struct {
 	// ca or cb, when its x is set, is an im2col matrix standing in for
 	// op(A) (not transposed) or op(B) (not transposed): see convgemm.go.
 	ca, cb convOperand
+
+	// pb, if set, holds op(B) already packed (packed.go).
+	pb *PackedB
 }
 
 // workspace holds one goroutine's packing buffers and, for K splits, its
@@ -200,6 +205,10 @@ func (g *call) run(threads int) {
 // plan picks how to split the call over up to t goroutines with a simple
 // cost model in multiply-adds: padded kernel work on the busiest goroutine
 // plus the packing every part repeats, or the reduction a K split adds.
+// Only a transposed A (the weight-gradient products, where K is the batch)
+// may split K: then every element of C sums in one order whatever m and
+// the thread count, so a forward pass gives each sample the same bits at
+// any batch size and any number of threads.
 // An M or N split is then cut into more parts than goroutines while the
 // repeated packing stays small: parts are claimed dynamically, so a core
 // busy with other work just takes fewer of them.
@@ -220,7 +229,7 @@ func (g *call) plan(t int) {
 	costK := pm*pn*ck + packCost*(ck*(g.m+g.n)+2*g.m*g.n) + g.m*g.n*t
 
 	switch {
-	case costK < costM && costK < costN:
+	case g.transA && costK < costM && costK < costN:
 		g.split, g.chunk, g.parts = splitK, ck, ceilDiv(g.k, ck)
 	case costN < costM:
 		c := ceilDiv(tn, overSplit(t, tn, g.n))
@@ -293,6 +302,7 @@ func (w *workspace) compute(g *call, i0, i1, j0, j1, p0, p1 int, c []float32, ld
 				bet = 1
 			}
 			switch {
+			case g.pb != nil: // packed once: macro reads its panels
 			case g.cb.x != nil:
 				w.packConvB(w.b, &g.cb, pc, kc, jc, nc, nr)
 			case !directB:
@@ -336,12 +346,22 @@ func (w *workspace) macro(g *call, directA, directB bool, ic, mc, jc, nc, pc, kc
 			ap = w.a[ir*kc : ir*kc+mr*kc]
 		}
 		packedA := (!directA || rows < mr) && alda == 0
+		gemv := directB && rows == 1 && kern.gemv != nil
+		if gemv {
+			for jr := 0; jr < nc; jr += gemvCols {
+				kern.gemv(kc, ap, aP, g.b[pc*g.ldb+jc+jr:], g.ldb, c[ir*ldc+jr:], alpha, beta, min(gemvCols, nc-jr))
+			}
+			continue
+		}
 		for jr := 0; jr < nc; jr += nr {
 			cols := min(nr, nc-jr)
 			bp, bP := w.b[:0], nr
-			if directB {
+			switch {
+			case g.pb != nil:
+				bp = g.pb.packedPanel(pc, kc, jc+jr)[:nr*kc]
+			case directB:
 				bp, bP = g.b[pc*g.ldb+jc+jr:], g.ldb
-			} else {
+			default:
 				bp = w.b[jr*kc : jr*kc+nr*kc]
 			}
 			ct := c[ir*ldc+jr:]

@@ -320,3 +320,49 @@ func TestNoASMEnv(t *testing.T) {
 		t.Fatalf("LOWBIT_NOASM=1 run: %v\n%s", err, out)
 	}
 }
+
+// TestSgemmRowsIndependent checks Sgemm's promise for a non-transposed A:
+// a row of C has the same bits whether it is computed alone (the m = 1
+// kernel), with other rows, on any number of threads, or from B stored
+// transposed (forward passes at any batch size; the engine keeps its
+// classifier's weights transposed for the m = 1 kernel).
+func TestSgemmRowsIndependent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	defer SetThreads(Threads())
+	for _, kern := range kernels {
+		restore, _ := setKernel(kern.name)
+		for _, sz := range []struct{ m, n, k int }{{37, 1000, 512}, {49, 512, 4608}, {9, 10, 84}, {5, 70, 700}, {3, 300, 40}} {
+			a, b := randSlice(rng, sz.m*sz.k), randSlice(rng, sz.k*sz.n)
+			bt := make([]float32, len(b)) // n×k
+			for p := range sz.k {
+				for j := range sz.n {
+					bt[j*sz.k+p] = b[p*sz.n+j]
+				}
+			}
+			SetThreads(1)
+			row := make([]float32, sz.n)
+			want := make([]float32, 0, sz.m*sz.n)
+			for i := range sz.m {
+				if err := Sgemm(false, false, 1, sz.n, sz.k, 1, a[i*sz.k:], sz.k, b, sz.n, 0, row, sz.n); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, row...)
+			}
+			for _, threads := range []int{1, 2, 3} {
+				SetThreads(threads)
+				for _, transB := range []bool{false, true} {
+					bb, ldb := b, sz.n
+					if transB {
+						bb, ldb = bt, sz.k
+					}
+					got := make([]float32, sz.m*sz.n)
+					if err := Sgemm(false, transB, sz.m, sz.n, sz.k, 1, a, sz.k, bb, ldb, 0, got, sz.n); err != nil {
+						t.Fatal(err)
+					}
+					compareExact(t, fmt.Sprintf("%s %+v transB=%v threads %d", kern.name, sz, transB, threads), got, want)
+				}
+			}
+		}
+		restore()
+	}
+}

@@ -42,6 +42,10 @@ func main() {
 	for _, nv := range []int{2, 1} {
 		genAVX512(&w, false, nv)
 		genAVX512(&w, true, nv)
+		genAVX512Rows(&w, nv)
+	}
+	for nv := 1; nv <= 8; nv++ {
+		genAVX512Gemv(&w, nv)
 	}
 	if err := os.WriteFile("kernel_amd64.s", w.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -111,6 +115,12 @@ func genStep(w *bytes.Buffer, k kern, s int) {
 		line(w, "VMOVUPS %d(BX), %s", s*nr*4+v*vb, k.vreg(v))
 	}
 	for r := 0; r < k.mr; r++ {
+		if k.reg == "Z" { // EVEX embedded broadcast: no separate broadcast µop
+			for v := 0; v < k.nv; v++ {
+				line(w, "VFMADD231PS.BCST %d(AX), %s, %s", (s*k.mr+r)*4, k.vreg(v), k.acc(r, v))
+			}
+			continue
+		}
 		line(w, "VBROADCASTSS %d(AX), %s", (s*k.mr+r)*4, bc(r))
 		for v := 0; v < k.nv; v++ {
 			line(w, "VFMADD231PS %s, %s, %s", k.vreg(v), bc(r), k.acc(r, v))
@@ -227,6 +237,146 @@ func genAVX512(w *bytes.Buffer, strided bool, nv int) {
 	avx512Store(w, name, nv)
 }
 
+// genAVX512Rows writes the strided general kernel summed over segs
+// segments of k steps each: after each segment A moves on by jump bytes
+// past where its steps left it, B runs on contiguously. A direct
+// convolution sums all KH kernel rows of a tile this way in one call
+// (one accumulation chain, C read and written once) instead of one call
+// per kernel row.
+//
+//	func kernAVX512x8x32GenRows(k int, a, b, c *float32, lda, aP, bP, ldc int, alpha, beta float32, rows int, mask uint32, segs, jump int)
+//	func kernAVX512x8x16GenRows(...same...)
+func genAVX512Rows(w *bytes.Buffer, nv int) {
+	const mr = 8
+	name := fmt.Sprintf("kernAVX512x8x%dGenRows", 16*nv)
+	p := func(format string, args ...any) { line(w, format, args...) }
+	fmt.Fprintf(w, "\n// func %s(k int, a, b, c *float32, lda, aP, bP, ldc int, alpha, beta float32, rows int, mask uint32, segs, jump int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-104\n", name)
+	p("MOVQ a+8(FP), AX")
+	p("MOVQ b+16(FP), BX")
+	p("MOVQ c+24(FP), DI")
+	p("MOVQ aP+40(FP), R13")
+	p("SHLQ $2, R13")
+	p("MOVQ bP+48(FP), R14")
+	p("SHLQ $2, R14")
+	p("MOVQ ldc+56(FP), SI")
+	p("SHLQ $2, SI")
+	p("MOVQ rows+72(FP), R12")
+	p("MOVL mask+80(FP), DX")
+	p("KMOVW DX, K1")
+	p("SHRL $16, DX")
+	p("KMOVW DX, K2")
+	p("MOVQ lda+32(FP), R8")
+	p("SHLQ $2, R8")
+	p("LEAQ (R8)(R8*2), R9")
+	p("LEAQ (R8)(R8*4), R10")
+	p("LEAQ (R9)(R8*4), R11")
+	p("MOVQ segs+88(FP), DX")
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			p("VPXORD %s, %s, %s", avx512Acc(r, v), avx512Acc(r, v), avx512Acc(r, v))
+		}
+	}
+	fmt.Fprintf(w, "%s_seg:\n", name)
+	p("MOVQ k+0(FP), CX")
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	p("CMPQ CX, $4")
+	p("JLT %s_tail", name)
+	for s := 0; s < 4; s++ {
+		avx512Step(w, true, nv)
+	}
+	p("SUBQ $4, CX")
+	p("JMP %s_loop", name)
+	fmt.Fprintf(w, "%s_tail:\n", name)
+	p("TESTQ CX, CX")
+	p("JEQ %s_next", name)
+	avx512Step(w, true, nv)
+	p("DECQ CX")
+	p("JMP %s_tail", name)
+	fmt.Fprintf(w, "%s_next:\n", name)
+	p("ADDQ jump+96(FP), AX")
+	p("DECQ DX")
+	p("JNE %s_seg", name)
+	avx512Store(w, name, nv)
+}
+
+// genAVX512Gemv writes the one-row kernels for products with m = 1 (a
+// classifier at batch 1): nv·16 columns of C (nv = 1..8), the last vector
+// under the mask K1, from B read in place, row p of B at b + p*bP. Each
+// column is one accumulation chain over the k steps, the order every
+// other kernel uses, and the store is avx512Store's (alpha·acc, or beta·C
+// then a multiply-add), so they give the other kernels' bits. Up to eight
+// independent chains keep the multiply-adds busy.
+//
+//	func kernAVX512x1xN(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32, mask uint32)
+func genAVX512Gemv(w *bytes.Buffer, nv int) {
+	name := fmt.Sprintf("kernAVX512x1x%d", 16*nv)
+	p := func(format string, args ...any) { line(w, format, args...) }
+	acc := func(v int) string { return fmt.Sprintf("Z%d", 24+v) }
+	last := nv - 1
+	fmt.Fprintf(w, "\n// func %s(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32, mask uint32)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-60\n", name)
+	p("MOVQ k+0(FP), CX")
+	p("MOVQ a+8(FP), AX")
+	p("MOVQ aP+16(FP), R13")
+	p("SHLQ $2, R13")
+	p("MOVQ b+24(FP), BX")
+	p("MOVQ bP+32(FP), R14")
+	p("SHLQ $2, R14")
+	p("MOVQ c+40(FP), DI")
+	p("MOVL mask+56(FP), DX")
+	p("KMOVW DX, K1")
+	for v := 0; v < nv; v++ {
+		p("VPXORD %s, %s, %s", acc(v), acc(v), acc(v))
+	}
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	p("TESTQ CX, CX")
+	p("JEQ %s_store", name)
+	p("VBROADCASTSS (AX), Z0")
+	for v := 0; v < last; v++ {
+		p("VFMADD231PS %d(BX), Z0, %s", v*64, acc(v))
+	}
+	p("VMOVUPS.Z %d(BX), K1, Z1", last*64)
+	p("VFMADD231PS Z1, Z0, %s", acc(last))
+	p("ADDQ R13, AX")
+	p("ADDQ R14, BX")
+	p("DECQ CX")
+	p("JMP %s_loop", name)
+	fmt.Fprintf(w, "%s_store:\n", name)
+	p("VBROADCASTSS alpha+48(FP), Z0")
+	p("MOVL beta+52(FP), DX")
+	p("ANDL $0x7fffffff, DX")
+	p("JEQ %s_beta0", name)
+	p("VBROADCASTSS beta+52(FP), Z1")
+	for v := 0; v < nv; v++ {
+		if v == last {
+			p("VMOVUPS.Z %d(DI), K1, Z2", v*64)
+			p("VMULPS Z1, Z2, Z2")
+		} else {
+			p("VMULPS %d(DI), Z1, Z2", v*64)
+		}
+		p("VFMADD231PS Z0, %s, Z2", acc(v))
+		if v == last {
+			p("VMOVUPS Z2, K1, %d(DI)", v*64)
+		} else {
+			p("VMOVUPS Z2, %d(DI)", v*64)
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintf(w, "%s_beta0:\n", name)
+	for v := 0; v < nv; v++ {
+		p("VMULPS Z0, %s, %s", acc(v), acc(v))
+		if v == last {
+			p("VMOVUPS %s, K1, %d(DI)", acc(v), v*64)
+		} else {
+			p("VMOVUPS %s, %d(DI)", acc(v), v*64)
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
 // avx512Acc is the accumulator of tile row r, vector v.
 func avx512Acc(r, v int) string { return fmt.Sprintf("Z%d", 16+r*2+v) }
 
@@ -236,7 +386,6 @@ func avx512Acc(r, v int) string { return fmt.Sprintf("Z%d", 16+r*2+v) }
 // (bytes).
 func avx512Step(w *bytes.Buffer, strided bool, nv int) {
 	const mr = 8
-	bc := func(r int) string { return fmt.Sprintf("Z%d", 2+r%2) }
 	arow := func(r int) string {
 		if !strided {
 			return fmt.Sprintf("%d(AX)", r*4)
@@ -248,9 +397,8 @@ func avx512Step(w *bytes.Buffer, strided bool, nv int) {
 		line(w, "VMOVUPS.Z 64(BX), K2, Z1")
 	}
 	for r := 0; r < mr; r++ {
-		line(w, "VBROADCASTSS %s, %s", arow(r), bc(r))
 		for v := range nv {
-			line(w, "VFMADD231PS Z%d, %s, %s", v, bc(r), avx512Acc(r, v))
+			line(w, "VFMADD231PS.BCST %s, Z%d, %s", arow(r), v, avx512Acc(r, v))
 		}
 	}
 	line(w, "ADDQ R13, AX")

@@ -25,7 +25,22 @@ type microKernel struct {
 	// a[p*aP+r*lda] otherwise (all mr rows must exist); step p of the tile
 	// reads b[p*bP : p*bP+cols].
 	gen func(k int, a []float32, lda, aP int, b []float32, bP int, c []float32, ldc int, alpha, beta float32, rows, cols int)
+
+	// genRows, if set, is gen over segs segments of k steps in one
+	// accumulation chain: segment s's step p of tile row r reads
+	// a[s*segStride + p*aP + r*lda] (lda > 0) and b[(s*k+p)*bP:]. A
+	// direct convolution passes its KH kernel rows as the segments.
+	genRows func(k, segs, segStride int, a []float32, lda, aP int, b []float32, bP int, c []float32, ldc int, alpha, beta float32, rows, cols int)
+
+	// gemv, if set, computes one row of C, cols (1..gemvCols) columns,
+	// from B read in place (step p at b[p*bP:]) and A's step p at
+	// a[p*aP], giving gen's bits: the m = 1 product (a classifier at
+	// batch 1).
+	gemv func(k int, a []float32, aP int, b []float32, bP int, c []float32, alpha, beta float32, cols int)
 }
+
+// gemvCols is the widest microKernel.gemv call.
+const gemvCols = 128
 
 // kernels lists the micro-kernels this CPU can run, best first; generic is
 // always last. Filled at init and never changed afterwards.

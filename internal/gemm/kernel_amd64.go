@@ -40,6 +40,24 @@ var (
 			}
 			kernAVX512x8x32GenStrided(k, &a[0], &b[0], &c[0], lda, aP, bP, ldc, alpha, beta, rows, colMask(cols))
 		},
+		genRows: func(k, segs, segStride int, a []float32, lda, aP int, b []float32, bP int, c []float32, ldc int, alpha, beta float32, rows, cols int) {
+			_ = a[(segs-1)*segStride+(k-1)*aP+7*lda]
+			_ = b[(segs*k-1)*bP+cols-1]
+			_ = c[(rows-1)*ldc+cols-1]
+			jump := 4 * (segStride - k*aP) // bytes from a segment's end to the next's start
+			if cols <= 16 {
+				kernAVX512x8x16GenRows(k, &a[0], &b[0], &c[0], lda, aP, bP, ldc, alpha, beta, rows, colMask(cols), segs, jump)
+				return
+			}
+			kernAVX512x8x32GenRows(k, &a[0], &b[0], &c[0], lda, aP, bP, ldc, alpha, beta, rows, colMask(cols), segs, jump)
+		},
+		gemv: func(k int, a []float32, aP int, b []float32, bP int, c []float32, alpha, beta float32, cols int) {
+			_ = a[(k-1)*aP]
+			_ = b[(k-1)*bP+cols-1]
+			_ = c[cols-1]
+			nv := (cols + 15) / 16
+			gemvKernels[nv-1](k, &a[0], aP, &b[0], bP, &c[0], alpha, beta, uint32(1<<(cols-16*(nv-1))-1))
+		},
 	}
 	avx2Kernel = &microKernel{name: "avx2", mr: 6, nr: 16, fn: func(k int, a, b, c []float32, ldc int, alpha, beta float32) {
 		kernAVX2x6x16(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
@@ -73,3 +91,39 @@ func kernAVX512x8x16Gen(k int, a, b, c *float32, lda, aP, bP, ldc int, alpha, be
 
 //go:noescape
 func kernAVX512x8x16GenStrided(k int, a, b, c *float32, lda, aP, bP, ldc int, alpha, beta float32, rows int, mask uint32)
+
+//go:noescape
+func kernAVX512x8x32GenRows(k int, a, b, c *float32, lda, aP, bP, ldc int, alpha, beta float32, rows int, mask uint32, segs, jump int)
+
+//go:noescape
+func kernAVX512x8x16GenRows(k int, a, b, c *float32, lda, aP, bP, ldc int, alpha, beta float32, rows int, mask uint32, segs, jump int)
+
+// gemvKernels[v] computes 16·(v+1) columns, the last 16 under a mask.
+var gemvKernels = [...]func(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32, mask uint32){
+	kernAVX512x1x16, kernAVX512x1x32, kernAVX512x1x48, kernAVX512x1x64,
+	kernAVX512x1x80, kernAVX512x1x96, kernAVX512x1x112, kernAVX512x1x128,
+}
+
+//go:noescape
+func kernAVX512x1x16(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32, mask uint32)
+
+//go:noescape
+func kernAVX512x1x32(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32, mask uint32)
+
+//go:noescape
+func kernAVX512x1x48(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32, mask uint32)
+
+//go:noescape
+func kernAVX512x1x64(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32, mask uint32)
+
+//go:noescape
+func kernAVX512x1x80(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32, mask uint32)
+
+//go:noescape
+func kernAVX512x1x96(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32, mask uint32)
+
+//go:noescape
+func kernAVX512x1x112(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32, mask uint32)
+
+//go:noescape
+func kernAVX512x1x128(k int, a *float32, aP int, b *float32, bP int, c *float32, alpha, beta float32, mask uint32)

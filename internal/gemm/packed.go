@@ -1,0 +1,73 @@
+package gemm
+
+import "fmt"
+
+// PackedB is a convolution filter packed once, in the panels the GEMM
+// driver would pack it into on every call: a frozen model's layers (the
+// inference engine's float convolutions) multiply by the same weights
+// call after call, and for a deep layer at batch 1 repacking them costs a
+// sixth of the layer. Packing moves no arithmetic, so ConvForwardPacked
+// gives ConvForward's bits.
+type PackedB struct {
+	kern *microKernel
+	w    []float32 // the caller's [o][k] filter, for the paths that do not pack it
+	o, k int
+	data []float32 // K blocks of kcBlock rows, each all ceil(o/nr) panels; nil: not packed
+}
+
+// PackConvWeights packs the OHWI filter w ([o][KH*KW*C], k floats per
+// output channel) for ConvForwardPacked. w must not change while the
+// PackedB is in use. A filter the direct convolution takes (it packs
+// small filters itself) is not copied.
+func PackConvWeights(w []float32, o, k int) (*PackedB, error) {
+	if o < 1 || k < 1 {
+		return nil, fmt.Errorf("gemm: PackConvWeights: %d×%d filter: %w", o, k, ErrShape)
+	}
+	if err := checkMatrix("B", w, o, k, k); err != nil {
+		return nil, err
+	}
+	kern := active.Load()
+	pb := &PackedB{kern: kern, w: w, o: o, k: k}
+	if kern.genRows != nil && k*o <= maxDirectFilter {
+		return pb, nil
+	}
+	nr := kern.nr
+	npad := ceilDiv(o, nr) * nr
+	pb.data = make([]float32, npad*k)
+	for pc := 0; pc < k; pc += kcBlock {
+		kc := min(kcBlock, k-pc)
+		packB(pb.data[pc*npad:], true, w, k, pc, kc, 0, o, nr)
+	}
+	return pb, nil
+}
+
+// ConvForwardPacked is ConvForward with the filter packed by
+// PackConvWeights, bit for bit.
+func ConvForwardPacked(s ConvShape, x []float32, pb *PackedB, out []float32) error {
+	if k := s.KH * s.KW * s.C; k != pb.k {
+		return fmt.Errorf("gemm: ConvForwardPacked: %+v has K = %d, the filter %d: %w", s, k, pb.k, ErrShape)
+	}
+	kern := active.Load()
+	if pb.data == nil || pb.kern != kern || useBLAS.Load() || directOK(kern, s, pb.o) {
+		return ConvForward(s, x, pb.w, pb.o, out)
+	}
+	if err := convCheck("ConvForwardPacked", s, x, pb.o); err != nil {
+		return err
+	}
+	m := s.N * s.OutH() * s.OutW()
+	if err := checkMatrix("C", out, m, pb.o, pb.o); err != nil {
+		return err
+	}
+	g := newCall(kern, false, true, m, pb.o, pb.k, nil, pb.k, pb.w, pb.k, out, pb.o)
+	g.ca = convOperand{s: s, x: x}
+	g.pb = pb
+	g.run(Threads())
+	return nil
+}
+
+// packedPanel returns the packed B micro-panel of columns j.. (a multiple
+// of nr) for the K block starting at pc.
+func (pb *PackedB) packedPanel(pc, kc, j int) []float32 {
+	npad := ceilDiv(pb.o, pb.kern.nr) * pb.kern.nr
+	return pb.data[pc*npad+j*kc:]
+}
