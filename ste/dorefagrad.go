@@ -142,7 +142,7 @@ func (f *dorefaGradFunc) quantizeRow(out, row []float32, rng *rand.ChaCha8) {
 	for off := 0; off < len(row); off += noiseBlock {
 		k := min(noiseBlock, len(row)-off)
 		for i := range u[:k] {
-			u[i] = float32(rng.Uint64()>>40) * 0x1p-24 // U[0,1) with 24 bits
+			u[i] = float32(int32(rng.Uint64()>>40)) * 0x1p-24 // U[0,1) with 24 bits; int32 (exact, < 2^24) converts in one instruction
 		}
 		vec.NoisyLevels(out[off:off+k], row[off:off+k], u[:k], inv, f.levels, 2*m)
 	}

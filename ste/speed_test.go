@@ -357,3 +357,19 @@ func TestTWNLoops(t *testing.T) {
 		sameBits(t, "y", y, want)
 	}
 }
+
+// BenchmarkDoReFaGradRow times the gradient quantizer on one ResNet-20
+// first-stage row (32×32×16 values), one thread.
+func BenchmarkDoReFaGradRow(b *testing.B) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	g := randWeights(rng, 32*32*16)
+	out := make([]float32, len(g))
+	f := &dorefaGradFunc{levels: 63, seed: 11}
+	var gen rand.ChaCha8
+	b.ReportAllocs()
+	for b.Loop() {
+		f.seedNoise(&gen, 0, 0)
+		f.quantizeRow(out, g, &gen)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(g)), "ns/value")
+}
