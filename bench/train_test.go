@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lowbit/lowbit/internal/benchproc"
 )
 
 // tinyTrain is a quick in-process run: LeNet-5 at batch 4, one round of one step.
@@ -260,6 +262,46 @@ func TestTrainBusy(t *testing.T) {
 		if busy := strings.Contains(b.String(), "The machine was busy"); busy != (c.name == "busy") || strings.Contains(b.String(), "**PASS**") == busy {
 			t.Errorf("%s: report busy warning %v, PASS shown %v", c.name, busy, strings.Contains(b.String(), "**PASS**"))
 		}
+	}
+}
+
+// TestTrainBusyBanner: the report's busy banner follows other processes' CPU,
+// the same measure as the verdicts, whatever the load average (which counts
+// the harness's own workers) says.
+func TestTrainBusyBanner(t *testing.T) {
+	rows := []TrainRow{
+		{Model: "resnet20", Config: "fp", Batch: 128, Median: 1, VsFP: 1, VsTorch: 0.9},
+		{Model: "resnet20", Config: "pytorch", Batch: 128, Median: 1.1, Torch: true, Best: true},
+	}
+	for _, c := range []struct {
+		name    string
+		load    float64 // highest 1-minute load average at a round's start
+		foreign float64 // other processes' highest CPU share in a round; −1: unmeasured
+		busy    bool
+	}{
+		{"quiet, own workers load 2 CPUs", 2.01, 0.02, false},
+		{"quiet, low load", 0.3, 0.01, false},
+		{"at the limit", 0.5, benchproc.ForeignLimit, false},
+		{"just over the limit", 0.5, benchproc.ForeignLimit + 0.01, true},
+		{"busy, high load", 3.5, 0.9, true},
+		{"busy, low load", 0.2, 0.4, true},
+		{"unmeasured, high load", 3.5, -1, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rep := &TrainReport{Rows: rows, LoadMax: c.load, ForeignMax: c.foreign, ForeignMedian: max(c.foreign, 0) / 2}
+			if got := busyBanner(c.foreign, 0) != ""; got != c.busy {
+				t.Errorf("busyBanner(%v) busy = %v, want %v", c.foreign, got, c.busy)
+			}
+			var b bytes.Buffer
+			rep.WriteMarkdown(&b)
+			md := b.String()
+			if got := strings.Contains(md, "The machine was busy"); got != c.busy {
+				t.Errorf("banner shown %v, want %v", got, c.busy)
+			}
+			if got := strings.Contains(md, "**PASS**"); got == c.busy {
+				t.Errorf("PASS shown %v with the machine busy %v: banner and verdicts disagree", got, c.busy)
+			}
+		})
 	}
 }
 

@@ -1,13 +1,11 @@
 package layers
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 
 	"gorgonia.org/gorgonia"
 
-	"github.com/lowbit/lowbit/internal/graphop"
 	"github.com/lowbit/lowbit/ste"
 )
 
@@ -113,11 +111,7 @@ func (l *Conv2D) Forward(g *Graph, x *gorgonia.Node) (*gorgonia.Node, error) {
 		in = append(in, g.Node(l.B))
 	}
 	k := &convKernel{name: l.name, strideH: l.cfg.Stride, strideW: l.cfg.Stride, padH: l.cfg.Pad, padW: l.cfg.Pad, hasBias: l.B != nil, exact: newIntLinear(g, l.iq, l.wq)}
-	n, err := graphop.Apply(k, in...)
-	if err != nil {
-		return nil, fmt.Errorf("layers: %s: %w", l.name, err)
-	}
-	return l.gq.apply(g, l.name+".gq", n)
+	return l.gq.applyOut(g, l.name, k, in...)
 }
 
 // States holds the gradient quantizer's noise counter, if any.

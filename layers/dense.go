@@ -1,13 +1,11 @@
 package layers
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 
 	"gorgonia.org/gorgonia"
 
-	"github.com/lowbit/lowbit/internal/graphop"
 	"github.com/lowbit/lowbit/ste"
 )
 
@@ -99,11 +97,8 @@ func (l *Dense) Forward(g *Graph, x *gorgonia.Node) (*gorgonia.Node, error) {
 	if l.B != nil {
 		in = append(in, g.Node(l.B))
 	}
-	n, err := graphop.Apply(&denseKernel{name: l.name, hasBias: l.B != nil, exact: newIntLinear(g, l.iq, l.wq)}, in...)
-	if err != nil {
-		return nil, fmt.Errorf("layers: %s: %w", l.name, err)
-	}
-	return l.gq.apply(g, l.name+".gq", n)
+	k := &denseKernel{name: l.name, hasBias: l.B != nil, exact: newIntLinear(g, l.iq, l.wq)}
+	return l.gq.applyOut(g, l.name, k, in...)
 }
 
 // States holds the gradient quantizer's noise counter, if any.

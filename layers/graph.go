@@ -8,6 +8,7 @@ import (
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/lowbit/lowbit/internal/graphop"
 	"github.com/lowbit/lowbit/ste"
 )
 
@@ -177,6 +178,28 @@ func (qz *quantizer) apply(g *Graph, name string, x *gorgonia.Node) (*gorgonia.N
 		return nil, fmt.Errorf("layers: %s: %w", name, err)
 	}
 	return n, nil
+}
+
+// applyOut adds k applied to in to g, followed by the output quantizer qz
+// (identity when nil). An identity-forward, parameter-free qz (DoReFa's
+// gradient quantizer) becomes k's gradient map: no node of its own, no copy of
+// the output, the same gradients (ste.GradMap).
+// The quantizer is named layer+".gq".
+func (qz *quantizer) applyOut(g *Graph, layer string, k graphop.Kernel, in ...*gorgonia.Node) (*gorgonia.Node, error) {
+	if qz != nil {
+		if gm, ok := ste.GradMap(qz.f, layer+".gq:"+qz.q.String(), g.Row0); ok {
+			n, err := graphop.ApplyGradMap(k, gm, in...)
+			if err != nil {
+				return nil, fmt.Errorf("layers: %s: %w", layer, err)
+			}
+			return n, nil
+		}
+	}
+	n, err := graphop.Apply(k, in...)
+	if err != nil {
+		return nil, fmt.Errorf("layers: %s: %w", layer, err)
+	}
+	return qz.apply(g, layer+".gq", n)
 }
 
 // counterState exposes a quantizer's call counter (DoReFa gradient noise) as a

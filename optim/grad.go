@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+
+	"github.com/lowbit/lowbit/internal/vec"
 )
 
 // ClipGradNorm rescales all gradients together so that their global L2 norm
@@ -70,9 +72,7 @@ func ClipLatent(params []*Param, bound float32) error {
 		if p == nil || !p.Binary {
 			continue
 		}
-		for i, w := range p.Data {
-			p.Data[i] = min(max(w, -bound), bound)
-		}
+		vec.Clip(p.Data, p.Data, -bound, bound) // min(max(w, -bound), bound), vectorized
 	}
 	return nil
 }

@@ -32,6 +32,24 @@ func ApplyAt(f Func, name string, row0 int, x *gorgonia.Node, params ...*gorgoni
 	return graphop.Apply(k, in...)
 }
 
+// GradMap returns f as the gradient map of graphop.ApplyGradMap, for a graph
+// whose row 0 is row row0 of the global batch, when f's forward pass is the
+// identity (it has an Identity method reporting true, as DoReFaGrad's Func
+// does) and f has no parameters; ok is false otherwise, and the caller applies
+// f as its own node. The map computes exactly what that node's backward pass
+// would: f.Grad(0, dst, dOut, y, y, nil, ctx) with y the mapped op's output.
+func GradMap(f Func, name string, row0 int) (k graphop.Kernel, ok bool) {
+	id, isID := f.(interface{ Identity() bool })
+	if !isID || !id.Identity() || len(f.Params()) != 0 || row0 < 0 {
+		return nil, false
+	}
+	kn := kernel{f: f, name: name, row0: row0}
+	if s, ok := f.(Stateful); ok {
+		kn.state = s.NewState()
+	}
+	return kn, true
+}
+
 // kernel adapts a Func to graphop.Kernel for one graph node.
 type kernel struct {
 	f     Func

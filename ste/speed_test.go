@@ -173,8 +173,8 @@ func TestLevelsAndPACTLoops(t *testing.T) {
 	}
 }
 
-// refDoReFaGradRow is DoReFa's gradient quantizer on one row as written
-// before the vector loop: scalar, one fresh generator per row.
+// refDoReFaGradRow is DoReFa's gradient quantizer on one row, scalar: a
+// fresh ChaCha8 per row seeds SplitMix64, each output two uniforms.
 func refDoReFaGradRow(f *dorefaGradFunc, out, row []float32, call uint64, r int) {
 	var key [32]byte
 	binary.LittleEndian.PutUint64(key[0:], f.seed)
@@ -188,8 +188,16 @@ func refDoReFaGradRow(f *dorefaGradFunc, out, row []float32, call uint64, r int)
 		return
 	}
 	inv, l := 1/(2*m), f.levels
+	state := rng.Uint64()
+	var z uint64
 	for i, v := range row {
-		u := float32(rng.Uint64()>>40) * 0x1p-24
+		if i%2 == 0 {
+			z = splitMix64(&state)
+		}
+		u := float32(z>>40) * 0x1p-24
+		if i%2 == 1 {
+			u = float32(z>>16&0xFFFFFF) * 0x1p-24
+		}
 		q := clip(v*inv+0.5+(u-0.5)/l, 0, 1)
 		out[i] = 2 * m * (quantizeK(q, l) - 0.5)
 	}
@@ -356,4 +364,20 @@ func TestTWNLoops(t *testing.T) {
 		refTWN(want, w)
 		sameBits(t, "y", y, want)
 	}
+}
+
+// BenchmarkDoReFaGradRow times the gradient quantizer on one ResNet-20
+// first-stage row (32×32×16 values), one thread.
+func BenchmarkDoReFaGradRow(b *testing.B) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	g := randWeights(rng, 32*32*16)
+	out := make([]float32, len(g))
+	f := &dorefaGradFunc{levels: 63, seed: 11}
+	var gen rand.ChaCha8
+	b.ReportAllocs()
+	for b.Loop() {
+		f.seedNoise(&gen, 0, 0)
+		f.quantizeRow(out, g, &gen)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(g)), "ns/value")
 }

@@ -86,7 +86,7 @@ func benchImageNet(args []string, stdout io.Writer) error {
 		Dataset: *dataset, DataDir: *dataDir, Size: *size, ClassIndex: *classIndex,
 		Checkpoint: *ckpt, Train: *train, Recipe: *recipe, Setup: *setup, InitFrom: *initFrom, LR: float32(*lr), Epochs: *epochs, Batch: *batch,
 		MaxSteps: *maxSteps, Seed: *seed, EvalBatch: *evalBatch, EvalLimit: *evalLimit, Workers: *workers,
-		ProbeBatches: *probe, Export: packedExporter, OnStep: rep.step, OnEpoch: rep.epoch,
+		ProbeBatches: *probe, Export: packedExporter, OnStep: rep.step, OnEpoch: rep.epoch, SyncBN: *syncBN,
 	}
 	if set["width"] {
 		cfg.Width = *width
@@ -100,18 +100,16 @@ func benchImageNet(args []string, stdout io.Writer) error {
 	if *ckpt == "" {
 		cfg.Save = savePath(*save, *model, *recipe, *dataset)
 	}
-	cfg.SyncBN = *syncBN
 	finish, err := joinRanks(&cfg.Comm, cfg.SyncBN, rep, &stdout)
 	if err != nil {
 		return err
 	}
-	root := cfg.Comm.Rank() == 0
 	rep.log.WithFields(logrus.Fields{"model": *model, "recipe": *recipe, "dataset": *dataset, "checkpoint": *ckpt, "train": *train}).Info("bench imagenet")
 	r, err := bench.RunImageNet(ctx, cfg)
 	if err = finish(err); err != nil {
 		return err
 	}
-	if !root {
+	if cfg.Comm.Rank() != 0 {
 		return nil // rank 0 writes the report
 	}
 	return writeImageNet(stdout, r, args, *out, *recipe)

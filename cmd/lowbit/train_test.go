@@ -28,6 +28,14 @@ func parseTrain(t *testing.T, args ...string) *trainFlags {
 
 // TestTrainConfigPrecedence checks trainConfig's precedence, defaults < recipe < set
 // flags, and that each field comes out as documented.
+// failIf is msg when bad, else "" (a check's verdict).
+func failIf(bad bool, msg string) string {
+	if bad {
+		return msg
+	}
+	return ""
+}
+
 func TestTrainConfigPrecedence(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -66,16 +74,10 @@ func TestTrainConfigPrecedence(t *testing.T) {
 			return ""
 		}},
 		{"sgd momentum default", []string{"-optimizer", "sgd"}, func(c recipes.Config) string {
-			if c.Opt.Momentum != 0.9 {
-				return "momentum not 0.9"
-			}
-			return ""
+			return failIf(c.Opt.Momentum != 0.9, "momentum not 0.9")
 		}},
 		{"explicit zero momentum", []string{"-optimizer", "sgd", "-momentum", "0"}, func(c recipes.Config) string {
-			if c.Opt.Momentum != 0 {
-				return "momentum 0 became the default"
-			}
-			return ""
+			return failIf(c.Opt.Momentum != 0, "momentum 0 became the default")
 		}},
 		{"setup cifar", []string{"-model", "resnet20", "-dataset", "cifar10", "-setup", "cifar"}, func(c recipes.Config) string {
 			o := c.Opt
@@ -92,10 +94,7 @@ func TestTrainConfigPrecedence(t *testing.T) {
 			return ""
 		}},
 		{"seed 0 is a seed", []string{"-seed", "0", "-out", "x.ckpt"}, func(c recipes.Config) string {
-			if c.Seed != 0 {
-				return "seed 0 lost"
-			}
-			return ""
+			return failIf(c.Seed != 0, "seed 0 lost")
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -227,14 +227,16 @@ func viaCol(s ConvShape, x []float32, f func(col []float32) error) error {
 // floatPools hold temporary float buffers (padded images, flipped
 // filters, scatter scratch) by size class: class b holds capacity 1<<b,
 // so a call finds one of the size it needs, and a training step, whose
-// layers ask for many sizes, does not allocate.
-var floatPools [48]sync.Pool
+// layers ask for many sizes, does not allocate. They are keepPools, not
+// sync.Pools: a garbage collection (a ResNet-18 step runs several) would
+// empty a sync.Pool and the next layers would allocate megabytes again.
+var floatPools [48]keepPool[*[]float32]
 
 // getFloats returns a buffer of n floats (old contents are garbage); the
 // caller gives it back with putFloats.
 func getFloats(n int) *[]float32 {
 	b := bits.Len(uint(max(n, 1) - 1))
-	if p, _ := floatPools[b].Get().(*[]float32); p != nil {
+	if p, ok := floatPools[b].get(); ok {
 		*p = (*p)[:n]
 		return p
 	}
@@ -243,7 +245,39 @@ func getFloats(n int) *[]float32 {
 }
 
 func putFloats(p *[]float32) {
-	floatPools[bits.Len(uint(cap(*p)-1))].Put(p)
+	floatPools[bits.Len(uint(cap(*p)-1))].put(p)
+}
+
+// keepPool is a free list that, unlike sync.Pool, survives garbage
+// collections. It keeps at most maxKept items: as many as were ever in
+// use at once, in practice (a few per goroutine).
+type keepPool[T any] struct {
+	mu    sync.Mutex
+	items []T
+}
+
+// maxKept bounds each keepPool.
+const maxKept = 64
+
+func (p *keepPool[T]) get() (T, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var zero T
+	if len(p.items) == 0 {
+		return zero, false
+	}
+	x := p.items[len(p.items)-1]
+	p.items[len(p.items)-1] = zero
+	p.items = p.items[:len(p.items)-1]
+	return x, true
+}
+
+func (p *keepPool[T]) put(x T) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.items) < maxKept {
+		p.items = append(p.items, x)
+	}
 }
 
 // colCursor walks the rows of im2col(x), one output pixel each, without

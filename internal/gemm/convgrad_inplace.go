@@ -32,7 +32,7 @@ func inPlaceGradOK(kern *microKernel, s ConvShape, o int) bool {
 }
 
 // maxInPlaceChunk bounds, in floats, one chunk's padded images.
-const maxInPlaceChunk = 1 << 20
+const maxInPlaceChunk = 1 << 18
 
 type inPlaceGradJob struct {
 	kern   *microKernel

@@ -145,7 +145,7 @@ type workspace struct {
 
 var (
 	callPool = sync.Pool{New: func() any { return new(call) }}
-	wsPool   = sync.Pool{New: func() any { return new(workspace) }}
+	wsPool   keepPool[*workspace] // packing buffers kept across collections
 )
 
 func grow(s []float32, n int) []float32 {
@@ -178,7 +178,11 @@ func newCall(kern *microKernel, transA, transB bool, m, n, k int, a []float32, l
 func (g *call) run(threads int) {
 	g.plan(threads)
 	for range g.parts {
-		g.ws = append(g.ws, wsPool.Get().(*workspace))
+		w, ok := wsPool.get()
+		if !ok {
+			w = new(workspace)
+		}
+		g.ws = append(g.ws, w)
 	}
 	parallel(g, g.parts, g.parts)
 	if g.split == splitK {
@@ -194,7 +198,7 @@ func (g *call) run(threads int) {
 		}
 	}
 	for i, w := range g.ws {
-		wsPool.Put(w)
+		wsPool.put(w)
 		g.ws[i] = nil
 	}
 	ws := g.ws[:0]

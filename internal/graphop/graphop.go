@@ -50,6 +50,24 @@ var nextID atomic.Uint64
 
 // Apply adds k applied to inputs to their graph and returns the output node.
 func Apply(k Kernel, inputs ...*gorgonia.Node) (*gorgonia.Node, error) {
+	return apply(k, nil, inputs)
+}
+
+// ApplyGradMap is Apply whose output's upstream gradient passes through gm
+// before k's Backward sees it: the gradient of an identity op placed on the
+// output (DoReFa's gradient quantizer), without the identity's forward copy
+// and its second activation buffer. gm is a Kernel of one input whose Forward
+// is the identity and is never called; its Backward(0, dIn, [y], y, dOut)
+// maps the upstream gradient dOut, with y the output of k. The mapped
+// gradient is one graph node, computed once and read by every Backward of k.
+func ApplyGradMap(k, gm Kernel, inputs ...*gorgonia.Node) (*gorgonia.Node, error) {
+	if gm == nil || !gm.DiffWRT(0) {
+		return nil, fmt.Errorf("graphop: %v: gradient map %v is not differentiable", k, gm)
+	}
+	return apply(k, gm, inputs)
+}
+
+func apply(k, gm Kernel, inputs []*gorgonia.Node) (*gorgonia.Node, error) {
 	if len(inputs) == 0 {
 		return nil, fmt.Errorf("graphop: %v: no inputs", k)
 	}
@@ -66,7 +84,7 @@ func Apply(k Kernel, inputs ...*gorgonia.Node) (*gorgonia.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("graphop: %v: %w", k, err)
 	}
-	op := &fwdOp{k: k, id: nextID.Add(1), inDims: dims, outDims: len(outShape)}
+	op := &fwdOp{k: k, gm: gm, id: nextID.Add(1), inDims: dims, outDims: len(outShape)}
 	n, err := gorgonia.ApplyOp(op, inputs...)
 	if err != nil {
 		return nil, fmt.Errorf("graphop: %v: %w", k, err)
@@ -152,6 +170,7 @@ func shapesOf(ds []gorgonia.DimSizer) ([]tensor.Shape, error) {
 // fwdOp is the gorgonia.Op for one application of a Kernel.
 type fwdOp struct {
 	k       Kernel
+	gm      Kernel // maps the upstream gradient first (ApplyGradMap); nil: none
 	id      uint64
 	inDims  []int
 	outDims int
@@ -217,6 +236,14 @@ func (o *fwdOp) DiffWRT(n int) []bool {
 // differentiable inputs, nil for the others.
 func (o *fwdOp) SymDiff(inputs gorgonia.Nodes, output, grad *gorgonia.Node) (gorgonia.Nodes, error) {
 	ret := make(gorgonia.Nodes, len(inputs))
+	if o.gm != nil {
+		m := &bwdOp{k: o.gm, fwdID: o.id, inDims: []int{o.outDims}, outDims: o.outDims, mapOut: true}
+		g, err := gorgonia.ApplyOp(m, output, grad)
+		if err != nil {
+			return nil, fmt.Errorf("graphop: %v: gradient map %v: %w", o.k, o.gm, err)
+		}
+		grad = g
+	}
 	children := make(gorgonia.Nodes, 0, len(inputs)+2)
 	children = append(children, inputs...)
 	children = append(children, output, grad)
@@ -236,17 +263,30 @@ func (o *fwdOp) SymDiff(inputs gorgonia.Nodes, output, grad *gorgonia.Node) (gor
 
 // bwdOp computes the gradient of one fwdOp with respect to one input.
 // Its inputs are the forward inputs, the forward output and the upstream gradient.
+// A gradient map (mapOut) is the backward of an identity on a fwdOp's output:
+// its inputs are that output (standing for the identity's input and output)
+// and the upstream gradient.
 type bwdOp struct {
 	k       Kernel
 	fwdID   uint64
 	wrt     int
 	inDims  []int
 	outDims int
+	mapOut  bool
 	out     buffer
 }
 
-func (o *bwdOp) Arity() int { return len(o.inDims) + 2 }
+func (o *bwdOp) Arity() int {
+	if o.mapOut {
+		return 2
+	}
+	return len(o.inDims) + 2
+}
 func (o *bwdOp) Type() hm.Type {
+	if o.mapOut {
+		t := typeOf(o.outDims)
+		return hm.NewFnType(t, t, t)
+	}
 	ts := make([]hm.Type, 0, len(o.inDims)+3)
 	for _, d := range o.inDims {
 		ts = append(ts, typeOf(d))
@@ -269,6 +309,9 @@ func (o *bwdOp) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, fmt.Errorf("graphop: grad %v: %w", o.k, err)
 	}
+	if o.mapOut {
+		all = []Tensor{all[0], all[0], all[1]} // the identity's input is its output
+	}
 	n := len(o.inDims)
 	in, out, dOut := all[:n], all[n], all[n+1]
 	v, t := o.out.get(in[o.wrt].Shape)
@@ -282,6 +325,10 @@ func (o *bwdOp) ReturnsPtr() bool     { return false }
 func (o *bwdOp) CallsExtern() bool    { return false }
 func (o *bwdOp) OverwritesInput() int { return -1 }
 func (o *bwdOp) WriteHash(h hash.Hash) {
+	if o.mapOut {
+		fmt.Fprintf(h, "gradmap(%v#%d)", o.k, o.fwdID)
+		return
+	}
 	fmt.Fprintf(h, "grad(%v#%d)/%d", o.k, o.fwdID, o.wrt)
 }
 func (o *bwdOp) Hashcode() uint32 {
@@ -289,7 +336,12 @@ func (o *bwdOp) Hashcode() uint32 {
 	o.WriteHash(h)
 	return h.Sum32()
 }
-func (o *bwdOp) String() string { return fmt.Sprintf("∂%v/∂in%d", o.k, o.wrt) }
+func (o *bwdOp) String() string {
+	if o.mapOut {
+		return fmt.Sprintf("∂%v", o.k)
+	}
+	return fmt.Sprintf("∂%v/∂in%d", o.k, o.wrt)
+}
 
 // DiffWRT: gradients are not differentiated again (no second-order training).
 func (o *bwdOp) DiffWRT(n int) []bool { return make([]bool, n) }
