@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/lowbit/lowbit/internal/benchproc"
 )
 
 // InferRow is one line of the inference table: one worker at one batch.
@@ -234,14 +232,10 @@ func (r *InferReport) Row(model, recipe string, threads, batch int) *InferRow {
 }
 
 // Busy returns a sentence when other processes used more than
-// benchproc.ForeignLimit of a CPU during some round, "" otherwise.
-func (r *InferReport) Busy() string {
-	if r.ForeignMax > benchproc.ForeignLimit {
-		return fmt.Sprintf("The machine was busy: other processes used up to %.2f CPU during a round (median %.2f; limit %.2f).",
-			r.ForeignMax, r.ForeignMedian, benchproc.ForeignLimit)
-	}
-	return ""
-}
+// benchproc.ForeignLimit of a CPU during some round, "" otherwise. The
+// banner and the verdicts both follow it (busyBanner, as bench train's);
+// the load average is shown, not judged.
+func (r *InferReport) Busy() string { return busyBanner(r.ForeignMax, r.ForeignMedian) }
 
 func fmtIPS(x float64) string {
 	if x == 0 {
@@ -288,7 +282,7 @@ func (r *InferReport) writeRun(w io.Writer) {
 	fmt.Fprintf(w, "| cores | %d (runtime.NumCPU); all cores = %s |\n", runtime.NumCPU(), plural(r.Threads, "thread"))
 	fmt.Fprintf(w, "| rounds | %d per network, one network at a time (memory); in each, the network's workers and, for the ResNet-18 family, both PyTorch peers at each thread setting run batch 1 (%s, median) and batch %d (%s, median) back to back, the others stopped (SIGSTOP), order rotated each round |\n",
 		r.Rounds, plural(r.Runs, "call"), r.Batch, plural(r.BatchRuns, "call"))
-	fmt.Fprintf(w, "| load average | start %s, highest at a round's start %.2f, end %s |\n", r.Machine.LoadAvg, r.LoadMax, r.LoadEnd)
+	fmt.Fprintf(w, "| load average | start %s, highest at a round's start %.2f, end %s (counts this harness's own workers and decays over minutes; shown, not judged) |\n", r.Machine.LoadAvg, r.LoadMax, r.LoadEnd)
 	other := "not measured (no /proc)"
 	if r.ForeignMax >= 0 {
 		other = fmt.Sprintf("highest %.2f CPU in a round, median %.2f (/proc/stat less this process and its workers)", r.ForeignMax, r.ForeignMedian)
@@ -297,8 +291,6 @@ func (r *InferReport) writeRun(w io.Writer) {
 	fmt.Fprintf(w, "| elapsed | %s |\n\n", r.Elapsed.Round(time.Second))
 	if busy := r.Busy(); busy != "" {
 		fmt.Fprintf(w, "**%s No target is shown as passing; rerun on a quiet machine for numbers to quote.**\n\n", busy)
-	} else if warn := loadWarning(r.LoadMax); warn != "" {
-		fmt.Fprintf(w, "**%s**\n\n", warn)
 	}
 }
 
