@@ -185,7 +185,6 @@ func genStore(w *bytes.Buffer, k kern) {
 //	func kernAVX512x8x16Gen(...same...)
 //	func kernAVX512x8x16GenStrided(...same...)
 func genAVX512(w *bytes.Buffer, strided bool, nv int) {
-	const mr = 8
 	name := fmt.Sprintf("kernAVX512x8x%dGen", 16*nv)
 	if strided {
 		name += "Strided"
@@ -194,6 +193,18 @@ func genAVX512(w *bytes.Buffer, strided bool, nv int) {
 	fmt.Fprintf(w, "\n// func %s(k int, a, b, c *float32, lda, aP, bP, ldc int, alpha, beta float32, rows int, mask uint32)\n", name)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-84\n", name)
 	p("MOVQ k+0(FP), CX")
+	avx512Args(w, strided)
+	avx512Zero(w, nv)
+	avx512Loop(w, name, strided, nv, name+"_store")
+	avx512Store(w, name, nv)
+}
+
+// avx512Args loads the general kernels' pointer, stride, row-count and
+// mask arguments (all but k): AX a, BX b, DI c, R13 aP, R14 bP, SI ldc (in
+// bytes), R12 rows, K1/K2 the column masks, and for strided A R8 = lda,
+// R9 = 3·lda, R10 = 5·lda, R11 = 7·lda (bytes).
+func avx512Args(w *bytes.Buffer, strided bool) {
+	p := func(format string, args ...any) { line(w, format, args...) }
 	p("MOVQ a+8(FP), AX")
 	p("MOVQ b+16(FP), BX")
 	p("MOVQ c+24(FP), DI")
@@ -215,11 +226,21 @@ func genAVX512(w *bytes.Buffer, strided bool, nv int) {
 		p("LEAQ (R8)(R8*4), R10")
 		p("LEAQ (R9)(R8*4), R11")
 	}
-	for r := 0; r < mr; r++ {
+}
+
+// avx512Zero clears the 8×nv accumulators.
+func avx512Zero(w *bytes.Buffer, nv int) {
+	for r := 0; r < 8; r++ {
 		for v := 0; v < nv; v++ {
-			p("VPXORD %s, %s, %s", avx512Acc(r, v), avx512Acc(r, v), avx512Acc(r, v))
+			line(w, "VPXORD %s, %s, %s", avx512Acc(r, v), avx512Acc(r, v), avx512Acc(r, v))
 		}
 	}
+}
+
+// avx512Loop runs CX steps, four at a time then one at a time, and jumps
+// to exit when they are done.
+func avx512Loop(w *bytes.Buffer, name string, strided bool, nv int, exit string) {
+	p := func(format string, args ...any) { line(w, format, args...) }
 	fmt.Fprintf(w, "%s_loop:\n", name)
 	p("CMPQ CX, $4")
 	p("JLT %s_tail", name)
@@ -230,11 +251,10 @@ func genAVX512(w *bytes.Buffer, strided bool, nv int) {
 	p("JMP %s_loop", name)
 	fmt.Fprintf(w, "%s_tail:\n", name)
 	p("TESTQ CX, CX")
-	p("JEQ %s_store", name)
+	p("JEQ %s", exit)
 	avx512Step(w, strided, nv)
 	p("DECQ CX")
 	p("JMP %s_tail", name)
-	avx512Store(w, name, nv)
 }
 
 // genAVX512Rows writes the strided general kernel summed over segs
@@ -247,52 +267,16 @@ func genAVX512(w *bytes.Buffer, strided bool, nv int) {
 //	func kernAVX512x8x32GenRows(k int, a, b, c *float32, lda, aP, bP, ldc int, alpha, beta float32, rows int, mask uint32, segs, jump int)
 //	func kernAVX512x8x16GenRows(...same...)
 func genAVX512Rows(w *bytes.Buffer, nv int) {
-	const mr = 8
 	name := fmt.Sprintf("kernAVX512x8x%dGenRows", 16*nv)
 	p := func(format string, args ...any) { line(w, format, args...) }
 	fmt.Fprintf(w, "\n// func %s(k int, a, b, c *float32, lda, aP, bP, ldc int, alpha, beta float32, rows int, mask uint32, segs, jump int)\n", name)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-104\n", name)
-	p("MOVQ a+8(FP), AX")
-	p("MOVQ b+16(FP), BX")
-	p("MOVQ c+24(FP), DI")
-	p("MOVQ aP+40(FP), R13")
-	p("SHLQ $2, R13")
-	p("MOVQ bP+48(FP), R14")
-	p("SHLQ $2, R14")
-	p("MOVQ ldc+56(FP), SI")
-	p("SHLQ $2, SI")
-	p("MOVQ rows+72(FP), R12")
-	p("MOVL mask+80(FP), DX")
-	p("KMOVW DX, K1")
-	p("SHRL $16, DX")
-	p("KMOVW DX, K2")
-	p("MOVQ lda+32(FP), R8")
-	p("SHLQ $2, R8")
-	p("LEAQ (R8)(R8*2), R9")
-	p("LEAQ (R8)(R8*4), R10")
-	p("LEAQ (R9)(R8*4), R11")
+	avx512Args(w, true)
 	p("MOVQ segs+88(FP), DX")
-	for r := 0; r < mr; r++ {
-		for v := 0; v < nv; v++ {
-			p("VPXORD %s, %s, %s", avx512Acc(r, v), avx512Acc(r, v), avx512Acc(r, v))
-		}
-	}
+	avx512Zero(w, nv)
 	fmt.Fprintf(w, "%s_seg:\n", name)
 	p("MOVQ k+0(FP), CX")
-	fmt.Fprintf(w, "%s_loop:\n", name)
-	p("CMPQ CX, $4")
-	p("JLT %s_tail", name)
-	for s := 0; s < 4; s++ {
-		avx512Step(w, true, nv)
-	}
-	p("SUBQ $4, CX")
-	p("JMP %s_loop", name)
-	fmt.Fprintf(w, "%s_tail:\n", name)
-	p("TESTQ CX, CX")
-	p("JEQ %s_next", name)
-	avx512Step(w, true, nv)
-	p("DECQ CX")
-	p("JMP %s_tail", name)
+	avx512Loop(w, name, true, nv, name+"_next")
 	fmt.Fprintf(w, "%s_next:\n", name)
 	p("ADDQ jump+96(FP), AX")
 	p("DECQ DX")
