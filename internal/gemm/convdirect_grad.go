@@ -75,11 +75,8 @@ func (j *gradWJob) runPart(i int) {
 	xp, gp := *xb, *gb
 	clear(xp)
 	clear(gp)
+	padImages(xp, j.x, &s, n0, cn)
 	for n := range cn {
-		src := j.x[(n0+n)*s.H*s.W*c:]
-		for y := range s.H {
-			copy(xp[((n*hp+y+s.PadH)*wp+s.PadW)*c:][:s.W*c], src[y*s.W*c:][:s.W*c])
-		}
 		gs := j.g[(n0+n)*oh*ow*o:]
 		for y := range oh {
 			copy(gp[(n*hp+y)*wp*o:][:ow*o], gs[y*ow*o:][:ow*o])
@@ -89,5 +86,17 @@ func (j *gradWJob) runPart(i int) {
 	kwc := s.KW * c
 	for r := range s.KH {
 		sgemm(j.kern, 1, true, false, o, kwc, v, 1, gp, o, xp[r*wp*c:], c, 0, part[r*kwc:], k)
+	}
+}
+
+// padImages copies images n0..n0+cn of the NHWC input x into xp, each on
+// a zero-padded (H+2·PadH)×(W+2·PadW) grid; xp's padding must be zero.
+func padImages(xp, x []float32, s *ConvShape, n0, cn int) {
+	hp, wp, c := s.H+2*s.PadH, s.W+2*s.PadW, s.C
+	for n := range cn {
+		src := x[(n0+n)*s.H*s.W*c:]
+		for y := range s.H {
+			copy(xp[((n*hp+y+s.PadH)*wp+s.PadW)*c:][:s.W*c], src[y*s.W*c:][:s.W*c])
+		}
 	}
 }

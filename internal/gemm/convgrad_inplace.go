@@ -64,12 +64,7 @@ func convGradWeightsInPlace(kern *microKernel, s ConvShape, g, x []float32, o in
 		cn := min(chunk, s.N-n0)
 		xp := (*xb)[:cn*per]
 		clear(xp)
-		for n := range cn {
-			src := x[(n0+n)*s.H*s.W*s.C:]
-			for y := range s.H {
-				copy(xp[((n*hp+y+s.PadH)*wp+s.PadW)*s.C:][:s.W*s.C], src[y*s.W*s.C:][:s.W*s.C])
-			}
-		}
+		padImages(xp, x, &s, n0, cn)
 		j.xp, j.n0, j.cn = xp, n0, cn
 		parallel(j, k/8, t)
 	}
