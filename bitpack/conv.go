@@ -290,9 +290,7 @@ func (c *Conv) implicitGEMMThr(out []uint64, ldo int, in *Map, oh, ow, r0, r1 in
 			}
 			xnor4x32indthr(&ptrs[0], segs, segWords, pw, &tmpBits[0], 4, &popThr[c0], flip[p])
 			for i := 0; i < mr; i++ {
-				word := &out[(r+i)*ldo+c0/64]
-				sh := uint(c0 % 64)
-				*word = *word&^(uint64(0xFFFFFFFF)<<sh) | uint64(tmpBits[i])<<sh
+				setPanelBits(out[(r+i)*ldo:], c0, tmpBits[i])
 			}
 		}
 	}
@@ -349,9 +347,7 @@ func (c *Conv) borderTile(out []uint64, ldo, r, mr int, ptrs []*uint64, segs, se
 				}
 			}
 			bits := thrBits32(&tmp[i*PanelWidth], &bt.thr[c0])&uint32(1<<n-1) ^ flip[p]
-			word := &out[(r+i)*ldo+c0/64]
-			sh := uint(c0 % 64)
-			*word = *word&^(uint64(0xFFFFFFFF)<<sh) | uint64(bits)<<sh
+			setPanelBits(out[(r+i)*ldo:], c0, bits)
 		}
 	}
 }
@@ -645,9 +641,7 @@ func xnorGEMMThr(out []uint64, ldo int, a *Matrix, w *Panels, t *Thresholds, pop
 				}
 			}
 			for i := 0; i < mr; i++ {
-				word := &out[(r+i)*ldo+c0/64]
-				sh := uint(c0 % 64)
-				*word = *word&^(uint64(0xFFFFFFFF)<<sh) | uint64(tmpBits[i])<<sh
+				setPanelBits(out[(r+i)*ldo:], c0, tmpBits[i])
 			}
 		}
 	}
@@ -676,4 +670,13 @@ func grow32(s []int32, n int) []int32 {
 		return make([]int32, n)
 	}
 	return s[:n]
+}
+
+// setPanelBits writes the 32 output bits of the panel starting at channel
+// c0 (a multiple of PanelWidth) into the packed row, leaving the other
+// half of their word as it is.
+func setPanelBits(row []uint64, c0 int, bits uint32) {
+	word := &row[c0/64]
+	sh := uint(c0 % 64)
+	*word = *word&^(uint64(0xFFFFFFFF)<<sh) | uint64(bits)<<sh
 }
