@@ -296,6 +296,18 @@ func oneStepOf(pre, post []stage) (oneStep, bool) {
 	return o, true
 }
 
+// stageTail finishes an epilogue row's scalar tail t (the row from
+// element off on) after the layer's own output: pre, then with the
+// residual row rr + rr[off:] and post, in the unfused path's order. Both
+// fused epilogues (fusedXNOR, fusedInt) end this way.
+func stageTail(t []float32, pre []stage, rr []float32, post []stage, off int) {
+	applyStages(pre, t, off)
+	if rr != nil {
+		addRow(t, rr[off:])
+		applyStages(post, t, off)
+	}
+}
+
 // epilogueRow is one output row of a float-output fusedXNOR: y =
 // scale·dot (+ bias), pre, and with the residual row rr: + rr, post. The
 // leading multiple of 16 runs in one pass of epiRowAVX when the stages
@@ -328,9 +340,5 @@ func (f *fusedXNOR) epilogueRow(y []float32, acc []int32, rr []float32, post []s
 	}
 	t := y[j:]
 	xnorOutRow(t, acc[j:], l.scale1[j:], bias)
-	applyStages(f.pre, t, j)
-	if rr != nil {
-		addRow(t, rr[j:])
-		applyStages(post, t, j)
-	}
+	stageTail(t, f.pre, rr, post, j)
 }

@@ -157,11 +157,7 @@ func (f *fusedInt) epilogueRow(y []float32, acc []int32, rr []float32, post []st
 	}
 	t := y[j:]
 	scaleBias(t, acc[j:], l.scale[j:], bias, 1, len(t))
-	applyStages(f.pre, t, j)
-	if rr != nil {
-		addRow(t, rr[j:])
-		applyStages(post, t, j)
-	}
+	stageTail(t, f.pre, rr, post, j)
 }
 
 // isInteger reports whether l runs on an integer kernel.
