@@ -10,8 +10,8 @@ import (
 // TestConvForwardPacked checks that a filter packed once gives
 // ConvForward's bits, for filters the driver packs (K over several cache
 // blocks, o not a multiple of the panel width) and ones the direct path
-// takes, on every kernel and thread count, and after the kernel changes
-// under a PackedB.
+// takes (packed once too, split in bands at 2 threads), on every kernel
+// and thread count, and after the kernel changes under a PackedB.
 func TestConvForwardPacked(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	shapes := []struct {
@@ -20,7 +20,9 @@ func TestConvForwardPacked(t *testing.T) {
 	}{
 		{ConvShape{N: 1, H: 7, W: 7, C: 96, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}, 100}, // K = 864: 4 blocks
 		{ConvShape{N: 2, H: 6, W: 5, C: 40, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}, 200},
-		{ConvShape{N: 1, H: 9, W: 9, C: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}, 16}, // direct
+		{ConvShape{N: 1, H: 9, W: 9, C: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}, 16},   // direct
+		{ConvShape{N: 1, H: 12, W: 12, C: 40, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}, 50}, // direct, K = 360 past a cache block, o not a panel multiple
+		{ConvShape{N: 3, H: 5, W: 6, C: 8, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 0, PadW: 1}, 24},    // direct, several images, too small to split
 	}
 	defer SetThreads(Threads())
 	for _, kern := range kernels {
