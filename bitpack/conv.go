@@ -440,18 +440,20 @@ func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int)) error {
 	return nil
 }
 
-// gemmMinParallel is the fewest tile words (4-row tiles × panels × words)
-// a conv splits over two threads, and each further thread needs half as
-// many more: about 15 µs of kernel time with its epilogue (ResNet-18's
-// 3×3/2 conv to 256 channels, 7056 tile words, took 55 µs on one core),
-// against 1–2 µs to hand a region to the package's helpers (a variable
-// for the tests). The output elements count too, outElemsPerWord to a
-// tile word: the epilogue writes them as floats, and for a 1×1 conv over
-// few input words it is most of the time (ResNet-18's 1×1/2 shortcut to
-// 128 channels, 784 tile words and 100352 outputs, took 56 µs on one
-// core, and ran on one thread at batch 1 when only the tile words
-// counted).
-var gemmMinParallel = 1 << 11
+// gemmMinParallel is the tile words (4-row tiles × panels × words) of
+// work that a conv needs per two threads beyond the second (see
+// threadsForWork): about 15 µs of kernel time with its epilogue
+// (ResNet-18's 3×3/2 conv to 256 channels, 7056 tile words, took 55 µs
+// on one core). gemmMinPair is the fewest it splits over two threads:
+// about 4 µs, against 0.5 µs to hand a region to a spinning helper
+// (ResNet-20's last stage, 3×3 convs of 800 tile words, 6 µs, ran on one
+// core at 2 threads with the pair at 2048). Both are variables for the
+// tests. The output elements count too, outElemsPerWord to a tile word:
+// the epilogue writes them as floats, and for a 1×1 conv over few input
+// words it is most of the time (ResNet-18's 1×1/2 shortcut to 128
+// channels, 784 tile words and 100352 outputs, took 56 µs on one core,
+// and ran on one thread at batch 1 when only the tile words counted).
+var gemmMinParallel, gemmMinPair = 1 << 11, 1 << 9
 
 // outElemsPerWord is the output elements that count as one tile word in
 // splitThreads, and rowWords the tile words each output row counts for
@@ -464,7 +466,7 @@ const outElemsPerWord, rowWords = 16, 4
 func (c *Conv) splitThreads(rows int) int {
 	w := c.Weights.Panels
 	work := (rows+3)/4*panelsFor(w.N)*w.Words + rows*(rowWords+w.N/outElemsPerWord)
-	return max(min(c.Threads, 2*work/gemmMinParallel), 1)
+	return threadsForWork(c.Threads, work, gemmMinPair, gemmMinParallel)
 }
 
 // borders returns the output rows of one image whose window covers

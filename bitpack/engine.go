@@ -382,6 +382,7 @@ func (m *Model) run(out, x []float32, n int, f func(Trace) error) ([]float32, er
 	e := m.pool.Get().(*exec)
 	defer m.pool.Put(e)
 	e.setThreads(threads)
+	warmHelpers(threads)
 	e.trace = f
 	defer func() { e.trace = nil }()
 	for i := 0; i < n; i += predictBatch {

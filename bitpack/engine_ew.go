@@ -231,14 +231,14 @@ func (l *ewLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 	return y, nil
 }
 
-// ewMinParallel is the fewest values an elementwise pass splits over two
-// threads; each further thread needs half as many more (a variable for
-// the tests).
-var ewMinParallel = 1 << 15
+// ewMinParallel is the values an elementwise pass needs per two threads
+// beyond the second, and ewMinPair the fewest it splits over two
+// (threadsForWork; variables for the tests).
+var ewMinParallel, ewMinPair = 1 << 15, 1 << 13
 
 // threadsFor returns the goroutines for an elementwise pass over n values.
 func (e *exec) threadsFor(n int) int {
-	return max(min(e.threads, 2*n/ewMinParallel), 1)
+	return threadsForWork(e.threads, n, ewMinPair, ewMinParallel)
 }
 
 // rowValues is the values each row of a pass counts for in

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // checkChunks runs one parallelChunks call and checks that every row is
@@ -243,5 +244,92 @@ func TestPredictThreads(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestThreadsForWork: two threads from the pair threshold, more only for
+// each further half of the full one, never above the threads given.
+func TestThreadsForWork(t *testing.T) {
+	for _, c := range []struct{ threads, work, pair, full, want int }{
+		{2, 0, 512, 2048, 1},
+		{2, 511, 512, 2048, 1},
+		{2, 512, 512, 2048, 2},
+		{16, 512, 512, 2048, 2},
+		{16, 2047, 512, 2048, 2},
+		{16, 3072, 512, 2048, 3},
+		{16, 1 << 20, 512, 2048, 16},
+		{1, 1 << 20, 512, 2048, 1},
+		{4, 100, 1, 1, 4}, // the tests' splitSmall
+		{4, 300, 512, 64, 4},
+	} {
+		if got := threadsForWork(c.threads, c.work, c.pair, c.full); got != c.want {
+			t.Errorf("threadsForWork(%d, %d, %d, %d) = %d, want %d", c.threads, c.work, c.pair, c.full, got, c.want)
+		}
+	}
+}
+
+// TestWarmHelpers: warmHelpers starts the helpers a pass will use (and
+// no more), a region after it runs every row once, and the helpers exit
+// when no region comes.
+func TestWarmHelpers(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+	if !helpersExited(5 * time.Second) {
+		t.Fatal("helpers of earlier tests still running")
+	}
+	idle := helperIdle
+	helperIdle = 20 * time.Millisecond // no helper runs: nothing reads it now
+	defer func() {
+		helpersExited(5 * time.Second)
+		helperIdle = idle
+	}()
+	live := func() int {
+		theTeam.mu.Lock()
+		defer theTeam.mu.Unlock()
+		n := 0
+		for _, h := range theTeam.helpers {
+			if h.state.Load() != helperExited {
+				n++
+			}
+		}
+		return n
+	}
+	warmHelpers(1)
+	if n := live(); n != 0 {
+		t.Fatalf("warmHelpers(1) started %d helpers", n)
+	}
+	warmHelpers(2)
+	if n := live(); n != 1 {
+		t.Fatalf("warmHelpers(2) left %d helpers running, want 1", n)
+	}
+	if err := checkChunks(4097, 2, false); err != nil {
+		t.Fatal(err)
+	}
+	if !helpersExited(5 * time.Second) {
+		t.Fatal("warmed helpers did not exit")
+	}
+}
+
+// TestTeamLayout: the region's header, each chunk run and the join sit
+// on cache lines of their own (the hand-over cost is the lines that move
+// between cores).
+func TestTeamLayout(t *testing.T) {
+	var tm team
+	offs := []struct {
+		name string
+		at   uintptr
+	}{{"word", unsafe.Offsetof(tm.word)}, {"q", unsafe.Offsetof(tm.q)}, {"pending", unsafe.Offsetof(tm.pending)}, {"gen", unsafe.Offsetof(tm.gen)}}
+	for i, o := range offs {
+		if o.at%cacheLine != 0 {
+			t.Errorf("%s at byte %d, not at a cache line", o.name, o.at)
+		}
+		if i > 0 && o.at-offs[i-1].at < cacheLine {
+			t.Errorf("%s shares a cache line with %s", o.name, offs[i-1].name)
+		}
+	}
+	if c := unsafe.Offsetof(tm.chunks); c/cacheLine != unsafe.Offsetof(tm.word)/cacheLine {
+		t.Errorf("the region's fields are not on word's line")
+	}
+	if unsafe.Sizeof(paddedWord{}) != cacheLine {
+		t.Errorf("paddedWord is %d bytes", unsafe.Sizeof(paddedWord{}))
 	}
 }
