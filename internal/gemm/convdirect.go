@@ -125,13 +125,18 @@ func (j *directJob) runPart(i int) {
 	p := getFloats(inRows*rowLen + mr*s.StrideW*c)
 	defer putFloats(p)
 	img := *p
-	clear(img)
 	src := j.x[n*s.H*s.W*c:]
-	for r := range inRows {
+	for r := range inRows { // zeros only where the padding is
+		row := img[r*rowLen : (r+1)*rowLen]
 		if y := in0 + r - s.PadH; y >= 0 && y < s.H {
-			copy(img[r*rowLen+s.PadW*c:][:s.W*c], src[y*s.W*c:][:s.W*c])
+			clear(row[:s.PadW*c])
+			copy(row[s.PadW*c:][:s.W*c], src[y*s.W*c:][:s.W*c])
+			clear(row[(s.PadW+s.W)*c:])
+		} else {
+			clear(row)
 		}
 	}
+	clear(img[inRows*rowLen:])
 	kwc, k := s.KW*c, s.KH*s.KW*c
 	lda := s.StrideW * c
 	for y := y0; y < y1; y++ {
