@@ -88,7 +88,7 @@ func (pb *PackedB) packedPanel(pc, kc, j int) []float32 {
 // packB's panels over all of K.
 func convDirectPacked(kern *microKernel, s ConvShape, x, wp []float32, o int, out []float32) {
 	j := directPool.Get().(*directJob)
-	*j = directJob{kern: kern, s: s, x: x, out: out, o: o, wp: wp, bands: 1}
+	*j = directJob{kern: kern, s: s, x: x, out: out, o: o, wp: wp, bands: 1, step: 1}
 	t := Threads()
 	if s.N*s.OutH()*s.OutW()*s.KH*s.KW*s.C*o < minParallelMACs {
 		t = 1
