@@ -2,6 +2,7 @@ package bitpack
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -54,21 +55,30 @@ func resnetSpec(seed uint64, act string) Spec {
 // activation inside the xnor input packing) gives logits bit-identical
 // to the unfused layers, on float inputs with exact zeros and −0, for
 // batch 1 and 3, on 1 and 2 threads, with the assembly and Go kernels.
+// Before a sign a HardTanh drops out (signStages), so the Bi-Real units'
+// inputs are packed by their producers; a ReLU stays in the packing.
 func TestFusedResidual(t *testing.T) {
 	defer splitSmall()()
+	acts := []struct {
+		act  string
+		want fuseCounts
+	}{
+		{LayerHardTanh, fuseCounts{epilogueSums: 4, packs: 4, poolPre: 1}},
+		{LayerReLU, fuseCounts{epilogueSums: 4, packs: 2, poolPre: 1, inStages: 2}},
+	}
 	bothPaths(t, func(t *testing.T) {
 		for _, threads := range []int{1, 2} {
-			for seed, act := range []string{LayerHardTanh, LayerReLU} {
-				name := fmt.Sprintf("threads%d/%s", threads, act)
+			for seed, a := range acts {
+				name := fmt.Sprintf("threads%d/%s", threads, a.act)
 				t.Run(name, func(t *testing.T) {
 					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
-					s := resnetSpec(uint64(seed+1), act)
+					s := resnetSpec(uint64(seed+1), a.act)
 					fused, plain := newModels(t, s)
 					if fused.chains != 2 {
 						t.Fatalf("%d fused chains, want 2 (the two blocks' first convs)", fused.chains)
 					}
-					if got, want := fusedKinds(fused.fused), (fuseCounts{epilogueSums: 4, packs: 2, poolPre: 1, inStages: 2}); got != want {
-						t.Fatalf("fused layers %+v, want %+v", got, want)
+					if got := fusedKinds(fused.fused); got != a.want {
+						t.Fatalf("fused layers %+v, want %+v", got, a.want)
 					}
 					const n = 3
 					rng := rand.New(rand.NewPCG(uint64(seed), 9))
@@ -139,4 +149,49 @@ func splitSmall() (restore func()) {
 	ew, gemm := ewMinParallel, gemmMinParallel
 	ewMinParallel, gemmMinParallel = 64, 1
 	return func() { ewMinParallel, gemmMinParallel = ew, gemm }
+}
+
+// TestSignStages: trailing HardTanhs before a sign packing drop out, and
+// the packed signs of HardTanh(v) are those of v for every kind of
+// float32 (±0, ±Inf, NaN of either sign, subnormals, values beyond ±1),
+// with the assembly and Go row kernels.
+func TestSignStages(t *testing.T) {
+	bn := stage{kind: opBN}
+	ht, rl := stage{kind: opHardTanh}, stage{kind: opReLU}
+	cases := []struct {
+		name string
+		in   []stage
+		want int // stages left; 0: nil
+	}{
+		{"hardtanh", []stage{ht}, 0},
+		{"two hardtanhs", []stage{ht, ht}, 0},
+		{"bn hardtanh", []stage{bn, ht}, 1},
+		{"hardtanh bn", []stage{ht, bn}, 2},
+		{"relu", []stage{rl}, 1},
+		{"hardtanh relu", []stage{ht, rl}, 2},
+	}
+	for _, c := range cases {
+		got := signStages(c.in)
+		if len(got) != c.want || c.want == 0 && got != nil {
+			t.Errorf("%s: %d stages left (nil %v), want %d", c.name, len(got), got == nil, c.want)
+		}
+	}
+	special := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 0.5, -0.5, 3, -3,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), -float32(math.NaN()),
+		math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32, math.MaxFloat32, -math.MaxFloat32}
+	rng := rand.New(rand.NewPCG(5, 6))
+	bothPaths(t, func(t *testing.T) {
+		x := make([]float32, 128)
+		for i := range x {
+			x[i] = special[rng.IntN(len(special))]
+		}
+		y := append([]float32(nil), x...)
+		hardTanhRow(y)
+		a, b := make([]uint64, 2), make([]uint64, 2)
+		packSigns(a, x)
+		packSigns(b, y)
+		if a[0] != b[0] || a[1] != b[1] {
+			t.Fatalf("signs %x, after HardTanh %x", a, b)
+		}
+	})
 }

@@ -322,7 +322,7 @@ func (m *Model) fuse(ls []layer) []layer {
 			st, _ := stagesOf(ls[i:j])
 			i = j - 1
 			if nx, ok := at(ls, j).(*linear); ok && nx.kernel == KernelXNOR && !consumer[j] {
-				inStages = st
+				inStages = signStages(st)
 				continue
 			}
 			if p, ok := at(ls, j).(*poolLayer); ok {
@@ -348,6 +348,22 @@ func (m *Model) fuse(ls []layer) []layer {
 	markPacks(out)
 	markCodes(out) // engine_intfuse.go
 	return out
+}
+
+// signStages returns the stages st before a sign packing less the
+// trailing HardTanhs, which change no sign (nil: none left): the packing
+// sets a bit for v < 0, and min(max(v, −1), 1) < 0 exactly when v < 0,
+// for ±0, ±Inf and NaN too (NaN stays NaN, and packs as +1 either way).
+// Without stages the producer of the input packs its signs in its own
+// pass (markPacks).
+func signStages(st []stage) []stage {
+	for len(st) > 0 && st[len(st)-1].kind == opHardTanh {
+		st = st[:len(st)-1]
+	}
+	if len(st) == 0 {
+		return nil
+	}
+	return st
 }
 
 // slotOf returns the scratch slot of an elementwise layer.
