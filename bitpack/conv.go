@@ -391,8 +391,9 @@ func (c *Conv) Forward(out []int32, in *Map) error {
 }
 
 // forwardThen is Forward, calling then(r0, r1) (when not nil) on each
-// chunk of output rows as soon as their dots are final, in the goroutine
-// that computed them: a fused epilogue needs no second parallel pass.
+// block of output rows (thenBlockBytes of dots) as soon as their dots
+// are final, in the goroutine that computed them: a fused epilogue needs
+// no second parallel pass and reads the dots from L1.
 func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int)) error {
 	oh, ow, err := c.check(in)
 	if err != nil {
@@ -417,28 +418,41 @@ func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int)) error {
 	} else {
 		a = c.im2col(in, oh, ow)
 	}
+	blk := nrows
+	if then != nil {
+		blk = max(4, thenBlockBytes/(4*cout)&^3)
+	}
 	parallelChunks(nrows, threads, func(t, r0, r1 int) {
-		if a == nil {
-			ptrs, buf := scratch(t)
-			c.implicitGEMM(out, in, oh, ow, r0, r1, ptrs, buf)
-		} else {
-			xnorGEMM(out, cout, a, c.Weights.Panels, r0, r1)
-		}
-		chunkBorders(bRows, ohw, r0, r1, func(i0, i1, base int) {
-			for i := i0; i < i1; i++ {
-				r := base + bRows[i]
-				o, corr := out[r*cout:(r+1)*cout], bCorr[i*cout:(i+1)*cout]
-				for j := range o {
-					o[j] += corr[j]
-				}
+		for b0 := r0; b0 < r1; b0 += blk {
+			b1 := min(b0+blk, r1)
+			if a == nil {
+				ptrs, buf := scratch(t)
+				c.implicitGEMM(out, in, oh, ow, b0, b1, ptrs, buf)
+			} else {
+				xnorGEMM(out, cout, a, c.Weights.Panels, b0, b1)
 			}
-		})
-		if then != nil {
-			then(r0, r1)
+			chunkBorders(bRows, ohw, b0, b1, func(i0, i1, base int) {
+				for i := i0; i < i1; i++ {
+					r := base + bRows[i]
+					o, corr := out[r*cout:(r+1)*cout], bCorr[i*cout:(i+1)*cout]
+					for j := range o {
+						o[j] += corr[j]
+					}
+				}
+			})
+			if then != nil {
+				then(b0, b1)
+			}
 		}
 	})
 	return nil
 }
+
+// thenBlockBytes bounds the dots forwardThen computes before handing
+// them to then: a block of rows whose int32 dots fit in L1, read back by
+// the epilogue while there (ResNet-18's 56×56×64 layers write 800 KB of
+// dots, past L2, when a chunk runs whole).
+const thenBlockBytes = 32 << 10
 
 // gemmMinParallel is the fewest tile words (4-row tiles × panels × words)
 // a conv splits over two threads, and each further thread needs half as

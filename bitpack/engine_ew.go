@@ -257,6 +257,7 @@ func (e *exec) threadsForRows(n, rows int) int {
 type epiRow struct {
 	scale, bias, bnA, bnB, res *float32
 	act1, act2                 int
+	pk                         *uint64 // packed signs of the rows (nil: none)
 }
 
 // oneStep describes elementwise stages the one-pass row kernels run: an
@@ -308,6 +309,44 @@ func stageTail(t []float32, pre []stage, rr []float32, post []stage, off int) {
 	}
 }
 
+// epiParams returns the parameter block of f's epilogue with the stages
+// o, without the residual.
+func (f *fusedXNOR) epiParams(o *oneStep) epiRow {
+	l := f.l
+	p := epiRow{scale: &l.scale1[0], act1: o.act1}
+	if l.bias != nil {
+		p.bias = &l.bias[0]
+	}
+	if o.bn != nil {
+		p.bnA, p.bnB = &o.bn.a[0], &o.bn.b[0]
+	}
+	return p
+}
+
+// epilogueRows is rows [r0, r1) of a float-output fusedXNOR whose stages
+// fit epiRowAVX (o) and whose rows are whole multiples of 16 values, in
+// one pass: y = scale·dot (+ bias), pre, with the residual res: + res,
+// post; and when pm is not nil the signs of y packed into pm's rows, in
+// the same pass when the rows are whole words.
+func (f *fusedXNOR) epilogueRows(y []float32, acc []int32, res []float32, r0, r1 int, o *oneStep, pm *Map) {
+	c := f.l.cout
+	if r0 >= r1 {
+		return
+	}
+	p := f.epiParams(o)
+	if res != nil {
+		p.res, p.act2 = &res[r0*c : r1*c][0], o.act2
+	}
+	inPass := pm != nil && c%64 == 0
+	if inPass {
+		p.pk = &pm.Data[r0*pm.Words : r1*pm.Words][0]
+	}
+	epiRowAVX(&y[r0*c : r1*c][0], &acc[r0*c : r1*c][0], &p, c, r1-r0, c)
+	if pm != nil && !inPass {
+		packRows(pm, y, c, r0, r1)
+	}
+}
+
 // epilogueRow is one output row of a float-output fusedXNOR: y =
 // scale·dot (+ bias), pre, and with the residual row rr: + rr, post. The
 // leading multiple of 16 runs in one pass of epiRowAVX when the stages
@@ -319,17 +358,11 @@ func (f *fusedXNOR) epilogueRow(y []float32, acc []int32, rr []float32, post []s
 		j = vecLen(len(y))
 	}
 	if j > 0 {
-		p := epiRow{scale: &l.scale1[0], act1: o.act1}
-		if l.bias != nil {
-			p.bias = &l.bias[0]
-		}
-		if o.bn != nil {
-			p.bnA, p.bnB = &o.bn.a[0], &o.bn.b[0]
-		}
+		p := f.epiParams(o)
 		if rr != nil {
 			p.res, p.act2 = &rr[0], o.act2
 		}
-		epiRowAVX(&y[0], &acc[0], &p, j)
+		epiRowAVX(&y[0], &acc[0], &p, j, 1, 0)
 	}
 	if j == len(y) {
 		return

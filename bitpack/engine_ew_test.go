@@ -19,9 +19,10 @@ func floatConv(rng *rand.Rand, name string, in, out, k, stride, pad int) LayerSp
 // ResNet basic block with the identity shortcut, one with a strided
 // xnor projection, a Bi-Real unit with the identity and one with the
 // average-pool → float 1×1 conv shortcut, then global average pooling
-// and a float classifier. Channel counts are odd; the xnor layers pad
-// with zeros; the BatchNorms mix the fusion tests' hard cases.
-func resnetSpec(seed uint64, act string) Spec {
+// and a float classifier, with the channels ch (the stem's, block2's,
+// unit2's). The xnor layers pad with zeros; the BatchNorms mix the fusion
+// tests' hard cases.
+func resnetSpec(seed uint64, act string, ch [3]int) Spec {
 	rng := rand.New(rand.NewPCG(seed, 23))
 	a := LayerSpec{Kind: act}
 	xconv := func(name string, in, out, k, stride, pad int) []LayerSpec {
@@ -35,7 +36,7 @@ func resnetSpec(seed uint64, act string) Spec {
 		}
 		return out
 	}
-	c0, c1, c2 := 65, 33, 40
+	c0, c1, c2 := ch[0], ch[1], ch[2]
 	ls := []LayerSpec{floatConv(rng, "stem", 3, c0, 3, 1, 1), bn(rng, "stem_bn", c0), a, {Kind: LayerMaxPool, Size: 2, Stride: 2}}
 	ls = append(ls,
 		LayerSpec{Kind: LayerResidual, Name: "block1", Body: cat(xconv("b1c1", c0, c0, 3, 1, 1), []LayerSpec{a}, xconv("b1c2", c0, c0, 3, 1, 1))}, a,
@@ -54,9 +55,12 @@ func resnetSpec(seed uint64, act string) Spec {
 // stem's BatchNorm and activation inside the max pool, Bi-Real's
 // activation inside the xnor input packing) gives logits bit-identical
 // to the unfused layers, on float inputs with exact zeros and −0, for
-// batch 1 and 3, on 1 and 2 threads, with the assembly and Go kernels.
-// Before a sign a HardTanh drops out (signStages), so the Bi-Real units'
-// inputs are packed by their producers; a ReLU stays in the packing.
+// batch 1 and 3, on 1 and 2 threads, with the assembly and Go kernels,
+// with odd channel counts (the epilogue's row tails) and multiples of 16
+// (whole rows in one assembly pass, which packs the signs in the same
+// pass for multiples of 64 and after it otherwise). Before a sign a
+// HardTanh drops out (signStages), so the Bi-Real units' inputs are
+// packed by their producers; a ReLU stays in the packing.
 func TestFusedResidual(t *testing.T) {
 	defer splitSmall()()
 	acts := []struct {
@@ -66,30 +70,33 @@ func TestFusedResidual(t *testing.T) {
 		{LayerHardTanh, fuseCounts{epilogueSums: 4, packs: 4, poolPre: 1}},
 		{LayerReLU, fuseCounts{epilogueSums: 4, packs: 2, poolPre: 1, inStages: 2}},
 	}
+	chans := [][3]int{{65, 33, 40}, {64, 48, 128}}
 	bothPaths(t, func(t *testing.T) {
 		for _, threads := range []int{1, 2} {
-			for seed, a := range acts {
-				name := fmt.Sprintf("threads%d/%s", threads, a.act)
-				t.Run(name, func(t *testing.T) {
-					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
-					s := resnetSpec(uint64(seed+1), a.act)
-					fused, plain := newModels(t, s)
-					if fused.chains != 2 {
-						t.Fatalf("%d fused chains, want 2 (the two blocks' first convs)", fused.chains)
-					}
-					if got := fusedKinds(fused.fused); got != a.want {
-						t.Fatalf("fused layers %+v, want %+v", got, a.want)
-					}
-					const n = 3
-					rng := rand.New(rand.NewPCG(uint64(seed), 9))
-					x := fuseInput(rng, n*24*24*3)
-					for i := range x {
-						if rng.IntN(4) != 0 {
-							x[i] *= rng.Float32() * 3
+			for i, ch := range chans {
+				for seed, a := range acts {
+					name := fmt.Sprintf("threads%d/%v/%s", threads, ch, a.act)
+					t.Run(name, func(t *testing.T) {
+						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
+						s := resnetSpec(uint64(seed+1+2*i), a.act, ch)
+						fused, plain := newModels(t, s)
+						if fused.chains != 2 {
+							t.Fatalf("%d fused chains, want 2 (the two blocks' first convs)", fused.chains)
 						}
-					}
-					samePredict(t, fused, plain, x, n)
-				})
+						if got := fusedKinds(fused.fused); got != a.want {
+							t.Fatalf("fused layers %+v, want %+v", got, a.want)
+						}
+						const n = 3
+						rng := rand.New(rand.NewPCG(uint64(seed), 9))
+						x := fuseInput(rng, n*24*24*3)
+						for i := range x {
+							if rng.IntN(4) != 0 {
+								x[i] *= rng.Float32() * 3
+							}
+						}
+						samePredict(t, fused, plain, x, n)
+					})
+				}
 			}
 		}
 	})

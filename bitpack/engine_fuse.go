@@ -99,7 +99,12 @@ func (f *fusedXNOR) run(e *exec, x []float32, n int, res []float32, post []stage
 	y, c := s.out, l.cout
 	pm := s.packMap(packTo, n)
 	o, fits := oneStepOf(f.pre, post)
+	rowsAVX := fits && vecLen(c) == c
 	err := s.conv.forwardThen(acc, bm, func(r0, r1 int) {
+		if rowsAVX {
+			f.epilogueRows(y, acc, res, r0, r1, &o, pm)
+			return
+		}
 		for r := r0; r < r1; r++ {
 			var rr []float32
 			if res != nil {

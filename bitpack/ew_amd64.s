@@ -231,23 +231,35 @@ LDONE:
 	VPBROADCASTD AX, Z2; \
 	VXORPS       Z3, Z3, Z3
 
-// func epiRowAVX(y *float32, acc *int32, p *epiRow, n int)
-// One row of a fused xnor epilogue: v = float32(scale·float32(acc)),
-// + bias, BatchNorm v·a + b, act1, + res, act2, each step skipped when
-// its pointer (or act) is zero; the Go code's operations in its order.
-TEXT ·epiRowAVX(SB), NOSPLIT, $0-32
-	MOVQ y+0(FP), DI
-	MOVQ acc+8(FP), SI
-	MOVQ p+16(FP), AX
-	MOVQ n+24(FP), CX
-	MOVQ 0(AX), R8
-	MOVQ 8(AX), R9
-	MOVQ 16(AX), R10
-	MOVQ 24(AX), R11
-	MOVQ 32(AX), R12
-	MOVQ 40(AX), R13
-	MOVQ 48(AX), R14
+// func epiRowAVX(y *float32, acc *int32, p *epiRow, n, rows, ld int)
+// rows rows of a fused xnor epilogue (row r at y, acc and p.res plus
+// r·ld values), the first n values of each (a multiple of 16), 16 at a
+// time: v = float32(scale·float32(acc)), + bias, BatchNorm v·a + b,
+// act1, + res, act2, each step skipped when its pointer (or act) is
+// zero; the Go code's operations in its order. With p.pk not nil (then
+// n == ld, a multiple of 64) the signs of v are packed there too,
+// consecutively, as packSignsAVX packs them (bit set for v < 0).
+TEXT ·epiRowAVX(SB), NOSPLIT, $0-48
 	ACTCONSTS
+	MOVQ  y+0(FP), DI
+	MOVQ  acc+8(FP), SI
+	MOVQ  p+16(FP), AX
+	MOVQ  0(AX), R8
+	MOVQ  8(AX), R9
+	MOVQ  16(AX), R10
+	MOVQ  24(AX), R11
+	MOVQ  32(AX), R12
+	MOVQ  40(AX), R13
+	MOVQ  48(AX), R14
+	MOVQ  56(AX), AX
+	MOVQ  rows+32(FP), DX
+	MOVQ  ld+40(FP), R15
+	SHLQ  $2, R15
+	TESTQ DX, DX
+	JZ    epdone
+
+eprow:
+	MOVQ n+24(FP), CX
 	SHRQ $4, CX
 	JZ   epdone
 	XORQ BX, BX
@@ -274,9 +286,26 @@ epnobn:
 epnores:
 	ACT(R14, epa2relu, epa2done)
 	VMOVUPS Z0, (DI)(BX*1)
-	ADDQ    $64, BX
-	DECQ    CX
-	JNZ     eploop
+	TESTQ   AX, AX
+	JZ      epnopack
+	VCMPPS  $0x11, Z3, Z0, K1
+	KMOVW   K1, (AX)
+	ADDQ    $2, AX
+
+epnopack:
+	ADDQ $64, BX
+	DECQ CX
+	JNZ  eploop
+
+	ADDQ  R15, DI
+	ADDQ  R15, SI
+	TESTQ R12, R12
+	JZ    epnextrow
+	ADDQ  R15, R12
+
+epnextrow:
+	DECQ DX
+	JNZ  eprow
 
 epdone:
 	VZEROUPPER
