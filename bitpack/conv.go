@@ -434,10 +434,7 @@ func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int)) error {
 			chunkBorders(bRows, ohw, b0, b1, func(i0, i1, base int) {
 				for i := i0; i < i1; i++ {
 					r := base + bRows[i]
-					o, corr := out[r*cout:(r+1)*cout], bCorr[i*cout:(i+1)*cout]
-					for j := range o {
-						o[j] += corr[j]
-					}
+					addInt32Row(out[r*cout:(r+1)*cout], bCorr[i*cout:(i+1)*cout])
 				}
 			})
 			if then != nil {

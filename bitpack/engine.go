@@ -618,9 +618,7 @@ func (l *poolLayer) poolRow(y, x []float32, b, i int, buf []float32) {
 				case l.max:
 					maxRow(d, src)
 				default:
-					for ch, v := range src {
-						d[ch] += v
-					}
+					addRow(d, src)
 				}
 			}
 		}

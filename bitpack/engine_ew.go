@@ -94,6 +94,18 @@ func addRow(y, r []float32) {
 	}
 }
 
+// addInt32Row is y = y + r over int32 (a conv's border correction).
+func addInt32Row(y, r []int32) {
+	r = r[:len(y)]
+	j := vecLen(len(y))
+	if j > 0 {
+		addInt32RowAVX(&y[0], &r[0], j)
+	}
+	for ; j < len(y); j++ {
+		y[j] += r[j]
+	}
+}
+
 // vecLen returns how many leading values of a row of n the assembly row
 // kernels take (a multiple of 16; 0 without them).
 func vecLen(n int) int {

@@ -21,6 +21,9 @@ func reluRowAVX(y *float32, n int)
 func addRowAVX(y, r *float32, n int)
 
 //go:noescape
+func addInt32RowAVX(y, r *int32, n int)
+
+//go:noescape
 func maxRowAVX(y, r *float32, n int)
 
 //go:noescape

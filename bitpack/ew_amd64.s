@@ -103,6 +103,28 @@ addone:
 	VZEROUPPER
 	RET
 
+// func addInt32RowAVX(y, r *int32, n int)
+// y = y + r (int32, wrapping)
+TEXT ·addInt32RowAVX(SB), NOSPLIT, $0-24
+	MOVQ y+0(FP), DI
+	MOVQ r+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+	JZ   aidone
+
+ailoop:
+	VMOVDQU32 (DI), Z0
+	VPADDD    (SI), Z0, Z0
+	VMOVDQU32 Z0, (DI)
+	ADDQ      $64, DI
+	ADDQ      $64, SI
+	DECQ      CX
+	JNZ       ailoop
+
+aidone:
+	VZEROUPPER
+	RET
+
 // func maxRowAVX(y, r *float32, n int)
 // y = max(y, r) with Go's semantics: VRANGEPS imm 5 (max, sign from the
 // comparison) orders −0 below +0; lanes where either is NaN get y + r, a

@@ -10,6 +10,7 @@ func bnRowAVX(y, a, b *float32, n int)                                  { panic(
 func hardTanhRowAVX(y *float32, n int)                                  { panic("unreachable") }
 func reluRowAVX(y *float32, n int)                                      { panic("unreachable") }
 func addRowAVX(y, r *float32, n int)                                    { panic("unreachable") }
+func addInt32RowAVX(y, r *int32, n int)                                 { panic("unreachable") }
 func maxRowAVX(y, r *float32, n int)                                    { panic("unreachable") }
 func xnorOutRowAVX(y *float32, acc *int32, scale, bias *float32, n int) { panic("unreachable") }
 func packSignsAVX(dst *uint64, x *float32, words int)                   { panic("unreachable") }
