@@ -333,18 +333,29 @@ epdone:
 	VZEROUPPER
 	RET
 
-// func bnActRowAVX(dst, src, a, b *float32, n, act, maxInto int)
-// v = act(src·a + b) (no BatchNorm when a is nil); dst = v, or with
-// maxInto != 0 dst = max(dst, v) as maxRowAVX.
-TEXT ·bnActRowAVX(SB), NOSPLIT, $0-56
+// func bnActRowAVX(dst, src, a, b *float32, n, act, maxInto, pix, sst, dst_ int)
+// For each of pix pixels (pixel p at src + p·sst and dst + p·dst_
+// floats): v = act(src·a + b) over its first n values (a multiple of 16;
+// no BatchNorm when a is nil); dst = v, or with maxInto != 0 dst =
+// max(dst, v) as maxRowAVX.
+TEXT ·bnActRowAVX(SB), NOSPLIT, $0-80
+	ACTCONSTS
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ a+16(FP), R10
 	MOVQ b+24(FP), R11
-	MOVQ n+32(FP), CX
 	MOVQ act+40(FP), R13
 	MOVQ maxInto+48(FP), R14
-	ACTCONSTS
+	MOVQ pix+56(FP), DX
+	MOVQ sst+64(FP), R8
+	SHLQ $2, R8
+	MOVQ dst_+72(FP), R9
+	SHLQ $2, R9
+	TESTQ DX, DX
+	JZ    badone
+
+bapix:
+	MOVQ n+32(FP), CX
 	SHRQ $4, CX
 	JZ   badone
 	XORQ BX, BX
@@ -371,6 +382,11 @@ bastore:
 	ADDQ    $64, BX
 	DECQ    CX
 	JNZ     baloop
+
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ DX
+	JNZ  bapix
 
 badone:
 	VZEROUPPER
