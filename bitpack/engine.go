@@ -61,6 +61,7 @@ type exec struct {
 	trace   func(Trace) error
 	threads int       // goroutines of the elementwise passes
 	packs   packCache // fused path: float buffers with their signs packed
+	input   []float32 // the samples of the pass (the caller's: never written)
 }
 
 type slot struct {
@@ -158,6 +159,11 @@ func newModel(s Spec, fuse bool) (*Model, error) {
 	m.layers = ls
 	if fuse {
 		m.fused = m.fuse(ls)
+		for _, l := range m.fused[1:] {
+			if r, ok := l.(*fusedResidual); ok {
+				r.sumInPlace = true
+			}
+		}
 	}
 	m.pool.New = func() any { return m.newExec() }
 	return m, nil
@@ -399,7 +405,9 @@ func (m *Model) runBatch(e *exec, out, x []float32, i, b int) error {
 		ls = m.layers
 	}
 	e.packs.clear()
-	y, err := runLayers(e, ls, x[i*m.inLen:(i+b)*m.inLen], b)
+	e.input = x[i*m.inLen : (i+b)*m.inLen]
+	defer func() { e.input = nil }()
+	y, err := runLayers(e, ls, e.input, b)
 	if err != nil {
 		return err
 	}

@@ -174,8 +174,18 @@ type packCache struct {
 }
 
 func (c *packCache) put(x []float32, m *Map) {
+	c.drop(x)
 	c.e[c.next] = packEntry{x: &x[0], n: len(x), m: m}
 	c.next = (c.next + 1) % len(c.e)
+}
+
+// drop forgets the signs of the buffer at x, about to be written over.
+func (c *packCache) drop(x []float32) {
+	for i := range c.e {
+		if c.e[i].x == &x[0] {
+			c.e[i] = packEntry{}
+		}
+	}
 }
 
 func (c *packCache) get(x []float32, n, h, w, ch int) *Map {
@@ -338,8 +348,9 @@ func (f *fusedXNOR) epiParams(o *oneStep) epiRow {
 // epilogueRows is rows [r0, r1) of a float-output fusedXNOR whose stages
 // fit epiRowAVX (o) and whose rows are whole multiples of 16 values, in
 // one pass: y = scale·dot (+ bias), pre, with the residual res: + res,
-// post; and when pm is not nil the signs of y packed into pm's rows, in
-// the same pass when the rows are whole words.
+// post, for the dots acc of those rows; and when pm is not nil the signs
+// of y packed into pm's rows, in the same pass when the rows are whole
+// words.
 func (f *fusedXNOR) epilogueRows(y []float32, acc []int32, res []float32, r0, r1 int, o *oneStep, pm *Map) {
 	c := f.l.cout
 	if r0 >= r1 {
@@ -353,7 +364,7 @@ func (f *fusedXNOR) epilogueRows(y []float32, acc []int32, res []float32, r0, r1
 	if inPass {
 		p.pk = &pm.Data[r0*pm.Words : r1*pm.Words][0]
 	}
-	epiRowAVX(&y[r0*c : r1*c][0], &acc[r0*c : r1*c][0], &p, c, r1-r0, c)
+	epiRowAVX(&y[r0*c : r1*c][0], &acc[:(r1-r0)*c][0], &p, c, r1-r0, c)
 	if pm != nil && !inPass {
 		packRows(pm, y, c, r0, r1)
 	}

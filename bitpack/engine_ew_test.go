@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -201,4 +202,49 @@ func TestSignStages(t *testing.T) {
 			t.Fatalf("signs %x, after HardTanh %x", a, b)
 		}
 	})
+}
+
+// TestSumInPlace: a residual sum written over the block's shortcut
+// values (fusedResidual.sumInPlace) gives the unfused logits and never
+// writes the caller's input: not in a first block, nor in a block whose
+// input is the caller's through a Flatten.
+func TestSumInPlace(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	unit := func(name string, k int) LayerSpec {
+		l, b := xnorLinear(rng, name, 64, 64, k, 1, min(k/2, 1), false, false)
+		return LayerSpec{Kind: LayerResidual, Name: name + "_unit", Body: []LayerSpec{{Kind: LayerHardTanh}, l, b}}
+	}
+	fc := func(in int) LayerSpec {
+		return LayerSpec{Kind: LayerDense, Name: "fc", Kernel: KernelFloat, In: in, Out: 10, Weights: WeightSpec{Enc: WeightsF32, Float: randF(rng, 10*in, 0.1)}}
+	}
+	cases := []struct {
+		name    string
+		s       Spec
+		inPlace []bool // per top-level fusedResidual
+	}{
+		{"conv units", Spec{Input: []int{5, 4, 64}, Classes: 10, Layers: []LayerSpec{unit("u1", 3), unit("u2", 3),
+			{Kind: LayerAvgPool, Global: true}, {Kind: LayerFlatten}, fc(64)}}, []bool{false, true}},
+		{"flatten first", Spec{Input: []int{1, 1, 64}, Classes: 10, Layers: []LayerSpec{{Kind: LayerFlatten}, unit("d1", 0), fc(64)}}, []bool{true}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fused, plain := newModels(t, c.s)
+			var got []bool
+			for _, l := range fused.fused {
+				if r, ok := l.(*fusedResidual); ok {
+					got = append(got, r.sumInPlace)
+				}
+			}
+			if !slices.Equal(got, c.inPlace) {
+				t.Fatalf("sumInPlace %v, want %v", got, c.inPlace)
+			}
+			const n = 2
+			x := fuseInput(rng, n*c.s.Input[0]*c.s.Input[1]*c.s.Input[2])
+			x0 := slices.Clone(x)
+			samePredict(t, fused, plain, x, n)
+			if !slices.Equal(x, x0) {
+				t.Fatal("Predict wrote its input")
+			}
+		})
+	}
 }

@@ -130,7 +130,7 @@ func TestEpilogueRows(t *testing.T) {
 			}
 			got, want := make([]float32, rows*c), make([]float32, rows*c)
 			pg, pw := new(Map).reshape(1, 1, rows, c), new(Map).reshape(1, 1, rows, c)
-			f.epilogueRows(got, acc, res, r0, r1, &o, pg)
+			f.epilogueRows(got, acc[r0*c:r1*c], res, r0, r1, &o, pg)
 			restore := setAsm(false)
 			for r := r0; r < r1; r++ {
 				var rr []float32
