@@ -68,8 +68,8 @@ func TestFusedResidual(t *testing.T) {
 		act  string
 		want fuseCounts
 	}{
-		{LayerHardTanh, fuseCounts{epilogueSums: 4, packs: 4, poolPre: 1}},
-		{LayerReLU, fuseCounts{epilogueSums: 4, packs: 2, poolPre: 1, inStages: 2}},
+		{LayerHardTanh, fuseCounts{epilogueSums: 4, packs: 4, poolPre: 1, stems: 1}},
+		{LayerReLU, fuseCounts{epilogueSums: 4, packs: 2, poolPre: 1, inStages: 2, stems: 1}},
 	}
 	chans := [][3]int{{65, 33, 40}, {64, 48, 128}}
 	bothPaths(t, func(t *testing.T) {
@@ -109,6 +109,7 @@ type fuseCounts struct {
 	packs        int // producers packing signs for the next conv
 	poolPre      int // pools running elementwise layers on their input
 	inStages     int // xnor layers running elementwise layers on their input
+	stems        int // float convs pooled band by band (fusedStem)
 }
 
 func fusedKinds(ls []layer) fuseCounts {
@@ -133,6 +134,9 @@ func fusedKinds(ls []layer) fuseCounts {
 				if v.inStages != nil {
 					c.inStages++
 				}
+			case *fusedStem:
+				c.stems++
+				walk([]layer{v.pool})
 			case *poolLayer:
 				if v.pre != nil {
 					c.poolPre++
