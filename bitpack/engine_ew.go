@@ -237,11 +237,24 @@ func (l *ewLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 	if c == 0 {
 		c = len(x)
 	}
+	// Stages that fit bnActRowAVX run in one call per chunk of rows,
+	// from x to y.
+	o, fits := oneStepOf(l.stages, nil)
+	oneCall := fits && vecLen(c) == c && (o.bn == nil || len(o.bn.a) == c)
+	var pa, pb *float32
+	if oneCall && o.bn != nil {
+		pa, pb = &o.bn.a[0], &o.bn.b[0]
+	}
 	parallelRows(len(x)/c, e.threadsForRows(len(x), len(x)/c), func(r0, r1 int) {
-		for r := r0; r < r1; r++ {
-			yr := y[r*c : (r+1)*c]
-			copy(yr, x[r*c:(r+1)*c])
-			applyStages(l.stages, yr, 0)
+		switch {
+		case oneCall && r1 > r0:
+			bnActRowAVX(&y[r0*c : r1*c][0], &x[r0*c : r1*c][0], pa, pb, c, o.act1, 0, r1-r0, c, c)
+		default:
+			for r := r0; r < r1; r++ {
+				yr := y[r*c : (r+1)*c]
+				copy(yr, x[r*c:(r+1)*c])
+				applyStages(l.stages, yr, 0)
+			}
 		}
 		if pm != nil {
 			packRows(pm, y, c, r0, r1)
