@@ -106,6 +106,8 @@ type Conv struct {
 	bDots  []int32
 	bIdx   []int32   // per output pixel of an image: its index in bRows, or -1
 	bThr   []int32   // thresholds padded to whole panels (borderThr)
+	bUniq  []int32   // the distinct rows of bCorr
+	bSel   []int32   // per row of bRows: its correction's row in bUniq
 	bKey   [6]int    // input H, W, strides, pads that bRows and bCorr were built for
 	tPtrs  []*uint64 // implicit GEMM: per-chunk tile row pointers
 	tBuf   []uint64  // and border tile rows
@@ -418,9 +420,10 @@ func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int, acc []int
 		return shapeErr("Conv.Forward: len(out)=%d, want %d", len(out), nrows*cout)
 	}
 	var bRows []int
-	var bCorr []int32
+	var bSel, bUniq []int32
 	if c.Pad == PadZero {
-		bRows, bCorr = c.borders(in, oh, ow)
+		bRows, _ = c.borders(in, oh, ow)
+		bSel, bUniq = c.bSel, c.bUniq
 	}
 	ohw := oh * ow
 	threads := c.splitThreads(nrows)
@@ -455,7 +458,8 @@ func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int, acc []int
 			chunkBorders(bRows, ohw, b0, b1, func(i0, i1, base int) {
 				for i := i0; i < i1; i++ {
 					r := base + bRows[i] - o0
-					addInt32Row(dst[r*cout:(r+1)*cout], bCorr[i*cout:(i+1)*cout])
+					u := int(bSel[i])
+					addInt32Row(dst[r*cout:(r+1)*cout], bUniq[u*cout:(u+1)*cout])
 				}
 			})
 			if then != nil {
@@ -521,8 +525,30 @@ func (c *Conv) borders(in *Map, oh, ow int) (rows []int, corrs []int32) {
 		for i, r := range c.bRows {
 			c.bIdx[r] = int32(i)
 		}
+		c.dedupBorders()
 	}
 	return c.bRows, c.bCorr
+}
+
+// dedupBorders sets bUniq to the distinct correction rows of bCorr and
+// bSel to each border row's index among them: the corrections depend
+// only on which taps of the window fall in the padding, a few cases (8
+// for a 3×3 window and padding 1), so forwardThen reads a few rows that
+// stay in cache instead of one per border pixel.
+func (c *Conv) dedupBorders() {
+	cout := c.Weights.Cout
+	c.bUniq, c.bSel = c.bUniq[:0], c.bSel[:0]
+	for i := range c.bRows {
+		v := c.bCorr[i*cout : (i+1)*cout]
+		j := 0
+		for j*cout < len(c.bUniq) && !slices.Equal(c.bUniq[j*cout:(j+1)*cout], v) {
+			j++
+		}
+		if j*cout == len(c.bUniq) {
+			c.bUniq = append(c.bUniq, v...)
+		}
+		c.bSel = append(c.bSel, int32(j))
+	}
 }
 
 // chunkBorders calls f(i0, i1, base) for each image whose output rows
