@@ -643,8 +643,9 @@ func (l *poolLayer) poolRow(y, x []float32, b, i int, buf []float32) {
 
 // bnActMaxRow is the max pool of output row i of sample b over the
 // channels [0, vec) (a multiple of 16) with the BatchNorm and activation
-// o on each input: bnActRowAVX over every output pixel for each window
-// offset in window order, the first copied.
+// o on each input: one bnActRowAVX call per window row over every output
+// pixel, each taking the row's kw inputs in window order, the first
+// window row's first input copied.
 func (l *poolLayer) bnActMaxRow(out, x []float32, b, i, vec int, o *oneStep) {
 	c := l.c
 	var pa, pb *float32
@@ -653,15 +654,13 @@ func (l *poolLayer) bnActMaxRow(out, x []float32, b, i, vec int, o *oneStep) {
 	}
 	_ = out[(l.ow-1)*c+vec-1]
 	for di := 0; di < l.kh; di++ {
-		for dj := 0; dj < l.kw; dj++ {
-			row := x[((b*l.h+i*l.st+di)*l.w+dj)*c:]
-			_ = row[(l.ow-1)*l.st*c+vec-1]
-			maxInto := 1
-			if di == 0 && dj == 0 {
-				maxInto = 0
-			}
-			bnActRowAVX(&out[0], &row[0], pa, pb, vec, o.act1, maxInto, l.ow, l.st*c, c)
+		row := x[(b*l.h+i*l.st+di)*l.w*c:]
+		_ = row[((l.ow-1)*l.st+l.kw-1)*c+vec-1]
+		maxInto := 0
+		if di > 0 {
+			maxInto = 1
 		}
+		bnActRowAVX(&out[0], &row[0], pa, pb, vec, o.act1, maxInto, l.ow, l.st*c, c, l.kw, c)
 	}
 }
 

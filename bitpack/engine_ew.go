@@ -248,7 +248,7 @@ func (l *ewLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 	parallelRows(len(x)/c, e.threadsForRows(len(x), len(x)/c), func(r0, r1 int) {
 		switch {
 		case oneCall && r1 > r0:
-			bnActRowAVX(&y[r0*c : r1*c][0], &x[r0*c : r1*c][0], pa, pb, c, o.act1, 0, r1-r0, c, c)
+			bnActRowAVX(&y[r0*c : r1*c][0], &x[r0*c : r1*c][0], pa, pb, c, o.act1, 0, r1-r0, c, c, 1, 0)
 		default:
 			for r := r0; r < r1; r++ {
 				yr := y[r*c : (r+1)*c]

@@ -36,4 +36,4 @@ func packSignsAVX(dst *uint64, x *float32, words int)
 func epiRowAVX(y *float32, acc *int32, p *epiRow, n, rows, ld int)
 
 //go:noescape
-func bnActRowAVX(dst, src, a, b *float32, n, act, maxInto, pix, sst, dst_ int)
+func bnActRowAVX(dst, src, a, b *float32, n, act, maxInto, pix, sst, dst_, kw, cst int)

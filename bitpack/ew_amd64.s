@@ -333,24 +333,28 @@ epdone:
 	VZEROUPPER
 	RET
 
-// func bnActRowAVX(dst, src, a, b *float32, n, act, maxInto, pix, sst, dst_ int)
+// func bnActRowAVX(dst, src, a, b *float32, n, act, maxInto, pix, sst, dst_, kw, cst int)
 // For each of pix pixels (pixel p at src + p·sst and dst + p·dst_
-// floats): v = act(src·a + b) over its first n values (a multiple of 16;
-// no BatchNorm when a is nil); dst = v, or with maxInto != 0 dst =
-// max(dst, v) as maxRowAVX.
-TEXT ·bnActRowAVX(SB), NOSPLIT, $0-80
+// floats), over its first n values (a multiple of 16): v = act(s·a + b)
+// (no BatchNorm when a is nil) for the kw sources s at src, src + cst,
+// ... (in that order); dst = the max of the v (the first copied, each
+// next one max-ed in as maxRowAVX does), after dst's own value when
+// maxInto != 0.
+TEXT ·bnActRowAVX(SB), NOSPLIT, $0-96
 	ACTCONSTS
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ a+16(FP), R10
-	MOVQ b+24(FP), R11
-	MOVQ act+40(FP), R13
-	MOVQ maxInto+48(FP), R14
-	MOVQ pix+56(FP), DX
-	MOVQ sst+64(FP), R8
-	SHLQ $2, R8
-	MOVQ dst_+72(FP), R9
-	SHLQ $2, R9
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  a+16(FP), R10
+	MOVQ  b+24(FP), R11
+	MOVQ  act+40(FP), R13
+	MOVQ  maxInto+48(FP), R14
+	MOVQ  pix+56(FP), DX
+	MOVQ  sst+64(FP), R8
+	SHLQ  $2, R8
+	MOVQ  dst_+72(FP), R9
+	SHLQ  $2, R9
+	MOVQ  cst+88(FP), R15
+	SHLQ  $2, R15
 	TESTQ DX, DX
 	JZ    badone
 
@@ -370,12 +374,36 @@ baloop:
 banobn:
 	ACT(R13, baarelu, baadone)
 	TESTQ    R14, R14
-	JZ       bastore
+	JZ       bacols
 	VMOVUPS  (DI)(BX*1), Z4
 	VCMPPS   $3, Z0, Z4, K1
 	VRANGEPS $5, Z0, Z4, Z5
 	VADDPS   Z0, Z4, K1, Z5
 	VMOVAPS  Z5, Z0
+
+bacols:
+	MOVQ kw+80(FP), AX
+	DECQ AX
+	JLE  bastore
+	MOVQ SI, R12
+
+bacol:
+	ADDQ    R15, R12
+	VMOVAPS Z0, Z4
+	VMOVUPS (R12)(BX*1), Z0
+	TESTQ   R10, R10
+	JZ      bacnobn
+	VMULPS  (R10)(BX*1), Z0, Z0
+	VADDPS  (R11)(BX*1), Z0, Z0
+
+bacnobn:
+	ACT(R13, bacrelu, bacdone)
+	VCMPPS   $3, Z0, Z4, K1
+	VRANGEPS $5, Z0, Z4, Z5
+	VADDPS   Z0, Z4, K1, Z5
+	VMOVAPS  Z5, Z0
+	DECQ     AX
+	JNZ      bacol
 
 bastore:
 	VMOVUPS Z0, (DI)(BX*1)

@@ -15,5 +15,7 @@ func maxRowAVX(y, r *float32, n int)                                    { panic(
 func xnorOutRowAVX(y *float32, acc *int32, scale, bias *float32, n int) { panic("unreachable") }
 func packSignsAVX(dst *uint64, x *float32, words int)                   { panic("unreachable") }
 
-func epiRowAVX(y *float32, acc *int32, p *epiRow, n, rows, ld int)             { panic("unreachable") }
-func bnActRowAVX(dst, src, a, b *float32, n, act, maxInto, pix, sst, dst_ int) { panic("unreachable") }
+func epiRowAVX(y *float32, acc *int32, p *epiRow, n, rows, ld int) { panic("unreachable") }
+func bnActRowAVX(dst, src, a, b *float32, n, act, maxInto, pix, sst, dst_, kw, cst int) {
+	panic("unreachable")
+}
