@@ -34,19 +34,26 @@ func PackConvWeights(w []float32, o, k int) (*PackedB, error) {
 	}
 	kern := active.Load()
 	pb := &PackedB{kern: kern, w: w, o: o, k: k}
-	nr := kern.nr
-	npad := ceilDiv(o, nr) * nr
-	pb.data = make([]float32, npad*k)
 	if kern.genRows != nil && k*o <= maxDirectFilter {
+		nr := kern.nr
+		pb.data = make([]float32, ceilDiv(o, nr)*nr*k)
 		pb.direct = true
 		packB(pb.data, true, w, k, 0, k, 0, o, nr)
 		return pb, nil
 	}
-	for pc := 0; pc < k; pc += kcBlock {
-		kc := min(kcBlock, k-pc)
-		packB(pb.data[pc*npad:], true, w, k, pc, kc, 0, o, nr)
-	}
+	pb.pack()
 	return pb, nil
+}
+
+// pack fills pb.data with pb.w in the panels of pb.kern.
+func (pb *PackedB) pack() {
+	nr := pb.kern.nr
+	npad := ceilDiv(pb.o, nr) * nr
+	pb.data = make([]float32, npad*pb.k)
+	for pc := 0; pc < pb.k; pc += kcBlock {
+		kc := min(kcBlock, pb.k-pc)
+		packB(pb.data[pc*npad:], true, pb.w, pb.k, pc, kc, 0, pb.o, nr)
+	}
 }
 
 // ConvForwardPacked is ConvForward with the filter packed by

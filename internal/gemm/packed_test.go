@@ -85,3 +85,24 @@ func TestPackConvWeightsErrors(t *testing.T) {
 		t.Errorf("a shape whose K is not the filter's: %v, want ErrShape", err)
 	}
 }
+
+// TestSgemmPackedDirectFilter: a filter PackConvWeights packed for the
+// direct convolution (all of K in one block) is not in the driver's
+// panels, so SgemmPacked runs plain Sgemm on it: the same bits.
+func TestSgemmPackedDirectFilter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 2))
+	const m, o, k = 9, 70, 300 // K past one cache block, several panels: the layouts differ
+	w, a := randSlice(rng, o*k), randSlice(rng, m*k)
+	pb, err := PackConvWeights(w, o, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, got := make([]float32, m*o), randSlice(rng, m*o)
+	if err := Sgemm(false, true, m, o, k, 1, a, k, w, k, 0, want, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := SgemmPacked(m, a, k, pb, got, o); err != nil {
+		t.Fatal(err)
+	}
+	compareExact(t, "SgemmPacked on a direct filter", got, want)
+}
