@@ -62,8 +62,11 @@ func (f *fusedStem) forward(e *exec, x []float32, n int) ([]float32, error) {
 		ps.f32 = growF(ps.f32, n*p.oh*c)
 	}
 	bufs := ps.f32
+	if l.wfp == nil { // packing failed: floatForward's fallback
+		return f.unfused(e, x, n)
+	}
 	floatLayers.Add(1) // gemm's parts run on the team (teamParts)
-	err := gemm.ConvForwardRows(l.convShape(n), xq, l.wf, c, y, p.st, func(b, y0, y1 int) {
+	err := gemm.ConvForwardRows(l.convShape(n), xq, l.wfp, y, p.st, func(b, y0, y1 int) {
 		l.addBias(y[(b*l.oh+y0)*rowLen:], (y1-y0)*l.ow)
 		i0, i1 := y0/p.st, 0
 		if y1 >= p.kh {
@@ -82,10 +85,7 @@ func (f *fusedStem) forward(e *exec, x []float32, n int) ([]float32, error) {
 	})
 	floatLayers.Add(-1)
 	if errors.Is(err, gemm.ErrNotDirect) {
-		if y, err = l.forward(e, x, n); err != nil {
-			return nil, err
-		}
-		return p.forward(e, y, n)
+		return f.unfused(e, x, n)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("bitpack: %s: %w", l.name, err)
@@ -94,4 +94,13 @@ func (f *fusedStem) forward(e *exec, x []float32, n int) ([]float32, error) {
 		e.packs.put(py, pm)
 	}
 	return py, nil
+}
+
+// unfused runs the conv, then the pool with its stages.
+func (f *fusedStem) unfused(e *exec, x []float32, n int) ([]float32, error) {
+	y, err := f.conv.forward(e, x, n)
+	if err != nil {
+		return nil, err
+	}
+	return f.pool.forward(e, y, n)
 }

@@ -40,25 +40,28 @@ var ErrNotDirect = errors.New("gemm: not a direct convolution")
 // every output row once, and start at multiples of step; done may run
 // on several goroutines at once (gemm's parts), so it must only touch
 // what its rows own. Other shapes return ErrNotDirect.
-func ConvForwardRows(s ConvShape, x, w []float32, o int, out []float32, step int, done func(n, y0, y1 int)) error {
-	if err := convCheck("ConvForwardRows", s, x, o); err != nil {
+func ConvForwardRows(s ConvShape, x []float32, pb *PackedB, out []float32, step int, done func(n, y0, y1 int)) error {
+	if k := s.KH * s.KW * s.C; k != pb.k {
+		return fmt.Errorf("gemm: ConvForwardRows: %+v has K = %d, the filter %d: %w", s, k, pb.k, ErrShape)
+	}
+	if err := convCheck("ConvForwardRows", s, x, pb.o); err != nil {
 		return err
 	}
-	k := s.KH * s.KW * s.C
-	if err := checkMatrix("B", w, o, k, k); err != nil {
-		return err
-	}
-	if err := checkMatrix("C", out, s.N*s.OutH()*s.OutW(), o, o); err != nil {
+	if err := checkMatrix("C", out, s.N*s.OutH()*s.OutW(), pb.o, pb.o); err != nil {
 		return err
 	}
 	if step < 1 || done == nil {
 		return fmt.Errorf("gemm: ConvForwardRows: step %d, done set %t: %w", step, done != nil, ErrShape)
 	}
 	kern := active.Load()
-	if useBLAS.Load() || !directOK(kern, s, o) {
+	if useBLAS.Load() || !directOK(kern, s, pb.o) {
 		return ErrNotDirect
 	}
-	convDirectRows(kern, s, x, w, o, out, step, done)
+	if pb.direct && pb.kern == kern {
+		directRun(kern, s, x, pb.data, pb.o, out, step, done)
+		return nil
+	}
+	convDirectRows(kern, s, x, pb.w, pb.o, out, step, done)
 	return nil
 }
 
@@ -86,10 +89,16 @@ func convDirectRows(kern *microKernel, s ConvShape, x, w []float32, o int, out [
 	wp := getFloats(ceilDiv(o, nr) * nr * k)
 	defer putFloats(wp)
 	packB(*wp, true, w, k, 0, k, 0, o, nr)
+	directRun(kern, s, x, *wp, o, out, step, done)
+}
+
+// directRun runs the direct convolution on the filter wp packed as
+// packB's panels over all of K.
+func directRun(kern *microKernel, s ConvShape, x, wp []float32, o int, out []float32, step int, done func(n, y0, y1 int)) {
 	j := directPool.Get().(*directJob)
-	*j = directJob{kern: kern, s: s, x: x, out: out, o: o, wp: *wp, bands: 1, step: step, done: done}
+	*j = directJob{kern: kern, s: s, x: x, out: out, o: o, wp: wp, bands: 1, step: step, done: done}
 	t := Threads()
-	if s.N*s.OutH()*s.OutW()*k*o < minParallelMACs {
+	if s.N*s.OutH()*s.OutW()*s.KH*s.KW*s.C*o < minParallelMACs {
 		t = 1
 	}
 	if t > 1 && s.N < 2*t {

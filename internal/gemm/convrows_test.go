@@ -42,7 +42,11 @@ func TestConvForwardRows(t *testing.T) {
 			var mu sync.Mutex
 			seen := make([]int, s.N*oh)
 			var bad []string
-			err := ConvForwardRows(s, x, w, o, got, c.step, func(n, y0, y1 int) {
+			pb, err := PackConvWeights(w, o, s.KH*s.KW*s.C)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = ConvForwardRows(s, x, pb, got, c.step, func(n, y0, y1 int) {
 				rows := slices.Clone(got[(n*oh+y0)*ow*o : (n*oh+y1)*ow*o])
 				mu.Lock()
 				defer mu.Unlock()
@@ -78,7 +82,11 @@ func TestConvForwardRows(t *testing.T) {
 	}
 	big := ConvShape{N: 1, H: 8, W: 8, C: 512, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 	out := make([]float32, 64*512)
-	err := ConvForwardRows(big, make([]float32, big.InputLen()), make([]float32, 512*9*512), 512, out, 2, func(int, int, int) {
+	pb, err := PackConvWeights(make([]float32, 512*9*512), 512, 9*512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ConvForwardRows(big, make([]float32, big.InputLen()), pb, out, 2, func(int, int, int) {
 		t.Error("done called for a shape the direct path does not take")
 	})
 	if !errors.Is(err, ErrNotDirect) {

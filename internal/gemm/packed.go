@@ -74,7 +74,7 @@ func ConvForwardPacked(s ConvShape, x []float32, pb *PackedB, out []float32) err
 		return err
 	}
 	if pb.direct {
-		convDirectPacked(kern, s, x, pb.data, pb.o, out)
+		directRun(kern, s, x, pb.data, pb.o, out, 1, nil)
 		return nil
 	}
 	g := newCall(kern, false, true, m, pb.o, pb.k, nil, pb.k, pb.w, pb.k, out, pb.o)
@@ -89,23 +89,4 @@ func ConvForwardPacked(s ConvShape, x []float32, pb *PackedB, out []float32) err
 func (pb *PackedB) packedPanel(pc, kc, j int) []float32 {
 	npad := ceilDiv(pb.o, pb.kern.nr) * pb.kern.nr
 	return pb.data[pc*npad+j*kc:]
-}
-
-// convDirectPacked is convDirect on a filter packed already: wp holds
-// packB's panels over all of K.
-func convDirectPacked(kern *microKernel, s ConvShape, x, wp []float32, o int, out []float32) {
-	j := directPool.Get().(*directJob)
-	*j = directJob{kern: kern, s: s, x: x, out: out, o: o, wp: wp, bands: 1, step: 1}
-	t := Threads()
-	if s.N*s.OutH()*s.OutW()*s.KH*s.KW*s.C*o < minParallelMACs {
-		t = 1
-	}
-	if t > 1 && s.N < 2*t {
-		// Few images (batch 1 inference): split each into bands of
-		// output rows, about two per goroutine, as convDirect does.
-		j.bands = min(s.OutH(), ceilDiv(2*t, s.N))
-	}
-	parallel(j, s.N*j.bands, t)
-	*j = directJob{}
-	directPool.Put(j)
 }
