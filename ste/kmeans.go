@@ -302,11 +302,12 @@ func (n *nearest) assign16(a []uint16, y, w, c []float32) {
 	copy(pick[:], n.pick)
 	a, y = a[:len(w)], y[:len(w)]
 	for i, x := range w {
+		// Two levels of three independent comparisons: the group of four
+		// positions, then the position within it.
 		k := orderKey(x)
-		p := 8 &^ ((k - t[7]) >> 63)
-		p += 4 &^ ((k - t[(p+3)&15]) >> 63)
-		p += 2 &^ ((k - t[(p+1)&15]) >> 63)
-		p += 1 &^ ((k - t[p&15]) >> 63)
+		p := 4 * (3 + (k-t[3])>>63 + (k-t[7])>>63 + (k-t[11])>>63)
+		p &= 15
+		p += 3 + (k-t[p])>>63 + (k-t[p+1])>>63 + (k-t[p+2])>>63
 		ci := pick[p&15]
 		a[i] = ci
 		y[i] = c[ci]
