@@ -61,6 +61,10 @@ type exec struct {
 	trace   func(Trace) error
 	threads int       // goroutines of the elementwise passes
 	packs   packCache // fused path: float buffers with their signs packed
+	// final, when set, is where the layer last (the batch's last top-level
+	// layer) writes its output: the caller's logits, not a copy of them.
+	final []float32
+	last  layer
 }
 
 type slot struct {
@@ -399,11 +403,18 @@ func (m *Model) runBatch(e *exec, out, x []float32, i, b int) error {
 		ls = m.layers
 	}
 	e.packs.clear()
+	dst := out[i*m.spec.Classes : (i+b)*m.spec.Classes]
+	if e.trace == nil && len(ls) > 0 {
+		e.final, e.last = dst, ls[len(ls)-1]
+		defer func() { e.final, e.last = nil, nil }()
+	}
 	y, err := runLayers(e, ls, x[i*m.inLen:(i+b)*m.inLen], b)
 	if err != nil {
 		return err
 	}
-	copy(out[i*m.spec.Classes:(i+b)*m.spec.Classes], y[:b*m.spec.Classes])
+	if &y[0] != &dst[0] {
+		copy(dst, y[:len(dst)])
+	}
 	return nil
 }
 
@@ -864,8 +875,13 @@ func (l *linear) pointwise() bool {
 func (l *linear) forward(e *exec, x []float32, n int) ([]float32, error) {
 	s := &e.slots[l.slot]
 	rows := n * l.oh * l.ow
-	s.out = growF(s.out, rows*l.cout)
-	y := s.out
+	var y []float32
+	if e.last == layer(l) && len(e.final) == rows*l.cout {
+		y = e.final // the model's output: written in place, not copied
+	} else {
+		s.out = growF(s.out, rows*l.cout)
+		y = s.out
+	}
 	var acc []int32
 	switch l.kernel {
 	case KernelFloat:

@@ -67,7 +67,7 @@ func TestFusedResidual(t *testing.T) {
 					if fused.chains != 2 {
 						t.Fatalf("%d fused chains, want 2 (the two blocks' first convs)", fused.chains)
 					}
-					if got, want := fusedKinds(fused.fused), (fuseCounts{epilogueSums: 4, packs: 2, poolPre: 1, inStages: 2}); got != want {
+					if got, want := fusedKinds(fused.fused), (fuseCounts{epilogueSums: 4, packs: 2, poolPre: 1, inStages: 2, stems: 1}); got != want {
 						t.Fatalf("fused layers %+v, want %+v", got, want)
 					}
 					const n = 3
@@ -91,6 +91,7 @@ type fuseCounts struct {
 	packs        int // producers packing signs for the next conv
 	poolPre      int // pools running elementwise layers on their input
 	inStages     int // xnor layers running elementwise layers on their input
+	stems        int // float convs pooled band by band (fusedStem)
 }
 
 func fusedKinds(ls []layer) fuseCounts {
@@ -115,6 +116,9 @@ func fusedKinds(ls []layer) fuseCounts {
 				if v.inStages != nil {
 					c.inStages++
 				}
+			case *fusedStem:
+				c.stems++
+				walk([]layer{v.pool})
 			case *poolLayer:
 				if v.pre != nil {
 					c.poolPre++

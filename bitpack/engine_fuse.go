@@ -303,6 +303,11 @@ func (m *Model) fuse(ls []layer) []layer {
 				out = append(out, f)
 				continue
 			}
+			if st, j := stemAt(ls, i); st != nil { // engine_stem.go
+				out = append(out, st)
+				i = j
+				continue
+			}
 			if v.kernel != KernelXNOR {
 				out = append(out, v)
 				continue
@@ -396,6 +401,8 @@ func markPacks(ls []layer) {
 			v.packTo = to
 		case *poolLayer:
 			v.packTo = to
+		case *fusedStem:
+			v.pool.packTo = to
 		}
 	}
 }

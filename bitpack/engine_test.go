@@ -418,26 +418,60 @@ func TestPredictConcurrent(t *testing.T) {
 }
 
 // TestPredictTo checks that PredictTo gives Predict's logits and writes
-// them into the buffer it is given back, whatever that held.
+// them into the buffer it is given back, whatever that held, both when
+// the last layer's output is copied out and when a conv or dense layer
+// last writes it in place; and that the buffer is not written by later
+// calls that are not given it.
 func TestPredictTo(t *testing.T) {
 	m, x, n := testModel(t)
-	want, err := m.Predict(x, n)
+	rng := rand.New(rand.NewPCG(9, 9))
+	conv, err := NewModel(Spec{Input: []int{6, 6, 3}, Classes: 6 * 6 * 40, Layers: []LayerSpec{floatConv(rng, "c", 3, 40, 3, 1, 1)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]float32, 3, len(want))
-	for range 2 {
-		got, err := m.PredictTo(buf, x, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("PredictTo = %v, Predict %v", got, want)
-		}
-		if &got[0] != &buf[:1][0] {
-			t.Fatal("PredictTo did not reuse a buffer large enough")
-		}
-		buf = got
+	dense, err := NewModel(floatSpec(testSpec(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		m    *Model
+	}{{"xnor", m}, {"float", dense}, {"conv last", conv}} {
+		t.Run(c.name, func(t *testing.T) {
+			want, err := c.m.Predict(x, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]float32, 3, len(want))
+			for i := range 3 {
+				xs, ws := x, want
+				if i == 2 { // batch 1: one exec, no split by samples
+					xs, ws = x[:len(x)/n], want[:len(want)/n]
+				}
+				got, err := c.m.PredictTo(buf, xs, len(xs)*n/len(x))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, ws) {
+					t.Fatalf("PredictTo = %v, Predict %v", got, ws)
+				}
+				if &got[0] != &buf[:1][0] {
+					t.Fatal("PredictTo did not reuse a buffer large enough")
+				}
+				buf = got
+			}
+			kept := slices.Clone(buf)
+			other := slices.Repeat([]float32{0.5}, len(x))
+			if _, err := c.m.Trace(other[:len(other)/n], 1, func(Trace) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.m.Predict(other, n); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(buf, kept) {
+				t.Fatal("a later Predict or Trace wrote into an earlier PredictTo's buffer")
+			}
+		})
 	}
 }
 

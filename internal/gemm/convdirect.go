@@ -1,6 +1,10 @@
 package gemm
 
-import "sync"
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
 
 // Direct convolution for layers whose filter fits in cache (ResNet-20's,
 // ResNet-18's first conv and first stage). The input rows a band of
@@ -23,6 +27,41 @@ func directOK(kern *microKernel, s ConvShape, o int) bool {
 	return kern.genRows != nil && s.KH*s.KW*s.C*o <= maxDirectFilter
 }
 
+// ErrNotDirect reports a convolution that ConvForwardRows cannot run
+// directly (its shape or this CPU's kernels do not allow it); nothing was
+// computed.
+var ErrNotDirect = errors.New("gemm: not a direct convolution")
+
+// ConvForwardRows is ConvForward (the same bits) for a convolution the
+// direct path takes, calling done(n, y0, y1) as soon as output rows
+// y0..y1 of image n are complete, while they are still in cache: a
+// consumer (a pooling layer) can read them at once instead of after the
+// whole output has gone through memory. The ranges are disjoint, cover
+// every output row once, and start at multiples of step; done may run
+// on several goroutines at once (gemm's parts), so it must only touch
+// what its rows own. Other shapes return ErrNotDirect.
+func ConvForwardRows(s ConvShape, x, w []float32, o int, out []float32, step int, done func(n, y0, y1 int)) error {
+	if err := convCheck("ConvForwardRows", s, x, o); err != nil {
+		return err
+	}
+	k := s.KH * s.KW * s.C
+	if err := checkMatrix("B", w, o, k, k); err != nil {
+		return err
+	}
+	if err := checkMatrix("C", out, s.N*s.OutH()*s.OutW(), o, o); err != nil {
+		return err
+	}
+	if step < 1 || done == nil {
+		return fmt.Errorf("gemm: ConvForwardRows: step %d, done set %t: %w", step, done != nil, ErrShape)
+	}
+	kern := active.Load()
+	if useBLAS.Load() || !directOK(kern, s, o) {
+		return ErrNotDirect
+	}
+	convDirectRows(kern, s, x, w, o, out, step, done)
+	return nil
+}
+
 // directJob is one direct ConvForward split over bands of output rows.
 type directJob struct {
 	kern   *microKernel
@@ -31,18 +70,24 @@ type directJob struct {
 	o      int
 	wp     []float32 // the filter packed as packB's panels over all of K
 	bands  int       // parts per image
+	step   int       // bands start at multiples of step rows
+	done   func(n, y0, y1 int)
 }
 
 var directPool = sync.Pool{New: func() any { return new(directJob) }}
 
 func convDirect(kern *microKernel, s ConvShape, x, w []float32, o int, out []float32) {
+	convDirectRows(kern, s, x, w, o, out, 1, nil)
+}
+
+func convDirectRows(kern *microKernel, s ConvShape, x, w []float32, o int, out []float32, step int, done func(n, y0, y1 int)) {
 	k := s.KH * s.KW * s.C
 	nr := kern.nr
 	wp := getFloats(ceilDiv(o, nr) * nr * k)
 	defer putFloats(wp)
 	packB(*wp, true, w, k, 0, k, 0, o, nr)
 	j := directPool.Get().(*directJob)
-	*j = directJob{kern: kern, s: s, x: x, out: out, o: o, wp: *wp, bands: 1}
+	*j = directJob{kern: kern, s: s, x: x, out: out, o: o, wp: *wp, bands: 1, step: step, done: done}
 	t := Threads()
 	if s.N*s.OutH()*s.OutW()*k*o < minParallelMACs {
 		t = 1
@@ -64,7 +109,13 @@ func (j *directJob) runPart(i int) {
 	mr, nr := kern.mr, kern.nr
 	n, band := i/j.bands, i%j.bands
 	oh, ow, o := s.OutH(), s.OutW(), j.o
-	y0, y1 := band*oh/j.bands, (band+1)*oh/j.bands
+	y0, y1 := band*oh/j.bands/j.step*j.step, (band+1)*oh/j.bands/j.step*j.step
+	if band == j.bands-1 {
+		y1 = oh
+	}
+	if y1 <= y0 {
+		return
+	}
 	c, wpad := s.C, s.W+2*s.PadW
 	rowLen := wpad * c
 	// Padded input rows in0..in0+inRows cover output rows y0..y1; slack
@@ -74,16 +125,24 @@ func (j *directJob) runPart(i int) {
 	p := getFloats(inRows*rowLen + mr*s.StrideW*c)
 	defer putFloats(p)
 	img := *p
-	clear(img)
 	src := j.x[n*s.H*s.W*c:]
-	for r := range inRows {
+	for r := range inRows { // zeros only where the padding is
+		row := img[r*rowLen : (r+1)*rowLen]
 		if y := in0 + r - s.PadH; y >= 0 && y < s.H {
-			copy(img[r*rowLen+s.PadW*c:][:s.W*c], src[y*s.W*c:][:s.W*c])
+			clear(row[:s.PadW*c])
+			copy(row[s.PadW*c:][:s.W*c], src[y*s.W*c:][:s.W*c])
+			clear(row[(s.PadW+s.W)*c:])
+		} else {
+			clear(row)
 		}
 	}
+	clear(img[inRows*rowLen:])
 	kwc, k := s.KW*c, s.KH*s.KW*c
 	lda := s.StrideW * c
 	for y := y0; y < y1; y++ {
+		if j.done != nil && y > y0 && (y-y0)%j.step == 0 {
+			j.done(n, y-j.step, y)
+		}
 		// Kernel rows wholly in the top or bottom padding add only zeros
 		// (the sum never holds -0, so skipping them keeps every bit).
 		r0 := max(0, s.PadH-y*s.StrideH)
@@ -102,5 +161,8 @@ func (j *directJob) runPart(i int) {
 				kern.genRows(kwc, r1-r0, rowLen, a, lda, 1, j.wp[jr*k+r0*kwc*nr:], nr, cOut[jr:], o, 1, 0, rows, min(nr, o-jr))
 			}
 		}
+	}
+	if j.done != nil {
+		j.done(n, y0+(y1-1-y0)/j.step*j.step, y1)
 	}
 }
