@@ -106,9 +106,12 @@ type Conv struct {
 	bDots  []int32
 	bIdx   []int32   // per output pixel of an image: its index in bRows, or -1
 	bThr   []int32   // thresholds padded to whole panels (borderThr)
+	bUniq  []int32   // the distinct rows of bCorr
+	bSel   []int32   // per row of bRows: its correction's row in bUniq
 	bKey   [6]int    // input H, W, strides, pads that bRows and bCorr were built for
 	tPtrs  []*uint64 // implicit GEMM: per-chunk tile row pointers
 	tBuf   []uint64  // and border tile rows
+	tAcc   []int32   // and forwardThen's per-thread blocks of dots
 }
 
 func (c *Conv) strides() (int, int) { return max(c.StrideH, 1), max(c.StrideW, 1) }
@@ -250,8 +253,9 @@ func (c *Conv) prepTile(in *Map, oh, ow, r, mr int, ptrs []*uint64, buf []uint64
 }
 
 // implicitGEMM computes the dots of output rows [r0,r1) with the
-// assembly kernel straight from the input map (see prepTile).
-func (c *Conv) implicitGEMM(out []int32, in *Map, oh, ow, r0, r1 int, ptrs []*uint64, buf []uint64) {
+// assembly kernel straight from the input map (see prepTile) into out,
+// whose first row is output row o0.
+func (c *Conv) implicitGEMM(out []int32, o0 int, in *Map, oh, ow, r0, r1 int, ptrs []*uint64, buf []uint64) {
 	w := c.Weights.Panels
 	cout := w.N
 	var tmp [4 * PanelWidth]int32
@@ -259,17 +263,18 @@ func (c *Conv) implicitGEMM(out []int32, in *Map, oh, ow, r0, r1 int, ptrs []*ui
 	for r := r0; r < r1; r += 4 {
 		mr := min(4, r1-r)
 		segs, segWords := c.prepTile(in, oh, ow, r, mr, ptrs, buf)
+		o := out[(r-o0)*cout : (r-o0+mr)*cout]
 		for p := 0; p < panelsFor(cout); p++ {
 			pw := &w.Data[p*pwLen]
 			c0 := p * PanelWidth
 			nr := min(PanelWidth, cout-c0)
 			if mr == 4 && nr == PanelWidth {
-				xnor4x32ind(&ptrs[0], segs, segWords, pw, &out[r*cout+c0], cout, w.K)
+				xnor4x32ind(&ptrs[0], segs, segWords, pw, &o[c0], cout, w.K)
 				continue
 			}
 			xnor4x32ind(&ptrs[0], segs, segWords, pw, &tmp[0], PanelWidth, w.K)
 			for i := 0; i < mr; i++ {
-				copy(out[(r+i)*cout+c0:(r+i)*cout+c0+nr], tmp[i*PanelWidth:])
+				copy(o[i*cout+c0:i*cout+c0+nr], tmp[i*PanelWidth:])
 			}
 		}
 	}
@@ -398,10 +403,13 @@ func (c *Conv) Forward(out []int32, in *Map) error {
 	return c.forwardThen(out, in, nil)
 }
 
-// forwardThen is Forward, calling then(r0, r1) (when not nil) on each
-// chunk of output rows as soon as their dots are final, in the goroutine
-// that computed them: a fused epilogue needs no second parallel pass.
-func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int)) error {
+// forwardThen is Forward, calling then(r0, r1, acc) (when not nil) on
+// each block of output rows (thenBlockBytes of dots) as soon as their
+// dots acc (rows r0..r1−1) are final, in the goroutine that computed
+// them: a fused epilogue needs no second parallel pass. With the
+// assembly kernels the blocks' dots go to a per-thread buffer, which
+// stays in L1, instead of out.
+func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int, acc []int32)) error {
 	oh, ow, err := c.check(in)
 	if err != nil {
 		return err
@@ -412,9 +420,10 @@ func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int)) error {
 		return shapeErr("Conv.Forward: len(out)=%d, want %d", len(out), nrows*cout)
 	}
 	var bRows []int
-	var bCorr []int32
+	var bSel, bUniq []int32
 	if c.Pad == PadZero {
-		bRows, bCorr = c.borders(in, oh, ow)
+		bRows, _ = c.borders(in, oh, ow)
+		bSel, bUniq = c.bSel, c.bUniq
 	}
 	ohw := oh * ow
 	threads := c.splitThreads(nrows)
@@ -425,28 +434,47 @@ func (c *Conv) forwardThen(out []int32, in *Map, then func(r0, r1 int)) error {
 	} else {
 		a = c.im2col(in, oh, ow)
 	}
-	parallelChunks(nrows, threads, func(t, r0, r1 int) {
+	blk, accLen := nrows, 0 // accLen: per-thread dots buffer (0: none)
+	if then != nil {
+		blk = max(4, thenBlockBytes/(4*cout)&^3)
 		if a == nil {
-			ptrs, buf := scratch(t)
-			c.implicitGEMM(out, in, oh, ow, r0, r1, ptrs, buf)
-		} else {
-			xnorGEMM(out, cout, a, c.Weights.Panels, r0, r1)
+			accLen = blk*cout + 16 // threads' blocks on their own lines
+			c.tAcc = grow32(c.tAcc, threads*accLen)
 		}
-		chunkBorders(bRows, ohw, r0, r1, func(i0, i1, base int) {
-			for i := i0; i < i1; i++ {
-				r := base + bRows[i]
-				o, corr := out[r*cout:(r+1)*cout], bCorr[i*cout:(i+1)*cout]
-				for j := range o {
-					o[j] += corr[j]
-				}
+	}
+	parallelChunks(nrows, threads, func(t, r0, r1 int) {
+		for b0 := r0; b0 < r1; b0 += blk {
+			b1 := min(b0+blk, r1)
+			dst, o0 := out, 0 // dst's first row is output row o0
+			if accLen > 0 {
+				dst, o0 = c.tAcc[t*accLen:(t+1)*accLen], b0
 			}
-		})
-		if then != nil {
-			then(r0, r1)
+			if a == nil {
+				ptrs, buf := scratch(t)
+				c.implicitGEMM(dst, o0, in, oh, ow, b0, b1, ptrs, buf)
+			} else {
+				xnorGEMM(out, cout, a, c.Weights.Panels, b0, b1)
+			}
+			chunkBorders(bRows, ohw, b0, b1, func(i0, i1, base int) {
+				for i := i0; i < i1; i++ {
+					r := base + bRows[i] - o0
+					u := int(bSel[i])
+					addInt32Row(dst[r*cout:(r+1)*cout], bUniq[u*cout:(u+1)*cout])
+				}
+			})
+			if then != nil {
+				then(b0, b1, dst[(b0-o0)*cout:(b1-o0)*cout])
+			}
 		}
 	})
 	return nil
 }
+
+// thenBlockBytes bounds the dots forwardThen computes before handing
+// them to then: a block of rows whose int32 dots fit in L1 with the
+// epilogue's other rows (ResNet-18's 56×56×64 layers write 800 KB of
+// dots, past L2, when a chunk runs whole).
+const thenBlockBytes = 32 << 10
 
 // gemmMinParallel is the fewest tile words (4-row tiles × panels × words)
 // a conv splits over two threads, and each further thread needs half as
@@ -497,8 +525,30 @@ func (c *Conv) borders(in *Map, oh, ow int) (rows []int, corrs []int32) {
 		for i, r := range c.bRows {
 			c.bIdx[r] = int32(i)
 		}
+		c.dedupBorders()
 	}
 	return c.bRows, c.bCorr
+}
+
+// dedupBorders sets bUniq to the distinct correction rows of bCorr and
+// bSel to each border row's index among them: the corrections depend
+// only on which taps of the window fall in the padding, a few cases (8
+// for a 3×3 window and padding 1), so forwardThen reads a few rows that
+// stay in cache instead of one per border pixel.
+func (c *Conv) dedupBorders() {
+	cout := c.Weights.Cout
+	c.bUniq, c.bSel = c.bUniq[:0], c.bSel[:0]
+	for i := range c.bRows {
+		v := c.bCorr[i*cout : (i+1)*cout]
+		j := 0
+		for j*cout < len(c.bUniq) && !slices.Equal(c.bUniq[j*cout:(j+1)*cout], v) {
+			j++
+		}
+		if j*cout == len(c.bUniq) {
+			c.bUniq = append(c.bUniq, v...)
+		}
+		c.bSel = append(c.bSel, int32(j))
+	}
 }
 
 // chunkBorders calls f(i0, i1, base) for each image whose output rows

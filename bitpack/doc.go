@@ -113,7 +113,10 @@
 // after the block and the sign packing for the next binary conv in one
 // epilogue per row of output pixels; activations before a binary layer
 // run as its input is packed; the stem's BatchNorm and activation run as
-// the max pool reads them. Each element gets the unfused path's float32
+// the max pool reads them. A HardTanh right before a sign packing drops
+// out (it changes no sign), and a residual block of the top-level list
+// writes its sum over its shortcut's values, so the residual stream stays
+// in one buffer, in cache. Each element gets the unfused path's float32
 // operations in its order, so the logits stay bit-identical. With the
 // assembly kernels a binary conv reads its input map in place (an
 // implicit GEMM over kernel-row segments; only border tiles are

@@ -61,6 +61,7 @@ type exec struct {
 	trace   func(Trace) error
 	threads int       // goroutines of the elementwise passes
 	packs   packCache // fused path: float buffers with their signs packed
+	input   []float32 // the samples of the pass (the caller's: never written)
 	// final, when set, is where the layer last (the batch's last top-level
 	// layer) writes its output: the caller's logits, not a copy of them.
 	final []float32
@@ -162,6 +163,11 @@ func newModel(s Spec, fuse bool) (*Model, error) {
 	m.layers = ls
 	if fuse {
 		m.fused = m.fuse(ls)
+		for _, l := range m.fused[1:] {
+			if r, ok := l.(*fusedResidual); ok {
+				r.sumInPlace = true
+			}
+		}
 	}
 	m.pool.New = func() any { return m.newExec() }
 	return m, nil
@@ -408,7 +414,9 @@ func (m *Model) runBatch(e *exec, out, x []float32, i, b int) error {
 		e.final, e.last = dst, ls[len(ls)-1]
 		defer func() { e.final, e.last = nil, nil }()
 	}
-	y, err := runLayers(e, ls, x[i*m.inLen:(i+b)*m.inLen], b)
+	e.input = x[i*m.inLen : (i+b)*m.inLen]
+	defer func() { e.input = nil }()
+	y, err := runLayers(e, ls, e.input, b)
 	if err != nil {
 		return err
 	}
@@ -574,9 +582,9 @@ func (l *poolLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 		}
 		for r := r0; r < r1; r++ {
 			l.poolRow(y, x, r/l.oh, r%l.oh, buf)
-		}
-		if pm != nil {
-			packRows(pm, y, c, r0*l.ow, r1*l.ow)
+			if pm != nil { // while the row is in cache
+				packRows(pm, y, c, r*l.ow, (r+1)*l.ow)
+			}
 		}
 	})
 	if pm != nil {
@@ -586,36 +594,28 @@ func (l *poolLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 }
 
 // poolRow computes output row i of sample b, running pre on each input
-// row through buf (in one pass with the max where the stages fit
-// bnActRowAVX).
+// row through buf. Where the stages fit bnActRowAVX, the leading
+// multiple of 16 channels runs there in one pass with the max, one call
+// per window offset over the whole row; each output value still takes
+// its window's elements in window order.
 func (l *poolLayer) poolRow(y, x []float32, b, i int, buf []float32) {
 	c := l.c
-	inv := 1 / float32(l.kh*l.kw)
-	o, fits := oneStepOf(l.pre, nil)
+	out := y[(b*l.oh+i)*l.ow*c:][:l.ow*c]
 	vec := 0
-	var pa, pb *float32
-	if buf != nil && l.max && fits {
-		vec = vecLen(c)
-		if o.bn != nil {
-			pa, pb = &o.bn.a[0], &o.bn.b[0]
+	if o, fits := oneStepOf(l.pre, nil); buf != nil && l.max && fits {
+		if vec = vecLen(c); vec > 0 {
+			l.bnActMaxRow(out, x, b, i, vec, &o)
 		}
 	}
+	if vec == c {
+		return
+	}
+	inv := 1 / float32(l.kh*l.kw)
 	for j := 0; j < l.ow; j++ {
-		dst := y[((b*l.oh+i)*l.ow+j)*c:][:c]
+		dst := out[j*c : (j+1)*c]
 		for di := 0; di < l.kh; di++ {
 			for dj := 0; dj < l.kw; dj++ {
 				row := x[((b*l.h+i*l.st+di)*l.w+j*l.st+dj)*c:][:c]
-				first := di == 0 && dj == 0
-				if vec > 0 {
-					maxInto := 1
-					if first {
-						maxInto = 0
-					}
-					bnActRowAVX(&dst[0], &row[0], pa, pb, vec, o.act1, maxInto)
-				}
-				if vec == c {
-					continue
-				}
 				src, d := row[vec:], dst[vec:]
 				if buf != nil {
 					t := buf[vec:c]
@@ -624,14 +624,12 @@ func (l *poolLayer) poolRow(y, x []float32, b, i int, buf []float32) {
 					src = t
 				}
 				switch {
-				case first:
+				case di == 0 && dj == 0:
 					copy(d, src)
 				case l.max:
 					maxRow(d, src)
 				default:
-					for ch, v := range src {
-						d[ch] += v
-					}
+					addRow(d, src)
 				}
 			}
 		}
@@ -640,6 +638,29 @@ func (l *poolLayer) poolRow(y, x []float32, b, i int, buf []float32) {
 				dst[ch] *= inv
 			}
 		}
+	}
+}
+
+// bnActMaxRow is the max pool of output row i of sample b over the
+// channels [0, vec) (a multiple of 16) with the BatchNorm and activation
+// o on each input: one bnActRowAVX call per window row over every output
+// pixel, each taking the row's kw inputs in window order, the first
+// window row's first input copied.
+func (l *poolLayer) bnActMaxRow(out, x []float32, b, i, vec int, o *oneStep) {
+	c := l.c
+	var pa, pb *float32
+	if o.bn != nil {
+		pa, pb = &o.bn.a[0], &o.bn.b[0]
+	}
+	_ = out[(l.ow-1)*c+vec-1]
+	for di := 0; di < l.kh; di++ {
+		row := x[(b*l.h+i*l.st+di)*l.w*c:]
+		_ = row[((l.ow-1)*l.st+l.kw-1)*c+vec-1]
+		maxInto := 0
+		if di > 0 {
+			maxInto = 1
+		}
+		bnActRowAVX(&out[0], &row[0], pa, pb, vec, o.act1, maxInto, l.ow, l.st*c, c, l.kw, c)
 	}
 }
 

@@ -94,6 +94,18 @@ func addRow(y, r []float32) {
 	}
 }
 
+// addInt32Row is y = y + r over int32 (a conv's border correction).
+func addInt32Row(y, r []int32) {
+	r = r[:len(y)]
+	j := vecLen(len(y))
+	if j > 0 {
+		addInt32RowAVX(&y[0], &r[0], j)
+	}
+	for ; j < len(y); j++ {
+		y[j] += r[j]
+	}
+}
+
 // vecLen returns how many leading values of a row of n the assembly row
 // kernels take (a multiple of 16; 0 without them).
 func vecLen(n int) int {
@@ -162,8 +174,18 @@ type packCache struct {
 }
 
 func (c *packCache) put(x []float32, m *Map) {
+	c.drop(x)
 	c.e[c.next] = packEntry{x: &x[0], n: len(x), m: m}
 	c.next = (c.next + 1) % len(c.e)
+}
+
+// drop forgets the signs of the buffer at x, about to be written over.
+func (c *packCache) drop(x []float32) {
+	for i := range c.e {
+		if c.e[i].x == &x[0] {
+			c.e[i] = packEntry{}
+		}
+	}
 }
 
 func (c *packCache) get(x []float32, n, h, w, ch int) *Map {
@@ -215,11 +237,24 @@ func (l *ewLayer) forward(e *exec, x []float32, n int) ([]float32, error) {
 	if c == 0 {
 		c = len(x)
 	}
+	// Stages that fit bnActRowAVX run in one call per chunk of rows,
+	// from x to y.
+	o, fits := oneStepOf(l.stages, nil)
+	oneCall := fits && vecLen(c) == c && (o.bn == nil || len(o.bn.a) == c)
+	var pa, pb *float32
+	if oneCall && o.bn != nil {
+		pa, pb = &o.bn.a[0], &o.bn.b[0]
+	}
 	parallelRows(len(x)/c, e.threadsForRows(len(x), len(x)/c), func(r0, r1 int) {
-		for r := r0; r < r1; r++ {
-			yr := y[r*c : (r+1)*c]
-			copy(yr, x[r*c:(r+1)*c])
-			applyStages(l.stages, yr, 0)
+		switch {
+		case oneCall && r1 > r0:
+			bnActRowAVX(&y[r0*c : r1*c][0], &x[r0*c : r1*c][0], pa, pb, c, o.act1, 0, r1-r0, c, c, 1, 0)
+		default:
+			for r := r0; r < r1; r++ {
+				yr := y[r*c : (r+1)*c]
+				copy(yr, x[r*c:(r+1)*c])
+				applyStages(l.stages, yr, 0)
+			}
 		}
 		if pm != nil {
 			packRows(pm, y, c, r0, r1)
@@ -257,6 +292,7 @@ func (e *exec) threadsForRows(n, rows int) int {
 type epiRow struct {
 	scale, bias, bnA, bnB, res *float32
 	act1, act2                 int
+	pk                         *uint64 // packed signs of the rows (nil: none)
 }
 
 // oneStep describes elementwise stages the one-pass row kernels run: an
@@ -308,6 +344,45 @@ func stageTail(t []float32, pre []stage, rr []float32, post []stage, off int) {
 	}
 }
 
+// epiParams returns the parameter block of f's epilogue with the stages
+// o, without the residual.
+func (f *fusedXNOR) epiParams(o *oneStep) epiRow {
+	l := f.l
+	p := epiRow{scale: &l.scale1[0], act1: o.act1}
+	if l.bias != nil {
+		p.bias = &l.bias[0]
+	}
+	if o.bn != nil {
+		p.bnA, p.bnB = &o.bn.a[0], &o.bn.b[0]
+	}
+	return p
+}
+
+// epilogueRows is rows [r0, r1) of a float-output fusedXNOR whose stages
+// fit epiRowAVX (o) and whose rows are whole multiples of 16 values, in
+// one pass: y = scale·dot (+ bias), pre, with the residual res: + res,
+// post, for the dots acc of those rows; and when pm is not nil the signs
+// of y packed into pm's rows, in the same pass when the rows are whole
+// words.
+func (f *fusedXNOR) epilogueRows(y []float32, acc []int32, res []float32, r0, r1 int, o *oneStep, pm *Map) {
+	c := f.l.cout
+	if r0 >= r1 {
+		return
+	}
+	p := f.epiParams(o)
+	if res != nil {
+		p.res, p.act2 = &res[r0*c : r1*c][0], o.act2
+	}
+	inPass := pm != nil && c%64 == 0
+	if inPass {
+		p.pk = &pm.Data[r0*pm.Words : r1*pm.Words][0]
+	}
+	epiRowAVX(&y[r0*c : r1*c][0], &acc[:(r1-r0)*c][0], &p, c, r1-r0, c)
+	if pm != nil && !inPass {
+		packRows(pm, y, c, r0, r1)
+	}
+}
+
 // epilogueRow is one output row of a float-output fusedXNOR: y =
 // scale·dot (+ bias), pre, and with the residual row rr: + rr, post. The
 // leading multiple of 16 runs in one pass of epiRowAVX when the stages
@@ -319,17 +394,11 @@ func (f *fusedXNOR) epilogueRow(y []float32, acc []int32, rr []float32, post []s
 		j = vecLen(len(y))
 	}
 	if j > 0 {
-		p := epiRow{scale: &l.scale1[0], act1: o.act1}
-		if l.bias != nil {
-			p.bias = &l.bias[0]
-		}
-		if o.bn != nil {
-			p.bnA, p.bnB = &o.bn.a[0], &o.bn.b[0]
-		}
+		p := f.epiParams(o)
 		if rr != nil {
 			p.res, p.act2 = &rr[0], o.act2
 		}
-		epiRowAVX(&y[0], &acc[0], &p, j)
+		epiRowAVX(&y[0], &acc[0], &p, j, 1, 0)
 	}
 	if j == len(y) {
 		return

@@ -24,7 +24,13 @@ func (l *linear) prepareFloat(ws *WeightSpec) {
 	switch {
 	case l.dense:
 		l.wf = transpose(l.wf, l.cout, l.k)
-	case !l.pointwise():
+	case l.pointwise():
+		// Packed once for gemm.SgemmPacked, which gives the graph's
+		// Sgemm bits: Bi-Real's shortcuts spent as long repacking their
+		// weights as multiplying. Should packing fail, floatForward
+		// runs Sgemm on wf.
+		l.wfp, _ = gemm.PackWeights(l.wf, l.cout, l.k)
+	default:
 		// Packed once for gemm.ConvForwardPacked, which gives
 		// ConvForward's bits; a deep layer at batch 1 spends a sixth of
 		// its time repacking otherwise. Should packing fail (the sizes
@@ -58,6 +64,8 @@ func (l *linear) floatForward(s *slot, y, x []float32, n, rows int) error {
 	switch {
 	case l.dense:
 		err = gemm.Sgemm(false, false, rows, l.cout, l.k, 1, xq, l.k, l.wf, l.cout, 0, y, l.cout)
+	case l.pointwise() && l.wfp != nil:
+		err = gemm.SgemmPacked(rows, xq, l.k, l.wfp, y, l.cout)
 	case l.pointwise():
 		err = gemm.Sgemm(false, true, rows, l.cout, l.k, 1, xq, l.k, l.wf, l.k, 0, y, l.cout)
 	case l.wfp != nil:

@@ -52,7 +52,7 @@ func naiveFloat(c layerCase, ls LayerSpec, x []float32) (out, mag []float64) {
 }
 
 // TestEngineFloatPaths: float layers (7×7 stride 2, k past the k block,
-// partial panels, dense at batch 1 and 5) match a float64 reference within
+// partial panels, pointwise on prepacked weights, dense at batch 1 and 5) match a float64 reference within
 // float32 rounding and equal the training graph's kernels bit for bit at 1
 // and 2 threads.
 func TestEngineFloatPaths(t *testing.T) {
@@ -61,6 +61,8 @@ func TestEngineFloatPaths(t *testing.T) {
 		{h: 20, w: 18, cin: 3, cout: 64, k: 7, stride: 2, pad: 3, n: 2, q: none, bias: true},
 		{h: 9, w: 7, cin: 100, cout: 70, k: 3, stride: 1, pad: 1, n: 3, q: lsq},
 		{h: 6, w: 6, cin: 64, cout: 130, k: 1, stride: 2, pad: 0, n: 1, q: none},
+		{h: 7, w: 7, cin: 256, cout: 130, k: 1, stride: 1, pad: 0, n: 1, q: none},
+		{h: 5, w: 4, cin: 300, cout: 40, k: 1, stride: 1, pad: 0, n: 3, q: lsq, bias: true},
 		{dense: true, h: 1, w: 1, cin: 512, cout: 1000, n: 1, q: none, bias: true},
 		{dense: true, h: 2, w: 3, cin: 200, cout: 10, n: 5, q: lsq, bias: true},
 	}

@@ -67,12 +67,14 @@ type fusedXNOR struct {
 }
 
 func (f *fusedXNOR) forward(e *exec, x []float32, n int) ([]float32, error) {
-	return f.run(e, x, n, nil, nil, f.packTo)
+	return f.run(e, x, n, nil, nil, f.packTo, false)
 }
 
 // run is forward with the residual sum res (nil: none) and the stages
-// post after it, packing the result's signs for packTo.
-func (f *fusedXNOR) run(e *exec, x []float32, n int, res []float32, post []stage, packTo *linear) ([]float32, error) {
+// post after it, packing the result's signs for packTo. With inPlace the
+// sum may be written over res (when the epilogue runs whole rows in the
+// assembly pass, which reads each value of res before it stores there).
+func (f *fusedXNOR) run(e *exec, x []float32, n int, res []float32, post []stage, packTo *linear, inPlace bool) ([]float32, error) {
 	l := f.l
 	s := &e.slots[l.slot]
 	var bm *Map
@@ -94,18 +96,29 @@ func (f *fusedXNOR) run(e *exec, x []float32, n int, res []float32, post []stage
 	}
 	rows := n * l.oh * l.ow
 	s.i32 = grow32(s.i32, rows*l.cout)
-	acc := s.i32
-	s.out = growF(s.out, rows*l.cout)
-	y, c := s.out, l.cout
+	c := l.cout
 	pm := s.packMap(packTo, n)
 	o, fits := oneStepOf(f.pre, post)
-	err := s.conv.forwardThen(acc, bm, func(r0, r1 int) {
+	rowsAVX := fits && vecLen(c) == c
+	var y []float32
+	if inPlace && rowsAVX && res != nil {
+		y = res[:rows*c]
+		e.packs.drop(y)
+	} else {
+		s.out = growF(s.out, rows*c)
+		y = s.out
+	}
+	err := s.conv.forwardThen(s.i32, bm, func(r0, r1 int, acc []int32) {
+		if rowsAVX {
+			f.epilogueRows(y, acc, res, r0, r1, &o, pm)
+			return
+		}
 		for r := r0; r < r1; r++ {
 			var rr []float32
 			if res != nil {
 				rr = res[r*c : (r+1)*c]
 			}
-			f.epilogueRow(y[r*c:(r+1)*c], acc[r*c:(r+1)*c], rr, post, &o, fits)
+			f.epilogueRow(y[r*c:(r+1)*c], acc[(r-r0)*c:(r-r0+1)*c], rr, post, &o, fits)
 		}
 		if pm != nil {
 			packRows(pm, y, c, r0, r1)
@@ -183,6 +196,13 @@ type fusedResidual struct {
 	post           []stage
 	c              int     // output channels per row
 	packTo         *linear // the binary conv reading the output (nil: none)
+	// sumInPlace: the block's input and its shortcut's output are the
+	// engine's own buffers, read by nothing after the block (a block of
+	// the top-level list, not first, and its input not the caller's), so
+	// the sum may be written over the shortcut's values: the residual
+	// stream then stays in one buffer, in cache, rather than moving to a
+	// new one each block.
+	sumInPlace bool
 }
 
 func (l *fusedResidual) forward(e *exec, x []float32, n int) ([]float32, error) {
@@ -199,7 +219,8 @@ func (l *fusedResidual) forward(e *exec, x []float32, n int) ([]float32, error) 
 		if err != nil {
 			return nil, err
 		}
-		return f.run(e, in, n, b, l.post, l.packTo)
+		inPlace := l.sumInPlace && !overlaps(b, e.input)
+		return f.run(e, in, n, b, l.post, l.packTo, inPlace)
 	}
 	if f, ok := l.body[last].(*fusedInt); ok && l.packTo == nil {
 		in, err := runLayers(e, l.body[:last], x, n)
@@ -231,6 +252,15 @@ func (l *fusedResidual) forward(e *exec, x []float32, n int) ([]float32, error) 
 		e.packs.put(y, pm)
 	}
 	return y, nil
+}
+
+// overlaps reports whether a and b share memory.
+func overlaps(a, b []float32) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	a0, b0 := uintptr(unsafe.Pointer(&a[0])), uintptr(unsafe.Pointer(&b[0]))
+	return a0 < b0+uintptr(4*len(b)) && b0 < a0+uintptr(4*len(a))
 }
 
 // forward writes the packed signs of the chain into the consumer's input
@@ -327,7 +357,7 @@ func (m *Model) fuse(ls []layer) []layer {
 			st, _ := stagesOf(ls[i:j])
 			i = j - 1
 			if nx, ok := at(ls, j).(*linear); ok && nx.kernel == KernelXNOR && !consumer[j] {
-				inStages = st
+				inStages = signStages(st)
 				continue
 			}
 			if p, ok := at(ls, j).(*poolLayer); ok {
@@ -353,6 +383,22 @@ func (m *Model) fuse(ls []layer) []layer {
 	markPacks(out)
 	markCodes(out) // engine_intfuse.go
 	return out
+}
+
+// signStages returns the stages st before a sign packing less the
+// trailing HardTanhs, which change no sign (nil: none left): the packing
+// sets a bit for v < 0, and min(max(v, −1), 1) < 0 exactly when v < 0,
+// for ±0, ±Inf and NaN too (NaN stays NaN, and packs as +1 either way).
+// Without stages the producer of the input packs its signs in its own
+// pass (markPacks).
+func signStages(st []stage) []stage {
+	for len(st) > 0 && st[len(st)-1].kind == opHardTanh {
+		st = st[:len(st)-1]
+	}
+	if len(st) == 0 {
+		return nil
+	}
+	return st
 }
 
 // slotOf returns the scratch slot of an elementwise layer.

@@ -21,6 +21,9 @@ func reluRowAVX(y *float32, n int)
 func addRowAVX(y, r *float32, n int)
 
 //go:noescape
+func addInt32RowAVX(y, r *int32, n int)
+
+//go:noescape
 func maxRowAVX(y, r *float32, n int)
 
 //go:noescape
@@ -30,7 +33,7 @@ func xnorOutRowAVX(y *float32, acc *int32, scale, bias *float32, n int)
 func packSignsAVX(dst *uint64, x *float32, words int)
 
 //go:noescape
-func epiRowAVX(y *float32, acc *int32, p *epiRow, n int)
+func epiRowAVX(y *float32, acc *int32, p *epiRow, n, rows, ld int)
 
 //go:noescape
-func bnActRowAVX(dst, src, a, b *float32, n, act, maxInto int)
+func bnActRowAVX(dst, src, a, b *float32, n, act, maxInto, pix, sst, dst_, kw, cst int)

@@ -103,6 +103,28 @@ addone:
 	VZEROUPPER
 	RET
 
+// func addInt32RowAVX(y, r *int32, n int)
+// y = y + r (int32, wrapping)
+TEXT ·addInt32RowAVX(SB), NOSPLIT, $0-24
+	MOVQ y+0(FP), DI
+	MOVQ r+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+	JZ   aidone
+
+ailoop:
+	VMOVDQU32 (DI), Z0
+	VPADDD    (SI), Z0, Z0
+	VMOVDQU32 Z0, (DI)
+	ADDQ      $64, DI
+	ADDQ      $64, SI
+	DECQ      CX
+	JNZ       ailoop
+
+aidone:
+	VZEROUPPER
+	RET
+
 // func maxRowAVX(y, r *float32, n int)
 // y = max(y, r) with Go's semantics: VRANGEPS imm 5 (max, sign from the
 // comparison) orders −0 below +0; lanes where either is NaN get y + r, a
@@ -231,23 +253,35 @@ LDONE:
 	VPBROADCASTD AX, Z2; \
 	VXORPS       Z3, Z3, Z3
 
-// func epiRowAVX(y *float32, acc *int32, p *epiRow, n int)
-// One row of a fused xnor epilogue: v = float32(scale·float32(acc)),
-// + bias, BatchNorm v·a + b, act1, + res, act2, each step skipped when
-// its pointer (or act) is zero; the Go code's operations in its order.
-TEXT ·epiRowAVX(SB), NOSPLIT, $0-32
-	MOVQ y+0(FP), DI
-	MOVQ acc+8(FP), SI
-	MOVQ p+16(FP), AX
-	MOVQ n+24(FP), CX
-	MOVQ 0(AX), R8
-	MOVQ 8(AX), R9
-	MOVQ 16(AX), R10
-	MOVQ 24(AX), R11
-	MOVQ 32(AX), R12
-	MOVQ 40(AX), R13
-	MOVQ 48(AX), R14
+// func epiRowAVX(y *float32, acc *int32, p *epiRow, n, rows, ld int)
+// rows rows of a fused xnor epilogue (row r at y, acc and p.res plus
+// r·ld values), the first n values of each (a multiple of 16), 16 at a
+// time: v = float32(scale·float32(acc)), + bias, BatchNorm v·a + b,
+// act1, + res, act2, each step skipped when its pointer (or act) is
+// zero; the Go code's operations in its order. With p.pk not nil (then
+// n == ld, a multiple of 64) the signs of v are packed there too,
+// consecutively, as packSignsAVX packs them (bit set for v < 0).
+TEXT ·epiRowAVX(SB), NOSPLIT, $0-48
 	ACTCONSTS
+	MOVQ  y+0(FP), DI
+	MOVQ  acc+8(FP), SI
+	MOVQ  p+16(FP), AX
+	MOVQ  0(AX), R8
+	MOVQ  8(AX), R9
+	MOVQ  16(AX), R10
+	MOVQ  24(AX), R11
+	MOVQ  32(AX), R12
+	MOVQ  40(AX), R13
+	MOVQ  48(AX), R14
+	MOVQ  56(AX), AX
+	MOVQ  rows+32(FP), DX
+	MOVQ  ld+40(FP), R15
+	SHLQ  $2, R15
+	TESTQ DX, DX
+	JZ    epdone
+
+eprow:
+	MOVQ n+24(FP), CX
 	SHRQ $4, CX
 	JZ   epdone
 	XORQ BX, BX
@@ -274,26 +308,58 @@ epnobn:
 epnores:
 	ACT(R14, epa2relu, epa2done)
 	VMOVUPS Z0, (DI)(BX*1)
-	ADDQ    $64, BX
-	DECQ    CX
-	JNZ     eploop
+	TESTQ   AX, AX
+	JZ      epnopack
+	VCMPPS  $0x11, Z3, Z0, K1
+	KMOVW   K1, (AX)
+	ADDQ    $2, AX
+
+epnopack:
+	ADDQ $64, BX
+	DECQ CX
+	JNZ  eploop
+
+	ADDQ  R15, DI
+	ADDQ  R15, SI
+	TESTQ R12, R12
+	JZ    epnextrow
+	ADDQ  R15, R12
+
+epnextrow:
+	DECQ DX
+	JNZ  eprow
 
 epdone:
 	VZEROUPPER
 	RET
 
-// func bnActRowAVX(dst, src, a, b *float32, n, act, maxInto int)
-// v = act(src·a + b) (no BatchNorm when a is nil); dst = v, or with
-// maxInto != 0 dst = max(dst, v) as maxRowAVX.
-TEXT ·bnActRowAVX(SB), NOSPLIT, $0-56
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ a+16(FP), R10
-	MOVQ b+24(FP), R11
-	MOVQ n+32(FP), CX
-	MOVQ act+40(FP), R13
-	MOVQ maxInto+48(FP), R14
+// func bnActRowAVX(dst, src, a, b *float32, n, act, maxInto, pix, sst, dst_, kw, cst int)
+// For each of pix pixels (pixel p at src + p·sst and dst + p·dst_
+// floats), over its first n values (a multiple of 16): v = act(s·a + b)
+// (no BatchNorm when a is nil) for the kw sources s at src, src + cst,
+// ... (in that order); dst = the max of the v (the first copied, each
+// next one max-ed in as maxRowAVX does), after dst's own value when
+// maxInto != 0.
+TEXT ·bnActRowAVX(SB), NOSPLIT, $0-96
 	ACTCONSTS
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  a+16(FP), R10
+	MOVQ  b+24(FP), R11
+	MOVQ  act+40(FP), R13
+	MOVQ  maxInto+48(FP), R14
+	MOVQ  pix+56(FP), DX
+	MOVQ  sst+64(FP), R8
+	SHLQ  $2, R8
+	MOVQ  dst_+72(FP), R9
+	SHLQ  $2, R9
+	MOVQ  cst+88(FP), R15
+	SHLQ  $2, R15
+	TESTQ DX, DX
+	JZ    badone
+
+bapix:
+	MOVQ n+32(FP), CX
 	SHRQ $4, CX
 	JZ   badone
 	XORQ BX, BX
@@ -308,18 +374,47 @@ baloop:
 banobn:
 	ACT(R13, baarelu, baadone)
 	TESTQ    R14, R14
-	JZ       bastore
+	JZ       bacols
 	VMOVUPS  (DI)(BX*1), Z4
 	VCMPPS   $3, Z0, Z4, K1
 	VRANGEPS $5, Z0, Z4, Z5
 	VADDPS   Z0, Z4, K1, Z5
 	VMOVAPS  Z5, Z0
 
+bacols:
+	MOVQ kw+80(FP), AX
+	DECQ AX
+	JLE  bastore
+	MOVQ SI, R12
+
+bacol:
+	ADDQ    R15, R12
+	VMOVAPS Z0, Z4
+	VMOVUPS (R12)(BX*1), Z0
+	TESTQ   R10, R10
+	JZ      bacnobn
+	VMULPS  (R10)(BX*1), Z0, Z0
+	VADDPS  (R11)(BX*1), Z0, Z0
+
+bacnobn:
+	ACT(R13, bacrelu, bacdone)
+	VCMPPS   $3, Z0, Z4, K1
+	VRANGEPS $5, Z0, Z4, Z5
+	VADDPS   Z0, Z4, K1, Z5
+	VMOVAPS  Z5, Z0
+	DECQ     AX
+	JNZ      bacol
+
 bastore:
 	VMOVUPS Z0, (DI)(BX*1)
 	ADDQ    $64, BX
 	DECQ    CX
 	JNZ     baloop
+
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ DX
+	JNZ  bapix
 
 badone:
 	VZEROUPPER

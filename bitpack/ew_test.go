@@ -3,6 +3,7 @@ package bitpack
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -56,6 +57,14 @@ func TestRowKernels(t *testing.T) {
 			x := append(append([]float32(nil), y...), r...)
 			p.poolRow(y, x, 0, 0, make([]float32, len(y)))
 		}},
+		{"int32 add", func(y, _ []float32, acc []int32) {
+			d := append([]int32(nil), acc[:len(y)]...)
+			slices.Reverse(d)
+			addInt32Row(d, acc[:len(y)])
+			for i := range y {
+				y[i] = float32(d[i]) // |d| < 2^20: exact
+			}
+		}},
 		{"pack", func(y, _ []float32, _ []int32) {
 			w := make([]uint64, wordsFor(len(y)))
 			packSigns(w, y)
@@ -82,6 +91,63 @@ func TestRowKernels(t *testing.T) {
 				if math.Float32bits(g) != math.Float32bits(w) && !(g != g && w != w) {
 					t.Fatalf("%s n=%d [%d]: asm %g (%#x), Go %g (%#x); x=%g r=%g", op.name, n, i, g, math.Float32bits(g), w, math.Float32bits(w), x[i], r[i])
 				}
+			}
+		}
+	}
+}
+
+// TestEpilogueRows: the xnor epilogue over blocks of rows in one
+// assembly pass (epilogueRows), packing the signs in the pass or after
+// it, gives the per-row Go path's floats and packed words, for row
+// lengths that are and are not whole words, with and without the
+// residual.
+func TestEpilogueRows(t *testing.T) {
+	if !cpuHasEW || !asmAllowed {
+		t.Skip("no AVX-512 row kernels on this CPU (or LOWBIT_NOASM=1): the Go loops are the only path")
+	}
+	rng := rand.New(rand.NewPCG(8, 1))
+	for _, c := range []int{16, 48, 64, 128} {
+		for _, withRes := range []bool{false, true} {
+			const rows, r0, r1 = 9, 2, 7
+			a, b := specialRow(rng, c), specialRow(rng, c)
+			bn := stage{kind: opBN, a: a, b: b}
+			f := &fusedXNOR{l: &linear{cout: c, scale1: specialRow(rng, c), bias: b}, pre: []stage{bn, {kind: opHardTanh}}}
+			post := []stage{{kind: opReLU}}
+			if !withRes {
+				post = nil
+			}
+			o, fits := oneStepOf(f.pre, post)
+			if !fits {
+				t.Fatal("stages do not fit epiRowAVX")
+			}
+			acc := make([]int32, rows*c)
+			for i := range acc {
+				acc[i] = int32(rng.IntN(1<<12) - 1<<11)
+			}
+			var res []float32
+			if withRes {
+				res = specialRow(rng, rows*c)
+			}
+			got, want := make([]float32, rows*c), make([]float32, rows*c)
+			pg, pw := new(Map).reshape(1, 1, rows, c), new(Map).reshape(1, 1, rows, c)
+			f.epilogueRows(got, acc[r0*c:r1*c], res, r0, r1, &o, pg)
+			restore := setAsm(false)
+			for r := r0; r < r1; r++ {
+				var rr []float32
+				if withRes {
+					rr = res[r*c : (r+1)*c]
+				}
+				f.epilogueRow(want[r*c:(r+1)*c], acc[r*c:(r+1)*c], rr, post, &o, false)
+			}
+			packRows(pw, want, c, r0, r1)
+			restore()
+			for i := range want {
+				if g, w := got[i], want[i]; math.Float32bits(g) != math.Float32bits(w) && !(g != g && w != w) {
+					t.Fatalf("c=%d res=%v [%d]: asm %g, Go %g", c, withRes, i, g, w)
+				}
+			}
+			if !slices.Equal(pg.Data, pw.Data) {
+				t.Fatalf("c=%d res=%v: packed %x, want %x", c, withRes, pg.Data, pw.Data)
 			}
 		}
 	}

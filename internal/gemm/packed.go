@@ -31,14 +31,19 @@ func PackConvWeights(w []float32, o, k int) (*PackedB, error) {
 	if kern.genRows != nil && k*o <= maxDirectFilter {
 		return pb, nil
 	}
-	nr := kern.nr
-	npad := ceilDiv(o, nr) * nr
-	pb.data = make([]float32, npad*k)
-	for pc := 0; pc < k; pc += kcBlock {
-		kc := min(kcBlock, k-pc)
-		packB(pb.data[pc*npad:], true, w, k, pc, kc, 0, o, nr)
-	}
+	pb.pack()
 	return pb, nil
+}
+
+// pack fills pb.data with pb.w in the panels of pb.kern.
+func (pb *PackedB) pack() {
+	nr := pb.kern.nr
+	npad := ceilDiv(pb.o, nr) * nr
+	pb.data = make([]float32, npad*pb.k)
+	for pc := 0; pc < pb.k; pc += kcBlock {
+		kc := min(kcBlock, pb.k-pc)
+		packB(pb.data[pc*npad:], true, pb.w, pb.k, pc, kc, 0, pb.o, nr)
+	}
 }
 
 // ConvForwardPacked is ConvForward with the filter packed by
