@@ -27,7 +27,8 @@ type TrainOptions struct {
 	Warmup  int      // untimed steps before the first round; default 3
 	// Budget bounds the timed rounds: after warm-up, a model whose configs
 	// would take too long gets fewer steps per round (all its configs the
-	// same). 0 means 5 minutes; starting the workers (building graphs,
+	// same), though not fewer than 0.3 s of one config's steps (minRoundSecs)
+	// when Steps allows, so the budget may be exceeded. 0 means 5 minutes; starting the workers (building graphs,
 	// warm-up) comes on top, a few minutes for every recipe on ResNet-20.
 	Budget time.Duration
 	// MaxWorkers bounds the workers a model runs at once besides fp and
@@ -109,9 +110,9 @@ func RunTrain(o TrainOptions) (*TrainReport, error) {
 	for _, model := range o.Models {
 		t.planModel(model)
 	}
-	cost := map[string]float64{}
+	cost := map[string]modelCost{}
 	for _, r := range t.runs {
-		cost[r.model] = r.estStepSecs
+		cost[r.model] = modelCost{round: r.estStepSecs, step: r.configStepSecs}
 	}
 	steps := planSteps(cost, o.Steps, o.Rounds, o.Budget)
 	for _, run := range t.runs {
@@ -145,6 +146,9 @@ type modelRun struct {
 	others      []TrainWorker
 	groups      [][]TrainWorker
 	estStepSecs float64 // estimated seconds of one step of every sampled worker, all groups
+	// configStepSecs is the fp worker's last warm-up step, the estimate of
+	// one of our configs' step (0: fp did not start).
+	configStepSecs float64
 }
 
 func newTrainRun(o TrainOptions) (*trainRun, error) {
@@ -269,6 +273,9 @@ func (t *trainRun) group(run *modelRun) {
 			refSum += p.warm
 		}
 	}
+	if run.fp != nil && run.fp.err == nil {
+		run.configStepSecs = run.fp.warm
+	}
 	run.estStepSecs = ref*float64(len(run.others)) + refSum*float64(len(run.groups))
 }
 
@@ -366,33 +373,57 @@ func fpFirst(cfgs []string) []string {
 	return out
 }
 
+// minRoundSecs is how long a config's timed steps of one round should last
+// at least: a round's time is the mean of its steps, and a single short
+// step is at the mercy of one scheduler tick or page fault (LeNet-5's ~20 ms
+// step once ran 1 per round and its rounds spread from 12.8 to 21 ms).
+const minRoundSecs = 0.3
+
+// modelCost is what planSteps knows of a model.
+type modelCost struct {
+	round float64 // estimated seconds of one step of every sampled worker, all groups
+	step  float64 // estimated seconds of one config's step (0: unknown)
+}
+
+// floorSteps is the fewest steps per round planSteps gives a model:
+// enough for minRoundSecs of one config's steps, at most steps.
+func floorSteps(c modelCost, steps int) int {
+	if c.step <= 0 {
+		return 1
+	}
+	return max(1, min(steps, int(math.Ceil(minRoundSecs/c.step))))
+}
+
 // planSteps gives each model its steps per round: steps, halved for the
-// most expensive model until the estimated timed total fits the budget.
-// cost is a model's estimated seconds per step summed over everything
-// sampled in its rounds.
-func planSteps(cost map[string]float64, steps, rounds int, budget time.Duration) map[string]int {
-	per := map[string]int{}
-	for m := range cost {
-		per[m] = steps
+// most expensive model until the estimated timed total fits the budget, but
+// never below the model's floor (floorSteps). A cheap model therefore keeps
+// rounds long enough to time even when an expensive one cannot fit the
+// budget at one step (ResNet-18 with every recipe): halving the cheap one
+// would cost its precision and save almost nothing.
+func planSteps(cost map[string]modelCost, steps, rounds int, budget time.Duration) map[string]int {
+	per, floor := map[string]int{}, map[string]int{}
+	for m, c := range cost {
+		per[m], floor[m] = steps, floorSteps(c, steps)
 	}
 	total := func() float64 {
 		t := 0.0
 		for m, c := range cost {
-			t += c * float64(per[m]) * float64(rounds)
+			t += c.round * float64(per[m]) * float64(rounds)
 		}
 		return t
 	}
 	for total() > budget.Seconds() {
 		worst, wc := "", 0.0
 		for m, c := range cost {
-			if per[m] > 1 && (worst == "" || c*float64(per[m]) > wc || (c*float64(per[m]) == wc && m < worst)) {
-				worst, wc = m, c*float64(per[m])
+			w := c.round * float64(per[m])
+			if per[m] > floor[m] && (worst == "" || w > wc || (w == wc && m < worst)) {
+				worst, wc = m, w
 			}
 		}
 		if worst == "" {
 			break
 		}
-		per[worst] /= 2
+		per[worst] = max(per[worst]/2, floor[worst])
 	}
 	return per
 }

@@ -412,7 +412,7 @@ func (r *TrainReport) writeTable(w io.Writer) {
 			fmtRatio(row.VsFP), fmtRatio(row.VsTorch), mb, al, peak)
 	}
 	fmt.Fprintf(w, "\nRatios are medians over rounds of the per-round time ratio (both timed in the same round); \"vs PyTorch\" is against the PyTorch thread setting kept. ")
-	fmt.Fprintf(w, "A step is forward, backward and the recipe's optimizer step on a fixed random batch; allocation figures are Go runtime MemStats deltas (TotalAlloc, Mallocs) per step, median over rounds.\n\n")
+	fmt.Fprintf(w, "A round's time per step is the mean of its timed steps (steps per round are cut to fit the budget, not below 0.3 s of one config's steps). A step is forward, backward and the recipe's optimizer step on a fixed random batch; allocation figures are Go runtime MemStats deltas (TotalAlloc, Mallocs) per step, median over rounds.\n\n")
 }
 
 func (r *TrainReport) writeNotes(w io.Writer) {

@@ -155,14 +155,47 @@ func TestServeTrainProtocol(t *testing.T) {
 }
 
 func TestPlanSteps(t *testing.T) {
-	cost := map[string]float64{"lenet5": 0.02, "resnet20": 2}
-	steps := planSteps(cost, 20, 5, 3*time.Minute)
-	// ResNet costs 2 s per step over its configs: 20 steps × 5 rounds = 200 s > 180 s, 10 steps fit.
-	if steps["lenet5"] != 20 || steps["resnet20"] != 10 {
-		t.Errorf("steps %v", steps)
-	}
-	if steps := planSteps(cost, 20, 5, time.Second); steps["resnet20"] != 1 {
-		t.Errorf("tiny budget: steps %v, want resnet20 at 1", steps)
+	cheap := modelCost{round: 0.02, step: 0.001}
+	cases := []struct {
+		name   string
+		cost   map[string]modelCost
+		steps  int
+		budget time.Duration
+		want   map[string]int
+	}{{
+		// ResNet costs 2 s per step over its configs: 20 steps × 5 rounds = 200 s > 180 s, 10 steps fit.
+		name: "fits at half", cost: map[string]modelCost{"lenet5": cheap, "resnet20": {round: 2, step: 0.1}},
+		steps: 20, budget: 3 * time.Minute, want: map[string]int{"lenet5": 20, "resnet20": 10},
+	}, {
+		// Nothing fits: each model stops at its floor, 0.3 s of one config's steps per round.
+		name: "tiny budget", cost: map[string]modelCost{"lenet5": cheap, "resnet20": {round: 2, step: 0.1}},
+		steps: 20, budget: time.Second, want: map[string]int{"lenet5": 20, "resnet20": 3},
+	}, {
+		name: "step unknown", cost: map[string]modelCost{"resnet20": {round: 2}},
+		steps: 20, budget: time.Second, want: map[string]int{"resnet20": 1},
+	}, {
+		// The full run's shape (train-speed.md, 2026-12-04): ResNet-18 with every
+		// recipe cannot fit 5 minutes even at 1 step; LeNet-5 used to be halved to 1
+		// step per round alongside it, now it keeps 15 × 20 ms.
+		name: "full run", steps: 20, budget: 5 * time.Minute,
+		cost: map[string]modelCost{"resnet18": {round: 110, step: 2.15}, "resnet20": {round: 8.5, step: 0.245}, "lenet5": {round: 0.73, step: 0.02}},
+		want: map[string]int{"resnet18": 1, "resnet20": 2, "lenet5": 15},
+	}, {
+		name: "floor capped by steps", cost: map[string]modelCost{"lenet5": cheap},
+		steps: 4, budget: time.Millisecond, want: map[string]int{"lenet5": 4},
+	}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := planSteps(c.cost, c.steps, 5, c.budget)
+			if len(got) != len(c.want) {
+				t.Fatalf("steps %v, want %v", got, c.want)
+			}
+			for m, n := range c.want {
+				if got[m] != n {
+					t.Errorf("steps %v, want %v", got, c.want)
+				}
+			}
+		})
 	}
 }
 

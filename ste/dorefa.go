@@ -142,18 +142,44 @@ func (t *dorefaTanh) fill(w []float32) error {
 	return nil
 }
 
-// tanhMax sets u = tanh(w) and returns max|u|.
+// tanhMax sets u = tanh(w) (tanh32) and returns max|u|. Weights with
+// 0 < |w| < 0.625, nearly all, take math.Tanh's rational formula from
+// vec.TanhRational (eight at a time), the others tanh32; when this build's
+// math.Tanh rounds differently from the formula's separate operations (fused
+// multiply-adds), tanhFormulaOK is false and every weight takes tanh32.
 func tanhMax(u, w []float32) float32 {
 	var m float32
 	u = u[:len(w)]
+	if tanhFormulaOK {
+		vec.TanhRational(u, w)
+	}
 	for i, v := range w {
-		u[i] = tanh32(v)
+		if x := abs(v); !tanhFormulaOK || !(x < 0.625 && x != 0) {
+			u[i] = tanh32(v)
+		}
 		if a := abs(u[i]); a > m {
 			m = a
 		}
 	}
 	return m
 }
+
+// tanhFormulaOK: vec.TanhRational gives math.Tanh's bits on a spread of
+// weights in (−0.625, 0.625), so tanhMax may use it.
+var tanhFormulaOK = func() bool {
+	w := make([]float32, 4096)
+	for i := range w {
+		w[i] = 0.625 * float32(2*i-len(w)+1) / float32(len(w)+1) * float32(1+i%7) / 7
+	}
+	u := make([]float32, len(w))
+	vec.TanhRational(u, w)
+	for i, v := range w {
+		if u[i] != tanh32(v) {
+			return false
+		}
+	}
+	return true
+}()
 
 // tanhOf returns tanh(w) and max|u| for w: from the node's state when its last
 // forward pass saw this tensor, else computed (into the state when there is one).

@@ -117,6 +117,13 @@ type nearest struct {
 	// first[k] is the first j with b(vals[j]) ≥ k, for k in [0, B]; first[B] = len(vals).
 	first     []int32
 	v0, scale float64
+	// thr[j] is the orderKey of the least float32 whose position (the
+	// index into vals that find settles on) exceeds j, for j < len(vals)−1;
+	// the rest up to len(thr) = 2^⌈log2 len(vals)⌉−1 are noKey, above every
+	// weight's key. A weight's position is then the count of thresholds ≤
+	// its key, found by a branch-free binary search (see pos).
+	thr  []int
+	pick []uint16 // pick[j] = idx[j] for the positions
 }
 
 // bucketsPer is the number of buckets per distinct value.
@@ -162,7 +169,149 @@ func (n *nearest) reset(c []float32) error {
 		}
 		n.first[k] = int32(j)
 	}
+	n.thresholds()
 	return nil
+}
+
+// thresholds fills thr and pick by bisection over the float32 values in
+// their order, with find's own search (position) as the judge: a weight's
+// position never decreases as the weight grows (the neighbours found move
+// up, and between two neighbours the left one wins up to a point), so
+// pos(x) = position(x) for every float32 x.
+//
+// Above maxThresholdValues distinct values the bisections (32 searches per
+// threshold) could outweigh a layer's weights; thr is then left empty and
+// assign searches each weight with find.
+func (n *nearest) thresholds() {
+	n.thr, n.pick = n.thr[:0], n.pick[:0]
+	if len(n.vals) > maxThresholdValues {
+		return
+	}
+	size := 1
+	for size < len(n.vals) {
+		size *= 2
+	}
+	n.thr = slices.Grow(n.thr[:0], size-1)[:size-1]
+	n.pick = slices.Grow(n.pick[:0], size)[:size]
+	for j := range n.thr {
+		n.thr[j] = noKey
+		if j >= len(n.vals)-1 {
+			continue
+		}
+		lo, hi := orderKey(float32(math.Inf(-1))), orderKey(float32(math.Inf(1)))
+		for lo < hi { // the least key whose position exceeds j; +Inf's is len(vals)−1
+			mid := lo + (hi-lo)/2
+			if n.position(keyValue(mid)) > j {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		n.thr[j] = lo
+	}
+	for j := range n.pick {
+		n.pick[j] = uint16(n.idx[min(j, len(n.idx)-1)])
+	}
+}
+
+// maxThresholdValues is the most distinct centroid values searched by thresholds.
+const maxThresholdValues = 16
+
+// noKey pads thr: above every orderKey.
+const noKey = 1 << 32
+
+// orderKey maps the float32 values from −Inf to +Inf to integers in the same
+// order, −0 just below +0, without a branch or a float comparison (the
+// searches below stay free of flag-to-register dependencies). A NaN maps
+// below −Inf's key, so its position is 0, as in position.
+func orderKey(x float32) int {
+	b := math.Float32bits(x)
+	k := int(b ^ (uint32(int32(b)>>31) | 1<<31))
+	const inf = 0xff800000        // orderKey(+Inf)
+	return k &^ ((inf - k) >> 63) // a positive NaN's key is above +Inf's: 0
+}
+
+// keyValue is orderKey's inverse on [orderKey(−Inf), orderKey(+Inf)].
+func keyValue(k int) float32 {
+	if k>>31 != 0 {
+		return math.Float32frombits(uint32(k) &^ (1 << 31))
+	}
+	return math.Float32frombits(^uint32(k))
+}
+
+// pos is position(x) from the thresholds: the number of them ≤ x's key,
+// by a branch-free binary search over thr.
+func (n *nearest) pos(x float32) int {
+	thr, k := n.thr, orderKey(x)
+	p := 0
+	for s := (len(thr) + 1) / 2; s > 0; s /= 2 {
+		p += s &^ ((k - thr[p+s-1]) >> 63)
+	}
+	return p
+}
+
+// assign sets a[i] to w[i]'s nearest centroid (as find) and y[i] to its value in c.
+func (n *nearest) assign(a []uint16, y, w, c []float32) {
+	a, y = a[:len(w)], y[:len(w)]
+	switch len(n.thr) {
+	case 3:
+		n.assign4(a, y, w, c)
+	case 15:
+		n.assign16(a, y, w, c)
+	case 0:
+		if len(n.vals) > maxThresholdValues {
+			for i, x := range w {
+				k := n.find(x)
+				a[i] = uint16(k)
+				y[i] = c[k]
+			}
+			return
+		}
+		fallthrough // one value: position 0
+	default:
+		for i, x := range w {
+			k := n.pick[n.pos(x)]
+			a[i] = k
+			y[i] = c[k]
+		}
+	}
+}
+
+// assign4 is assign for 3 thresholds (2-bit k-means), the search unrolled.
+func (n *nearest) assign4(a []uint16, y, w, c []float32) {
+	var t [4]int
+	var pick [4]uint16
+	copy(t[:], n.thr)
+	copy(pick[:], n.pick)
+	a, y = a[:len(w)], y[:len(w)]
+	for i, x := range w {
+		k := orderKey(x)
+		p := 2 &^ ((k - t[1]) >> 63)
+		p += 1 &^ ((k - t[p&3]) >> 63)
+		ci := pick[p&3]
+		a[i] = ci
+		y[i] = c[ci]
+	}
+}
+
+// assign16 is assign for 15 thresholds (4-bit k-means), the search unrolled.
+func (n *nearest) assign16(a []uint16, y, w, c []float32) {
+	var t [16]int
+	var pick [16]uint16
+	copy(t[:], n.thr)
+	copy(pick[:], n.pick)
+	a, y = a[:len(w)], y[:len(w)]
+	for i, x := range w {
+		// Two levels of three independent comparisons: the group of four
+		// positions, then the position within it.
+		k := orderKey(x)
+		p := 4 * (3 + (k-t[3])>>63 + (k-t[7])>>63 + (k-t[11])>>63)
+		p &= 15
+		p += 3 + (k-t[p])>>63 + (k-t[p+1])>>63 + (k-t[p+2])>>63
+		ci := pick[p&15]
+		a[i] = ci
+		y[i] = c[ci]
+	}
 }
 
 // bucket is b(v); a NaN v goes to bucket 0.
@@ -177,7 +326,10 @@ func (n *nearest) bucket(v float64) int {
 // find returns argmin_k |x − c_k|, ties to the lower index. Distances are exact in float64.
 // The choice between the two neighbours is branch-free: weights fall on random
 // sides of the centroids, so branches would mispredict.
-func (n *nearest) find(x float32) int {
+func (n *nearest) find(x float32) int { return n.idx[n.position(x)] }
+
+// position is the index into vals of find's answer.
+func (n *nearest) position(x float32) int {
 	v := float64(x)
 	vals := n.vals
 	// lo = the first j with vals[j] ≥ v (len(vals) if none); a NaN v gives 0.
@@ -188,9 +340,8 @@ func (n *nearest) find(x float32) int {
 	}
 	l, r := max(lo-1, 0), min(lo, len(vals)-1) // equal at either end
 	dl, dr := v-vals[l], vals[r]-v
-	il, ir := n.idx[l], n.idx[r]
-	left := b2i(dl < dr) | b2i(dl == dr)&b2i(il < ir)
-	return ir + (il-ir)&-left
+	left := b2i(dl < dr) | b2i(dl == dr)&b2i(n.idx[l] < n.idx[r])
+	return r + (l-r)&-left
 }
 
 // kmeansState is the memory of one k-means graph node (Ctx.State): the
@@ -229,13 +380,7 @@ func (f *kmeansFunc) Forward(y, w []float32, p [][]float32, c Ctx) error {
 		st.assign = make([]uint16, len(w))
 	}
 	a := st.assign[:len(w)]
-	parallel.Rows(len(w), 1, func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			k := st.nn.find(w[i])
-			a[i] = uint16(k)
-			y[i] = cs[k]
-		}
-	})
+	parallel.Rows(len(w), 1, func(_, lo, hi int) { st.nn.assign(a[lo:hi], y[lo:hi], w[lo:hi], cs) })
 	st.assign, st.c, st.src, st.ok = a, append(st.c[:0], cs...), unsafe.SliceData(w), true
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"unsafe"
+
+	"github.com/lowbit/lowbit/internal/parallel"
 )
 
 // TTQ is Trained Ternary Quantization (Zhu et al. 2017, https://arxiv.org/abs/1612.01064),
@@ -143,34 +145,60 @@ func (f *ttqFunc) Forward(y, w []float32, p [][]float32, c Ctx) error {
 	st, _ := c.State.(*ttqState)
 	if st != nil {
 		st.forward++
-		st.fwd, st.m, st.src, st.n = true, maxAbs(w), unsafe.SliceData(w), len(w)
+		st.fwd, st.m, st.src, st.n = true, maxAbsParallel(w), unsafe.SliceData(w), len(w)
 	}
 	thr, wp, wn, err := f.setup(w, p, st)
 	if err != nil {
 		return err
 	}
 	y = y[:len(w)]
-	for i, v := range w {
-		y[i] = sel(v > thr, wp, sel(v < -thr, -wn, 0))
-	}
+	parallel.Rows(len(w), 1, func(_, lo, hi int) {
+		for i, v := range w[lo:hi] {
+			y[lo+i] = sel(v > thr, wp, sel(v < -thr, -wn, 0))
+		}
+	})
 	return nil
+}
+
+// maxAbsParallel is maxAbs over parallel chunks (the max of the chunks'
+// maxima: the same value, as max does not depend on the order).
+func maxAbsParallel(w []float32) float32 {
+	var parts [parallel.MaxParts]float32
+	n := parallel.Rows(len(w), 1, func(part, lo, hi int) { parts[part] = maxAbs(w[lo:hi]) })
+	return maxAbs(parts[:n])
 }
 
 // ttqGrad writes ∂w into dst (unless nil) and returns ∂W_p and ∂W_n, summed
 // in float64 in index order. A weight outside a set adds +0, which leaves the
 // sum's bits as skipping it would (the sums start at +0 and never become −0).
 //
-// ∂w runs as its own pass: the two float64 sums are chains of dependent
-// adds, and the selects kept in their loop made it several times slower.
+// ∂w runs as its own pass, beside the sums on another core when the tensor
+// is large: the two float64 sums are chains of dependent adds that cannot be
+// split without changing their rounding, and the selects kept in their loop
+// made it several times slower.
 func ttqGrad(dst, g, w []float32, thr, wp, wn float32) (dp, dn float32) {
 	g = g[:len(w)]
-	if dst != nil {
-		dst = dst[:len(w)]
-		for i, v := range w {
-			gi := g[i]
-			dst[i] = sel(v > thr, wp*gi, sel(v < -thr, wn*gi, gi))
-		}
+	if dst == nil {
+		return ttqSums(g, w, thr)
 	}
+	dst = dst[:len(w)]
+	parallel.Rows(2, len(w)/2, func(_, lo, hi int) { // task 0: the sums, task 1: ∂w
+		if lo == 0 {
+			dp, dn = ttqSums(g, w, thr)
+		}
+		if hi == 2 {
+			for i, v := range w {
+				gi := g[i]
+				dst[i] = sel(v > thr, wp*gi, sel(v < -thr, wn*gi, gi))
+			}
+		}
+	})
+	return dp, dn
+}
+
+// ttqSums returns Σ_{w_i > thr} g_i and −Σ_{w_i < −thr} g_i, in float64 in index order.
+func ttqSums(g, w []float32, thr float32) (dp, dn float32) {
+	g = g[:len(w)]
 	var sp, sn float64
 	for i, v := range w {
 		sp += float64(keep(g[i], v > thr))

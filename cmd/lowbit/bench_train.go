@@ -36,7 +36,7 @@ func cmdBenchTrain(args []string, stdout io.Writer) error {
 	recipesFlag := fs.String("recipes", "", "comma-separated recipes (fp is the full-precision one); default: fp and every registered recipe on every model")
 	batch := fs.Int("batch", 0, "batch size; 0: 64 for lenet5, 32 for resnet18 (224 px), 128 for CIFAR models")
 	rounds := fs.Int("rounds", 5, "interleaved rounds")
-	steps := fs.Int("steps", 20, "timed steps per config per round (reduced per model to fit -budget)")
+	steps := fs.Int("steps", 20, "timed steps per config per round (reduced per model to fit -budget, not below 0.3 s of one config's steps)")
 	warmup := fs.Int("warmup", 3, "untimed steps per config before the first round")
 	budget := fs.Duration("budget", 5*time.Minute, "time allowed for the timed rounds (starting the workers comes on top)")
 	maxWorkers := fs.Int("max-workers", 0, "configs a model runs at once besides fp and PyTorch; 0: as many as fit in memory")

@@ -108,3 +108,37 @@ func TanhGrad(dst, g, u []float32, m float32) {
 		dst[i] = g[i] * (1 - float32(v*v)) / m
 	}
 }
+
+// math.Tanh's coefficients (Cephes) for 0 < |x| < 0.625.
+const (
+	tanhP0 = -9.64399179425052238628e-1
+	tanhP1 = -9.92877231001918586564e1
+	tanhP2 = -1.61468768441708447952e3
+	tanhQ0 = 1.12811678491632931402e2
+	tanhQ1 = 2.23548839060100448583e3
+	tanhQ2 = 4.84406305325125486048e3
+)
+
+// TanhRational sets u[i] = float32(r(float64(w[i]))) for math.Tanh's formula
+// for 0 < |x| < 0.625,
+//
+//	r(x) = x + x·s·((P0·s + P1)·s + P2) / (((s + Q0)·s + Q1)·s + Q2),  s = x·x,
+//
+// each float64 operation rounded in that order (no fused multiply-add), eight
+// lanes at a time in the assembly. Where 0 < |w[i]| < 0.625 this is
+// float32(math.Tanh(float64(w[i]))) as math.Tanh computes it without fused
+// operations; elsewhere the caller must compute u[i] itself.
+func TanhRational(u, w []float32) {
+	u = u[:len(w)]
+	if useAsm && len(w) > 0 {
+		tanhRationalAVX512(&u[0], &w[0], len(w))
+		return
+	}
+	for i, v := range w {
+		x := float64(v)
+		s := float64(x * x)
+		p := float64(float64(float64(float64(tanhP0*s)+tanhP1)*s) + tanhP2)
+		q := float64(float64(float64(float64(float64(s+tanhQ0)*s)+tanhQ1)*s) + tanhQ2)
+		u[i] = float32(x + float64(float64(x*s)*p)/q)
+	}
+}

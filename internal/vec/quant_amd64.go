@@ -14,3 +14,6 @@ func tanhLevelsAVX512(y, u *float32, n int, m2, l float32)
 
 //go:noescape
 func tanhGradAVX512(dst, grad, u *float32, n int, m float32)
+
+//go:noescape
+func tanhRationalAVX512(u, w *float32, n int)

@@ -228,3 +228,63 @@ tgBody:
 tgDone:
 	VZEROUPPER
 	RET
+
+// func tanhRationalAVX512(u, w *float32, n int)
+// Eight float32 per pass, widened to float64 (K1 holds 8 lanes).
+TEXT ·tanhRationalAVX512(SB), NOSPLIT, $0-24
+	MOVQ         u+0(FP), DI
+	MOVQ         w+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVQ         $0xbfeedc5baafd6f4b, AX // P0
+	VPBROADCASTQ AX, Z10
+	MOVQ         $0xc058d26a0e26682d, AX // P1
+	VPBROADCASTQ AX, Z11
+	MOVQ         $0xc0993ac030580563, AX // P2
+	VPBROADCASTQ AX, Z12
+	MOVQ         $0x405c33f28a581b86, AX // Q0
+	VPBROADCASTQ AX, Z13
+	MOVQ         $0x40a176fa0e5535fa, AX // Q1
+	VPBROADCASTQ AX, Z14
+	MOVQ         $0x40b2ec102442040c, AX // Q2
+	VPBROADCASTQ AX, Z15
+	MOVL         $0xff, AX
+	KMOVW        AX, K1
+
+trLoop:
+	CMPQ CX, $8
+	JGE  trBody
+	TESTQ CX, CX
+	JEQ   trDone
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K1
+	MOVQ  $8, CX
+
+trBody:
+	VMOVUPS.Z (SI), K1, Y0
+	VCVTPS2PD Y0, Z0        // x
+	VMULPD    Z0, Z0, Z1    // s = x·x
+	VMULPD    Z1, Z10, Z2   // P0·s
+	VADDPD    Z11, Z2, Z2   // + P1
+	VMULPD    Z1, Z2, Z2    // ·s
+	VADDPD    Z12, Z2, Z2   // + P2
+	VADDPD    Z13, Z1, Z3   // s + Q0
+	VMULPD    Z1, Z3, Z3    // ·s
+	VADDPD    Z14, Z3, Z3   // + Q1
+	VMULPD    Z1, Z3, Z3    // ·s
+	VADDPD    Z15, Z3, Z3   // + Q2
+	VMULPD    Z1, Z0, Z4    // x·s
+	VMULPD    Z2, Z4, Z4    // ·P
+	VDIVPD    Z3, Z4, Z4    // /Q
+	VADDPD    Z4, Z0, Z4    // x + 
+	VCVTPD2PS Z4, Y4
+	VMOVUPS   Y4, K1, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DI
+	SUBQ      $8, CX
+	JMP       trLoop
+
+trDone:
+	VZEROUPPER
+	RET

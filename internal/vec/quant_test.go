@@ -2,6 +2,7 @@ package vec
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -159,4 +160,41 @@ func TestTanhLoops(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTanhRational: the assembly and Go loops give math.Tanh's rational
+// formula with every float64 operation rounded (refTanhRational), bit for bit,
+// on small weights and on the edge cases (whose lanes callers recompute).
+func TestTanhRational(t *testing.T) {
+	withAsm(t, func(t testing.TB, asm bool) {
+		for _, n := range lengths {
+			w := inputs(n, uint64(n)+31)
+			r := rand.New(rand.NewPCG(uint64(n), 37))
+			for i := range w {
+				if i%3 != 0 {
+					w[i] = float32((r.Float64()*2 - 1) * 0.7)
+				}
+			}
+			u := make([]float32, n+1)
+			u[n] = 42
+			TanhRational(u[:n], w)
+			for i, v := range w {
+				if want := float32(refTanhRational(float64(v))); !same(u[i], want) {
+					t.Fatalf("asm=%v n=%d w[%d]=%g: got %g want %g", asm, n, i, v, u[i], want)
+				}
+			}
+			if u[n] != 42 {
+				t.Fatalf("asm=%v n=%d: wrote past the end", asm, n)
+			}
+		}
+	})
+}
+
+// refTanhRational is math.Tanh's formula for 0 < |x| < 0.625 (math/tanh.go),
+// each operation rounded (the conversions forbid fused multiply-adds).
+func refTanhRational(x float64) float64 {
+	s := float64(x * x)
+	num := float64(float64(x*s) * float64(float64(float64(float64(tanhP0*s)+tanhP1)*s)+tanhP2))
+	den := float64(float64(float64(float64(s+tanhQ0)*s)+tanhQ1)*s) + tanhQ2
+	return x + float64(num/den)
 }
