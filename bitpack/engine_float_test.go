@@ -52,7 +52,8 @@ func naiveFloat(c layerCase, ls LayerSpec, x []float32) (out, mag []float64) {
 }
 
 // TestEngineFloatPaths: float layers (7×7 stride 2, k past the k block,
-// partial panels, pointwise on prepacked weights, dense at batch 1 and 5) match a float64 reference within
+// partial panels, pointwise on prepacked weights, dense at batch 1, 4 and
+// 5 over one or several column blocks) match a float64 reference within
 // float32 rounding and equal the training graph's kernels bit for bit at 1
 // and 2 threads.
 func TestEngineFloatPaths(t *testing.T) {
@@ -65,6 +66,7 @@ func TestEngineFloatPaths(t *testing.T) {
 		{h: 5, w: 4, cin: 300, cout: 40, k: 1, stride: 1, pad: 0, n: 3, q: lsq, bias: true},
 		{dense: true, h: 1, w: 1, cin: 512, cout: 1000, n: 1, q: none, bias: true},
 		{dense: true, h: 2, w: 3, cin: 200, cout: 10, n: 5, q: lsq, bias: true},
+		{dense: true, h: 1, w: 1, cin: 300, cout: 260, n: 4, q: none}, // three column blocks at batch 4
 	}
 	for i, c := range cases {
 		c.kernel, c.wenc = KernelFloat, WeightsF32
@@ -118,8 +120,9 @@ func checkGraphKernels(t *testing.T, m *Model, x []float32, n int, got []float32
 	want := make([]float32, rows*l.cout)
 	var err error
 	switch {
-	case l.dense: // the graph's call, on [cout][k]
-		err = gemm.Sgemm(false, true, rows, l.cout, l.k, 1, xq, l.k, transpose(l.wf, l.k, l.cout), l.k, 0, want, l.cout)
+	case l.dense: // the graph's call, on [cout][k] as the spec holds them
+		w := m.spec.Layers[0].Weights.Dequantize(l.cout, l.k)
+		err = gemm.Sgemm(false, true, rows, l.cout, l.k, 1, xq, l.k, w, l.k, 0, want, l.cout)
 	case l.pointwise():
 		err = gemm.Sgemm(false, true, rows, l.cout, l.k, 1, xq, l.k, l.wf, l.k, 0, want, l.cout)
 	default:
