@@ -15,15 +15,15 @@ import (
 // kernel here would have to be the graph's kernel too.
 
 // prepareFloat dequantizes the weights for the float kernel. A dense
-// layer keeps them transposed, [k][cout]: gemm.Sgemm then reads them in
-// place, with no packing per call, and gives the bits of the graph's
-// Sgemm on [cout][k] (each output is one accumulation chain in the same
-// order either way: gemm's TestSgemmRowsIndependent).
+// layer keeps them transposed, [k][cout], in blocks of columns
+// (gemm.BlockColumns): gemm reads them in place, with no packing per
+// call, and gives the bits of the graph's Sgemm on [cout][k] (each output
+// is one accumulation chain in the same order either way).
 func (l *linear) prepareFloat(ws *WeightSpec) {
 	l.wf = ws.Dequantize(l.cout, l.k)
 	switch {
 	case l.dense:
-		l.wf = blockColumns(transpose(l.wf, l.cout, l.k), l.k, l.cout)
+		l.wf = gemm.BlockColumns(transpose(l.wf, l.cout, l.k), l.k, l.cout)
 	case l.pointwise():
 		// Packed once for gemm.SgemmPacked, which gives the graph's
 		// Sgemm bits: Bi-Real's shortcuts spent as long repacking their
@@ -40,37 +40,20 @@ func (l *linear) prepareFloat(ws *WeightSpec) {
 	}
 }
 
-// denseCols is the columns of one block of a dense layer's weights:
-// gemm's widest one-row kernel.
-const denseCols = 128
-
-// blockColumns returns the k×n row-major matrix t as consecutive blocks
-// of denseCols columns (the last narrower), each k×width row-major. At
-// batch 1 gemm's one-row kernel reads a block in place from start to end;
-// reading t's rows 128 columns at a time jumped a page per step, which no
-// prefetcher follows (ResNet-18's 2 MB classifier took 0.2 ms in the
-// network against 0.03 ms alone).
-func blockColumns(t []float32, k, n int) []float32 {
-	out := make([]float32, len(t))
-	off := 0
-	for c0 := 0; c0 < n; c0 += denseCols {
-		wb := min(denseCols, n-c0)
-		for p := 0; p < k; p++ {
-			copy(out[off+p*wb:off+(p+1)*wb], t[p*n+c0:])
-		}
-		off += k * wb
-	}
-	return out
-}
-
-// denseForward is y = x·W over rows rows, one gemm.Sgemm per block of
-// blockColumns: each output is the same accumulation chain as one Sgemm
-// over all the columns (gemm's TestSgemmRowsIndependent), so the bits are
-// the graph's.
+// denseForward is y = x·W over rows rows, W in gemm.BlockColumns'
+// layout: at batch 1 gemm's one-row kernel streams each block from start
+// to end (reading [k][cout] rows a block wide jumped a page per step; the
+// ResNet-18 classifier's 2 MB took 0.22 ms in the network against 0.03
+// alone), else one gemm.Sgemm per block. Each output is the same
+// accumulation chain as one Sgemm over all the columns (gemm's
+// TestSgemvBlocks, TestSgemmRowsIndependent), so the bits are the graph's.
 func (l *linear) denseForward(x, y []float32, rows int) error {
+	if rows == 1 {
+		return gemm.SgemvBlocks(l.k, l.cout, x, l.wf, y)
+	}
 	off := 0
-	for c0 := 0; c0 < l.cout; c0 += denseCols {
-		wb := min(denseCols, l.cout-c0)
+	for c0 := 0; c0 < l.cout; c0 += gemm.BlockCols {
+		wb := min(gemm.BlockCols, l.cout-c0)
 		if err := gemm.Sgemm(false, false, rows, wb, l.k, 1, x, l.k, l.wf[off:off+l.k*wb], wb, 0, y[c0:], l.cout); err != nil {
 			return err
 		}
