@@ -125,29 +125,16 @@ func (j *directJob) runPart(i int) {
 	if y1 <= y0 {
 		return
 	}
-	c, wpad := s.C, s.W+2*s.PadW
-	rowLen := wpad * c
-	// Padded input rows in0..in0+inRows cover output rows y0..y1; slack
-	// past the last: the kernel addresses all mr rows of a tile.
-	in0 := y0 * s.StrideH // in padded coordinates
-	inRows := (y1-1-y0)*s.StrideH + s.KH
-	p := getFloats(inRows*rowLen + mr*s.StrideW*c)
-	defer putFloats(p)
-	img := *p
+	c := s.C
 	src := j.x[n*s.H*s.W*c:]
-	for r := range inRows { // zeros only where the padding is
-		row := img[r*rowLen : (r+1)*rowLen]
-		if y := in0 + r - s.PadH; y >= 0 && y < s.H {
-			clear(row[:s.PadW*c])
-			copy(row[s.PadW*c:][:s.W*c], src[y*s.W*c:][:s.W*c])
-			clear(row[(s.PadW+s.W)*c:])
-		} else {
-			clear(row)
-		}
-	}
-	clear(img[inRows*rowLen:])
 	kwc, k := s.KW*c, s.KH*s.KW*c
 	lda := s.StrideW * c
+	// A tile whose windows all lie inside the image reads it in place;
+	// one that reaches into the left or right padding reads a copy of
+	// its window rows with the zeros (patch).
+	patchW := (mr-1)*s.StrideW + s.KW
+	p := getFloats(s.KH * patchW * c)
+	defer putFloats(p)
 	for y := y0; y < y1; y++ {
 		if j.done != nil && y > y0 && (y-y0)%j.step == 0 {
 			j.done(n, y-j.step, y)
@@ -156,22 +143,41 @@ func (j *directJob) runPart(i int) {
 		// (the sum never holds -0, so skipping them keeps every bit).
 		r0 := max(0, s.PadH-y*s.StrideH)
 		r1 := min(s.KH, s.H+s.PadH-y*s.StrideH)
+		row := j.out[(n*oh+y)*ow*o:][:ow*o]
+		if r1 <= r0 {
+			clear(row)
+			continue
+		}
+		iy := y*s.StrideH - s.PadH + r0 // the first input row read
 		for xo := 0; xo < ow; xo += mr {
 			rows := min(mr, ow-xo)
-			cOut := j.out[((n*oh+y)*ow+xo)*o:]
-			if r1 <= r0 {
-				for i := range rows {
-					clear(cOut[i*o : i*o+o])
-				}
-				continue
+			ix := xo*s.StrideW - s.PadW
+			a, segStride := src[max(0, (iy*s.W+ix)*c):], s.W*c
+			if ix < 0 || ix+patchW > s.W {
+				a, segStride = (*p)[:(r1-r0)*patchW*c], patchW*c
+				fillPatch(a, src, s, iy, r1-r0, ix, patchW)
 			}
-			a := img[((y-y0)*s.StrideH+r0)*rowLen+xo*lda:]
 			for jr := 0; jr < o; jr += nr {
-				kern.genRows(kwc, r1-r0, rowLen, a, lda, 1, j.wp[jr*k+r0*kwc*nr:], nr, cOut[jr:], o, 1, 0, rows, min(nr, o-jr))
+				kern.genRows(kwc, r1-r0, segStride, a, lda, 1, j.wp[jr*k+r0*kwc*nr:], nr, row[xo*o+jr:], o, 1, 0, rows, min(nr, o-jr))
 			}
 		}
 	}
 	if j.done != nil {
 		j.done(n, y0+(y1-1-y0)/j.step*j.step, y1)
+	}
+}
+
+// fillPatch copies input rows iy..iy+rows, columns ix..ix+w (zeros
+// outside the image) of one image src into a, rows w·C floats apart.
+func fillPatch(a, src []float32, s *ConvShape, iy, rows, ix, w int) {
+	c := s.C
+	for r := range rows {
+		dst := a[r*w*c : (r+1)*w*c]
+		lo, hi := max(0, -ix), min(w, s.W-ix) // columns inside the image
+		clear(dst[:lo*c])
+		if hi > lo {
+			copy(dst[lo*c:hi*c], src[((iy+r)*s.W+ix+lo)*c:])
+		}
+		clear(dst[max(lo, hi)*c:])
 	}
 }
