@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lowbit/lowbit/internal/benchproc"
@@ -120,10 +119,6 @@ type series struct {
 }
 
 func (s *series) add(round int, med, lo float64) {
-	if i := slices.Index(s.rounds, round); i >= 0 { // a re-run sample replaces the round's value
-		s.med[i], s.min[i] = med, lo
-		return
-	}
 	s.rounds = append(s.rounds, round)
 	s.med = append(s.med, med)
 	s.min = append(s.min, lo)
@@ -193,7 +188,6 @@ type inferRun struct {
 	peers   []*inferProc // the PyTorch handles, one per kind and thread setting
 	foreign []float64
 	cpuOK   bool
-	watch   *benchproc.Watch // per-sample quiet check (coresProbe)
 }
 
 // RunInfer builds every model once (in a child when o.Worker is set), starts
@@ -216,10 +210,6 @@ func RunInfer(o InferOptions) (*InferReport, error) {
 		if t.torch, t.rep.TorchNote, err = newInferPeer(o.Torch, o.Threads); err != nil {
 			return nil, err
 		}
-	}
-	t.watch = &benchproc.Watch{Probe: coresProbe(o.Threads)}
-	for range 4 {
-		t.watch.RunProbe()
 	}
 	t.startPeers()
 	round := 0
@@ -418,30 +408,6 @@ func (t *inferRun) round(active []*inferProc, r int) {
 		if s.p.err != nil || s.p.proc.Closed() {
 			continue
 		}
-		t.timedSample(s, r, pids)
-	}
-	if share, ok := benchproc.Foreign(c0, benchproc.Read(pids...)); ok {
-		t.foreign = append(t.foreign, share)
-		t.cpuOK = true
-	}
-}
-
-// inferReruns is how many times a disturbed sample runs again, each
-// after waiting up to inferSettle for quiet.
-const (
-	inferReruns = 3
-	inferSettle = 2400 * time.Millisecond
-)
-
-// timedSample runs s for round r, the worker thawed for it alone, and
-// runs it again (replacing its value) when the watch finds it disturbed:
-// other processes used the CPU, or a core ran the probe below
-// benchproc.ProbeShare of its best just before or after. This VM's host
-// lends a core to other guests at times: a ResNet-20 round's two
-// threads once ran no faster than one, its 1-thread rows unchanged.
-func (t *inferRun) timedSample(s inferSample, r int, pids []int) {
-	for attempt := 0; ; attempt++ {
-		m := t.watch.Start(pids...)
 		s.p.proc.Freeze(false)
 		t.sample(s, r)
 		s.p.proc.Freeze(true)
@@ -449,41 +415,10 @@ func (t *inferRun) timedSample(s inferSample, r int, pids []int) {
 			// Let PyTorch's OpenMP threads stop spinning before the next timing.
 			time.Sleep(200 * time.Millisecond)
 		}
-		foreign, probe, disturbed := t.watch.End(m, pids...)
-		if !disturbed || attempt == inferReruns || s.p.err != nil {
-			t.watch.Kept(foreign, probe, disturbed)
-			return
-		}
-		t.watch.Reruns++
-		t.watch.Settle(inferSettle)
 	}
-}
-
-// coresProbe returns a probe that runs the scalar popcount loop on
-// threads goroutines at once, each on its own OS thread, and reports the
-// slowest one's speed: a core running slow for a while shows there.
-func coresProbe(threads int) func() float64 {
-	a, b := new([512]uint64), new([512]uint64)
-	for i := range a {
-		a[i], b[i] = uint64(i)*0x9E3779B97F4A7C15, uint64(i)*0xC2B2AE3D27D4EB4F
-	}
-	return func() float64 {
-		const reps = 256
-		speeds := make([]float64, threads)
-		var wg sync.WaitGroup
-		for i := range speeds {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				runtime.LockOSThread()
-				defer runtime.UnlockOSThread()
-				t0 := time.Now()
-				n := popcntLoop(a, b, reps)
-				speeds[i] = float64(reps*512+n%2) / time.Since(t0).Seconds()
-			}()
-		}
-		wg.Wait()
-		return slices.Min(speeds)
+	if share, ok := benchproc.Foreign(c0, benchproc.Read(pids...)); ok {
+		t.foreign = append(t.foreign, share)
+		t.cpuOK = true
 	}
 }
 

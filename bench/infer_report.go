@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"github.com/lowbit/lowbit/internal/benchproc"
 	"io"
 	"runtime"
 	"slices"
@@ -70,11 +69,8 @@ type InferReport struct {
 	// when /proc is unreadable) and median. A ForeignMax above
 	// benchproc.ForeignLimit marks the machine busy: no target passes.
 	ForeignMax, ForeignMedian float64
-	// Quiet is the per-sample check's statistics: samples kept, re-run and
-	// kept while still disturbed, the lowest probe share kept.
-	Quiet   QuietStats
-	Notes   []string
-	Elapsed time.Duration
+	Notes                     []string
+	Elapsed                   time.Duration
 }
 
 // report fills in what the rounds measured.
@@ -82,9 +78,6 @@ func (t *inferRun) report(start time.Time) {
 	rep := t.rep
 	rep.LoadEnd = LoadAvgNow()
 	rep.ForeignMax = -1
-	if q := t.watch; q != nil {
-		rep.Quiet = QuietStats{MaxReruns: inferReruns, MaxWait: inferSettle, GroupRounds: q.Rounds, Reruns: q.Reruns, Disturbed: q.Disturbed, ForeignMax: q.ForeignMax, ProbeMin: q.ProbeMin}
-	}
 	if t.cpuOK {
 		rep.ForeignMax = slices.Max(t.foreign)
 		rep.ForeignMedian = medianOf(t.foreign)
@@ -295,16 +288,7 @@ func (r *InferReport) writeRun(w io.Writer) {
 		other = fmt.Sprintf("highest %.2f CPU in a round, median %.2f (/proc/stat less this process and its workers)", r.ForeignMax, r.ForeignMedian)
 	}
 	fmt.Fprintf(w, "| other processes | %s |\n", other)
-	if q := r.Quiet; q.GroupRounds > 0 {
-		fmt.Fprintf(w, "| quiet check | every sample (one worker's batch-1 or batch-%d timing) is re-run, up to %d times, each after waiting up to %v for quiet, when other processes used > %.2f CPU during it or a scalar popcount probe run on all %s at once just before or after it ran below %.0f%% of its best on its slowest core (the host lending a core to another guest): %s of %s, %s; the probe ran ≥ %.0f%% of its best in the kept samples |\n",
-			r.Batch, q.MaxReruns, q.MaxWait, benchproc.ForeignLimit, plural(r.Threads, "core"), 100*benchproc.ProbeShare,
-			plural(q.Reruns, "re-run"), plural(q.GroupRounds, "sample"), plural(q.Disturbed, "kept disturbed"), 100*q.ProbeMin)
-	}
 	fmt.Fprintf(w, "| elapsed | %s |\n\n", r.Elapsed.Round(time.Second))
-	if d := r.Quiet.Disturbed; d > 0 {
-		fmt.Fprintf(w, "**%s of %s still disturbed after %s and included. Rerun on a quiet machine for numbers to quote.**\n\n",
-			plural(d, "sample"), plural(r.Quiet.GroupRounds, "sample"), plural(r.Quiet.MaxReruns, "re-run"))
-	}
 	if busy := r.Busy(); busy != "" {
 		fmt.Fprintf(w, "**%s No target is shown as passing; rerun on a quiet machine for numbers to quote.**\n\n", busy)
 	}

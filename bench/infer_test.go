@@ -220,28 +220,3 @@ func TestInferTorchPeer(t *testing.T) {
 		}
 	}
 }
-
-// TestSeriesRerun: a sample re-run in the same round replaces that
-// round's value instead of adding a second one.
-func TestSeriesRerun(t *testing.T) {
-	var s series
-	s.add(0, 3, 2)
-	s.add(1, 5, 4)
-	s.add(1, 7, 6)
-	if len(s.rounds) != 2 || s.med[1] != 7 || s.min[1] != 6 {
-		t.Fatalf("series %+v, want rounds [0 1] with round 1 = 7/6", s)
-	}
-	if v, ok := s.at(1); !ok || v != 7 {
-		t.Fatalf("at(1) = %g, %t", v, ok)
-	}
-}
-
-// TestCoresProbe: the all-cores probe measures a positive speed on one
-// and on two threads.
-func TestCoresProbe(t *testing.T) {
-	for _, th := range []int{1, 2} {
-		if v := coresProbe(th)(); !(v > 0) {
-			t.Fatalf("%d threads: probe speed %g", th, v)
-		}
-	}
-}
