@@ -280,8 +280,8 @@ func (r *InferReport) writeRun(w io.Writer) {
 	fmt.Fprintf(w, "| builds | %s |\n", joinOr(r.Builds, "none"))
 	fmt.Fprintf(w, "| PyTorch | %s |\n", r.TorchNote)
 	fmt.Fprintf(w, "| cores | %d (runtime.NumCPU); all cores = %s |\n", runtime.NumCPU(), plural(r.Threads, "thread"))
-	fmt.Fprintf(w, "| rounds | %d per network, one network at a time (memory); in each, the network's workers and, for the ResNet-18 family, both PyTorch peers at each thread setting run batch 1 (%s, median) and batch %d (%s, median) back to back, the others stopped (SIGSTOP), order rotated each round |\n",
-		r.Rounds, plural(r.Runs, "call"), r.Batch, plural(r.BatchRuns, "call"))
+	fmt.Fprintf(w, "| rounds | %d per network, one network at a time (memory); in each, the network's workers and, for the ResNet-18 family, both PyTorch peers at each thread setting run batch 1 (%s, median) and batch %d (%s, median) back to back, each after untimed calls for %v (at least one: the worker was just thawed), the others stopped (SIGSTOP), order rotated each round |\n",
+		r.Rounds, plural(r.Runs, "call"), r.Batch, plural(r.BatchRuns, "call"), warmUp)
 	fmt.Fprintf(w, "| load average | start %s, highest at a round's start %.2f, end %s (counts this harness's own workers and decays over minutes; shown, not judged) |\n", r.Machine.LoadAvg, r.LoadMax, r.LoadEnd)
 	other := "not measured (no /proc)"
 	if r.ForeignMax >= 0 {

@@ -191,10 +191,28 @@ func inferRequest(bm *bitpack.Model, x []float32, batch int, f []string) (string
 
 // timedPredict runs n Predict calls at batch b and returns the median,
 // least and total seconds.
+// warmUp is how long each timing first calls its model untimed.
+const warmUp = 20 * time.Millisecond
+
 func timedPredict(bm *bitpack.Model, x []float32, b, n int) (med, lo, total float64, err error) {
 	size := sampleSize(bm)
 	ts := make([]float64, n)
 	var out []float32 // reused, as a service would: no allocation per call
+	// Untimed calls first, for warmUp and at least one: the worker was
+	// stopped (SIGSTOP) until just now, and on this VM the other core,
+	// idle meanwhile, takes milliseconds to run at speed again (a
+	// ResNet-20 batch-32 sample at 2 threads read 11.3 ms median, 6.8 ms
+	// min: its first call; at batch 1 its first ~10 ms of calls ran at
+	// 1.3× their steady time). PyTorch's timings do the same
+	// (torch_infer.py).
+	for w0 := time.Now(); ; {
+		if out, err = bm.PredictTo(out, x[:b*size], b); err != nil {
+			return 0, 0, 0, err
+		}
+		if time.Since(w0) >= warmUp {
+			break
+		}
+	}
 	t00 := time.Now()
 	for i := range n {
 		t0 := time.Now()

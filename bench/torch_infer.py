@@ -93,7 +93,13 @@ def fastest(torch, variants, x1, n=8):
 
 
 def timed(fn, n):
-    """Median, min and total seconds of n calls of fn."""
+    """Median, min and total seconds of n calls of fn, after untimed calls
+    for 20 ms and at least one (the process was just thawed; the Go
+    workers do the same: bench/infer_serve.go warmUp)."""
+    w0 = time.perf_counter()
+    fn()
+    while time.perf_counter() - w0 < 0.020:
+        fn()
     ts = []
     t00 = time.perf_counter()
     for _ in range(n):
