@@ -1,6 +1,7 @@
 //go:build amd64
 
 #include "textflag.h"
+#include "act_amd64.h"
 
 // Elementwise float32 rows of the fused engine (engine_ew.go). Each
 // processes n values, n a multiple of 16, with the float32 operations of
@@ -230,28 +231,6 @@ pkloop:
 pkdone:
 	VZEROUPPER
 	RET
-
-// Activations on Z0 with the constants Z1 = −1, Z2 = 1, Z3 = 0 (see
-// hardTanhRowAVX and reluRowAVX); R selects: 1 HardTanh, 2 ReLU, else none.
-#define ACT(R, LRELU, LDONE) \
-	CMPQ R, $1; \
-	JNE  LRELU; \
-	VMAXPS Z0, Z1, Z0; \
-	VMINPS Z0, Z2, Z0; \
-	JMP  LDONE; \
-LRELU: \
-	CMPQ R, $2; \
-	JNE  LDONE; \
-	VMAXPS Z0, Z3, Z0; \
-	VADDPS Z3, Z0, Z0; \
-LDONE:
-
-#define ACTCONSTS \
-	MOVL         $0xBF800000, AX; \
-	VPBROADCASTD AX, Z1; \
-	MOVL         $0x3F800000, AX; \
-	VPBROADCASTD AX, Z2; \
-	VXORPS       Z3, Z3, Z3
 
 // func epiRowAVX(y *float32, acc *int32, p *epiRow, n, rows, ld int)
 // rows rows of a fused xnor epilogue (row r at y, acc and p.res plus

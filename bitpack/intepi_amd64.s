@@ -1,26 +1,5 @@
 #include "textflag.h"
-
-// Activations on Z0 with the constants Z1 = −1, Z2 = 1, Z3 = 0, as in
-// ew_amd64.s; R selects: 1 HardTanh, 2 ReLU, else none.
-#define ACT(R, LRELU, LDONE) \
-	CMPQ R, $1; \
-	JNE  LRELU; \
-	VMAXPS Z0, Z1, Z0; \
-	VMINPS Z0, Z2, Z0; \
-	JMP  LDONE; \
-LRELU: \
-	CMPQ R, $2; \
-	JNE  LDONE; \
-	VMAXPS Z0, Z3, Z0; \
-	VADDPS Z3, Z0, Z0; \
-LDONE:
-
-#define ACTCONSTS \
-	MOVL         $0xBF800000, AX; \
-	VPBROADCASTD AX, Z1; \
-	MOVL         $0x3F800000, AX; \
-	VPBROADCASTD AX, Z2; \
-	VXORPS       Z3, Z3, Z3
+#include "act_amd64.h"
 
 // func intEpiRowAVX(y *float32, acc *int32, p *intEpi, n, rows, ld, noY int)
 // rows rows of a fused integer epilogue (row r at y, acc and p.res plus
