@@ -40,28 +40,6 @@ func (l *linear) prepareFloat(ws *WeightSpec) {
 	}
 }
 
-// denseForward is y = x·W over rows rows, W in gemm.BlockColumns'
-// layout: at batch 1 gemm's one-row kernel streams each block from start
-// to end (reading [k][cout] rows a block wide jumped a page per step; the
-// ResNet-18 classifier's 2 MB took 0.22 ms in the network against 0.03
-// alone), else one gemm.Sgemm per block. Each output is the same
-// accumulation chain as one Sgemm over all the columns (gemm's
-// TestSgemvBlocks, TestSgemmRowsIndependent), so the bits are the graph's.
-func (l *linear) denseForward(x, y []float32, rows int) error {
-	if rows == 1 {
-		return gemm.SgemvBlocks(l.k, l.cout, x, l.wf, y)
-	}
-	off := 0
-	for c0 := 0; c0 < l.cout; c0 += gemm.BlockCols {
-		wb := min(gemm.BlockCols, l.cout-c0)
-		if err := gemm.Sgemm(false, false, rows, wb, l.k, 1, x, l.k, l.wf[off:off+l.k*wb], wb, 0, y[c0:], l.cout); err != nil {
-			return err
-		}
-		off += l.k * wb
-	}
-	return nil
-}
-
 // transpose returns the c×r transpose of the r×c row-major matrix a.
 func transpose(a []float32, r, c int) []float32 {
 	t := make([]float32, len(a))
@@ -73,19 +51,31 @@ func transpose(a []float32, r, c int) []float32 {
 	return t
 }
 
+// quantized returns x through the layer's input quantizer, in the slot's
+// float scratch (x itself when there is none).
+func (l *linear) quantized(s *slot, x []float32) []float32 {
+	if l.q.Kind == QuantNone {
+		return x
+	}
+	s.f32 = growF(s.f32, len(x))
+	xq := s.f32[:len(x)]
+	l.q.Quantize(xq, x)
+	return xq
+}
+
 // floatForward runs a float layer: y = W·q(x) + bias over rows output
 // pixels.
 func (l *linear) floatForward(s *slot, y, x []float32, n, rows int) error {
-	xq := x
-	if l.q.Kind != QuantNone {
-		s.f32 = growF(s.f32, len(x))
-		xq = s.f32[:len(x)]
-		l.q.Quantize(xq, x)
-	}
+	xq := l.quantized(s, x)
 	var err error
 	switch {
 	case l.dense:
-		err = l.denseForward(xq, y, rows)
+		// W in gemm.BlockColumns' layout: at batch 1 gemm's one-row
+		// kernel streams each block from start to end (reading [k][cout]
+		// rows a block wide jumped a page per step; the ResNet-18
+		// classifier's 2 MB took 0.22 ms in the network against 0.03
+		// alone), with one Sgemm's bits (gemm's TestSgemmBlocks).
+		err = gemm.SgemmBlocks(rows, l.k, l.cout, xq, l.wf, y)
 	case l.pointwise() && l.wfp != nil:
 		err = gemm.SgemmPacked(rows, xq, l.k, l.wfp, y, l.cout)
 	case l.pointwise():

@@ -46,12 +46,7 @@ func stemAt(ls []layer, i int) (*fusedStem, int) {
 func (f *fusedStem) forward(e *exec, x []float32, n int) ([]float32, error) {
 	l, p := f.conv, f.pool
 	s, ps := &e.slots[l.slot], &e.slots[p.slot]
-	xq := x
-	if l.q.Kind != QuantNone {
-		s.f32 = growF(s.f32, len(x))
-		xq = s.f32[:len(x)]
-		l.q.Quantize(xq, x)
-	}
+	xq := l.quantized(s, x)
 	c, rowLen := l.cout, l.ow*l.cout
 	s.out = growF(s.out, n*l.oh*rowLen)
 	y := s.out

@@ -25,20 +25,22 @@ func BlockColumns(t []float32, k, n int) []float32 {
 	return out
 }
 
-// SgemvBlocks sets y = x·W for one row x of k values and the k×n matrix
-// W in BlockColumns' layout (wb), with Sgemm(false, false, 1, n, k, 1, x,
-// k, W, n, 0, y, n)'s bits: the same K blocks, each column one chain per
-// block, on the calling goroutine.
-func SgemvBlocks(k, n int, x, wb, y []float32) error {
-	if k < 1 || n < 1 || len(x) < k || len(wb) < k*n || len(y) < n {
-		return fmt.Errorf("gemm: SgemvBlocks: k %d, n %d with %d, %d and %d values: %w", k, n, len(x), len(wb), len(y), ErrShape)
+// SgemmBlocks sets y = x·W for m rows of x (k values each, row-major) and
+// the k×n matrix W in BlockColumns' layout (wb), y's rows n apart, with
+// Sgemm(false, false, m, n, k, 1, x, k, W, n, 0, y, n)'s bits: each
+// output is the same chain over the same K blocks. One row runs the
+// one-row kernel over each block on the calling goroutine; more rows
+// run one Sgemm per block.
+func SgemmBlocks(m, k, n int, x, wb, y []float32) error {
+	if m < 1 || k < 1 || n < 1 || len(x) < m*k || len(wb) < k*n || len(y) < m*n {
+		return fmt.Errorf("gemm: SgemmBlocks: m %d, k %d, n %d with %d, %d and %d values: %w", m, k, n, len(x), len(wb), len(y), ErrShape)
 	}
 	kern := active.Load()
-	if kern.gemv == nil || useBLAS.Load() {
+	if m > 1 || kern.gemv == nil || useBLAS.Load() {
 		off := 0
 		for c0 := 0; c0 < n; c0 += BlockCols {
 			w := min(BlockCols, n-c0)
-			if err := Sgemm(false, false, 1, w, k, 1, x, k, wb[off:off+k*w], w, 0, y[c0:], n); err != nil {
+			if err := Sgemm(false, false, m, w, k, 1, x, k, wb[off:off+k*w], w, 0, y[c0:], n); err != nil {
 				return err
 			}
 			off += k * w
