@@ -41,13 +41,7 @@ var ErrNotDirect = errors.New("gemm: not a direct convolution")
 // on several goroutines at once (gemm's parts), so it must only touch
 // what its rows own. Other shapes return ErrNotDirect.
 func ConvForwardRows(s ConvShape, x []float32, pb *PackedB, out []float32, step int, done func(n, y0, y1 int)) error {
-	if k := s.KH * s.KW * s.C; k != pb.k {
-		return fmt.Errorf("gemm: ConvForwardRows: %+v has K = %d, the filter %d: %w", s, k, pb.k, ErrShape)
-	}
-	if err := convCheck("ConvForwardRows", s, x, pb.o); err != nil {
-		return err
-	}
-	if err := checkMatrix("C", out, s.N*s.OutH()*s.OutW(), pb.o, pb.o); err != nil {
+	if err := pb.checkConv("ConvForwardRows", s, x, out); err != nil {
 		return err
 	}
 	if step < 1 || done == nil {

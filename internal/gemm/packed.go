@@ -59,20 +59,14 @@ func (pb *PackedB) pack() {
 // ConvForwardPacked is ConvForward with the filter packed by
 // PackConvWeights, bit for bit.
 func ConvForwardPacked(s ConvShape, x []float32, pb *PackedB, out []float32) error {
-	if k := s.KH * s.KW * s.C; k != pb.k {
-		return fmt.Errorf("gemm: ConvForwardPacked: %+v has K = %d, the filter %d: %w", s, k, pb.k, ErrShape)
+	if err := pb.checkConv("ConvForwardPacked", s, x, out); err != nil {
+		return err
 	}
 	kern := active.Load()
 	if pb.data == nil || pb.kern != kern || useBLAS.Load() || directOK(kern, s, pb.o) != pb.direct {
 		return ConvForward(s, x, pb.w, pb.o, out)
 	}
-	if err := convCheck("ConvForwardPacked", s, x, pb.o); err != nil {
-		return err
-	}
 	m := s.N * s.OutH() * s.OutW()
-	if err := checkMatrix("C", out, m, pb.o, pb.o); err != nil {
-		return err
-	}
 	if pb.direct {
 		directRun(kern, s, x, pb.data, pb.o, out, 1, nil)
 		return nil
@@ -82,6 +76,18 @@ func ConvForwardPacked(s ConvShape, x []float32, pb *PackedB, out []float32) err
 	g.pb = pb
 	g.run(Threads())
 	return nil
+}
+
+// checkConv checks a convolution of shape s of x by pb's filter into
+// out for fn: K matches the filter, x and out fit.
+func (pb *PackedB) checkConv(fn string, s ConvShape, x, out []float32) error {
+	if k := s.KH * s.KW * s.C; k != pb.k {
+		return fmt.Errorf("gemm: %s: %+v has K = %d, the filter %d: %w", fn, s, k, pb.k, ErrShape)
+	}
+	if err := convCheck(fn, s, x, pb.o); err != nil {
+		return err
+	}
+	return checkMatrix("C", out, s.N*s.OutH()*s.OutW(), pb.o, pb.o)
 }
 
 // packedPanel returns the packed B micro-panel of columns j.. (a multiple

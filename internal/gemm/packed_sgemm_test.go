@@ -43,18 +43,14 @@ func TestSgemmPacked(t *testing.T) {
 						t.Fatal(err)
 					}
 					compareExact(t, "packed", got, want)
-					other := genericKernel
-					if kern == genericKernel {
-						other = kernels[0]
-					}
-					restore2, _ := setKernel(other.name)
-					if err := Sgemm(false, true, sh.m, sh.n, sh.k, 1, a, sh.lda, w, sh.k, 0, want, sh.n); err != nil {
-						t.Fatal(err)
-					}
-					if err := SgemmPacked(sh.m, a, sh.lda, pb, got, sh.n); err != nil {
-						t.Fatal(err)
-					}
-					restore2()
+					withOtherKernel(kern, func() {
+						if err := Sgemm(false, true, sh.m, sh.n, sh.k, 1, a, sh.lda, w, sh.k, 0, want, sh.n); err != nil {
+							t.Fatal(err)
+						}
+						if err := SgemmPacked(sh.m, a, sh.lda, pb, got, sh.n); err != nil {
+							t.Fatal(err)
+						}
+					})
 					compareExact(t, "packed for another kernel", got, want)
 				})
 			}

@@ -48,23 +48,31 @@ func TestConvForwardPacked(t *testing.T) {
 					}
 					compareExact(t, "packed", got, want)
 					// Another kernel than the one it was packed for: falls back.
-					other := genericKernel
-					if kern == genericKernel {
-						other = kernels[0]
-					}
-					restore2, _ := setKernel(other.name)
-					if err := ConvForward(s, x, w, o, want); err != nil {
-						t.Fatal(err)
-					}
-					if err := ConvForwardPacked(s, x, pb, got); err != nil {
-						t.Fatal(err)
-					}
-					restore2()
+					withOtherKernel(kern, func() {
+						if err := ConvForward(s, x, w, o, want); err != nil {
+							t.Fatal(err)
+						}
+						if err := ConvForwardPacked(s, x, pb, got); err != nil {
+							t.Fatal(err)
+						}
+					})
 					compareExact(t, "packed for another kernel", got, want)
 				})
 			}
 		}
 	}
+}
+
+// withOtherKernel runs f with a micro-kernel other than kern active (the
+// generic one, or the best when kern is the generic one).
+func withOtherKernel(kern *microKernel, f func()) {
+	other := genericKernel
+	if kern == genericKernel {
+		other = kernels[0]
+	}
+	restore, _ := setKernel(other.name)
+	defer restore()
+	f()
 }
 
 func TestPackConvWeightsErrors(t *testing.T) {
