@@ -148,21 +148,29 @@ func helpersExited(timeout time.Duration) bool {
 	}
 }
 
+// quickIdle waits for earlier tests' helpers to exit, then makes helpers
+// exit after 20 ms idle, and returns the function that waits for them to
+// exit and restores helperIdle.
+func quickIdle(t *testing.T) (restore func()) {
+	t.Helper()
+	if !helpersExited(5 * time.Second) {
+		t.Fatal("helpers of earlier tests still running")
+	}
+	idle := helperIdle
+	helperIdle = 20 * time.Millisecond // no helper runs: nothing reads it now
+	return func() {
+		helpersExited(5 * time.Second)
+		helperIdle = idle
+	}
+}
+
 // TestHelpersExit: the helpers a Model's Predict woke exit once no
 // region comes for helperIdle, so a dropped Model (or an idle process)
 // keeps no goroutines.
 func TestHelpersExit(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	defer splitSmall()()
-	if !helpersExited(5 * time.Second) {
-		t.Fatal("helpers of earlier tests still running")
-	}
-	idle := helperIdle
-	helperIdle = 20 * time.Millisecond // no helper runs: nothing reads it now
-	defer func() {
-		helpersExited(5 * time.Second)
-		helperIdle = idle
-	}()
+	defer quickIdle(t)()
 	base := runtime.NumGoroutine()
 	m, err := NewModel(testSpec(3))
 	if err != nil {
@@ -273,15 +281,7 @@ func TestThreadsForWork(t *testing.T) {
 // when no region comes.
 func TestWarmHelpers(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
-	if !helpersExited(5 * time.Second) {
-		t.Fatal("helpers of earlier tests still running")
-	}
-	idle := helperIdle
-	helperIdle = 20 * time.Millisecond // no helper runs: nothing reads it now
-	defer func() {
-		helpersExited(5 * time.Second)
-		helperIdle = idle
-	}()
+	defer quickIdle(t)()
 	live := func() int {
 		theTeam.mu.Lock()
 		defer theTeam.mu.Unlock()
