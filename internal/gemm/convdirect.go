@@ -73,10 +73,6 @@ type directJob struct {
 
 var directPool = sync.Pool{New: func() any { return new(directJob) }}
 
-func convDirect(kern *microKernel, s ConvShape, x, w []float32, o int, out []float32) {
-	convDirectRows(kern, s, x, w, o, out, 1, nil)
-}
-
 func convDirectRows(kern *microKernel, s ConvShape, x, w []float32, o int, out []float32, step int, done func(n, y0, y1 int)) {
 	k := s.KH * s.KW * s.C
 	nr := kern.nr

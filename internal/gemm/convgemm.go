@@ -36,19 +36,37 @@ func ConvForward(s ConvShape, x, w []float32, o int, out []float32) error {
 	if err := checkMatrix("C", out, m, o, o); err != nil {
 		return err
 	}
+	src := matrixB(true, w, k, o)
+	return convForward(s, x, &src, o, out)
+}
+
+// convForward is ConvForward after its checks, by the filter src (k×o):
+// the caller's, or the flipped one of an input gradient. The filter is
+// packed once, not per part of the GEMM (prepack.go).
+func convForward(s ConvShape, x []float32, src *bSource, o int, out []float32) error {
+	k := s.KH * s.KW * s.C
+	m := s.N * s.OutH() * s.OutW()
 	if useBLAS.Load() {
+		b, ldb, trans, release := src.dense()
+		defer release()
 		return viaCol(s, x, func(col []float32) error {
-			return Sgemm(false, true, m, o, k, 1, col, k, w, k, 0, out, o)
+			return Sgemm(false, trans, m, o, k, 1, col, k, b, ldb, 0, out, o)
 		})
 	}
 	kern := active.Load()
 	if directOK(kern, s, o) {
-		convDirect(kern, s, x, w, o, out)
+		wp := getFloats(ceilDiv(o, kern.nr) * kern.nr * k)
+		defer putFloats(wp)
+		src.packRows(*wp, 0, k, kern.nr)
+		directRun(kern, s, x, *wp, o, out, 1, nil)
 		return nil
 	}
-	g := newCall(kern, false, true, m, o, k, nil, k, w, k, out, o)
+	g := newCall(kern, false, true, m, o, k, nil, k, nil, k, out, o)
 	g.ca = convOperand{s: s, x: x}
+	buf := packWhole(kern, src, k, o, Threads(), &g.whole)
+	g.pb = &g.whole
 	g.run(Threads())
+	putFloats(buf)
 	return nil
 }
 
@@ -109,10 +127,8 @@ func ConvGradInput(s ConvShape, g, w []float32, o int, dx []float32) error {
 		return err
 	}
 	if t, ok := transposedShape(s, o); ok {
-		p := getFloats(o * k)
-		defer putFloats(p)
-		flipFilter(*p, w, s, o)
-		return ConvForward(t, g, *p, s.C, dx)
+		src := flippedB(w, s, o)
+		return convForward(t, g, &src, s.C, dx)
 	}
 	j := gradInputPool.Get().(*gradInputJob)
 	perImage := s.OutH() * s.OutW() * k
@@ -120,6 +136,12 @@ func ConvGradInput(s ConvShape, g, w []float32, o int, dx []float32) error {
 	// Chunks fit maxScatterCol, and there are at least two per goroutine.
 	chunk := max(1, min(maxScatterCol/perImage, ceilDiv(s.N, 2*t)))
 	*j = gradInputJob{s: s, g: g, w: w, dx: dx, o: o, chunk: chunk}
+	if !useBLAS.Load() {
+		// Every chunk multiplies by all of w: pack it once.
+		src := matrixB(false, w, k, k)
+		buf := packWhole(active.Load(), &src, o, k, t, &j.pb)
+		defer putFloats(buf)
+	}
 	parallel(j, ceilDiv(s.N, j.chunk), t)
 	*j = gradInputJob{}
 	gradInputPool.Put(j)
@@ -142,6 +164,7 @@ type gradInputJob struct {
 	s        ConvShape
 	g, w, dx []float32
 	o, chunk int
+	pb       PackedB // w packed once for all chunks
 }
 
 var gradInputPool = sync.Pool{New: func() any { return new(gradInputJob) }}
@@ -157,7 +180,9 @@ func (j *gradInputJob) runPart(i int) {
 	if useBLAS.Load() {
 		OpenBLAS(false, false, m, k, j.o, 1, g, j.o, j.w, k, 0, *p, k)
 	} else {
-		sgemm(active.Load(), 1, false, false, m, k, j.o, 1, g, j.o, j.w, k, 0, *p, k)
+		c := newCall(j.pb.kern, false, false, m, k, j.o, g, j.o, nil, k, *p, k)
+		c.pb = &j.pb
+		c.run(1)
 	}
 	dx := j.dx[n0*s.H*s.W*s.C : (n0+s.N)*s.H*s.W*s.C]
 	clear(dx)
@@ -393,6 +418,10 @@ func (w *workspace) packConvB(dst []float32, op *convOperand, p0, kc, j0, nc, nr
 	for p := range kc {
 		cur.seg(op.x, j0, row[:nc])
 		cur.next()
+		if packVector && nr <= 32 {
+			copyPanels(dst[p*nr:], row, ceilDiv(nc, nr), nr, kc*nr, nr, nr)
+			continue
+		}
 		if nr == 32 {
 			for jr := 0; jr < nc; jr += 32 {
 				*(*[32]float32)(dst[jr*kc+p*32:]) = *(*[32]float32)(row[jr:])

@@ -15,6 +15,7 @@ var convGemmShapes = append([]ConvShape{
 	{N: 2, H: 10, W: 11, C: 8, KH: 1, KW: 1, StrideH: 2, StrideW: 2},
 	{N: 2, H: 16, W: 16, C: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 	{N: 16, H: 32, W: 32, C: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}, // direct ∂W in two chunks
+	{N: 2, H: 23, W: 21, C: 3, KH: 7, KW: 7, StrideH: 2, StrideW: 2, PadH: 3, PadW: 3},   // in-place ∂W, partial tiles (KW·C = 21)
 }, convShapes...)
 
 // TestConvImplicit checks ConvForward and ConvGradWeights against Sgemm on
@@ -191,6 +192,20 @@ func compareExact(t *testing.T, what string, got, want []float32) {
 	for i := range want {
 		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 			t.Fatalf("%s: element %d is %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+// TestConvImplicitScalarPack runs TestConvImplicit's checks with the
+// scalar packing copies (off amd64, and under LOWBIT_NOASM=1) in place of
+// copyPanels.
+func TestConvImplicitScalarPack(t *testing.T) {
+	defer func(v bool) { packVector = v }(packVector)
+	packVector = false
+	rng := rand.New(rand.NewPCG(8, 8))
+	for _, s := range convGemmShapes {
+		for _, o := range []int{16, 33} {
+			t.Run(fmt.Sprintf("o%d/%+v", o, s), func(t *testing.T) { checkConvImplicit(t, rng, s, o) })
 		}
 	}
 }

@@ -132,8 +132,10 @@ type call struct {
 	// op(A) (not transposed) or op(B) (not transposed): see convgemm.go.
 	ca, cb convOperand
 
-	// pb, if set, holds op(B) already packed (packed.go).
-	pb *PackedB
+	// pb, if set, holds op(B) already packed (packed.go); whole holds
+	// it for the calls that pack a filter once per call (prepack.go).
+	pb    *PackedB
+	whole PackedB
 }
 
 // workspace holds one goroutine's packing buffers and, for K splits, its
@@ -296,7 +298,7 @@ func (w *workspace) compute(g *call, i0, i1, j0, j1, p0, p1 int, c []float32, ld
 	// unit-stride along N; A works either way, but rows of A far apart
 	// (ResNet's K = 4608) stream better packed.
 	directA := kern.gen != nil && j1-j0 <= 2*nr && g.lda <= maxDirectLDA && g.ca.x == nil
-	directB := kern.gen != nil && !g.transB && i1-i0 <= 3*mr && g.cb.x == nil
+	directB := kern.gen != nil && !g.transB && i1-i0 <= 3*mr && g.cb.x == nil && g.pb == nil
 	for jc := j0; jc < j1; jc += ncMax {
 		nc := min(ncMax, j1-jc)
 		for pc := p0; pc < p1; pc += kcMax {

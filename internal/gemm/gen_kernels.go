@@ -75,6 +75,9 @@ func gen(w *bytes.Buffer, k kern) {
 	p("MOVQ c+24(FP), DI")
 	p("MOVQ ldc+32(FP), SI")
 	p("SHLQ $2, SI")
+	if k.reg == "Z" {
+		prefetchC(w, k.mr, k.nv)
+	}
 	for r := 0; r < k.mr; r++ {
 		for v := 0; v < k.nv; v++ {
 			if k.reg == "Z" {
@@ -214,6 +217,7 @@ func avx512Args(w *bytes.Buffer, strided bool) {
 	p("SHLQ $2, R14")
 	p("MOVQ ldc+56(FP), SI")
 	p("SHLQ $2, SI")
+	prefetchC(w, 8, 2)
 	p("MOVQ rows+72(FP), R12")
 	p("MOVL mask+80(FP), DX")
 	p("KMOVW DX, K1")
@@ -225,6 +229,23 @@ func avx512Args(w *bytes.Buffer, strided bool) {
 		p("LEAQ (R8)(R8*2), R9")
 		p("LEAQ (R8)(R8*4), R10")
 		p("LEAQ (R9)(R8*4), R11")
+	}
+}
+
+// prefetchC asks for the mr rows of the C tile at DI (row stride SI
+// bytes, nv vectors of 64 bytes each) at the start of a kernel, walking
+// them with DX: the multiply-adds hide the misses a tile of a C too big
+// for cache (a weight gradient's, or a deep layer's output swept once per
+// kc block) would otherwise take all at once in the store.
+func prefetchC(w *bytes.Buffer, mr, nv int) {
+	line(w, "MOVQ DI, DX")
+	for r := 0; r < mr; r++ {
+		for v := range nv {
+			line(w, "PREFETCHT0 %d(DX)", 64*v)
+		}
+		if r < mr-1 {
+			line(w, "ADDQ SI, DX")
+		}
 	}
 }
 

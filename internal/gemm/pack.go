@@ -36,6 +36,10 @@ func packB(dst []float32, trans bool, b []float32, ldb, p0, kc, j0, nc, nr int) 
 // packRowsContig sets d[p*w+x] = src[(p0+p)*ld + x0+x] for p < kc, x < cnt,
 // zero for cnt <= x < w: each step copies one contiguous run.
 func packRowsContig(d, src []float32, ld, p0, kc, x0, cnt, w int) {
+	if packVector && w <= 32 && kc > 0 {
+		copyPanels(d, src[p0*ld+x0:], kc, ld, w, cnt, w)
+		return
+	}
 	if cnt == w {
 		switch w {
 		case 32:
