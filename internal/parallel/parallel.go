@@ -30,27 +30,20 @@ func Rows(n, width int, fn func(part, lo, hi int)) int {
 	}
 	chunk := (n + MaxParts - 1) / MaxParts
 	parts := (n + chunk - 1) / chunk
-	run := func(p int) { fn(p, p*chunk, min(n, (p+1)*chunk)) }
-	t := min(runtime.GOMAXPROCS(0), parts)
-	if t < 2 {
-		for p := range parts {
-			run(p)
-		}
-		return parts
-	}
-	var wg sync.WaitGroup
-	for g := 1; g < t; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for p := g; p < parts; p += t {
-				run(p)
-			}
-		}(g)
-	}
-	for p := 0; p < parts; p += t {
-		run(p)
-	}
-	wg.Wait()
+	r := rowsPool.Get().(*rows)
+	*r = rows{fn: fn, n: n, chunk: chunk}
+	Run(r, parts, runtime.GOMAXPROCS(0))
+	*r = rows{}
+	rowsPool.Put(r)
 	return parts
 }
+
+// rows is one Rows call's Runner: part p is chunk p.
+type rows struct {
+	fn       func(part, lo, hi int)
+	n, chunk int
+}
+
+var rowsPool = sync.Pool{New: func() any { return new(rows) }}
+
+func (r *rows) RunPart(p int) { r.fn(p, p*r.chunk, min(r.n, (p+1)*r.chunk)) }
