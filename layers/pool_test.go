@@ -106,6 +106,8 @@ var poolCases = []poolCase{
 	{isMax: true, size: 2, stride: 2, shape: []int{1, 5, 5, 2}}, // odd size: the last row and column are dropped
 	{isMax: true, size: 3, stride: 2, shape: []int{2, 5, 5, 2}}, // overlapping windows
 	{isMax: true, size: 3, stride: 1, shape: []int{1, 4, 5, 2}},
+	{isMax: true, size: 2, stride: 3, shape: []int{2, 8, 7, 3}}, // gaps between windows
+	{isMax: false, size: 2, stride: 3, shape: []int{2, 8, 7, 3}},
 	{isMax: false, size: 2, shape: []int{2, 4, 4, 3}},
 	{isMax: false, size: 3, stride: 2, shape: []int{2, 5, 5, 2}},
 	{isMax: false, size: 2, stride: 1, shape: []int{1, 3, 4, 2}},
@@ -117,6 +119,7 @@ func TestPool(t *testing.T) {
 		{isMax: true, size: 2, shape: []int{16, 32, 32, 8}},
 		{isMax: false, size: 2, shape: []int{16, 32, 32, 8}},
 		{isMax: true, size: 3, stride: 2, shape: []int{8, 33, 33, 8}},
+		{isMax: true, size: 2, stride: 3, shape: []int{16, 35, 34, 8}},
 		{isMax: false, global: true, shape: []int{16, 16, 16, 16}},
 	}
 	for _, pc := range append(poolCases, large...) {
