@@ -411,6 +411,10 @@ func (w *workspace) packConvA(kern *microKernel, dst []float32, op *convOperand,
 // does: a B panel holds nr consecutive columns of each row. Each row's
 // segment is built once in w.rows and dealt out to the panels.
 func (w *workspace) packConvB(dst []float32, op *convOperand, p0, kc, j0, nc, nr int) {
+	if packVector && nr == 32 && op.s.C%32 == 0 && j0%32 == 0 {
+		packConvBPanels(dst, op, p0, kc, j0, nc)
+		return
+	}
 	w.rows = grow(w.rows, ceilDiv(nc, nr)*nr)
 	row := w.rows
 	clear(row[nc:])
@@ -431,5 +435,47 @@ func (w *workspace) packConvB(dst []float32, op *convOperand, p0, kc, j0, nc, nr
 		for jr := 0; jr < nc; jr += nr {
 			copy(dst[jr*kc+p*nr:jr*kc+p*nr+nr], row[jr:jr+nr])
 		}
+	}
+}
+
+// packConvBPanels is packConvB for 32-wide panels when C is a multiple of
+// 32: every kernel row's run of KW·C columns, and its in-image part,
+// starts and ends on a panel boundary, so each run is copied from the
+// image straight into its panels (or zeroed), with no row built first.
+func packConvBPanels(dst []float32, op *convOperand, p0, kc, j0, nc int) {
+	s := &op.s
+	c, kwc := s.C, s.KW*s.C
+	ld := kc * 32 // floats from one panel to the next
+	cur := newColCursor(s, p0)
+	for p := range kc {
+		ih0 := cur.y*s.StrideH - s.PadH
+		iw0 := cur.xo*s.StrideW - s.PadW
+		lo, hi := max(0, -iw0)*c, min(s.KW, s.W-iw0)*c // in-image part of a kernel row
+		hi = max(hi, lo)
+		d := dst[p*32:]
+		for col := j0; col < j0+nc; {
+			r := col / kwc
+			end := min(j0+nc, (r+1)*kwc)
+			q0, q1 := col-r*kwc, end-r*kwc // this run's part of kernel row r
+			ih := ih0 + r
+			if ih < 0 || ih >= s.H {
+				zeroPanels(d[(col-j0)/32*ld:], (q1-q0)/32, ld, 32)
+				col = end
+				continue
+			}
+			a, b := max(q0, lo), min(q1, hi)
+			if a > q0 {
+				zeroPanels(d[(col-j0)/32*ld:], (min(a, q1)-q0)/32, ld, 32)
+			}
+			if a < b {
+				src := op.x[((cur.n*s.H+ih)*s.W+iw0)*c+a:]
+				copyPanels(d[(r*kwc+a-j0)/32*ld:], src, (b-a)/32, 32, ld, 32, 32)
+			}
+			if e := max(b, q0, a); e < q1 {
+				zeroPanels(d[(r*kwc+e-j0)/32*ld:], (q1-e)/32, ld, 32)
+			}
+			col = end
+		}
+		cur.next()
 	}
 }

@@ -16,6 +16,8 @@ var convGemmShapes = append([]ConvShape{
 	{N: 2, H: 16, W: 16, C: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
 	{N: 16, H: 32, W: 32, C: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}, // direct ∂W in two chunks
 	{N: 2, H: 23, W: 21, C: 3, KH: 7, KW: 7, StrideH: 2, StrideW: 2, PadH: 3, PadW: 3},   // in-place ∂W, partial tiles (KW·C = 21)
+	{N: 2, H: 9, W: 8, C: 32, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},    // ∂W's B straight into panels (C % 32 = 0)
+	{N: 2, H: 6, W: 7, C: 64, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},    // the same over two column blocks (K = 576)
 }, convShapes...)
 
 // TestConvImplicit checks ConvForward and ConvGradWeights against Sgemm on
@@ -207,5 +209,47 @@ func TestConvImplicitScalarPack(t *testing.T) {
 		for _, o := range []int{16, 33} {
 			t.Run(fmt.Sprintf("o%d/%+v", o, s), func(t *testing.T) { checkConvImplicit(t, rng, s, o) })
 		}
+	}
+}
+
+// TestConvGradWeightsInPlaceWide covers the in-place weight gradient of
+// layers wider than maxInPlaceO (maps of at least minInPlaceMap outputs):
+// close to Sgemm on the im2col matrix, and the same bits at every thread
+// count.
+func TestConvGradWeightsInPlaceWide(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 10))
+	defer SetThreads(Threads())
+	for _, kern := range kernels {
+		restore, _ := setKernel(kern.name)
+		for _, s := range []ConvShape{
+			{N: 2, H: 16, W: 15, C: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+			{N: 2, H: 30, W: 29, C: 8, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
+		} {
+			const o = 80
+			if kern.genRows != nil && !inPlaceGradOK(kern, s, o) {
+				t.Fatalf("%+v, %d channels: not in place", s, o)
+			}
+			SetThreads(1)
+			checkConvImplicit(t, rng, s, o)
+			if !inPlaceGradOK(kern, s, o) {
+				continue // the packed path may split K
+			}
+			m, k := s.N*s.OutH()*s.OutW(), s.KH*s.KW*s.C
+			x, g := randSlice(rng, s.InputLen()), randSlice(rng, m*o)
+			var ref []float32
+			for _, threads := range []int{1, 2, 3} {
+				SetThreads(threads)
+				got := randSlice(rng, o*k)
+				if err := ConvGradWeights(s, g, x, o, got); err != nil {
+					t.Fatal(err)
+				}
+				if ref == nil {
+					ref = got
+					continue
+				}
+				compareExact(t, fmt.Sprintf("%s %+v threads %d", kern.name, s, threads), got, ref)
+			}
+		}
+		restore()
 	}
 }

@@ -17,9 +17,16 @@ import "sync"
 // tile sums image after image in order, on one goroutine, so the result
 // does not depend on the thread count.
 
-// maxInPlaceO is the most output channels the in-place gradient takes:
-// past it the implicit GEMM's packing is shared by enough row tiles.
+// maxInPlaceO is the most output channels the in-place gradient takes
+// at any size: past it, only maps of at least minInPlaceMap output
+// pixels.
 const maxInPlaceO = 64
+
+// minInPlaceMap is the fewest output pixels per image at which a layer of
+// more than maxInPlaceO channels takes the in-place gradient: each call
+// of the micro-kernel then sums at least that many steps between loads
+// and stores of its C tile.
+const minInPlaceMap = 14 * 14
 
 // inPlaceGradOK reports whether ConvGradWeights may run s in place. On
 // this package's benchmarks (Zen 4, 1 thread) it is 15-60% faster than
@@ -30,12 +37,21 @@ const maxInPlaceO = 64
 // With channels not a multiple of 8 (an RGB first layer), a tile is 8
 // consecutive floats of one kernel row's KW·C run, the last one partial:
 // ResNet-18's 7×7 stride-2 first layer (KW·C = 21, 64 output channels)
-// takes 46 ms here against the implicit GEMM's 54 (2 threads), which
+// takes 40 ms here against the implicit GEMM's 54 (2 threads), which
 // packs B for only 64 rows of A.
+//
+// Wider layers take it for 3×3 (or larger) filters on maps of at least
+// 14×14 outputs: ResNet-18's stages 2 and 3 at batch 32 (2 threads)
+// took 33.6 and 34.4 ms against 38.2 and 39.5, and their strided first
+// convs 18.3 against 21.5 and 19.6 ms. On its 7×7 stage 4 (41.5 against
+// 37.9 ms) and on 1×1 projections the implicit GEMM stays faster.
 func inPlaceGradOK(kern *microKernel, s ConvShape, o int) bool {
 	strided := s.StrideH > 1 || s.StrideW > 1
-	if kern.genRows == nil || kern.mr != 8 || o < 16 || o > maxInPlaceO {
+	if kern.genRows == nil || kern.mr != 8 || o < 16 {
 		return false
+	}
+	if o > maxInPlaceO {
+		return s.C%8 == 0 && s.KH > 1 && s.KW > 1 && s.OutH()*s.OutW() >= minInPlaceMap
 	}
 	if s.C%8 != 0 {
 		return s.C < 8 && s.KW*s.C >= 16

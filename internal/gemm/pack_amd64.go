@@ -26,3 +26,10 @@ func copyPanels(d, src []float32, n, ld, ldd, cnt, w int) {
 	masks := load&0xffff | load>>16<<16 | (store&0xffff)<<32 | store>>16<<48
 	copyPanelsAVX512(&d[0], &src[0], n, 4*ld, 4*ldd, masks)
 }
+
+// zeroPanels zeroes n runs of w floats (w <= 32), run i at d[i*ldd:].
+func zeroPanels(d []float32, n, ldd, w int) {
+	_ = d[(n-1)*ldd+w-1]
+	store := uint64(1)<<w - 1
+	copyPanelsAVX512(&d[0], &d[0], n, 0, 4*ldd, (store&0xffff)<<32|store>>16<<48)
+}

@@ -13,3 +13,10 @@ func copyPanels(d, src []float32, n, ld, ldd, cnt, w int) {
 		clear(dr[cnt:])
 	}
 }
+
+// zeroPanels is pack_amd64.go's, in scalar code.
+func zeroPanels(d []float32, n, ldd, w int) {
+	for i := range n {
+		clear(d[i*ldd : i*ldd+w])
+	}
+}
