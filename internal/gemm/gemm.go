@@ -275,6 +275,11 @@ func (g *call) plan(t int) {
 	}
 }
 
+// guidedMin is how many of guided's smallest parts a split must have room
+// for, per goroutine: smaller calls (a deep layer at batch 1 in the
+// inference engine) keep their equal parts, which are already small.
+const guidedMin = 4
+
 // guided cuts an M or N split of a call whose B is packed once (so a
 // part repacks nothing but its own A) into parts of decreasing size:
 // each takes half of what is left over the goroutines, down to one
@@ -289,6 +294,9 @@ func (g *call) guided(t int) {
 		step, size, block = g.kern.nr, g.n, ncBlock/g.kern.nr
 	}
 	tiles := ceilDiv(size, step)
+	if tiles < guidedMin*t*block {
+		return
+	}
 	g.bounds = append(g.bounds[:0], 0)
 	for done := 0; done < tiles; {
 		n := min(tiles-done, max(block, ceilDiv(tiles-done, 2*t)))
