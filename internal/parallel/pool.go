@@ -1,7 +1,6 @@
 package parallel
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -15,13 +14,12 @@ import (
 type Runner interface{ RunPart(i int) }
 
 // job is one Run call: parts are claimed through next, so the caller
-// starts at once and a helper that arrives late just takes fewer.
+// starts at once and a helper that wakes late just takes fewer.
 type job struct {
-	r     Runner
-	n     int
-	next  atomic.Int64
-	slots atomic.Int32 // helper places left; negative once the caller is done
-	busy  atomic.Int32 // helpers inside the job
+	r       Runner
+	n       int
+	next    atomic.Int64
+	helpers sync.WaitGroup
 }
 
 var (
@@ -47,20 +45,18 @@ func Run(r Runner, n, t int) {
 	j := jobPool.Get().(*job)
 	j.r, j.n = r, n
 	j.next.Store(0)
-	j.slots.Store(int32(t - 1)) // opens the job to helpers
 	for range t - 1 {
+		j.helpers.Add(1)
 		select {
 		case jobCh <- j:
 		default: // queue full: the caller does the work itself
+			j.helpers.Done()
 		}
 	}
 	j.work()
-	j.slots.Store(-1 << 30) // a helper that comes later leaves at once
-	for spins := 0; j.busy.Load() != 0; spins++ {
-		if spins > 64 {
-			runtime.Gosched()
-		}
-	}
+	// Wait for every helper, even one that found nothing left to claim,
+	// before j is reused (gemm's own pool did the same).
+	j.helpers.Wait()
 	j.r = nil
 	jobPool.Put(j)
 }
@@ -75,19 +71,6 @@ func (j *job) work() {
 	}
 }
 
-// help joins j if it still has a place. A helper that receives j late
-// (the caller finished and j went back to the pool, or on to another
-// call) finds no place, or a place in the call j now serves: both are
-// safe. The caller waits for the helpers inside, not for every one it
-// sent j to.
-func (j *job) help() {
-	j.busy.Add(1)
-	if j.slots.Add(-1) >= 0 {
-		j.work()
-	}
-	j.busy.Add(-1)
-}
-
 func ensureWorkers(n int) {
 	workersMu.Lock()
 	for ; workers < n; workers++ {
@@ -98,6 +81,7 @@ func ensureWorkers(n int) {
 
 func worker() {
 	for j := range jobCh {
-		j.help()
+		j.work()
+		j.helpers.Done()
 	}
 }

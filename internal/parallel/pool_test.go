@@ -26,10 +26,9 @@ func (c *countParts) RunPart(i int) {
 	}
 }
 
-// TestRunEachPartOnce runs many calls back to back and from several
-// goroutines at once, so that helpers often receive a job that has
-// finished or moved on to another call: every part must still run exactly
-// once per call.
+// TestRunEachPartOnce runs many calls back to back, from several
+// goroutines at once and nested: every part must run exactly once per
+// call.
 func TestRunEachPartOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for g := range 4 {
