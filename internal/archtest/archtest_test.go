@@ -36,7 +36,7 @@ var allowed = map[string][]string{
 	"internal/graphop":    {},
 	"internal/vec":        {"internal/qfunc"},
 	"internal/qfunc":      {},
-	"internal/gemm":       {"internal/gemm/...", "internal/parallel"}, // one worker pool for products and elementwise chunks
+	"internal/gemm":       {"internal/gemm/..."},
 	"internal/parallel":   {},
 
 	"export/onnx":     {"bitpack", "internal/onnxpb", "internal/atomicfile"},

@@ -4,8 +4,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-
-	par "github.com/lowbit/lowbit/internal/parallel"
 )
 
 // threads is the parallelism limit; 0 means runtime.GOMAXPROCS(0).
@@ -32,14 +30,46 @@ func Threads() int {
 // concurrently.
 type runner interface{ runPart(i int) }
 
-// asRunner hands a runner to the worker pool of package parallel, which
-// gemm shares with the elementwise kernels: one set of warm goroutines
-// for a training step's products and the layers between them.
-type asRunner struct{ r runner }
+// job is one parallel call: parts are claimed through next, so the caller
+// starts at once and a worker that wakes late just helps with what is left.
+type job struct {
+	r       runner
+	n       int
+	next    atomic.Int64
+	helpers sync.WaitGroup
+}
 
-func (a *asRunner) RunPart(i int) { a.r.runPart(i) }
+func (j *job) work() {
+	for {
+		i := int(j.next.Add(1)) - 1
+		if i >= j.n {
+			return
+		}
+		j.r.runPart(i)
+	}
+}
 
-var asRunnerPool = sync.Pool{New: func() any { return new(asRunner) }}
+// The worker pool: a fixed set of goroutines, grown on demand up to the
+// largest parallelism ever asked for. Sending a *job allocates nothing.
+var (
+	jobCh     = make(chan *job, 64)
+	workersMu sync.Mutex
+	workers   int
+	jobPool   = sync.Pool{New: func() any { return new(job) }}
+)
+
+func ensureWorkers(n int) {
+	workersMu.Lock()
+	for ; workers < n; workers++ {
+		go func() {
+			for j := range jobCh {
+				j.work()
+				j.helpers.Done()
+			}
+		}()
+	}
+	workersMu.Unlock()
+}
 
 // PartsRunner runs parts 0..n-1 of a call on up to t goroutines (the
 // caller's included), calling part for each exactly once, and returns
@@ -82,9 +112,22 @@ func parallel(r runner, n, t int) {
 	if o := partsOffer.Load(); o != nil && o.active.Load() > 0 && o.run(n, t, r.runPart) {
 		return
 	}
-	a := asRunnerPool.Get().(*asRunner)
-	a.r = r
-	par.Run(a, n, t)
-	a.r = nil
-	asRunnerPool.Put(a)
+	ensureWorkers(t - 1)
+	j := jobPool.Get().(*job)
+	j.r, j.n = r, n
+	j.next.Store(0)
+	for range t - 1 {
+		j.helpers.Add(1)
+		select {
+		case jobCh <- j:
+		default: // queue full: the caller does the work itself
+			j.helpers.Done()
+		}
+	}
+	j.work()
+	// Wait for every helper, even one that found nothing left to claim,
+	// before j is reused.
+	j.helpers.Wait()
+	j.r = nil
+	jobPool.Put(j)
 }

@@ -5,9 +5,13 @@ import (
 	"sync/atomic"
 )
 
-// The worker pool behind Run and Rows, which gemm's products share: a
-// fixed set of goroutines, grown on demand up to the largest parallelism
-// ever asked for (Rows used to start a goroutine per call).
+// The worker pool behind Run and Rows: a fixed set of goroutines, grown
+// on demand up to the largest parallelism ever asked for (Rows used to
+// start a goroutine per call). gemm keeps a pool of its own: sharing this
+// one made the inference engine's ResNet-20 at batch 1 scale worse on 2
+// threads in full `lowbit bench infer` runs (0.76-0.92 of the 1-thread
+// time in 4 of 6 runs; 0.56-0.57 in 3 of 3 with gemm's own pool), for a
+// reason not found.
 
 // Runner splits its work into parts numbered 0..n-1 that may run
 // concurrently.
@@ -55,7 +59,7 @@ func Run(r Runner, n, t int) {
 	}
 	j.work()
 	// Wait for every helper, even one that found nothing left to claim,
-	// before j is reused (gemm's own pool did the same).
+	// before j is reused.
 	j.helpers.Wait()
 	j.r = nil
 	jobPool.Put(j)
